@@ -1,3 +1,10 @@
 //! credwatch: watches Microsoft Entra ID app-registration credentials so none expires unnoticed.
+//!
+//! Data flows one way: `config → graph → sync → store → web`, and `store → reminders → mail`.
 
+pub mod config;
+pub mod domain;
 pub mod emulator;
+pub mod graph;
+pub mod store;
+pub mod sync;

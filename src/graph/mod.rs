@@ -1,0 +1,36 @@
+//! Microsoft Graph: sign-in (token.rs), the paged applications listing with throttling and
+//! token renewal (client.rs), and the wire types converted to domain types at the edge (model.rs).
+
+pub mod client;
+pub mod http;
+pub mod model;
+pub mod token;
+
+pub use client::GraphClient;
+
+/// Everything that can go wrong talking to Graph or the token endpoint. Messages never carry a
+/// secret, an assertion or a token.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    /// The token endpoint refused to sign us in.
+    #[error("sign-in failed ({}{error}, HTTP {status}): {hint}{}", code.map(|c| format!("AADSTS{c} ")).unwrap_or_default(), if description.is_empty() { String::new() } else { format!(" [{description}]") })]
+    SignIn { status: u16, code: Option<u64>, error: String, description: String, hint: &'static str },
+    /// Graph answered 403: the app lacks the permission or admin consent.
+    #[error("Graph refused to list applications (HTTP 403 {code}): the app registration {client_id} needs the Microsoft Graph application permission Application.Read.All with admin consent granted in this tenant")]
+    Forbidden { code: String, client_id: String },
+    /// Graph kept rejecting our token after a fresh sign-in.
+    #[error("Graph rejected a freshly issued access token (HTTP 401 {code}): {message}")]
+    Unauthorized { code: String, message: String },
+    /// Any other error status from Graph.
+    #[error("Graph answered HTTP {status} {code}: {message}")]
+    Http { status: u16, code: String, message: String },
+    /// Throttled, unavailable, timing out or unreachable on every attempt.
+    #[error("{what} unavailable after {attempts} attempt(s){}{}", status.map(|s| format!(", last HTTP {s}")).unwrap_or_default(), if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    Unavailable { what: String, status: Option<u16>, attempts: u32, detail: String },
+    /// A response that is not what Graph sends.
+    #[error("malformed response from Graph: {0}")]
+    Malformed(String),
+    /// A local problem: unreadable secret file, unusable URL, cannot sign.
+    #[error("{0}")]
+    Config(String),
+}

@@ -1,0 +1,170 @@
+//! The store: SQLite through sqlx, with runtime `query_as` + `FromRow` so a second backend stays
+//! possible. Migrations in `migrations/` are embedded and applied on connect.
+
+mod sync;
+
+pub use sync::{ListingCounts, RunRow};
+
+use crate::config::EnvironmentConfig;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The store's errors: a missing row apart from everything else, which carries what we were doing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("database: {context}: {}", describe(.source))]
+    Db { context: &'static str, source: sqlx::Error },
+    #[error("database: applying migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database: {0}")]
+    Setup(String),
+}
+
+/// Plain words for the SQLite conditions an operator can fix.
+fn describe(e: &sqlx::Error) -> String {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("disk is full") || lower.contains("disk i/o") && lower.contains("full") {
+        format!("the disk is full ({text})")
+    } else if lower.contains("readonly") || lower.contains("read-only") {
+        format!("the database file or its directory is read-only ({text})")
+    } else if lower.contains("database is locked") || lower.contains("busy") {
+        format!("the database is locked by another process ({text})")
+    } else {
+        text
+    }
+}
+
+/// Adds what we were doing to a sqlx error.
+pub(crate) trait Context<T> {
+    fn context(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn context(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| match source {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            source => StoreError::Db { context, source },
+        })
+    }
+}
+
+/// The database handle; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// One configured environment as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EnvironmentRow {
+    pub id: i64,
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub portal_url: String,
+    pub retired_at: Option<i64>,
+}
+
+impl Store {
+    /// Opens (creating it owner-readable only if missing) and migrates the database at `url`.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Setup(format!("{url:?} is not a SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            create_private(options.get_filename().to_path_buf())?;
+        }
+        // An in-memory database exists per connection: keep exactly one.
+        let max = if in_memory { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .context("opening")?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// True when the database answers a query (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.context("ping").map(|_| ())
+    }
+
+    /// Records the configured environments: adds new ones, updates their tenant and client,
+    /// and marks the ones no longer configured as retired (their history stays).
+    pub async fn register_environments(&self, envs: &[EnvironmentConfig]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.context("registering environments")?;
+        sqlx::query("UPDATE environments SET retired_at = COALESCE(retired_at, unixepoch())")
+            .execute(&mut *tx)
+            .await
+            .context("registering environments")?;
+        for env in envs {
+            sqlx::query(
+                "INSERT INTO environments (name, tenant_id, client_id, portal_url) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET tenant_id = excluded.tenant_id, client_id = excluded.client_id,
+                   portal_url = excluded.portal_url, retired_at = NULL",
+            )
+            .bind(&env.name)
+            .bind(&env.tenant_id)
+            .bind(&env.client_id)
+            .bind(env.portal_url.as_str().trim_end_matches('/'))
+            .execute(&mut *tx)
+            .await
+            .context("registering environments")?;
+        }
+        tx.commit().await.context("registering environments")
+    }
+
+    /// The environments still configured, by name.
+    pub async fn environments(&self) -> Result<Vec<EnvironmentRow>, StoreError> {
+        sqlx::query_as::<_, EnvironmentRow>(
+            "SELECT id, name, tenant_id, client_id, portal_url, retired_at FROM environments WHERE retired_at IS NULL ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("listing environments")
+    }
+
+    pub async fn environment_by_name(&self, name: &str) -> Result<EnvironmentRow, StoreError> {
+        sqlx::query_as::<_, EnvironmentRow>("SELECT id, name, tenant_id, client_id, portal_url, retired_at FROM environments WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .context("finding an environment")
+    }
+}
+
+/// Creates the database file readable and writable by its owner only, before SQLite creates it
+/// with the process umask. An existing file is left as it is.
+fn create_private(path: PathBuf) -> Result<(), StoreError> {
+    if path.as_os_str().is_empty() || path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Setup(format!("cannot create the directory {}: {e}", dir.display())))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Setup(format!("cannot create {}: {e}", path.display()))),
+    }
+}

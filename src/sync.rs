@@ -1,0 +1,134 @@
+//! One sync: for each environment, list every application from Graph and apply the complete
+//! listing to the store in one transaction. Environments run concurrently (bounded); one failing
+//! never stops the others, and a failed or partial listing changes no credential.
+
+use crate::config::{Config, EnvironmentConfig};
+use crate::graph::GraphClient;
+use crate::store::{ListingCounts, Store};
+use futures_util::StreamExt;
+use crate::graph::GraphError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The outcome of syncing one environment.
+#[derive(Debug, Clone)]
+pub struct EnvironmentReport {
+    pub environment: String,
+    pub duration: Duration,
+    pub pages: usize,
+    /// The counts, or the error in words (never containing a secret).
+    pub result: Result<ListingCounts, String>,
+}
+
+impl EnvironmentReport {
+    pub fn succeeded(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+impl std::fmt::Display for EnvironmentReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.duration.as_secs_f64();
+        match &self.result {
+            Ok(c) => write!(
+                f,
+                "{}: ok, {} applications, {} credentials, {} added, {} removed, {} pages in {secs:.1}s",
+                self.environment, c.applications, c.credentials, c.added, c.removed, self.pages
+            ),
+            Err(e) => write!(f, "{}: FAILED after {secs:.1}s: {e}", self.environment),
+        }
+    }
+}
+
+/// Syncs environments; keeps one Graph client (and so one cached token) per environment.
+pub struct Syncer {
+    store: Store,
+    concurrency: usize,
+    targets: Vec<Target>,
+}
+
+struct Target {
+    env: EnvironmentConfig,
+    /// `Err` when the client could not even be built (e.g. an unusable URL): reported per run.
+    client: Result<Arc<GraphClient>, String>,
+}
+
+impl Syncer {
+    pub fn new(config: &Config, store: Store) -> Syncer {
+        let targets = config
+            .environments
+            .iter()
+            .map(|env| Target { env: env.clone(), client: GraphClient::new(env, &config.sync).map(Arc::new).map_err(|e| e.to_string()) })
+            .collect();
+        Syncer { store, concurrency: config.sync.concurrency, targets }
+    }
+
+    pub fn environment_names(&self) -> impl Iterator<Item = &str> {
+        self.targets.iter().map(|t| t.env.name.as_str())
+    }
+
+    /// Syncs every environment (or only `only`), at most `concurrency` at once, calling
+    /// `on_report` as each finishes. Cancelling stops listings in flight; their runs are recorded
+    /// as failed and nothing else changes.
+    pub async fn sync_all(&self, only: Option<&str>, cancel: &CancellationToken, mut on_report: impl FnMut(&EnvironmentReport)) -> Vec<EnvironmentReport> {
+        let selected = self.targets.iter().filter(|t| only.is_none_or(|o| t.env.name == o));
+        let mut stream = futures_util::stream::iter(selected.map(|t| self.sync_one(t, cancel))).buffer_unordered(self.concurrency);
+        let mut reports = Vec::new();
+        while let Some(report) = stream.next().await {
+            on_report(&report);
+            reports.push(report);
+        }
+        reports.sort_by(|a, b| a.environment.cmp(&b.environment));
+        reports
+    }
+
+    #[tracing::instrument(name = "sync", skip_all, fields(environment = %target.env.name))]
+    async fn sync_one(&self, target: &Target, cancel: &CancellationToken) -> EnvironmentReport {
+        let started = Instant::now();
+        let pages = AtomicUsize::new(0);
+        let result = self.try_sync(target, cancel, &pages).await;
+        let pages = pages.into_inner();
+        let report = EnvironmentReport { environment: target.env.name.clone(), duration: started.elapsed(), pages, result };
+        match &report.result {
+            Ok(c) => tracing::info!(applications = c.applications, credentials = c.credentials, added = c.added, removed = c.removed, pages, "sync succeeded"),
+            Err(e) => tracing::error!(error = %e, "sync failed"),
+        }
+        report
+    }
+
+    async fn try_sync(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, String> {
+        let env = self.store.environment_by_name(&target.env.name).await.map_err(|e| e.to_string())?;
+        let started_at = chrono::Utc::now().timestamp();
+        let run_id = self.store.begin_run(env.id, started_at).await.map_err(|e| e.to_string())?;
+        let fail = |error: String| async move {
+            let pages = pages.load(Ordering::Relaxed) as i64;
+            if let Err(e) = self.store.fail_run(run_id, chrono::Utc::now().timestamp(), pages, &error).await {
+                tracing::error!(error = %e, "could not record the failed run");
+            }
+            Err(error)
+        };
+        let client = match &target.client {
+            Ok(c) => c,
+            Err(e) => return fail(e.clone()).await,
+        };
+        let mut apps = Vec::new();
+        let listed = tokio::select! {
+            r = client.list_applications(|page| {
+                pages.fetch_add(1, Ordering::Relaxed);
+                apps.extend(page);
+            }) => r,
+            _ = cancel.cancelled() => Err(GraphError::Config("interrupted: credwatch is shutting down".into())),
+        };
+        if let Err(e) = listed {
+            return fail(e.to_string()).await;
+        }
+        // The write is not cancelled: it is one short transaction, all or nothing.
+        let now = chrono::Utc::now().timestamp();
+        match self.store.apply_listing(env.id, run_id, now, pages.load(Ordering::Relaxed) as i64, &apps).await {
+            Ok(counts) => Ok(counts),
+            Err(e) => fail(e.to_string()).await,
+        }
+    }
+}
