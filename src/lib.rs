@@ -2,9 +2,13 @@
 //!
 //! Data flows one way: `config → graph → sync → store → web`, and `store → reminders → mail`.
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod emulator;
 pub mod graph;
+pub mod scheduler;
+pub mod startup;
 pub mod store;
 pub mod sync;
+pub mod web;

@@ -74,7 +74,9 @@ impl Syncer {
     /// as failed and nothing else changes.
     pub async fn sync_all(&self, only: Option<&str>, cancel: &CancellationToken, mut on_report: impl FnMut(&EnvironmentReport)) -> Vec<EnvironmentReport> {
         let selected = self.targets.iter().filter(|t| only.is_none_or(|o| t.env.name == o));
-        let mut stream = futures_util::stream::iter(selected.map(|t| self.sync_one(t, cancel))).buffer_unordered(self.concurrency);
+        // Boxed: without it the compiler cannot prove the stream's futures Send for every lifetime.
+        let futures: Vec<futures_util::future::BoxFuture<'_, EnvironmentReport>> = selected.map(|t| Box::pin(self.sync_one(t, cancel)) as _).collect();
+        let mut stream = futures_util::stream::iter(futures).buffer_unordered(self.concurrency);
         let mut reports = Vec::new();
         while let Some(report) = stream.next().await {
             on_report(&report);

@@ -41,6 +41,13 @@ impl GraphClient {
         self.tokens.token().await.map(|_| ())
     }
 
+    /// Signs in and reads one application, proving the Application.Read.All permission.
+    pub async fn probe(&self) -> Result<(), GraphError> {
+        let mut url = self.graph_url.join("v1.0/applications").map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
+        url.query_pairs_mut().append_pair("$select", "id").append_pair("$top", "1");
+        self.get_json::<serde_json::Value>(&url).await.map(|_| ())
+    }
+
     /// Lists every application, handing each page to `on_page` as it arrives. Returns only when
     /// the last page (the one without `@odata.nextLink`) was read: an `Ok` means the listing is
     /// complete.
@@ -49,7 +56,7 @@ impl GraphClient {
         url.query_pairs_mut().append_pair("$select", APPLICATION_SELECT).append_pair("$top", "999");
         let mut stats = ListingStats::default();
         loop {
-            let page = self.get_page(&url).await?;
+            let page: ApplicationPage = self.get_json(&url).await?;
             stats.pages += 1;
             let apps = page
                 .value
@@ -80,8 +87,8 @@ impl GraphClient {
         Ok(url)
     }
 
-    #[tracing::instrument(name = "graph_page", skip(self, url), fields(client_id = %self.client_id))]
-    async fn get_page(&self, url: &Url) -> Result<ApplicationPage, GraphError> {
+    #[tracing::instrument(name = "graph_get", skip(self, url), fields(client_id = %self.client_id))]
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, GraphError> {
         let mut renewed = false;
         loop {
             let token = self.tokens.token().await?;

@@ -1,8 +1,10 @@
 //! The store: SQLite through sqlx, with runtime `query_as` + `FromRow` so a second backend stays
 //! possible. Migrations in `migrations/` are embedded and applied on connect.
 
+mod credentials;
 mod sync;
 
+pub use credentials::{CredentialFilter, CredentialView};
 pub use sync::{ListingCounts, RunRow};
 
 use crate::config::EnvironmentConfig;

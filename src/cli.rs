@@ -1,0 +1,203 @@
+//! The command line: `serve`, `sync`, `remind`, `check`, `demo`.
+
+use crate::config::{Config, process_env};
+use crate::graph::GraphClient;
+use crate::startup::{Application, open_store, shutdown_signal};
+use crate::sync::Syncer;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// credwatch keeps an ops team from being surprised by an expired Microsoft Entra ID
+/// app-registration secret or certificate: it syncs every environment's credentials from
+/// Microsoft Graph into SQLite, shows them on a dashboard, e-mails reminders before each expires
+/// and publishes an ICS calendar feed.
+#[derive(Debug, Parser)]
+#[command(name = "credwatch", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr: human-readable text or one JSON object per line.
+    #[arg(long, global = true, value_enum, env = "CREDWATCH_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// The TOML config file [default: $CREDWATCH_CONFIG, else ./credwatch.toml if it exists, else
+    /// none: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET define one environment]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard, API, calendar feed and metrics, and run sync and reminders on their
+    /// schedules, until SIGINT or SIGTERM.
+    Serve(#[command(flatten)] ConfigArg),
+    /// Sync every environment (or one) from Microsoft Graph now; exit 1 if any failed.
+    Sync {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Sync only this environment.
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
+    },
+    /// Evaluate the reminder ladder and send the reminders due now; exit 1 if a send failed.
+    Remind {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Act as if it were this instant (RFC 3339), to see the plan for a future date.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+        /// Print who would get what; send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Validate the config and sign in to each environment, reporting each; exit 1 if any failed.
+    Check(#[command(flatten)] ConfigArg),
+    /// A zero-config demo: simulated tenants (dev, test, prod) served by the built-in Graph
+    /// emulator, synced through the real pipeline, with the dashboard on --listen.
+    Demo {
+        /// Where the dashboard listens.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+}
+
+/// Initialises logging: RUST_LOG wins; otherwise `default` (quieter for one-shot commands whose
+/// own output tells the story).
+pub fn init_tracing(format: LogFormat, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
+}
+
+/// Loads the config or prints why not.
+fn load_config(arg: &ConfigArg) -> Result<Config, ExitCode> {
+    let path = Config::locate(arg.config.as_deref(), &process_env);
+    Config::load(path.as_deref(), &process_env).map_err(|e| {
+        eprintln!("credwatch: configuration error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Runs the parsed command; the exit code is the command's verdict.
+pub async fn run(cli: Cli) -> ExitCode {
+    let quiet = if matches!(cli.command, Command::Serve(_) | Command::Demo { .. }) { "info" } else { "warn" };
+    init_tracing(cli.log_format, quiet);
+    let result = match cli.command {
+        Command::Serve(arg) => match load_config(&arg) {
+            Ok(config) => serve(config).await,
+            Err(code) => return code,
+        },
+        Command::Sync { config, env } => match load_config(&config) {
+            Ok(config) => sync(config, env).await,
+            Err(code) => return code,
+        },
+        Command::Check(arg) => match load_config(&arg) {
+            Ok(config) => check(config).await,
+            Err(code) => return code,
+        },
+        Command::Remind { config, now, dry_run } => match load_config(&config) {
+            Ok(config) => remind(config, now, dry_run).await,
+            Err(code) => return code,
+        },
+        Command::Demo { listen } => demo(&listen).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("credwatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    if config.environments.is_empty() {
+        tracing::warn!("no environments configured: add [[environments]] to the config, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET");
+    }
+    let app = Application::build(config, None).await?;
+    tracing::info!(port = app.port(), "serving");
+    app.run_until_stopped(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn require_environments(config: &Config) -> anyhow::Result<()> {
+    if config.environments.is_empty() {
+        anyhow::bail!(
+            "no environments configured: add [[environments]] to {}, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
+            config.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "a config file".into())
+        );
+    }
+    Ok(())
+}
+
+async fn sync(config: Config, only: Option<String>) -> anyhow::Result<ExitCode> {
+    require_environments(&config)?;
+    if let Some(name) = &only {
+        if config.environment(name).is_none() {
+            let known: Vec<_> = config.environments.iter().map(|e| e.name.as_str()).collect();
+            anyhow::bail!("--env {name:?}: no such environment (configured: {})", known.join(", "));
+        }
+    }
+    let store = open_store(&config).await?;
+    let syncer = Syncer::new(&config, store);
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stopper.cancel();
+    });
+    let terminal = std::io::stdout().is_terminal();
+    if terminal {
+        let names: Vec<_> = syncer.environment_names().filter(|n| only.as_deref().is_none_or(|o| o == *n)).collect();
+        println!("syncing {} …", names.join(", "));
+    }
+    let reports = syncer.sync_all(only.as_deref(), &cancel, |r| println!("{r}")).await;
+    Ok(if reports.iter().all(|r| r.succeeded()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn check(config: Config) -> anyhow::Result<ExitCode> {
+    let source = config.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "environment variables".into());
+    println!("config: ok ({source}, {} environment(s))", config.environments.len());
+    require_environments(&config)?;
+    let mut failed = false;
+    for env in &config.environments {
+        let outcome = match GraphClient::new(env, &config.sync) {
+            Ok(client) => match client.sign_in().await {
+                Ok(()) => client.probe().await.map(|_| "signed in; can list applications"),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(msg) => println!("{}: ok: tenant {}, client {} ({}): {msg}", env.name, env.tenant_id, env.client_id, env.credential.describe()),
+            Err(e) => {
+                failed = true;
+                println!("{}: FAILED: tenant {}, client {} ({}): {e}", env.name, env.tenant_id, env.client_id, env.credential.describe());
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+async fn remind(_config: Config, _now: Option<String>, _dry_run: bool) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("reminders are not implemented yet")
+}
+
+async fn demo(_listen: &str) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("the demo is not implemented yet")
+}

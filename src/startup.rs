@@ -1,0 +1,127 @@
+//! Building and running the service: the caller owns the listener (tests bind port 0), and one
+//! shutdown future stops the scheduler and the web server together.
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::sync::Syncer;
+use crate::web::{self, AppState};
+use actix_web::{App, HttpServer, middleware};
+use anyhow::Context;
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The running service: web server and scheduled jobs.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    store: Store,
+    config: Arc<Config>,
+    cancel: CancellationToken,
+}
+
+/// Opens the store, records the configured environments and closes runs a previous process left
+/// open. Every command that touches the database starts here.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database.url).await.with_context(|| format!("opening the database {}", config.database.url))?;
+    store.register_environments(&config.environments).await?;
+    let interrupted = store.close_interrupted_runs(chrono::Utc::now().timestamp()).await?;
+    if interrupted > 0 {
+        tracing::warn!(runs = interrupted, "sync runs left open by a stopped process were marked interrupted");
+    }
+    Ok(store)
+}
+
+impl Application {
+    /// Builds the service on `listener` (or on `server.listen` when `None`). Nothing runs until
+    /// [`Application::run_until_stopped`].
+    pub async fn build(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Application> {
+        let config = Arc::new(config);
+        let store = open_store(&config).await?;
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(config.server.listen).with_context(|| format!("listening on {}", config.server.listen))?,
+        };
+        let port = listener.local_addr()?.port();
+        let state = AppState { store: store.clone(), config: config.clone() };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(actix_web::web::Data::new(state.clone()))
+                .wrap(middleware::Compress::default())
+                .configure(web::routes)
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server, store, config, cancel: CancellationToken::new() })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves and runs the scheduled jobs until `shutdown` completes, then stops both: the web
+    /// server finishes requests in flight, a sync in flight records its run as interrupted.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Application { server, store, config, cancel, .. } = self;
+        let handle = server.handle();
+        let server_task = tokio::spawn(server);
+        let jobs = spawn_jobs(&config, &store, &cancel);
+        tokio::select! {
+            _ = shutdown => tracing::info!("shutting down"),
+            r = cancel.cancelled() => r,
+        }
+        cancel.cancel();
+        handle.stop(true).await;
+        for job in jobs {
+            let _ = job.await;
+        }
+        server_task.await.context("the web server task")??;
+        Ok(())
+    }
+}
+
+fn spawn_jobs(config: &Arc<Config>, store: &Store, cancel: &CancellationToken) -> Vec<JoinHandle<()>> {
+    let mut jobs = Vec::new();
+    if let Some(schedule) = config.schedule.sync.schedule.clone() {
+        let syncer = Arc::new(Syncer::new(config, store.clone()));
+        let token = cancel.clone();
+        jobs.push(crate::scheduler::spawn("sync", schedule, true, cancel.clone(), move || {
+            let syncer = syncer.clone();
+            let token = token.clone();
+            async move {
+                syncer.sync_all(None, &token, |_| {}).await;
+            }
+        }));
+    }
+    jobs
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the service");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

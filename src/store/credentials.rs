@@ -1,0 +1,172 @@
+//! Reading credentials back: the one query the dashboard, the API, reminders and the calendar
+//! feed share, filtered in SQL so an index on `end_at` does the work.
+
+use super::{Context, Store, StoreError};
+use crate::domain::{CredentialKind, Status, Thresholds};
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite};
+
+/// A credential with its application and environment, as every output needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CredentialView {
+    pub id: i64,
+    pub environment: String,
+    pub environment_id: i64,
+    /// The environment's Azure portal, for links.
+    pub portal_url: String,
+    pub application_id: i64,
+    pub app_object_id: String,
+    pub app_id: String,
+    pub app_display_name: Option<String>,
+    pub kind: String,
+    pub key_id: String,
+    pub display_name: Option<String>,
+    pub hint: Option<String>,
+    pub start_at: Option<i64>,
+    pub end_at: i64,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+    pub removed_at: Option<i64>,
+}
+
+impl CredentialView {
+    pub fn kind(&self) -> CredentialKind {
+        CredentialKind::parse(&self.kind).unwrap_or(CredentialKind::Secret)
+    }
+
+    pub fn end(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.end_at, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    pub fn start(&self) -> Option<DateTime<Utc>> {
+        self.start_at.and_then(|s| DateTime::from_timestamp(s, 0))
+    }
+
+    pub fn days_left(&self, now: DateTime<Utc>) -> i64 {
+        crate::domain::days_left(self.end(), now)
+    }
+
+    pub fn status(&self, thresholds: &Thresholds, now: DateTime<Utc>) -> Status {
+        thresholds.status(self.end(), now)
+    }
+
+    /// The app's "Certificates & secrets" blade in its environment's Azure portal.
+    pub fn portal_link(&self) -> String {
+        match url::Url::parse(&self.portal_url) {
+            Ok(portal) => crate::config::portal_link(&portal, &self.app_id),
+            Err(_) => crate::config::portal_link(&url::Url::parse("https://portal.azure.com").expect("constant URL"), &self.app_id),
+        }
+    }
+}
+
+/// Which credentials to read. The default is every live credential of every active environment,
+/// most urgent (earliest end) first.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialFilter {
+    pub environment: Option<String>,
+    pub kind: Option<CredentialKind>,
+    /// Keep credentials whose end is at or after this instant (Unix seconds).
+    pub end_from: Option<i64>,
+    /// Keep credentials whose end is before this instant (Unix seconds).
+    pub end_before: Option<i64>,
+    /// Case-insensitive substring of the app name, app ID, credential name or key ID.
+    pub search: Option<String>,
+    /// Only the credentials of this application (store id).
+    pub application_id: Option<i64>,
+    /// Include removed (rotated-away) credentials too.
+    pub include_removed: bool,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+impl CredentialFilter {
+    /// Restricts to one status at `now`, as a range over `end`.
+    pub fn with_status(mut self, status: Status, thresholds: &Thresholds, now: DateTime<Utc>) -> Self {
+        let (lo, hi) = thresholds.end_range(status, now);
+        self.end_from = max_opt(self.end_from, lo);
+        self.end_before = min_opt(self.end_before, hi);
+        self
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+const SELECT: &str = "SELECT c.id, e.name AS environment, c.environment_id, e.portal_url, c.application_id,
+    a.object_id AS app_object_id, a.app_id, a.display_name AS app_display_name, c.kind, c.key_id, c.display_name,
+    c.hint, c.start_at, c.end_at, c.first_seen_at, c.last_seen_at, c.removed_at
+  FROM credentials c
+  JOIN applications a ON a.id = c.application_id
+  JOIN environments e ON e.id = c.environment_id
+  WHERE e.retired_at IS NULL";
+
+impl Store {
+    /// Credentials matching `filter`, earliest end first.
+    pub async fn credentials(&self, filter: &CredentialFilter) -> Result<Vec<CredentialView>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        push_filter(&mut q, filter);
+        q.push(" ORDER BY c.end_at, e.name, a.display_name, c.key_id");
+        if let Some(limit) = filter.limit {
+            q.push(" LIMIT ").push_bind(limit);
+            q.push(" OFFSET ").push_bind(filter.offset.unwrap_or(0));
+        }
+        q.build_query_as().fetch_all(&self.pool).await.context("reading credentials")
+    }
+
+    /// How many credentials match `filter` (ignoring its limit and offset).
+    pub async fn count_credentials(&self, filter: &CredentialFilter) -> Result<i64, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT count(*) FROM credentials c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id WHERE e.retired_at IS NULL",
+        );
+        push_filter(&mut q, filter);
+        let (n,): (i64,) = q.build_query_as().fetch_one(&self.pool).await.context("counting credentials")?;
+        Ok(n)
+    }
+
+    /// One credential by its store id.
+    pub async fn credential(&self, id: i64) -> Result<CredentialView, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        q.push(" AND c.id = ").push_bind(id);
+        q.build_query_as().fetch_one(&self.pool).await.context("reading a credential")
+    }
+}
+
+fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
+    if !f.include_removed {
+        q.push(" AND c.removed_at IS NULL");
+    }
+    if let Some(env) = &f.environment {
+        q.push(" AND e.name = ").push_bind(env.clone());
+    }
+    if let Some(kind) = f.kind {
+        q.push(" AND c.kind = ").push_bind(kind.as_str());
+    }
+    if let Some(from) = f.end_from {
+        q.push(" AND c.end_at >= ").push_bind(from);
+    }
+    if let Some(before) = f.end_before {
+        q.push(" AND c.end_at < ").push_bind(before);
+    }
+    if let Some(app) = f.application_id {
+        q.push(" AND c.application_id = ").push_bind(app);
+    }
+    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        // LIKE with our own escape character, so % and _ typed by a user match literally.
+        let pattern = format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        q.push(" AND (a.display_name LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+        q.push(" OR a.app_id LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+        q.push(" OR c.display_name LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+        q.push(" OR c.key_id LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+    }
+}
