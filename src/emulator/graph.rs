@@ -2,7 +2,7 @@
 //! paging and the injected faults (graph-facts §2, §6).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
@@ -149,7 +149,7 @@ fn decode_skiptoken(token: &str) -> Option<(usize, usize)> {
 pub(crate) async fn list_applications(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let ids = RequestIds::of(&req);
     let mut extra = LogExtra::default();
-    let response = list(&req, &shared, &ids, &mut extra);
+    let mut response = list(&req, &shared, &ids, &mut extra);
     response.extensions_mut().insert(extra);
     response
 }

@@ -18,7 +18,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix_web::dev::{Service, ServerHandle};
-use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 

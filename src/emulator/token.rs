@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::Utc;
@@ -60,7 +60,7 @@ pub(crate) async fn token(
     let tenant = tenant.into_inner();
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let mut extra = LogExtra { tenant_id: Some(tenant.clone()), ..LogExtra::default() };
-    let response = match issue(&req, &tenant, &form, &shared, &mut extra) {
+    let mut response = match issue(&req, &tenant, &form, &shared, &mut extra) {
         Ok(body) => HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store, no-cache"))
             .json(body),
