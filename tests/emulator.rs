@@ -652,3 +652,10 @@ async fn hostile_names_round_trip_through_json() {
     assert!(names.contains(&None));
     emu.stop().await;
 }
+
+/// The rest of the crate shares one emulator across tasks (e.g. `credwatch demo`).
+#[test]
+fn emulator_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Emulator>();
+}

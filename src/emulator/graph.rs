@@ -86,9 +86,12 @@ struct ListQuery {
     carried: Vec<String>,
 }
 
-fn parse_query(raw: &str, ids: &RequestIds) -> Result<ListQuery, HttpResponse> {
+/// A rejected query option: the Graph error code and message of the 400 it earns.
+struct BadQuery(&'static str, String);
+
+fn parse_query(raw: &str) -> Result<ListQuery, BadQuery> {
     let mut query = ListQuery { top: DEFAULT_TOP, select: None, page: 0, offset: 0, carried: Vec::new() };
-    let bad = |code: &str, message: String| ids.error(400, code, &message);
+    let bad = BadQuery;
     for pair in raw.split('&').filter(|p| !p.is_empty()) {
         let Some((key, value)) = url::form_urlencoded::parse(pair.as_bytes()).next() else { continue };
         match key.as_ref() {
@@ -186,9 +189,9 @@ fn list(req: &HttpRequest, shared: &Shared, ids: &RequestIds, extra: &mut LogExt
         return ids.error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
     }
 
-    let query = match parse_query(req.query_string(), ids) {
+    let query = match parse_query(req.query_string()) {
         Ok(q) => q,
-        Err(res) => return res,
+        Err(BadQuery(code, message)) => return ids.error(400, code, &message),
     };
     if let Some(fields) = &query.select {
         let sample = application_object(&super::Application::default());
