@@ -615,6 +615,18 @@ fn generated_data_is_deterministic_and_realistic() {
         assert!(ends.iter().any(|e| fraction_len(e) == digits), "no end with {digits} digits");
     }
 
+    // Credentials start in the past, even those that end far ahead.
+    let starts = a.iter().flat_map(|x| {
+        x.password_credentials
+            .iter()
+            .filter_map(|c| c.start_date_time.as_deref())
+            .chain(x.key_credentials.iter().filter_map(|c| c.start_date_time.as_deref()))
+    });
+    for start in starts {
+        let start = chrono::DateTime::parse_from_rfc3339(start).expect("start parses").to_utc();
+        assert!(start <= now, "{start}");
+    }
+
     let secrets: Vec<_> = a.iter().flat_map(|x| &x.password_credentials).collect();
     assert!(secrets.iter().filter_map(|s| s.hint.as_deref()).all(|h| h.chars().count() == 3));
     assert!(secrets.iter().any(|s| s.hint.is_none() && s.display_name.is_none()));

@@ -44,8 +44,7 @@ fn display_name(rng: &mut StdRng) -> String {
         0 | 1 => format!("{}-{}-{}", pick(rng, SYSTEMS), pick(rng, COMPONENTS), pick(rng, ENVS)),
         2 => format!("{} {} {}", pick(rng, COMPANIES), pick(rng, AREAS), pick(rng, KINDS)),
         3 => {
-            let env = pick(rng, ENVS);
-            let env = format!("{}{}", env[..1].to_uppercase(), &env[1..]);
+            let env = pick(rng, &["Prod", "Test", "Dev", "Staging", "UAT", "QA"]);
             format!("{} {} {} ({env})", pick(rng, AREAS), capitalize(pick(rng, SYSTEMS)), pick(rng, KINDS))
         }
         _ => format!("sp-{}-{}-{:02}", pick(rng, SYSTEMS), pick(rng, ENVS), rng.random_range(1..20)),
@@ -138,7 +137,11 @@ fn validity(rng: &mut StdRng, now: DateTime<Utc>, index: usize) -> (String, Stri
         // Dates typed into a form land on midnight, like "2026-03-05T00:00:00Z".
         end = end.date_naive().and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(end);
     }
-    let months = [6, 12, 24][rng.random_range(0..3)];
+    // Portal-made credentials start when created, so never in the future: of the usual
+    // 6/12/24-month lifetimes, pick one that puts the start before `now`.
+    let lifetimes: Vec<u32> =
+        [6, 12, 24].into_iter().filter(|m| end.checked_sub_months(Months::new(*m)).is_some_and(|s| s <= now)).collect();
+    let months = if lifetimes.is_empty() { 24 } else { lifetimes[rng.random_range(0..lifetimes.len())] };
     let start = end.checked_sub_months(Months::new(months)).unwrap_or(end);
     (format_date(start, digits), format_date(end, digits))
 }

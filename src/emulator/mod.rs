@@ -6,6 +6,26 @@
 //! `docs/graph-facts.md`; every divergence from the real services a client could trip over is a
 //! bug here. Faults (throttling, 5xx, a failing page, tokens expiring mid-listing) are injected
 //! through methods on [`Emulator`] so tests can exercise the client's recovery paths.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use credwatch::emulator::{ClientAuth, Emulator, generate_applications};
+//! let emu = Emulator::start().await?;
+//! emu.register_client("tenant-1", "client-1", ClientAuth::Secret { value: "s3cret".into(), expired: false });
+//! emu.set_applications("tenant-1", generate_applications(7, 250, chrono::Utc::now()));
+//! // authority host = graph url = emu.url(); the assertion audience is
+//! // format!("{}/tenant-1/oauth2/v2.0/token", emu.url())
+//! emu.throttle(1, Some("0.25".into()));
+//! # emu.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Fault injection applies to `GET /v1.0/applications` requests that passed authentication
+//! (Graph throttles per app and tenant, so it must know the caller first), in this order:
+//! [`Emulator::throttle`], then [`Emulator::fail_requests`], then [`Emulator::fail_page`].
+//! Each answered fault uses up one of its count. Not emulated: `$filter`, `$count`, `$orderby`,
+//! delta, `/servicePrincipals`, and `key` on key credentials (always null, as on a plain listing).
 
 mod errors;
 mod generate;
