@@ -10,8 +10,7 @@ use super::errors::{WWW_AUTHENTICATE, graph_code_for_status, graph_error_body, t
 use super::{LogExtra, Shared};
 
 /// Real Graph labels its JSON this way; clients must not insist on bare `application/json`.
-const ODATA_JSON: &str =
-    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const DEFAULT_TOP: usize = 100;
 const MAX_TOP: usize = 999;
 const SKIPTOKEN_PREFIX: &str = "credwatch-emulator:";
@@ -43,7 +42,10 @@ impl RequestIds {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .unwrap_or_else(|| request_id.clone());
-        RequestIds { request_id, client_request_id }
+        RequestIds {
+            request_id,
+            client_request_id,
+        }
     }
 
     fn respond(&self, status: StatusCode, body: &Value) -> HttpResponse {
@@ -56,13 +58,17 @@ impl RequestIds {
 
     fn error(&self, status: u16, code: &str, message: &str) -> HttpResponse {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        self.respond(status, &graph_error_body(code, message, &self.request_id, &self.client_request_id))
+        self.respond(
+            status,
+            &graph_error_body(code, message, &self.request_id, &self.client_request_id),
+        )
     }
 
     fn unauthorized(&self, message: &str) -> HttpResponse {
         let mut res = self.error(401, "InvalidAuthenticationToken", message);
         if let Ok(value) = actix_web::http::header::HeaderValue::from_str(WWW_AUTHENTICATE) {
-            res.headers_mut().insert(actix_web::http::header::WWW_AUTHENTICATE, value);
+            res.headers_mut()
+                .insert(actix_web::http::header::WWW_AUTHENTICATE, value);
         }
         res
     }
@@ -71,8 +77,16 @@ impl RequestIds {
 /// Anything Graph does not route: a Graph-shaped 404.
 pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
     let ids = RequestIds::of(&req);
-    let segment = req.path().rsplit('/').find(|s| !s.is_empty()).unwrap_or_default();
-    ids.error(404, "Request_ResourceNotFound", &format!("Resource not found for the segment '{segment}'."))
+    let segment = req
+        .path()
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or_default();
+    ids.error(
+        404,
+        "Request_ResourceNotFound",
+        &format!("Resource not found for the segment '{segment}'."),
+    )
 }
 
 /// The listing's query options, parsed once at the edge.
@@ -90,31 +104,50 @@ struct ListQuery {
 struct BadQuery(&'static str, String);
 
 fn parse_query(raw: &str) -> Result<ListQuery, BadQuery> {
-    let mut query = ListQuery { top: DEFAULT_TOP, select: None, page: 0, offset: 0, carried: Vec::new() };
+    let mut query = ListQuery {
+        top: DEFAULT_TOP,
+        select: None,
+        page: 0,
+        offset: 0,
+        carried: Vec::new(),
+    };
     let bad = BadQuery;
     for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let Some((key, value)) = url::form_urlencoded::parse(pair.as_bytes()).next() else { continue };
+        let Some((key, value)) = url::form_urlencoded::parse(pair.as_bytes()).next() else {
+            continue;
+        };
         match key.as_ref() {
             "$top" => {
                 let top: i64 = value.trim().parse().map_err(|_| {
-                    bad("BadRequest", format!("Invalid value '{value}' for query option '$top'."))
+                    bad(
+                        "BadRequest",
+                        format!("Invalid value '{value}' for query option '$top'."),
+                    )
                 })?;
                 if !(1..=MAX_TOP as i64).contains(&top) {
                     return Err(bad(
                         "Request_UnsupportedQuery",
-                        format!("Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."),
+                        format!(
+                            "Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."
+                        ),
                     ));
                 }
                 query.top = top as usize;
             }
             "$select" => {
-                let fields: Vec<String> =
-                    value.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
+                let fields: Vec<String> = value
+                    .split(',')
+                    .map(|f| f.trim().to_string())
+                    .filter(|f| !f.is_empty())
+                    .collect();
                 query.select = Some(fields);
             }
             "$skiptoken" => {
                 let (page, offset) = decode_skiptoken(&value).ok_or_else(|| {
-                    bad("Request_BadRequest", format!("Invalid skip token '{value}'."))
+                    bad(
+                        "Request_BadRequest",
+                        format!("Invalid skip token '{value}'."),
+                    )
                 })?;
                 query.page = page;
                 query.offset = offset;
@@ -157,7 +190,12 @@ pub(crate) async fn list_applications(req: HttpRequest, shared: web::Data<Shared
     response
 }
 
-fn list(req: &HttpRequest, shared: &Shared, ids: &RequestIds, extra: &mut LogExtra) -> HttpResponse {
+fn list(
+    req: &HttpRequest,
+    shared: &Shared,
+    ids: &RequestIds,
+    extra: &mut LogExtra,
+) -> HttpResponse {
     let bearer = req
         .headers()
         .get("authorization")
@@ -186,7 +224,11 @@ fn list(req: &HttpRequest, shared: &Shared, ids: &RequestIds, extra: &mut LogExt
         .and_then(|t| t.clients.get(&token.client_id))
         .is_none_or(|c| c.denied);
     if denied {
-        return ids.error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+        return ids.error(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        );
     }
 
     let query = match parse_query(req.query_string()) {
@@ -207,11 +249,15 @@ fn list(req: &HttpRequest, shared: &Shared, ids: &RequestIds, extra: &mut LogExt
     // Injected faults, after authentication as on real Graph (throttling is per app+tenant).
     if state.throttle_remaining > 0 {
         state.throttle_remaining -= 1;
-        let mut res = ids.respond(StatusCode::TOO_MANY_REQUESTS, &throttled_body(&ids.request_id));
+        let mut res = ids.respond(
+            StatusCode::TOO_MANY_REQUESTS,
+            &throttled_body(&ids.request_id),
+        );
         if let Some(retry_after) = &state.throttle_retry_after
             && let Ok(value) = actix_web::http::header::HeaderValue::from_str(retry_after)
         {
-            res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
+            res.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, value);
         }
         return res;
     }
@@ -231,7 +277,11 @@ fn list(req: &HttpRequest, shared: &Shared, ids: &RequestIds, extra: &mut LogExt
     }
 
     let base = state.base_url.clone();
-    let apps = state.tenants.get(&token.tenant_id).map(|t| t.applications.as_slice()).unwrap_or_default();
+    let apps = state
+        .tenants
+        .get(&token.tenant_id)
+        .map(|t| t.applications.as_slice())
+        .unwrap_or_default();
     let start = query.offset.min(apps.len());
     let end = (start + query.top).min(apps.len());
     let value: Vec<Value> = apps[start..end]
@@ -258,7 +308,10 @@ fn list(req: &HttpRequest, shared: &Shared, ids: &RequestIds, extra: &mut LogExt
         let mut params = query.carried.clone();
         let token = encode_skiptoken(query.page + 1, end).replace('\'', "%27");
         params.push(format!("$skiptoken={token}"));
-        page.insert("@odata.nextLink".into(), json!(format!("{base}/v1.0/applications?{}", params.join("&"))));
+        page.insert(
+            "@odata.nextLink".into(),
+            json!(format!("{base}/v1.0/applications?{}", params.join("&"))),
+        );
     }
     ids.respond(StatusCode::OK, &Value::Object(page))
 }

@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix_web::dev::{Service, ServerHandle};
+use actix_web::dev::{ServerHandle, Service};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -114,6 +114,7 @@ pub struct RequestRecord {
     /// Status code the emulator answered with.
     pub status: u16,
     /// Graph requests: id of the bearer token presented, when it was one this emulator issued.
+    /// Token requests: id of the token issued. Ids are the `uti` claim of the access token.
     pub token_id: Option<String>,
     /// Token requests: how the client authenticated (only set once a credential was presented).
     pub auth_method: Option<AuthMethod>,
@@ -184,7 +185,9 @@ impl Shared {
     /// A panic in one handler must not wedge every later request and assertion, so a
     /// poisoned lock is simply taken over.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -200,8 +203,12 @@ pub struct Emulator {
 impl Emulator {
     /// Binds 127.0.0.1 on a free port and serves from the current tokio runtime.
     pub async fn start() -> anyhow::Result<Emulator> {
-        let listener = TcpListener::bind("127.0.0.1:0").context("binding the emulator's listener")?;
-        let port = listener.local_addr().context("reading the emulator's port")?.port();
+        let listener =
+            TcpListener::bind("127.0.0.1:0").context("binding the emulator's listener")?;
+        let port = listener
+            .local_addr()
+            .context("reading the emulator's port")?
+            .port();
         let url = format!("http://127.0.0.1:{port}");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -232,7 +239,12 @@ impl Emulator {
                     let fut = srv.call(req);
                     async move {
                         let res = fut.await?;
-                        let extra = res.response().extensions().get::<LogExtra>().cloned().unwrap_or_default();
+                        let extra = res
+                            .response()
+                            .extensions()
+                            .get::<LogExtra>()
+                            .cloned()
+                            .unwrap_or_default();
                         log_to.lock().log.push(RequestRecord {
                             method,
                             path,
@@ -247,7 +259,10 @@ impl Emulator {
                     }
                 })
                 .route("/{tenant}/oauth2/v2.0/token", web::post().to(token::token))
-                .route("/v1.0/applications", web::get().to(graph::list_applications))
+                .route(
+                    "/v1.0/applications",
+                    web::get().to(graph::list_applications),
+                )
                 .default_service(web::to(graph::not_found))
         })
         .workers(1)
@@ -257,7 +272,12 @@ impl Emulator {
         .run();
         let handle = server.handle();
         let task = tokio::spawn(server);
-        Ok(Emulator { shared, url, handle, task })
+        Ok(Emulator {
+            shared,
+            url,
+            handle,
+            task,
+        })
     }
 
     /// Base URL, `http://127.0.0.1:PORT`, of both the authority and Graph.
@@ -267,7 +287,11 @@ impl Emulator {
 
     /// Creates an (empty) tenant; a no-op when it exists.
     pub fn add_tenant(&self, tenant_id: &str) {
-        self.shared.lock().tenants.entry(tenant_id.to_string()).or_default();
+        self.shared
+            .lock()
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default();
     }
 
     /// Registers (or replaces) a client in a tenant, creating the tenant if needed.
@@ -276,7 +300,11 @@ impl Emulator {
             ClientAuth::Certificate { pem } => token::CertInfo::from_pem(pem),
             _ => None,
         };
-        let client = Client { auth, cert, denied: false };
+        let client = Client {
+            auth,
+            cert,
+            denied: false,
+        };
         self.shared
             .lock()
             .tenants
@@ -289,8 +317,12 @@ impl Emulator {
     /// Makes Graph answer 403 `Authorization_RequestDenied` to this client's tokens, as for an
     /// app registration without `Application.Read.All` consent. Unknown clients are ignored.
     pub fn deny_permission(&self, tenant_id: &str, client_id: &str) {
-        if let Some(client) =
-            self.shared.lock().tenants.get_mut(tenant_id).and_then(|t| t.clients.get_mut(client_id))
+        if let Some(client) = self
+            .shared
+            .lock()
+            .tenants
+            .get_mut(tenant_id)
+            .and_then(|t| t.clients.get_mut(client_id))
         {
             client.denied = true;
         }
@@ -298,13 +330,22 @@ impl Emulator {
 
     /// Replaces the tenant's applications (creating the tenant if needed).
     pub fn set_applications(&self, tenant_id: &str, apps: Vec<Application>) {
-        self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().applications = apps;
+        self.shared
+            .lock()
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default()
+            .applications = apps;
     }
 
     /// Edits the tenant's applications in place, e.g. to rotate a secret between two listings.
     pub fn update_applications(&self, tenant_id: &str, f: impl FnOnce(&mut Vec<Application>)) {
         let mut state = self.shared.lock();
-        f(&mut state.tenants.entry(tenant_id.to_string()).or_default().applications);
+        f(&mut state
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default()
+            .applications);
     }
 
     /// The next `count` Graph GETs answer 429 `TooManyRequests`; `Retry-After` is sent verbatim
@@ -324,7 +365,10 @@ impl Emulator {
 
     /// Page `page_index` (0-based) of a listing answers `status` for its next `times` requests.
     pub fn fail_page(&self, page_index: usize, status: u16, times: usize) {
-        self.shared.lock().page_failures.insert(page_index, (status, times));
+        self.shared
+            .lock()
+            .page_failures
+            .insert(page_index, (status, times));
     }
 
     /// `expires_in` of tokens issued from now on (default 3599); Graph rejects a token once

@@ -38,7 +38,12 @@ impl CertInfo {
                 continue;
             }
             let (_, cert) = x509_parser::parse_x509_certificate(&block.contents).ok()?;
-            let public_key_der = cert.tbs_certificate.subject_pki.subject_public_key.data.to_vec();
+            let public_key_der = cert
+                .tbs_certificate
+                .subject_pki
+                .subject_public_key
+                .data
+                .to_vec();
             return Some(CertInfo {
                 sha1: URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&block.contents)),
                 sha256: URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&block.contents)),
@@ -59,7 +64,10 @@ pub(crate) async fn token(
 ) -> HttpResponse {
     let tenant = tenant.into_inner();
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let mut extra = LogExtra { tenant_id: Some(tenant.clone()), ..LogExtra::default() };
+    let mut extra = LogExtra {
+        tenant_id: Some(tenant.clone()),
+        ..LogExtra::default()
+    };
     let mut response = match issue(&req, &tenant, &form, &shared, &mut extra) {
         Ok(body) => HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store, no-cache"))
@@ -82,10 +90,21 @@ fn missing(param: &str) -> AadError {
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` per RFC 6749 §2.3.1.
 /// `Ok(None)` when there is no Basic header.
 fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, AadError> {
-    let Some(header) = req.headers().get("authorization") else { return Ok(None) };
-    let bad = || AadError::new(401, "invalid_client", 7000215, "Invalid client secret provided. The HTTP Basic authorization header could not be decoded.");
+    let Some(header) = req.headers().get("authorization") else {
+        return Ok(None);
+    };
+    let bad = || {
+        AadError::new(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. The HTTP Basic authorization header could not be decoded.",
+        )
+    };
     let header = header.to_str().map_err(|_| bad())?;
-    let Some((scheme, encoded)) = header.split_once(' ') else { return Ok(None) };
+    let Some((scheme, encoded)) = header.split_once(' ') else {
+        return Ok(None);
+    };
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
     }
@@ -116,7 +135,9 @@ fn issue(
             400,
             "invalid_request",
             90002,
-            format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."),
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+            ),
         ));
     }
     match form.get("grant_type").map(String::as_str) {
@@ -138,22 +159,33 @@ fn issue(
         _ => return Err(missing("client_id")),
     };
     extra.client_id = Some(client_id.clone());
-    let scope = form.get("scope").filter(|s| !s.is_empty()).ok_or_else(|| missing("scope"))?;
+    let scope = form
+        .get("scope")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| missing("scope"))?;
     if !scope.split_whitespace().all(|s| s.ends_with("/.default")) {
         return Err(AadError::new(
             400,
             "invalid_scope",
             70011,
-            format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+            ),
         ));
     }
-    let client = shared.lock().tenants.get(tenant).and_then(|t| t.clients.get(&client_id).cloned());
+    let client = shared
+        .lock()
+        .tenants
+        .get(tenant)
+        .and_then(|t| t.clients.get(&client_id).cloned());
     let Some(client) = client else {
         return Err(AadError::new(
             400,
             "unauthorized_client",
             700016,
-            format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."),
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
         ));
     };
 
@@ -171,7 +203,9 @@ fn issue(
                         401,
                         "invalid_client",
                         7000222,
-                        format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."),
+                        format!(
+                            "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+                        ),
                     ));
                 }
             }
@@ -180,7 +214,9 @@ fn issue(
                     401,
                     "invalid_client",
                     7000215,
-                    format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+                    format!(
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                    ),
                 ));
             }
         }
@@ -193,19 +229,29 @@ fn issue(
                     400,
                     "invalid_request",
                     90014,
-                    format!("The request body contains an unsupported client_assertion_type '{other}'; expected '{JWT_BEARER}'."),
+                    format!(
+                        "The request body contains an unsupported client_assertion_type '{other}'; expected '{JWT_BEARER}'."
+                    ),
                 ));
             }
         }
         let expected_aud = format!("{}/{tenant}/oauth2/v2.0/token", shared.lock().base_url);
         extra.auth_method = Some(match &client.auth {
-            ClientAuth::Federated { assertion: registered } => {
+            ClientAuth::Federated {
+                assertion: registered,
+            } => {
                 check_federated(assertion, registered)?;
                 AuthMethod::Federated
             }
             // A secret-only app has no key to check against, which Entra reports as an
             // unknown thumbprint.
-            _ => verify_assertion(assertion, client.cert.as_ref(), &client_id, &expected_aud, extra)?,
+            _ => verify_assertion(
+                assertion,
+                client.cert.as_ref(),
+                &client_id,
+                &expected_aud,
+                extra,
+            )?,
         });
     } else {
         return Err(AadError::new(
@@ -245,21 +291,36 @@ fn check_federated(assertion: &str, registered: &str) -> Result<(), AadError> {
     }
     let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Value>(assertion)
         .map_err(|_| malformed("The client assertion is not a JWT."))?;
-    let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     Err(AadError::new(
         401,
         "invalid_client",
         700213,
-        format!("No matching federated identity record found for presented assertion subject '{subject}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation"),
+        format!(
+            "No matching federated identity record found for presented assertion subject '{subject}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+        ),
     ))
 }
 
 fn malformed(reason: &str) -> AadError {
-    AadError::new(401, "invalid_client", 50027, format!("JWT token is invalid or malformed. [Reason - {reason}]"))
+    AadError::new(
+        401,
+        "invalid_client",
+        50027,
+        format!("JWT token is invalid or malformed. [Reason - {reason}]"),
+    )
 }
 
 fn signature_failure(reason: &str) -> AadError {
-    AadError::new(401, "invalid_client", 700027, format!("Client assertion failed signature validation. [Reason - {reason}]"))
+    AadError::new(
+        401,
+        "invalid_client",
+        700027,
+        format!("Client assertion failed signature validation. [Reason - {reason}]"),
+    )
 }
 
 fn thumbprint_hex(b64url: &str) -> String {
@@ -279,11 +340,16 @@ fn verify_assertion(
     expected_aud: &str,
     extra: &mut LogExtra,
 ) -> Result<AuthMethod, AadError> {
-    let header = jsonwebtoken::decode_header(jwt).map_err(|_| malformed("The client assertion could not be parsed."))?;
+    let header = jsonwebtoken::decode_header(jwt)
+        .map_err(|_| malformed("The client assertion could not be parsed."))?;
     let method = match header.alg {
         Algorithm::RS256 => AuthMethod::AssertionRs256,
         Algorithm::PS256 => AuthMethod::AssertionPs256,
-        other => return Err(signature_failure(&format!("The signing algorithm '{other:?}' is not supported."))),
+        other => {
+            return Err(signature_failure(&format!(
+                "The signing algorithm '{other:?}' is not supported."
+            )));
+        }
     };
     // Record the attempted method even if validation fails below.
     extra.auth_method = Some(method);
@@ -293,7 +359,9 @@ fn verify_assertion(
         (None, None) => None,
     };
     let Some((thumbprint, registered)) = presented else {
-        return Err(signature_failure("The client assertion header carries neither 'x5t' nor 'x5t#S256'."));
+        return Err(signature_failure(
+            "The client assertion header carries neither 'x5t' nor 'x5t#S256'.",
+        ));
     };
     let cert = match cert {
         Some(cert) if registered == Some(thumbprint.trim_end_matches('=')) => cert,
@@ -321,7 +389,9 @@ fn verify_assertion(
         Ok(data) => data.claims,
         Err(err) => {
             return Err(match err.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => signature_failure("The signature does not verify with the registered certificate."),
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => signature_failure(
+                    "The signature does not verify with the registered certificate.",
+                ),
                 _ => malformed("The client assertion could not be decoded."),
             });
         }
@@ -337,7 +407,9 @@ fn verify_assertion(
             401,
             "invalid_client",
             700027,
-            format!("Client assertion audience claim does not match Realm issuer. Expected '{expected_aud}'."),
+            format!(
+                "Client assertion audience claim does not match Realm issuer. Expected '{expected_aud}'."
+            ),
         ));
     }
     let iss = claims.get("iss").and_then(Value::as_str);
@@ -350,7 +422,11 @@ fn verify_assertion(
             "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .",
         ));
     }
-    if claims.get("jti").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return Err(malformed("The 'jti' claim is missing."));
     }
     let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
