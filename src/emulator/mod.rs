@@ -1,1 +1,403 @@
-//! placeholder
+//! An in-process emulator of the Microsoft identity platform token endpoint and of
+//! Microsoft Graph's `GET /v1.0/applications`, for tests, benchmarks and `credwatch demo`.
+//!
+//! One HTTP server plays both hosts: the client is pointed at [`Emulator::url`] as its
+//! authority host *and* as its Graph URL. Status codes, error bodies and paging follow
+//! `docs/graph-facts.md`; every divergence from the real services a client could trip over is a
+//! bug here. Faults (throttling, 5xx, a failing page, tokens expiring mid-listing) are injected
+//! through methods on [`Emulator`] so tests can exercise the client's recovery paths.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use credwatch::emulator::{ClientAuth, Emulator, generate_applications};
+//! let emu = Emulator::start().await?;
+//! emu.register_client("tenant-1", "client-1", ClientAuth::Secret { value: "s3cret".into(), expired: false });
+//! emu.set_applications("tenant-1", generate_applications(7, 250, chrono::Utc::now()));
+//! // authority host = graph url = emu.url(); the assertion audience is
+//! // format!("{}/tenant-1/oauth2/v2.0/token", emu.url())
+//! emu.throttle(1, Some("0.25".into()));
+//! # emu.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Fault injection applies to `GET /v1.0/applications` requests that passed authentication
+//! (Graph throttles per app and tenant, so it must know the caller first), in this order:
+//! [`Emulator::throttle`], then [`Emulator::fail_requests`], then [`Emulator::fail_page`].
+//! Each answered fault uses up one of its count. Not emulated: `$filter`, `$count`, `$orderby`,
+//! delta, `/servicePrincipals`, and `key` on key credentials (always null, as on a plain listing).
+
+mod errors;
+mod generate;
+mod graph;
+mod model;
+mod token;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix_web::dev::{ServerHandle, Service};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+pub use generate::{generate_applications, hostile_applications};
+pub use model::{Application, KeyCredential, PasswordCredential};
+
+/// How a registered client proves its identity at the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// A client secret. `expired: true` makes the token endpoint answer AADSTS7000222,
+    /// as Entra ID does for a secret whose end date has passed.
+    Secret {
+        /// The secret value the client must present.
+        value: String,
+        /// Whether the secret has expired.
+        expired: bool,
+    },
+    /// A certificate: the client signs a JWT assertion with the matching private key.
+    Certificate {
+        /// PEM holding the certificate; a private key in the same PEM is ignored.
+        pem: String,
+    },
+    /// Workload identity federation: the client forwards an externally issued token.
+    Federated {
+        /// The federated token file's content; the presented assertion must equal it.
+        assertion: String,
+    },
+}
+
+/// How a token request authenticated, as recorded in [`RequestRecord::auth_method`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// `client_secret` in the form body.
+    Secret,
+    /// `client_id:client_secret` in an HTTP Basic `Authorization` header.
+    Basic,
+    /// Certificate assertion signed RS256 (normally with an `x5t` SHA-1 thumbprint).
+    AssertionRs256,
+    /// Certificate assertion signed PS256 (normally with an `x5t#S256` thumbprint).
+    AssertionPs256,
+    /// Federated token passed as the assertion.
+    Federated,
+}
+
+impl AuthMethod {
+    /// Stable lowercase name: `secret`, `basic`, `assertion-rs256`, `assertion-ps256`, `federated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Secret => "secret",
+            AuthMethod::Basic => "basic",
+            AuthMethod::AssertionRs256 => "assertion-rs256",
+            AuthMethod::AssertionPs256 => "assertion-ps256",
+            AuthMethod::Federated => "federated",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One request the emulator answered, for tests that assert on the client's traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Request path without the query, e.g. `/v1.0/applications`.
+    pub path: String,
+    /// Raw query string without the `?` (empty when absent).
+    pub query: String,
+    /// Status code the emulator answered with.
+    pub status: u16,
+    /// Graph requests: id of the bearer token presented, when it was one this emulator issued.
+    /// Token requests: id of the token issued. Ids are the `uti` claim of the access token.
+    pub token_id: Option<String>,
+    /// Token requests: how the client authenticated (only set once a credential was presented).
+    pub auth_method: Option<AuthMethod>,
+    /// Tenant of the token request, or of the token used on Graph.
+    pub tenant_id: Option<String>,
+    /// Client of the token request, or of the token used on Graph.
+    pub client_id: Option<String>,
+}
+
+/// Per-response facts the handlers hand to the logging middleware via response extensions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LogExtra {
+    pub token_id: Option<String>,
+    pub auth_method: Option<AuthMethod>,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// A client registration inside a tenant.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    pub auth: ClientAuth,
+    /// Parsed once at registration; `None` when the PEM held no usable certificate, which
+    /// then fails every assertion the way an unregistered key would.
+    pub cert: Option<token::CertInfo>,
+    /// The app lacks `Application.Read.All`: Graph answers 403.
+    pub denied: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Tenant {
+    pub clients: HashMap<String, Client>,
+    pub applications: Vec<Application>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IssuedToken {
+    pub id: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+/// Everything the handlers and the test-facing methods share.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub base_url: String,
+    pub tenants: HashMap<String, Tenant>,
+    /// Keyed by the access token string the client presents.
+    pub tokens: HashMap<String, IssuedToken>,
+    pub token_lifetime: i64,
+    pub token_issues: usize,
+    pub throttle_remaining: usize,
+    pub throttle_retry_after: Option<String>,
+    pub fail_remaining: usize,
+    pub fail_status: u16,
+    /// page index → (status, remaining times)
+    pub page_failures: HashMap<usize, (u16, usize)>,
+    pub log: Vec<RequestRecord>,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    /// A panic in one handler must not wedge every later request and assertion, so a
+    /// poisoned lock is simply taken over.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running emulator. Dropping it without [`Emulator::stop`] leaves the server running until
+/// the runtime shuts down, which is harmless in tests.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    url: String,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Emulator {
+    /// Binds 127.0.0.1 on a free port and serves from the current tokio runtime.
+    pub async fn start() -> anyhow::Result<Emulator> {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").context("binding the emulator's listener")?;
+        let port = listener
+            .local_addr()
+            .context("reading the emulator's port")?
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                base_url: url.clone(),
+                tenants: HashMap::new(),
+                tokens: HashMap::new(),
+                token_lifetime: 3599,
+                token_issues: 0,
+                throttle_remaining: 0,
+                throttle_retry_after: None,
+                fail_remaining: 0,
+                fail_status: 503,
+                page_failures: HashMap::new(),
+                log: Vec::new(),
+            }),
+        });
+
+        let data = web::Data::from(shared.clone());
+        let server = HttpServer::new(move || {
+            let log_to = data.clone();
+            App::new()
+                .app_data(data.clone())
+                .wrap_fn(move |req, srv| {
+                    let method = req.method().to_string();
+                    let path = req.path().to_string();
+                    let query = req.query_string().to_string();
+                    let log_to = log_to.clone();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        let extra = res
+                            .response()
+                            .extensions()
+                            .get::<LogExtra>()
+                            .cloned()
+                            .unwrap_or_default();
+                        log_to.lock().log.push(RequestRecord {
+                            method,
+                            path,
+                            query,
+                            status: res.status().as_u16(),
+                            token_id: extra.token_id,
+                            auth_method: extra.auth_method,
+                            tenant_id: extra.tenant_id,
+                            client_id: extra.client_id,
+                        });
+                        Ok(res)
+                    }
+                })
+                .route("/{tenant}/oauth2/v2.0/token", web::post().to(token::token))
+                .route(
+                    "/v1.0/applications",
+                    web::get().to(graph::list_applications),
+                )
+                .default_service(web::to(graph::not_found))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .context("starting the emulator's HTTP server")?
+        .run();
+        let handle = server.handle();
+        let task = tokio::spawn(server);
+        Ok(Emulator {
+            shared,
+            url,
+            handle,
+            task,
+        })
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT`, of both the authority and Graph.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Creates an (empty) tenant; a no-op when it exists.
+    pub fn add_tenant(&self, tenant_id: &str) {
+        self.shared
+            .lock()
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default();
+    }
+
+    /// Registers (or replaces) a client in a tenant, creating the tenant if needed.
+    pub fn register_client(&self, tenant_id: &str, client_id: &str, auth: ClientAuth) {
+        let cert = match &auth {
+            ClientAuth::Certificate { pem } => token::CertInfo::from_pem(pem),
+            _ => None,
+        };
+        let client = Client {
+            auth,
+            cert,
+            denied: false,
+        };
+        self.shared
+            .lock()
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default()
+            .clients
+            .insert(client_id.to_string(), client);
+    }
+
+    /// Makes Graph answer 403 `Authorization_RequestDenied` to this client's tokens, as for an
+    /// app registration without `Application.Read.All` consent. Unknown clients are ignored.
+    pub fn deny_permission(&self, tenant_id: &str, client_id: &str) {
+        if let Some(client) = self
+            .shared
+            .lock()
+            .tenants
+            .get_mut(tenant_id)
+            .and_then(|t| t.clients.get_mut(client_id))
+        {
+            client.denied = true;
+        }
+    }
+
+    /// Replaces the tenant's applications (creating the tenant if needed).
+    pub fn set_applications(&self, tenant_id: &str, apps: Vec<Application>) {
+        self.shared
+            .lock()
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default()
+            .applications = apps;
+    }
+
+    /// Edits the tenant's applications in place, e.g. to rotate a secret between two listings.
+    pub fn update_applications(&self, tenant_id: &str, f: impl FnOnce(&mut Vec<Application>)) {
+        let mut state = self.shared.lock();
+        f(&mut state
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default()
+            .applications);
+    }
+
+    /// The next `count` Graph GETs answer 429 `TooManyRequests`; `Retry-After` is sent verbatim
+    /// when `Some` (Graph sends fractional values such as "2.128") and omitted when `None`.
+    pub fn throttle(&self, count: usize, retry_after: Option<String>) {
+        let mut state = self.shared.lock();
+        state.throttle_remaining = count;
+        state.throttle_retry_after = retry_after;
+    }
+
+    /// The next `count` Graph GETs answer `status` with a Graph error body.
+    pub fn fail_requests(&self, count: usize, status: u16) {
+        let mut state = self.shared.lock();
+        state.fail_remaining = count;
+        state.fail_status = status;
+    }
+
+    /// Page `page_index` (0-based) of a listing answers `status` for its next `times` requests.
+    pub fn fail_page(&self, page_index: usize, status: u16, times: usize) {
+        self.shared
+            .lock()
+            .page_failures
+            .insert(page_index, (status, times));
+    }
+
+    /// `expires_in` of tokens issued from now on (default 3599); Graph rejects a token once
+    /// that many seconds have passed.
+    pub fn set_token_lifetime(&self, secs: i64) {
+        self.shared.lock().token_lifetime = secs;
+    }
+
+    /// Every token issued so far is rejected from now on with 401 `InvalidAuthenticationToken`.
+    pub fn expire_tokens(&self) {
+        for token in self.shared.lock().tokens.values_mut() {
+            token.revoked = true;
+        }
+    }
+
+    /// Every request answered so far, oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.lock().log.clone()
+    }
+
+    /// How many tokens have been issued.
+    pub fn token_requests(&self) -> usize {
+        self.shared.lock().token_issues
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        // The server future's own result carries nothing a caller could act on.
+        let _ = self.task.await;
+    }
+}

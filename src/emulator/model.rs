@@ -1,0 +1,104 @@
+//! The directory objects the emulator serves, in Microsoft Graph's wire shape.
+//!
+//! Dates are plain strings on purpose: real Graph mixes 0, 3 and 7 fractional digits and
+//! "never expires" years such as 2299 and 9999 (graph-facts §8), and tests must be able to put
+//! exactly those bytes on the wire.
+
+use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
+
+/// An application registration as `GET /v1.0/applications` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    /// Object id (the `{id}` in `/applications/{id}`).
+    pub id: String,
+    /// Application (client) id.
+    pub app_id: String,
+    /// Chosen by whoever registered the app: untrusted text, may be null.
+    pub display_name: Option<String>,
+    /// Registration time, normally whole seconds (`2024-09-11T21:21:25Z`).
+    pub created_date_time: Option<String>,
+    /// Free-form management notes.
+    pub notes: Option<String>,
+    /// Custom strings; never null on the wire.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `AzureADMyOrg`, `AzureADMultipleOrgs`, …
+    pub sign_in_audience: Option<String>,
+    /// Client secrets; never null on the wire.
+    #[serde(default)]
+    pub password_credentials: Vec<PasswordCredential>,
+    /// Certificates; never null on the wire.
+    #[serde(default)]
+    pub key_credentials: Vec<KeyCredential>,
+}
+
+/// A client secret. `secretText` is always emitted as null, as on a real listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordCredential {
+    /// Unique id of the secret.
+    pub key_id: String,
+    /// Friendly name; null on legacy secrets.
+    pub display_name: Option<String>,
+    /// First three characters of the secret value; null on legacy secrets.
+    pub hint: Option<String>,
+    /// Start of validity.
+    pub start_date_time: Option<String>,
+    /// Expiry.
+    pub end_date_time: Option<String>,
+    /// Base64; legacy secrets keep their UTF-16LE description here.
+    pub custom_key_identifier: Option<String>,
+}
+
+/// A certificate credential. `key` is always emitted as null, as on a real listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCredential {
+    /// Unique id of the key.
+    pub key_id: String,
+    /// Friendly name, usually the certificate subject (`CN=…`).
+    pub display_name: Option<String>,
+    /// Start of validity.
+    pub start_date_time: Option<String>,
+    /// Expiry.
+    pub end_date_time: Option<String>,
+    /// Base64 SHA-1 thumbprint of the certificate.
+    pub custom_key_identifier: Option<String>,
+    /// `AsymmetricX509Cert` or `Symmetric`.
+    pub r#type: String,
+    /// `Verify` (or `Sign` on SAML service principals).
+    pub usage: String,
+}
+
+// Hand-written so the write-only `secretText` and the list-hidden `key` appear as null, and
+// the keys come out in Graph's alphabetical order.
+impl Serialize for PasswordCredential {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("PasswordCredential", 7)?;
+        s.serialize_field("customKeyIdentifier", &self.custom_key_identifier)?;
+        s.serialize_field("displayName", &self.display_name)?;
+        s.serialize_field("endDateTime", &self.end_date_time)?;
+        s.serialize_field("hint", &self.hint)?;
+        s.serialize_field("keyId", &self.key_id)?;
+        s.serialize_field("secretText", &Option::<String>::None)?;
+        s.serialize_field("startDateTime", &self.start_date_time)?;
+        s.end()
+    }
+}
+
+impl Serialize for KeyCredential {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("KeyCredential", 8)?;
+        s.serialize_field("customKeyIdentifier", &self.custom_key_identifier)?;
+        s.serialize_field("displayName", &self.display_name)?;
+        s.serialize_field("endDateTime", &self.end_date_time)?;
+        s.serialize_field("key", &Option::<String>::None)?;
+        s.serialize_field("keyId", &self.key_id)?;
+        s.serialize_field("startDateTime", &self.start_date_time)?;
+        s.serialize_field("type", &self.r#type)?;
+        s.serialize_field("usage", &self.usage)?;
+        s.end()
+    }
+}
