@@ -121,7 +121,8 @@ async fn sign_in_errors_carry_the_aadsts_code_and_a_hint() {
         (Env::secret("prod", "tenant-prod", "no-such-client"), None, "AADSTS700016", "application not found"),
     ];
     for (env, secret, code, hint) in cases {
-        let mut w2 = World { emu: World::new().await.emu, dir: tempfile::tempdir().unwrap(), vars: w.vars.clone() };
+        let mut w2 = World::new().await;
+        w2.vars = w.vars.clone();
         std::mem::swap(&mut w2.emu, &mut w.emu);
         if let Some(s) = secret {
             w2.vars.insert("PROD_SECRET".into(), s.into());

@@ -15,6 +15,10 @@ pub struct World {
     pub emu: Emulator,
     pub dir: tempfile::TempDir,
     pub vars: HashMap<String, String>,
+    /// The `[sync]` table of the config: quick, bounded retries by default.
+    pub sync_table: String,
+    /// The `[schedule]` table: jobs off by default, tests drive them.
+    pub schedule_table: String,
 }
 
 /// One environment of the config under test.
@@ -34,7 +38,13 @@ impl<'a> Env<'a> {
 
 impl World {
     pub async fn new() -> World {
-        World { emu: Emulator::start().await.expect("emulator starts"), dir: tempfile::tempdir().unwrap(), vars: HashMap::new() }
+        World {
+            emu: Emulator::start().await.expect("emulator starts"),
+            dir: tempfile::tempdir().unwrap(),
+            vars: HashMap::new(),
+            sync_table: "[sync]\nmax_attempts = 3\nrequest_timeout_secs = 5\nmax_backoff_secs = 1\n".into(),
+            schedule_table: "[schedule]\nsync = \"\"\nremind = \"\"\n".into(),
+        }
     }
 
     /// Registers a tenant and a client with a secret in the emulator, and the secret in the env.
@@ -56,8 +66,10 @@ impl World {
     pub fn config_text(&self, envs: &[Env], extra: &str) -> String {
         let url = self.emu.url();
         let mut text = format!(
-            "[database]\nurl = \"sqlite://{}\"\n[schedule]\nsync = \"\"\nremind = \"\"\n[sync]\nmax_attempts = 3\nrequest_timeout_secs = 5\nmax_backoff_secs = 1\n{extra}\n",
-            self.db_path().display()
+            "[database]\nurl = \"sqlite://{}\"\n{}{}{extra}\n",
+            self.db_path().display(),
+            self.schedule_table,
+            self.sync_table
         );
         for e in envs {
             text.push_str(&format!(
