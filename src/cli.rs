@@ -71,6 +71,26 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Run the built-in Graph and token-endpoint emulator alone, for benchmarks and trials.
+    #[command(hide = true)]
+    Emulate {
+        /// Where the emulator listens (loopback: it serves plain http).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: String,
+        /// How many applications the tenant holds (about two credentials each).
+        #[arg(long, default_value_t = 1000)]
+        apps: usize,
+        /// Seed of the generated data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "emulated-tenant")]
+        tenant: String,
+        #[arg(long, default_value = "emulated-client")]
+        client: String,
+        /// The client secret the emulator accepts, read from this environment variable.
+        #[arg(long, value_name = "VAR", default_value = "EMULATOR_CLIENT_SECRET")]
+        secret_env: String,
+    },
 }
 
 /// Initialises logging: RUST_LOG wins; otherwise `default` (quieter for one-shot commands whose
@@ -115,6 +135,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(code) => return code,
         },
         Command::Demo { listen } => demo(&listen).await,
+        Command::Emulate { listen, apps, seed, tenant, client, secret_env } => emulate(&listen, apps, seed, &tenant, &client, &secret_env).await,
     };
     match result {
         Ok(code) => code,
@@ -200,4 +221,17 @@ async fn remind(_config: Config, _now: Option<String>, _dry_run: bool) -> anyhow
 
 async fn demo(_listen: &str) -> anyhow::Result<ExitCode> {
     anyhow::bail!("the demo is not implemented yet")
+}
+
+async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &str, secret_env: &str) -> anyhow::Result<ExitCode> {
+    use crate::emulator::{ClientAuth, Emulator, generate_applications};
+    let secret = std::env::var(secret_env).map_err(|_| anyhow::anyhow!("set {secret_env} to the client secret the emulator should accept"))?;
+    let emu = Emulator::start_on(listen).await?;
+    emu.register_client(tenant, client, ClientAuth::Secret { value: secret, expired: false });
+    emu.set_applications(tenant, generate_applications(seed, apps, chrono::Utc::now()));
+    // One line on stdout, so scripts can read the URL.
+    println!("{}", emu.url());
+    shutdown_signal().await;
+    emu.stop().await;
+    Ok(ExitCode::SUCCESS)
 }

@@ -203,8 +203,14 @@ pub struct Emulator {
 impl Emulator {
     /// Binds 127.0.0.1 on a free port and serves from the current tokio runtime.
     pub async fn start() -> anyhow::Result<Emulator> {
+        Emulator::start_on("127.0.0.1:0").await
+    }
+
+    /// Binds `addr` (a loopback address: the emulator serves plain http) and serves from the
+    /// current tokio runtime.
+    pub async fn start_on(addr: &str) -> anyhow::Result<Emulator> {
         let listener =
-            TcpListener::bind("127.0.0.1:0").context("binding the emulator's listener")?;
+            TcpListener::bind(addr).with_context(|| format!("binding the emulator's listener on {addr}"))?;
         let port = listener
             .local_addr()
             .context("reading the emulator's port")?
