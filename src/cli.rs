@@ -219,8 +219,23 @@ async fn remind(_config: Config, _now: Option<String>, _dry_run: bool) -> anyhow
     anyhow::bail!("reminders are not implemented yet")
 }
 
-async fn demo(_listen: &str) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the demo is not implemented yet")
+async fn demo(listen: &str) -> anyhow::Result<ExitCode> {
+    println!("credwatch demo: three simulated tenants (dev, test, prod) served by the built-in Graph emulator");
+    let demo = crate::demo::Demo::start(listen, &crate::demo::demo_dir()).await?;
+    let base = demo.config.server.public_url.as_str().trim_end_matches('/').to_string();
+    let outbox = demo.outbox.canonicalize().unwrap_or(demo.outbox.clone());
+    let webcal = base.replacen("http://", "webcal://", 1);
+    println!();
+    println!("  dashboard  {base}/");
+    println!("  calendar   {base}/calendar.ics?token={}", demo.calendar_token);
+    println!("             {webcal}/calendar.ics?token={}", demo.calendar_token);
+    println!("  metrics    {base}/metrics");
+    println!("  outbox     {}", outbox.display());
+    println!();
+    println!("Ctrl-C stops the demo.");
+    demo.service.run_until_stopped(shutdown_signal()).await?;
+    demo.emulator.stop().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &str, secret_env: &str) -> anyhow::Result<ExitCode> {
