@@ -71,6 +71,12 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Probe a running credwatch's /healthz and exit 0 when it answers 200 (for container
+    /// health checks, where no curl is installed).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
     /// Run the built-in Graph and token-endpoint emulator alone, for benchmarks and trials.
     #[command(hide = true)]
     Emulate {
@@ -135,6 +141,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(code) => return code,
         },
         Command::Demo { listen } => demo(&listen).await,
+        Command::Healthcheck { url } => healthcheck(&url).await,
         Command::Emulate { listen, apps, seed, tenant, client, secret_env } => emulate(&listen, apps, seed, &tenant, &client, &secret_env).await,
     };
     match result {
@@ -175,19 +182,33 @@ async fn sync(config: Config, only: Option<String>) -> anyhow::Result<ExitCode> 
         }
     }
     let store = open_store(&config).await?;
-    let syncer = Syncer::new(&config, store);
+    let mut syncer = Syncer::new(&config, store);
+    // On a terminal, one status line redrawn as pages arrive; elsewhere only the result lines.
+    let terminal = std::io::stdout().is_terminal();
+    let status: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, (usize, usize)>>> = Default::default();
+    if terminal {
+        let status = status.clone();
+        syncer = syncer.with_progress(std::sync::Arc::new(move |env: &str, pages, apps| {
+            let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+            status.insert(env.to_string(), (pages, apps));
+            let line: Vec<String> = status.iter().map(|(e, (p, a))| format!("{e}: {a} apps, {p} pages")).collect();
+            eprint!("\r\x1b[2Klisting … {}", line.join(" · "));
+        }));
+    }
     let cancel = CancellationToken::new();
     let stopper = cancel.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         stopper.cancel();
     });
-    let terminal = std::io::stdout().is_terminal();
-    if terminal {
-        let names: Vec<_> = syncer.environment_names().filter(|n| only.as_deref().is_none_or(|o| o == *n)).collect();
-        println!("syncing {} …", names.join(", "));
-    }
-    let reports = syncer.sync_all(only.as_deref(), &cancel, |r| println!("{r}")).await;
+    let reports = syncer
+        .sync_all(only.as_deref(), &cancel, |r| {
+            if terminal {
+                eprint!("\r\x1b[2K");
+            }
+            println!("{r}");
+        })
+        .await;
     Ok(if reports.iter().all(|r| r.succeeded()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -249,4 +270,14 @@ async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &st
     shutdown_signal().await;
     emu.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn healthcheck(url: &str) -> anyhow::Result<ExitCode> {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(4)).build()?;
+    let status = client.get(url).send().await?.status();
+    if status.is_success() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        anyhow::bail!("{url} answered {status}")
+    }
 }
