@@ -71,6 +71,9 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Print an argon2 hash of a password for [[server.auth.users]]; reads the password from
+    /// standard input (one line).
+    HashPassword,
     /// Probe a running credwatch's /healthz and exit 0 when it answers 200 (for container
     /// health checks, where no curl is installed).
     Healthcheck {
@@ -142,6 +145,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Demo { listen } => demo(&listen).await,
         Command::Healthcheck { url } => healthcheck(&url).await,
+        Command::HashPassword => hash_password(),
         Command::Emulate { listen, apps, seed, tenant, client, secret_env } => emulate(&listen, apps, seed, &tenant, &client, &secret_env).await,
     };
     match result {
@@ -280,4 +284,18 @@ async fn healthcheck(url: &str) -> anyhow::Result<ExitCode> {
     } else {
         anyhow::bail!("{url} answered {status}")
     }
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    if std::io::stdin().is_terminal() {
+        eprint!("password (echoed; or pipe it in): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("an empty password");
+    }
+    println!("{}", crate::web::auth::hash_password(password).map_err(anyhow::Error::msg)?);
+    Ok(ExitCode::SUCCESS)
 }
