@@ -33,6 +33,9 @@ fn a_full_config_loads() {
 [server]
 listen = "0.0.0.0:9090"
 public_url = "https://credwatch.example.com"
+[server.auth]
+mode = "proxy"
+trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 [database]
 url = "sqlite:///var/lib/credwatch/credwatch.db"
 [schedule]
