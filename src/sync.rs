@@ -125,6 +125,7 @@ impl Syncer {
             Ok(c) => c,
             Err(e) => return fail(e.clone()).await,
         };
+        let listing_started = Instant::now();
         let mut apps = Vec::new();
         let listed = tokio::select! {
             r = client.list_applications(|page| {
@@ -139,10 +140,15 @@ impl Syncer {
         if let Err(e) = listed {
             return fail(e.to_string()).await;
         }
+        let listed_in = listing_started.elapsed();
         // The write is not cancelled: it is one short transaction, all or nothing.
         let now = chrono::Utc::now().timestamp();
+        let write_started = Instant::now();
         match self.store.apply_listing(env.id, run_id, now, pages.load(Ordering::Relaxed) as i64, &apps).await {
-            Ok(counts) => Ok(counts),
+            Ok(counts) => {
+                tracing::debug!(listing_ms = listed_in.as_millis() as u64, write_ms = write_started.elapsed().as_millis() as u64, "listing applied");
+                Ok(counts)
+            }
             Err(e) => fail(e.to_string()).await,
         }
     }

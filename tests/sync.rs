@@ -271,6 +271,12 @@ async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
     assert_eq!(k2.end_at, 253_402_214_400, "year 9999 stored intact");
     assert_eq!(k2.app_display_name, None, "a null name stays null");
 
+    // A renamed credential is updated in place; nothing else is rewritten.
+    w.emu.update_applications("tenant-prod", |apps| apps[0].password_credentials[0].display_name = Some("renamed".into()));
+    let c = sync_once(&w, &envs).await[0].result.clone().unwrap();
+    assert_eq!((c.added, c.removed), (0, 0));
+    assert!(live(&w, &envs).await.iter().any(|c| c.display_name.as_deref() == Some("renamed")));
+
     // A credential that comes back is live again.
     w.emu.update_applications("tenant-prod", |apps| {
         apps[0].password_credentials.push(PasswordCredential { key_id: "old".into(), end_date_time: Some("2026-12-01T00:00:00Z".into()), ..Default::default() });
