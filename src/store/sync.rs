@@ -142,9 +142,9 @@ impl Store {
         let gone_apps: Vec<i64> = known.values().filter(|(id, _, _, removed)| !removed && !seen_app_ids.contains(id)).map(|v| v.0).collect();
         mark_removed(&mut tx, "applications", &gone_apps, now, previous_success).await?;
 
-        // Credentials: (application id, kind, key_id) -> (id, fields, removed).
-        type Fields = (Option<String>, Option<String>, Option<i64>, i64);
-        let mut known: HashMap<(i64, String, String), (i64, Fields, bool)> = HashMap::new();
+        // Credentials: (application id, kind, key_id) -> (id, digest of the stored fields, removed).
+        // A digest instead of the fields keeps a 200,000-credential tenant's map small.
+        let mut known: HashMap<(i64, String, String), (i64, u64, bool)> = HashMap::new();
         {
             let mut rows = sqlx::query_as::<_, (i64, i64, String, String, Option<String>, Option<String>, Option<i64>, i64, Option<i64>)>(
                 "SELECT id, application_id, kind, key_id, display_name, hint, start_at, end_at, removed_at FROM credentials WHERE environment_id = ?",
@@ -152,7 +152,7 @@ impl Store {
             .bind(environment_id)
             .fetch(&mut *tx);
             while let Some((id, app, kind, key_id, name, hint, start, end, removed)) = rows.try_next().await.context(CTX)? {
-                known.insert((app, kind, key_id), (id, (name, hint, start, end), removed.is_some()));
+                known.insert((app, kind, key_id), (id, fields_digest(name.as_deref(), hint.as_deref(), start, end), removed.is_some()));
             }
         }
         let mut seen: std::collections::HashSet<(i64, &str, &str)> = std::collections::HashSet::new();
@@ -165,7 +165,7 @@ impl Store {
                 if !seen.insert((app, c.kind.as_str(), c.key_id.as_str())) {
                     continue; // listed twice (a page repeated): the first wins
                 }
-                let fields: Fields = (c.display_name.clone(), c.hint.clone(), c.start.map(|s| s.timestamp()), c.end.timestamp());
+                let fields = fields_digest(c.display_name.as_deref(), c.hint.as_deref(), c.start.map(|s| s.timestamp()), c.end.timestamp());
                 match known.get(&(app, c.kind.as_str().to_string(), c.key_id.clone())) {
                     Some((id, old, removed)) => {
                         seen_ids.insert(*id);
@@ -267,4 +267,12 @@ async fn mark_removed(tx: &mut SqliteConnection, table: &'static str, ids: &[i64
         q.build().execute(&mut *tx).await.context("marking removed rows")?;
     }
     Ok(())
+}
+
+/// A digest of the fields a sync may change, to tell a changed credential from an unchanged one.
+fn fields_digest(name: Option<&str>, hint: Option<&str>, start: Option<i64>, end: i64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (name, hint, start, end).hash(&mut h);
+    h.finish()
 }
