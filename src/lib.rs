@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod emulator;
 pub mod graph;
+pub mod reminders;
 pub mod scheduler;
 pub mod startup;
 pub mod store;
