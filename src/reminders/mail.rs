@@ -12,8 +12,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
-/// How long one SMTP command may take (connect, greeting, each reply).
+/// How long connecting to the SMTP server may take.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long handing over one message may take in all. lettre's async client bounds only the
+/// connect; a server that accepts the connection and then never answers would hang the run.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why a message was not delivered to the mail server.
 #[derive(Debug, thiserror::Error)]
@@ -62,10 +65,13 @@ impl Mailer {
     /// Hands `message` to the server (or writes its file); `Ok` means it was accepted.
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
         match self {
-            Mailer::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| {
-                let text = error_chain(&e);
-                if e.is_permanent() || e.is_transient() { MailError::Refused(text) } else { MailError::Unreachable(text) }
-            }),
+            Mailer::Smtp(t) => match tokio::time::timeout(SEND_TIMEOUT, t.send(message)).await {
+                Err(_) => Err(MailError::Unreachable(format!("no answer within {} s", SEND_TIMEOUT.as_secs()))),
+                Ok(result) => result.map(|_| ()).map_err(|e| {
+                    let text = error_chain(&e);
+                    if e.is_permanent() || e.is_transient() { MailError::Refused(text) } else { MailError::Unreachable(text) }
+                }),
+            },
             Mailer::File(t, dir) => {
                 tokio::fs::create_dir_all(dir).await.map_err(|e| MailError::File(format!("{}: {e}", dir.display())))?;
                 t.send(message).await.map(|_| ()).map_err(|e| MailError::File(format!("{}: {}", dir.display(), error_chain(&e))))

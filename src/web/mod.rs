@@ -2,6 +2,7 @@
 //! struct in its own file.
 
 pub mod health;
+pub mod ics;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -18,4 +19,5 @@ pub struct AppState {
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz);
+    cfg.service(ics::calendar_all).service(ics::calendar_environment);
 }
