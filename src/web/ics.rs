@@ -209,19 +209,76 @@ fn event(c: &CredentialView, ladder: &Ladder, public_url: &url::Url) -> icalenda
         .add_property("URL", c.portal_link())
         .add_property("TRANSP", "TRANSPARENT")
         .add_property("STATUS", "CONFIRMED");
+    let uid = uid(c);
+    let stamp = utc(stamp);
     for &d in ladder.days_before() {
         let trigger = if d == 0 { "PT0S".to_string() } else { format!("-P{d}D") };
-        event.alarm(alarm(&format!("In {d} days: {summary}"), &trigger));
+        let when = if d == 1 { "In 1 day".to_string() } else { format!("In {d} days") };
+        event.alarm(alarm(&format!("{when}: {summary}"), &trigger, &format!("{d}d-{uid}"), &stamp));
     }
     if ladder.expired_notice() {
-        event.alarm(alarm(&format!("Now: {summary}"), "PT0S"));
+        event.alarm(alarm(&format!("Now: {summary}"), "PT0S", &format!("end-{uid}"), &stamp));
     }
     event.done()
 }
 
-fn alarm(description: &str, trigger: &str) -> Alarm {
-    // Written by hand: the crate renders a chrono duration as seconds, RFC 5545 readers prefer days.
+/// A display alarm. The crate gives every component, alarms included, a DTSTAMP and a UID when
+/// it has none, and makes them up (now, a random UUID): deterministic ones keep the body stable
+/// across fetches, so the ETag holds (RFC 9074 allows a UID on VALARM).
+fn alarm(description: &str, trigger: &str, uid: &str, stamp: &str) -> Alarm {
+    // TRIGGER written by hand: the crate renders a chrono duration in seconds; days read better.
     Alarm::display(description, chrono::Duration::zero())
         .append_property(Property::new("TRIGGER", trigger).add_parameter("RELATED", "START").done())
+        .add_property("UID", uid)
+        .add_property("DTSTAMP", stamp)
         .done()
+}
+
+/// The subscription addresses of a feed, for the dashboard: the https URL and the same as
+/// `webcal://` (which calendar apps open as a subscription). The token is left for the reader to
+/// add (`?token=…`): the dashboard must not hand it to everyone who can see the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedUrls {
+    pub https: String,
+    pub webcal: String,
+}
+
+/// The feed of every environment (`None`) or of one.
+pub fn feed_urls(public_url: &url::Url, environment: Option<&str>) -> FeedUrls {
+    let base = public_url.as_str().trim_end_matches('/');
+    let https = match environment {
+        Some(env) => format!("{base}/calendar/{}.ics", url::form_urlencoded::byte_serialize(env.as_bytes()).collect::<String>()),
+        None => format!("{base}/calendar.ics"),
+    };
+    let webcal = match https.split_once("://") {
+        Some((_, rest)) => format!("webcal://{rest}"),
+        None => https.clone(),
+    };
+    FeedUrls { https, webcal }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        let t = SecretString::from("s3cret".to_string());
+        assert!(token_matches(Some(&t), Some("s3cret")));
+        assert!(!token_matches(Some(&t), Some("s3cre")));
+        assert!(!token_matches(Some(&t), Some("")));
+        assert!(!token_matches(Some(&t), None));
+        assert!(!token_matches(None, Some("")));
+        assert!(!token_matches(None, None));
+    }
+
+    #[test]
+    fn subscription_addresses() {
+        let u = url::Url::parse("https://credwatch.example.com/").unwrap();
+        assert_eq!(
+            feed_urls(&u, Some("prod")),
+            FeedUrls { https: "https://credwatch.example.com/calendar/prod.ics".into(), webcal: "webcal://credwatch.example.com/calendar/prod.ics".into() }
+        );
+        assert_eq!(feed_urls(&u, None).webcal, "webcal://credwatch.example.com/calendar.ics");
+    }
 }
