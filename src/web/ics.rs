@@ -107,10 +107,10 @@ async fn serve(state: &AppState, token: Option<&str>, environment: Option<&str>,
     if !token_matches(state.config.calendar.token.as_ref(), token) {
         return Err(IcsError::Forbidden);
     }
-    if let Some(env) = environment {
-        if state.config.environment(env).is_none() {
-            return Err(IcsError::NotFound);
-        }
+    if let Some(env) = environment
+        && state.config.environment(env).is_none()
+    {
+        return Err(IcsError::NotFound);
     }
     let now = Utc::now();
     let filter = CredentialFilter {
