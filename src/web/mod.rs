@@ -1,6 +1,7 @@
 //! The web side: reads only the store, never Graph. Each page's handler sits with its template
 //! struct in its own file.
 
+pub mod auth;
 pub mod health;
 pub mod ics;
 
