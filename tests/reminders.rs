@@ -507,3 +507,36 @@ graph_url = "{emu}"
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--now"));
 }
+
+/// `serve` runs reminders on `schedule.remind`: here every second, so the digests arrive soon.
+#[tokio::test]
+async fn serve_sends_reminders_on_its_schedule() {
+    let world = World::new().await;
+    world.seed();
+    let server = SmtpServer::start();
+    let email = format!(
+        "[schedule]\nsync = \"\"\nremind = \"* * * * * *\"\n[email]\nurl = \"{}\"\nfrom = \"credwatch@example.com\"\nto = [\"ops@example.com\"]\n",
+        server.url()
+    );
+    let config = world.config(&email);
+    world.sync(&config).await;
+    let app = credwatch::startup::Application::build(config, Some(std::net::TcpListener::bind("127.0.0.1:0").unwrap())).await.unwrap();
+    let store = app.store().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut received = Vec::new();
+    while received.len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        received.extend(server.take());
+    }
+    // A few more scheduled runs: nothing is sent twice.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    received.extend(server.take());
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+    assert_eq!(received.len(), 3, "{:?}", received.iter().map(|m| &m.to).collect::<Vec<_>>());
+    assert_eq!(sent_to(&ledger(&store).await, "ops@example.com").len(), 4);
+}
