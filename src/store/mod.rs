@@ -2,9 +2,11 @@
 //! possible. Migrations in `migrations/` are embedded and applied on connect.
 
 mod credentials;
+mod reminders;
 mod sync;
 
 pub use credentials::{CredentialFilter, CredentialView};
+pub use reminders::ReminderRow;
 pub use sync::{ListingCounts, RunRow};
 
 use crate::config::EnvironmentConfig;

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod ics;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -19,4 +20,5 @@ pub struct AppState {
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz);
+    cfg.service(ics::calendar_all).service(ics::calendar_environment);
 }
