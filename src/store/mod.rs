@@ -62,6 +62,9 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Serialises this process's large write transactions (environments sync concurrently), so
+    /// they queue here instead of timing out in SQLite's busy handler.
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// One configured environment as stored.
@@ -101,7 +104,7 @@ impl Store {
             Err(e) => return Err(e).context("opening"),
         };
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, write_lock: Default::default() })
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -76,7 +76,10 @@ impl Store {
     /// are not written at all: a live row was last seen at its environment's `last_success_at`.
     pub async fn apply_listing(&self, environment_id: i64, run_id: i64, now: i64, pages: i64, apps: &[ListedApplication]) -> Result<ListingCounts, StoreError> {
         const CTX: &str = "writing a sync's result";
-        let mut tx = self.pool.begin().await.context(CTX)?;
+        let _writer = self.write_lock.lock().await;
+        // IMMEDIATE: take the write lock before reading, so another process's write cannot
+        // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.context(CTX)?;
         let (previous_success,): (Option<i64>,) =
             sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?").bind(environment_id).fetch_one(&mut *tx).await.context(CTX)?;
 
