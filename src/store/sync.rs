@@ -75,11 +75,36 @@ impl Store {
     /// removed; the run is recorded as a success. Either all of it happens or none. Unchanged rows
     /// are not written at all: a live row was last seen at its environment's `last_success_at`.
     pub async fn apply_listing(&self, environment_id: i64, run_id: i64, now: i64, pages: i64, apps: &[ListedApplication]) -> Result<ListingCounts, StoreError> {
-        const CTX: &str = "writing a sync's result";
         let _writer = self.write_lock.lock().await;
+        let mut conn = self.pool.acquire().await.context("writing a sync's result")?;
         // IMMEDIATE: take the write lock before reading, so another process's write cannot
-        // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT).
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.context(CTX)?;
+        // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT). The transaction is managed by
+        // hand: after SQLite rolled back by itself (a full disk), sqlx's own bookkeeping would
+        // leave the pooled connection unusable.
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.context("writing a sync's result")?;
+        match apply(&mut conn, environment_id, run_id, now, pages, apps).await {
+            Ok(counts) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+                Ok(_) => Ok(counts),
+                Err(e) => {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    let _ = conn.close().await;
+                    Err(e).context("writing a sync's result")
+                }
+            },
+            Err(e) => {
+                // The connection's state is unknown after a failed write: roll back and retire it.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                let _ = conn.close().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The body of [`Store::apply_listing`], inside its transaction.
+async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now: i64, pages: i64, apps: &[ListedApplication]) -> Result<ListingCounts, StoreError> {
+    {
+        const CTX: &str = "writing a sync's result";
         let (previous_success,): (Option<i64>,) =
             sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?").bind(environment_id).fetch_one(&mut *tx).await.context(CTX)?;
 
@@ -143,7 +168,7 @@ impl Store {
         }
         let seen_app_ids: std::collections::HashSet<i64> = app_ids.values().copied().collect();
         let gone_apps: Vec<i64> = known.values().filter(|(id, _, _, removed)| !removed && !seen_app_ids.contains(id)).map(|v| v.0).collect();
-        mark_removed(&mut tx, "applications", &gone_apps, now, previous_success).await?;
+        mark_removed(tx, "applications", &gone_apps, now, previous_success).await?;
 
         // Credentials: (application id, kind, key_id) -> (id, digest of the stored fields, removed).
         // A digest instead of the fields keeps a 200,000-credential tenant's map small.
@@ -217,7 +242,7 @@ impl Store {
             .context(CTX)?;
         }
         let gone: Vec<i64> = known.values().filter(|(id, _, removed)| !removed && !seen_ids.contains(id)).map(|v| v.0).collect();
-        mark_removed(&mut tx, "credentials", &gone, now, previous_success).await?;
+        mark_removed(tx, "credentials", &gone, now, previous_success).await?;
 
         let counts = ListingCounts {
             applications: seen_app_ids.len() as i64,
@@ -239,9 +264,11 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context(CTX)?;
-        tx.commit().await.context(CTX)?;
         Ok(counts)
     }
+}
+
+impl Store {
 
     /// The most recent runs of an environment, newest first.
     pub async fn recent_runs(&self, environment_id: i64, limit: i64) -> Result<Vec<RunRow>, StoreError> {
