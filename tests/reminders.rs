@@ -540,3 +540,75 @@ async fn serve_sends_reminders_on_its_schedule() {
     assert_eq!(received.len(), 3, "{:?}", received.iter().map(|m| &m.to).collect::<Vec<_>>());
     assert_eq!(sent_to(&ledger(&store).await, "ops@example.com").len(), 4);
 }
+
+#[tokio::test]
+async fn sigkill_during_a_reminder_run_loses_nothing() {
+    let world = World::new().await;
+    world.seed();
+    let server = SmtpServer::start();
+    let recipients = ["ops@example.com", "a@example.com", "b@example.com", "c@example.com", "d@example.com"];
+    let list = recipients.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ");
+    let email = format!("[email]\ntransport = \"smtp\"\nurl = \"{}\"\nfrom = \"credwatch@example.com\"\nto = [{list}]\n", server.url());
+    let config = world.config(&email);
+    world.sync(&config).await;
+    let path = world.dir.path().join("credwatch.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{}\"\n{email}\n[[environments]]\nname = \"prod\"\ntenant_id = \"{PROD_TENANT}\"\nclient_id = \"{CLIENT}\"\nclient_secret_env = \"SECRET\"\nauthority_host = \"{emu}\"\ngraph_url = \"{emu}\"\n[[environments]]\nname = \"test\"\ntenant_id = \"{TEST_TENANT}\"\nclient_id = \"{CLIENT}\"\nclient_secret_env = \"SECRET\"\nauthority_host = \"{emu}\"\ngraph_url = \"{emu}\"\n",
+            world.db_url(),
+            emu = world.emu.url()
+        ),
+    )
+    .unwrap();
+    let remind = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_credwatch"))
+            .args(["remind", "--config"])
+            .arg(&path)
+            .env("SECRET", SECRET)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+
+    // A slow server: the run is killed while it is sending, after one or two acceptances.
+    server.accept_delay(Some(std::time::Duration::from_millis(400)));
+    let mut child = remind();
+    let started = std::time::Instant::now();
+    while server.count() == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "no message accepted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL, while the next digest is in flight
+    let _ = child.wait();
+    // A message in flight at the kill may still be accepted by the (slow) server: let it land.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let before_kill = server.take();
+    assert!(!before_kill.is_empty() && before_kill.len() < recipients.len(), "the kill fell mid-run ({} sent)", before_kill.len());
+
+    server.accept_delay(None);
+    let out = remind().wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let after = server.take();
+    for r in recipients {
+        let got = SmtpServer::for_recipient(&before_kill, r).len() + SmtpServer::for_recipient(&after, r).len();
+        assert!(got >= 1, "{r} never got its digest: a reminder was lost");
+        assert!(got <= 2, "{r} got {got} digests");
+    }
+    // A duplicate is possible only for the message accepted just before the kill, unrecorded.
+    let duplicates = recipients.iter().filter(|r| SmtpServer::for_recipient(&before_kill, r).len() + SmtpServer::for_recipient(&after, r).len() == 2).count();
+    assert!(duplicates <= 1, "{duplicates} recipients got a digest twice");
+
+    // Everything is recorded now: a third run sends nothing.
+    let out = remind().wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(server.take().is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    let store = open_store(&config).await.unwrap();
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(check, "ok");
+    let rows = ledger(&store).await;
+    for r in recipients {
+        assert!(!sent_to(&rows, r).is_empty(), "{r} has no ledger row");
+    }
+}

@@ -31,6 +31,8 @@ struct State {
     received: Vec<Received>,
     refused_recipients: HashSet<String>,
     refuse_data: bool,
+    /// How long the server takes to accept a message at the end of DATA.
+    accept_delay: Option<std::time::Duration>,
 }
 
 #[derive(Clone)]
@@ -73,6 +75,10 @@ impl Handler for Recorder {
     }
 
     fn data_end(&mut self) -> Response {
+        let delay = self.state.lock().unwrap().accept_delay;
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
         let mut state = self.state.lock().unwrap();
         state.received.push(Received { from: self.from.clone(), to: self.to.clone(), data: std::mem::take(&mut self.data) });
         response::OK
@@ -122,10 +128,20 @@ impl SmtpServer {
         self.state.lock().unwrap().refuse_data = refuse;
     }
 
+    /// Take this long to accept each message (a slow server), or answer at once with `None`.
+    pub fn accept_delay(&self, delay: Option<std::time::Duration>) {
+        self.state.lock().unwrap().accept_delay = delay;
+    }
+
     pub fn accept_everyone(&self) {
         let mut state = self.state.lock().unwrap();
         state.refused_recipients.clear();
         state.refuse_data = false;
+    }
+
+    /// How many messages were accepted so far.
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap().received.len()
     }
 
     /// Everything accepted so far, and forget it.
