@@ -2,9 +2,11 @@
 //! possible. Migrations in `migrations/` are embedded and applied on connect.
 
 mod credentials;
+mod dashboard;
 mod sync;
 
 pub use credentials::{CredentialFilter, CredentialView};
+pub use dashboard::{ApplicationRow, EnvironmentState, MonthCount, StatusCounts, status_bounds};
 pub use sync::{ListingCounts, RunRow};
 
 use crate::config::EnvironmentConfig;

@@ -1,0 +1,207 @@
+//! Read queries of the web side beyond the shared credential query: the state of each
+//! environment's syncs, counts by status, expiries per month, the monitor's own credentials and
+//! single applications. Everything here is answered from indexes or small tables, except the
+//! counts and the chart, which scan the live credentials once (the web side caches them).
+
+use super::credentials::SELECT;
+use super::{Context, CredentialView, Store, StoreError};
+use crate::domain::{Status, Thresholds};
+use sqlx::{QueryBuilder, Sqlite};
+
+/// An environment with what its syncs say about it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EnvironmentState {
+    pub id: i64,
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub portal_url: String,
+    /// The latest run that finished (success, failed or interrupted).
+    pub last_run_id: Option<i64>,
+    pub last_run_started_at: Option<i64>,
+    pub last_run_finished_at: Option<i64>,
+    pub last_run_outcome: Option<String>,
+    pub last_run_error: Option<String>,
+    /// The latest successful run: when it finished and what the complete listing held.
+    pub last_success_at: Option<i64>,
+    pub applications: i64,
+    pub credentials: i64,
+    /// A run is in progress right now.
+    pub running: bool,
+    /// Failed runs ever recorded (the metric `credwatch_sync_failures_total`).
+    pub failures: i64,
+}
+
+/// Live credentials of one environment by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub expired: i64,
+    pub critical: i64,
+    pub warning: i64,
+    pub ok: i64,
+}
+
+impl StatusCounts {
+    pub fn get(&self, status: Status) -> i64 {
+        match status {
+            Status::Expired => self.expired,
+            Status::Critical => self.critical,
+            Status::Warning => self.warning,
+            Status::Ok => self.ok,
+        }
+    }
+
+    pub fn total(&self) -> i64 {
+        self.expired + self.critical + self.warning + self.ok
+    }
+
+    /// Expired, critical and warning together.
+    pub fn needing_action(&self) -> i64 {
+        self.expired + self.critical + self.warning
+    }
+}
+
+/// Live credentials of one environment ending in one calendar month (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MonthCount {
+    pub environment: String,
+    /// Months since year 0: `year * 12 + month - 1`.
+    pub month: i64,
+    pub count: i64,
+}
+
+/// One application as stored, removed ones included.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub environment_id: i64,
+    pub object_id: String,
+    pub app_id: String,
+    pub display_name: Option<String>,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+    pub removed_at: Option<i64>,
+}
+
+/// The instants splitting `end_at` into statuses, exactly as [`Thresholds::status`] does:
+/// expired below the first, critical below the second, warning below the third, ok after.
+pub fn status_bounds(thresholds: &Thresholds, now: i64) -> [i64; 3] {
+    const DAY: i64 = 86_400;
+    let expired_before = now + 1;
+    let critical_before = (now + thresholds.critical_days * DAY).max(expired_before);
+    let warning_before = (now + thresholds.warning_days * DAY).max(critical_before);
+    [expired_before, critical_before, warning_before]
+}
+
+impl Store {
+    /// Every active environment with its latest runs, by name. Cheap: the run subqueries walk
+    /// the `(environment_id, id)` index backwards.
+    pub async fn environment_states(&self) -> Result<Vec<EnvironmentState>, StoreError> {
+        sqlx::query_as::<_, EnvironmentState>(
+            "SELECT e.id, e.name, e.tenant_id, e.client_id, e.portal_url,
+                    r.id AS last_run_id, r.started_at AS last_run_started_at, r.finished_at AS last_run_finished_at,
+                    r.outcome AS last_run_outcome, r.error AS last_run_error,
+                    s.finished_at AS last_success_at, COALESCE(s.applications, 0) AS applications,
+                    COALESCE(s.credentials, 0) AS credentials,
+                    EXISTS (SELECT 1 FROM sync_runs x WHERE x.environment_id = e.id AND x.outcome = 'running') AS running,
+                    (SELECT count(*) FROM sync_runs f WHERE f.environment_id = e.id AND f.outcome = 'failed') AS failures
+             FROM environments e
+             LEFT JOIN sync_runs r ON r.id = (SELECT id FROM sync_runs WHERE environment_id = e.id AND outcome <> 'running' ORDER BY id DESC LIMIT 1)
+             LEFT JOIN sync_runs s ON s.id = (SELECT id FROM sync_runs WHERE environment_id = e.id AND outcome = 'success' ORDER BY id DESC LIMIT 1)
+             WHERE e.retired_at IS NULL
+             ORDER BY e.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the state of environments")
+    }
+
+    /// Live credentials by environment id and status at `now`.
+    pub async fn status_counts(&self, thresholds: &Thresholds, now: i64) -> Result<Vec<(i64, StatusCounts)>, StoreError> {
+        let [b1, b2, b3] = status_bounds(thresholds, now);
+        let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT environment_id, sum(end_at < ?1), sum(end_at >= ?1 AND end_at < ?2), sum(end_at >= ?2 AND end_at < ?3), sum(end_at >= ?3)
+             FROM credentials WHERE removed_at IS NULL GROUP BY environment_id",
+        )
+        .bind(b1)
+        .bind(b2)
+        .bind(b3)
+        .fetch_all(&self.pool)
+        .await
+        .context("counting credentials by status")?;
+        Ok(rows.into_iter().map(|(env, expired, critical, warning, ok)| (env, StatusCounts { expired, critical, warning, ok })).collect())
+    }
+
+    /// Live credentials ending in `[from, to)`, per environment and UTC calendar month.
+    pub async fn expiries_by_month(&self, from: i64, to: i64) -> Result<Vec<MonthCount>, StoreError> {
+        sqlx::query_as::<_, MonthCount>(
+            "SELECT e.name AS environment,
+                    CAST(strftime('%Y', c.end_at, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', c.end_at, 'unixepoch') AS INTEGER) - 1 AS month,
+                    count(*) AS count
+             FROM credentials c JOIN environments e ON e.id = c.environment_id
+             WHERE c.removed_at IS NULL AND e.retired_at IS NULL AND c.end_at >= ? AND c.end_at < ?
+             GROUP BY e.name, month ORDER BY month, e.name",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .context("counting expiries per month")
+    }
+
+    /// The live credentials of credwatch's own app registration in each environment (the
+    /// applications whose appId is the environment's client_id), earliest end first.
+    pub async fn own_credentials(&self) -> Result<Vec<CredentialView>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        q.push(" AND a.app_id = e.client_id AND c.removed_at IS NULL ORDER BY c.end_at, e.name");
+        q.build_query_as().fetch_all(&self.pool).await.context("reading credwatch's own credentials")
+    }
+
+    /// Environments (by id) where credwatch's own application is among the listed ones.
+    pub async fn environments_listing_themselves(&self) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT e.id FROM environments e WHERE EXISTS
+               (SELECT 1 FROM applications a WHERE a.app_id = e.client_id AND a.environment_id = e.id AND a.removed_at IS NULL)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("finding credwatch's own applications")?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// One application of an environment by object id, removed or not.
+    pub async fn application(&self, environment_id: i64, object_id: &str) -> Result<ApplicationRow, StoreError> {
+        sqlx::query_as::<_, ApplicationRow>(
+            "SELECT id, environment_id, object_id, app_id, display_name, first_seen_at, last_seen_at, removed_at
+             FROM applications WHERE environment_id = ? AND object_id = ?",
+        )
+        .bind(environment_id)
+        .bind(object_id)
+        .fetch_one(&self.pool)
+        .await
+        .context("reading an application")
+    }
+
+    /// Reminders the mail server accepted, ever (the metric `credwatch_reminders_sent_total`).
+    pub async fn reminders_sent(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE outcome = 'sent'")
+            .fetch_one(&self.pool)
+            .await
+            .context("counting reminders sent")?;
+        Ok(n)
+    }
+
+    /// Like [`Store::count_credentials`], but stops counting at `cap`: a page can say "10,000+"
+    /// without scanning a whole tenant for a free-text search.
+    pub async fn count_credentials_capped(&self, filter: &super::CredentialFilter, cap: i64) -> Result<i64, StoreError> {
+        let mut inner = filter.clone();
+        inner.limit = Some(cap);
+        inner.offset = None;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT count(*) FROM (");
+        q.push(SELECT);
+        super::credentials::push_filter(&mut q, &inner);
+        q.push(" LIMIT ").push_bind(cap).push(")");
+        let (n,): (i64,) = q.build_query_as().fetch_one(&self.pool).await.context("counting credentials")?;
+        Ok(n)
+    }
+}
