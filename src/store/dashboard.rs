@@ -4,7 +4,7 @@
 //! counts and the chart, which scan the live credentials once (the web side caches them).
 
 use super::credentials::SELECT;
-use super::{Context, CredentialView, Store, StoreError};
+use super::{Context, CredentialFilter, CredentialView, Store, StoreError};
 use crate::domain::{Status, Thresholds};
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -116,12 +116,17 @@ impl Store {
         .context("reading the state of environments")
     }
 
-    /// Live credentials by environment id and status at `now`.
+    /// Live credentials by environment id and status at `now`. Each figure is a range count over
+    /// the `(environment_id, end_at)` partial index, never a table scan.
     pub async fn status_counts(&self, thresholds: &Thresholds, now: i64) -> Result<Vec<(i64, StatusCounts)>, StoreError> {
         let [b1, b2, b3] = status_bounds(thresholds, now);
         let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT environment_id, sum(end_at < ?1), sum(end_at >= ?1 AND end_at < ?2), sum(end_at >= ?2 AND end_at < ?3), sum(end_at >= ?3)
-             FROM credentials WHERE removed_at IS NULL GROUP BY environment_id",
+            "SELECT e.id,
+               (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at < ?1),
+               (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at >= ?1 AND c.end_at < ?2),
+               (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at >= ?2 AND c.end_at < ?3),
+               (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at >= ?3)
+             FROM environments e WHERE e.retired_at IS NULL",
         )
         .bind(b1)
         .bind(b2)
@@ -132,28 +137,38 @@ impl Store {
         Ok(rows.into_iter().map(|(env, expired, critical, warning, ok)| (env, StatusCounts { expired, critical, warning, ok })).collect())
     }
 
-    /// Live credentials ending in `[from, to)`, per environment and UTC calendar month.
-    pub async fn expiries_by_month(&self, from: i64, to: i64) -> Result<Vec<MonthCount>, StoreError> {
-        sqlx::query_as::<_, MonthCount>(
-            "SELECT e.name AS environment,
-                    CAST(strftime('%Y', c.end_at, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', c.end_at, 'unixepoch') AS INTEGER) - 1 AS month,
-                    count(*) AS count
-             FROM credentials c JOIN environments e ON e.id = c.environment_id
-             WHERE c.removed_at IS NULL AND e.retired_at IS NULL AND c.end_at >= ? AND c.end_at < ?
-             GROUP BY e.name, month ORDER BY month, e.name",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await
-        .context("counting expiries per month")
+    /// Live credentials per environment ending in each of `months`: `(month, from, before)` in
+    /// Unix seconds. Range counts over the index, so 24 months of a large tenant stay cheap
+    /// (grouping by `strftime` would compute a date for every credential).
+    pub async fn expiries_by_month(&self, months: &[(i64, i64, i64)]) -> Result<Vec<MonthCount>, StoreError> {
+        if months.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("WITH m(month, lo, hi) AS (");
+        for (i, (month, lo, hi)) in months.iter().enumerate() {
+            q.push(if i == 0 { "SELECT " } else { " UNION ALL SELECT " });
+            q.push_bind(*month).push(", ").push_bind(*lo).push(", ").push_bind(*hi);
+        }
+        q.push(
+            ") SELECT e.name AS environment, m.month AS month,
+                 (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at >= m.lo AND c.end_at < m.hi) AS count
+               FROM environments e CROSS JOIN m WHERE e.retired_at IS NULL ORDER BY m.month, e.name",
+        );
+        let rows: Vec<MonthCount> = q.build_query_as().fetch_all(&self.pool).await.context("counting expiries per month")?;
+        Ok(rows.into_iter().filter(|r| r.count > 0).collect())
     }
 
     /// The live credentials of credwatch's own app registration in each environment (the
     /// applications whose appId is the environment's client_id), earliest end first.
     pub async fn own_credentials(&self) -> Result<Vec<CredentialView>, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
-        q.push(" AND a.app_id = e.client_id AND c.removed_at IS NULL ORDER BY c.end_at, e.name");
+        // From the environments to their own application by the appId index, then its credentials;
+        // left to itself the planner walks every credential in end order instead.
+        q.push(
+            " AND c.removed_at IS NULL AND c.application_id IN
+               (SELECT oa.id FROM environments oe CROSS JOIN applications oa WHERE oa.app_id = oe.client_id AND oa.environment_id = oe.id)
+             ORDER BY c.end_at, e.name",
+        );
         q.build_query_as().fetch_all(&self.pool).await.context("reading credwatch's own credentials")
     }
 
@@ -193,7 +208,7 @@ impl Store {
 
     /// Like [`Store::count_credentials`], but stops counting at `cap`: a page can say "10,000+"
     /// without scanning a whole tenant for a free-text search.
-    pub async fn count_credentials_capped(&self, filter: &super::CredentialFilter, cap: i64) -> Result<i64, StoreError> {
+    pub async fn count_credentials_capped(&self, filter: &CredentialFilter, cap: i64) -> Result<i64, StoreError> {
         let mut inner = filter.clone();
         inner.limit = Some(cap);
         inner.offset = None;
@@ -203,5 +218,46 @@ impl Store {
         q.push(" LIMIT ").push_bind(cap).push(")");
         let (n,): (i64,) = q.build_query_as().fetch_one(&self.pool).await.context("counting credentials")?;
         Ok(n)
+    }
+}
+
+/// Where a page of credentials starts or ends: the `(end_at, id)` of a row. Pages ordered by
+/// `(end_at, id)` follow the `(environment_id, end_at)` index (whose entries end in the rowid), so
+/// page 4,000 costs what page 1 does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    After(i64, i64),
+    Before(i64, i64),
+}
+
+impl Store {
+    /// Up to `limit` credentials matching `filter` (its own limit and offset ignored) in
+    /// `(end_at, id)` order, after or before `cursor`, or from `offset` without one.
+    pub async fn credentials_page(&self, filter: &CredentialFilter, cursor: Option<Cursor>, offset: i64, limit: i64) -> Result<Vec<CredentialView>, StoreError> {
+        let mut inner = filter.clone();
+        inner.limit = None;
+        inner.offset = None;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        super::credentials::push_filter(&mut q, &inner);
+        match cursor {
+            Some(Cursor::After(end, id)) => {
+                q.push(" AND (c.end_at, c.id) > (").push_bind(end).push(", ").push_bind(id).push(") ORDER BY c.end_at, c.id");
+            }
+            Some(Cursor::Before(end, id)) => {
+                q.push(" AND (c.end_at, c.id) < (").push_bind(end).push(", ").push_bind(id).push(") ORDER BY c.end_at DESC, c.id DESC");
+            }
+            None => {
+                q.push(" ORDER BY c.end_at, c.id");
+            }
+        }
+        q.push(" LIMIT ").push_bind(limit);
+        if cursor.is_none() {
+            q.push(" OFFSET ").push_bind(offset.max(0));
+        }
+        let mut rows: Vec<CredentialView> = q.build_query_as().fetch_all(&self.pool).await.context("reading a page of credentials")?;
+        if matches!(cursor, Some(Cursor::Before(..))) {
+            rows.reverse();
+        }
+        Ok(rows)
     }
 }

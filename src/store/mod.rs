@@ -6,7 +6,7 @@ mod dashboard;
 mod sync;
 
 pub use credentials::{CredentialFilter, CredentialView};
-pub use dashboard::{ApplicationRow, EnvironmentState, MonthCount, StatusCounts, status_bounds};
+pub use dashboard::{ApplicationRow, Cursor, EnvironmentState, MonthCount, StatusCounts, status_bounds};
 pub use sync::{ListingCounts, RunRow};
 
 use crate::config::EnvironmentConfig;

@@ -68,8 +68,15 @@ async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i6
     let thresholds = &state.config.status;
     let counts = store.status_counts(thresholds, now_s).await?.into_iter().collect();
     let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now);
-    let chart_to = month_start.checked_add_months(chrono::Months::new(CHART_MONTHS as u32)).unwrap_or(month_start);
-    let months = store.expiries_by_month(month_start.timestamp(), chart_to.timestamp()).await?;
+    let first = month_start.year() as i64 * 12 + month_start.month0() as i64;
+    let bounds: Vec<(i64, i64, i64)> = (0..CHART_MONTHS as u32)
+        .filter_map(|i| {
+            let lo = month_start.checked_add_months(chrono::Months::new(i))?;
+            let hi = month_start.checked_add_months(chrono::Months::new(i + 1))?;
+            Some((first + i as i64, lo.timestamp(), hi.timestamp()))
+        })
+        .collect();
+    let months = store.expiries_by_month(&bounds).await?;
     let [_, _, warning_before] = crate::store::status_bounds(thresholds, now_s);
     let needs_action = store
         .credentials(&CredentialFilter { end_before: Some(warning_before), limit: Some(NEEDS_ACTION_ROWS), ..Default::default() })

@@ -8,7 +8,7 @@ use super::layout::Layout;
 use super::query::Params;
 use super::view::{self, CredentialRow, EnvironmentCard, StatusView, thousands};
 use crate::domain::{CredentialKind, Status};
-use crate::store::{CredentialFilter, RunRow, StoreError};
+use crate::store::{CredentialFilter, Cursor, RunRow, StoreError};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use anyhow::Context as _;
 use askama::Template;
@@ -94,6 +94,11 @@ pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: we
         .transpose()?;
     let per_page = params.get("per_page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(PER_PAGE).clamp(10, MAX_PER_PAGE);
     let page = params.get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).max(1);
+    let cursor = match (params.get("after").and_then(parse_cursor), params.get("before").and_then(parse_cursor)) {
+        (Some((e, i)), _) => Some(Cursor::After(e, i)),
+        (None, Some((e, i))) => Some(Cursor::Before(e, i)),
+        (None, None) => None,
+    };
 
     let mut filter = CredentialFilter {
         environment: Some(env.name.clone()),
@@ -117,12 +122,23 @@ pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: we
             (n.min(COUNT_CAP), n > COUNT_CAP)
         }
     };
-    let rows: Vec<CredentialRow> = state.store.credentials(&filter).await?.iter().map(|c| CredentialRow::new(c, &state.config.status, now)).collect();
+    // One row more than shown tells whether there is more in the direction of travel.
+    let mut found = state.store.credentials_page(&filter, cursor, (page - 1).saturating_mul(per_page), per_page + 1).await?;
+    let more = found.len() as i64 > per_page;
+    if more {
+        match cursor {
+            Some(Cursor::Before(..)) => drop(found.remove(0)),
+            _ => found.truncate(per_page as usize),
+        }
+    }
+    let first_key = found.first().map(|c| (c.end_at, c.id));
+    let last_key = found.last().map(|c| (c.end_at, c.id));
+    let rows: Vec<CredentialRow> = found.iter().map(|c| CredentialRow::new(c, &state.config.status, now)).collect();
     let state_row = envs.iter().find(|e| e.id == env.id).context("the environment vanished while reading it")?;
     let card = EnvironmentCard::new(state_row, counts, now.timestamp(), view::stale_after_secs(&state.config));
 
     let base = card.href.clone();
-    let link = |page: i64| {
+    let link = |page: i64, cursor: Option<(&str, (i64, i64))>| {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         if !q.is_empty() {
             s.append_pair("q", &q);
@@ -138,13 +154,23 @@ pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: we
         }
         if page > 1 {
             s.append_pair("page", &page.to_string());
+            if let Some((name, (end, id))) = cursor {
+                s.append_pair(name, &format!("{end}.{id}"));
+            }
         }
         let query = s.finish();
         if query.is_empty() { base.clone() } else { format!("{base}?{query}") }
     };
     let first = (page - 1) * per_page;
     let shown_to = first + rows.len() as i64;
-    let has_next = shown_to < total || capped;
+    let has_next = match cursor {
+        Some(Cursor::Before(..)) => !rows.is_empty(),
+        _ => more,
+    };
+    let has_prev = match cursor {
+        Some(Cursor::Before(..)) => more || page > 1,
+        _ => page > 1,
+    };
     let pages = (!capped).then(|| (total.max(1) + per_page - 1) / per_page);
     let range = if rows.is_empty() {
         if total == 0 { "No credentials match.".to_string() } else { format!("Nothing on page {page}; {} match.", thousands(total)) }
@@ -169,13 +195,19 @@ pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: we
         range,
         page,
         pages,
-        prev: (page > 1).then(|| link(page - 1)),
-        next: has_next.then(|| link(page + 1)),
+        prev: (has_prev && page > 1).then(|| link(page - 1, first_key.map(|k| ("before", k)))),
+        next: has_next.then(|| link(page + 1, last_key.map(|k| ("after", k)))),
         runs,
         csv: format!("/api/v1/credentials.csv?{}", csv.finish()),
     };
     let html = page_view.render().context("rendering an environment's inventory")?;
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
+
+/// `END.ID`, as the pager writes it.
+fn parse_cursor(s: &str) -> Option<(i64, i64)> {
+    let (end, id) = s.split_once('.')?;
+    Some((end.parse().ok()?, id.parse().ok()?))
 }
 
 #[derive(Template)]
