@@ -34,13 +34,19 @@ echo "seeding: 3 environments x $apps applications through the emulator and a re
 t0=$(date +%s); start --apps "$apps"; echo "seeded in $(( $(date +%s) - t0 )) s"
 # Serve the seeded file from a fresh process, so the figures are the web side's alone.
 kill "$server"; wait "$server" 2>/dev/null || true; rm -f "$work/out"
-start --no-sync --apps "$apps"
+start --no-sync --apps 0
 curl -fsS "$base/api/v1/environments" | tr ',' '\n' | grep '"credentials"' | paste -sd' ' | sed 's/^/stored: /'
 echo "RSS at start: $(rss)"
 for url in "/" "/environments/prod?status=warning" "/environments/prod?status=ok&page=40" "/environments/dev?q=payroll&kind=secret"; do
     curl -fsS -o /dev/null -w "cold $url: %{time_total}s, %{size_download} bytes\n" "$base$url"
 done
-for url in "/" "/environments/prod?status=warning" "/environments/prod?status=ok&page=40"; do
+# Page 40 of prod's ok credentials, reached the way a person would: following "Next".
+deep="/environments/prod?status=ok"
+for _ in $(seq 1 39); do
+    deep="$(curl -fsS "$base$deep" | grep -o 'rel="next" href="[^"]*"' | sed 's/^rel="next" href="//; s/"$//; s/&amp;/\&/g; s/&#38;/\&/g')"
+done
+echo "page 40: $deep"
+for url in "/" "/environments/prod?status=warning" "$deep" "/environments/prod?status=ok&page=40"; do
     echo "== wrk -t2 -c16 -d${secs}s $url"
     wrk -t2 -c16 -d"${secs}s" --latency "$base$url" | grep -E '^\s+(50|90|99)%|Requests/sec|requests in|Non-2xx|Socket errors'
     echo "RSS after: $(rss)"
