@@ -71,6 +71,35 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Print an argon2 hash of a password for [[server.auth.users]]; reads the password from
+    /// standard input (one line).
+    HashPassword,
+    /// Probe a running credwatch's /healthz and exit 0 when it answers 200 (for container
+    /// health checks, where no curl is installed).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
+    /// Run the built-in Graph and token-endpoint emulator alone, for benchmarks and trials.
+    #[command(hide = true)]
+    Emulate {
+        /// Where the emulator listens (loopback: it serves plain http).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: String,
+        /// How many applications the tenant holds (about two credentials each).
+        #[arg(long, default_value_t = 1000)]
+        apps: usize,
+        /// Seed of the generated data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "emulated-tenant")]
+        tenant: String,
+        #[arg(long, default_value = "emulated-client")]
+        client: String,
+        /// The client secret the emulator accepts, read from this environment variable.
+        #[arg(long, value_name = "VAR", default_value = "EMULATOR_CLIENT_SECRET")]
+        secret_env: String,
+    },
 }
 
 /// Initialises logging: RUST_LOG wins; otherwise `default` (quieter for one-shot commands whose
@@ -115,6 +144,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(code) => return code,
         },
         Command::Demo { listen } => demo(&listen).await,
+        Command::Healthcheck { url } => healthcheck(&url).await,
+        Command::HashPassword => hash_password(),
+        Command::Emulate { listen, apps, seed, tenant, client, secret_env } => emulate(&listen, apps, seed, &tenant, &client, &secret_env).await,
     };
     match result {
         Ok(code) => code,
@@ -154,19 +186,33 @@ async fn sync(config: Config, only: Option<String>) -> anyhow::Result<ExitCode> 
         }
     }
     let store = open_store(&config).await?;
-    let syncer = Syncer::new(&config, store);
+    let mut syncer = Syncer::new(&config, store);
+    // On a terminal, one status line redrawn as pages arrive; elsewhere only the result lines.
+    let terminal = std::io::stdout().is_terminal();
+    let status: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, (usize, usize)>>> = Default::default();
+    if terminal {
+        let status = status.clone();
+        syncer = syncer.with_progress(std::sync::Arc::new(move |env: &str, pages, apps| {
+            let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+            status.insert(env.to_string(), (pages, apps));
+            let line: Vec<String> = status.iter().map(|(e, (p, a))| format!("{e}: {a} apps, {p} pages")).collect();
+            eprint!("\r\x1b[2Klisting … {}", line.join(" · "));
+        }));
+    }
     let cancel = CancellationToken::new();
     let stopper = cancel.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         stopper.cancel();
     });
-    let terminal = std::io::stdout().is_terminal();
-    if terminal {
-        let names: Vec<_> = syncer.environment_names().filter(|n| only.as_deref().is_none_or(|o| o == *n)).collect();
-        println!("syncing {} …", names.join(", "));
-    }
-    let reports = syncer.sync_all(only.as_deref(), &cancel, |r| println!("{r}")).await;
+    let reports = syncer
+        .sync_all(only.as_deref(), &cancel, |r| {
+            if terminal {
+                eprint!("\r\x1b[2K");
+            }
+            println!("{r}");
+        })
+        .await;
     Ok(if reports.iter().all(|r| r.succeeded()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -198,6 +244,58 @@ async fn remind(_config: Config, _now: Option<String>, _dry_run: bool) -> anyhow
     anyhow::bail!("reminders are not implemented yet")
 }
 
-async fn demo(_listen: &str) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the demo is not implemented yet")
+async fn demo(listen: &str) -> anyhow::Result<ExitCode> {
+    println!("credwatch demo: three simulated tenants (dev, test, prod) served by the built-in Graph emulator");
+    let demo = crate::demo::Demo::start(listen, &crate::demo::demo_dir()).await?;
+    let base = demo.config.server.public_url.as_str().trim_end_matches('/').to_string();
+    let outbox = demo.outbox.canonicalize().unwrap_or(demo.outbox.clone());
+    let webcal = base.replacen("http://", "webcal://", 1);
+    println!();
+    println!("  dashboard  {base}/");
+    println!("  calendar   {base}/calendar.ics?token={}", demo.calendar_token);
+    println!("             {webcal}/calendar.ics?token={}", demo.calendar_token);
+    println!("  metrics    {base}/metrics");
+    println!("  outbox     {}", outbox.display());
+    println!();
+    println!("Ctrl-C stops the demo.");
+    demo.service.run_until_stopped(shutdown_signal()).await?;
+    demo.emulator.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &str, secret_env: &str) -> anyhow::Result<ExitCode> {
+    use crate::emulator::{ClientAuth, Emulator, generate_applications};
+    let secret = std::env::var(secret_env).map_err(|_| anyhow::anyhow!("set {secret_env} to the client secret the emulator should accept"))?;
+    let emu = Emulator::start_on(listen).await?;
+    emu.register_client(tenant, client, ClientAuth::Secret { value: secret, expired: false });
+    emu.set_applications(tenant, generate_applications(seed, apps, chrono::Utc::now()));
+    // One line on stdout, so scripts can read the URL.
+    println!("{}", emu.url());
+    shutdown_signal().await;
+    emu.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn healthcheck(url: &str) -> anyhow::Result<ExitCode> {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(4)).build()?;
+    let status = client.get(url).send().await?.status();
+    if status.is_success() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        anyhow::bail!("{url} answered {status}")
+    }
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    if std::io::stdin().is_terminal() {
+        eprint!("password (echoed; or pipe it in): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("an empty password");
+    }
+    println!("{}", crate::web::auth::hash_password(password).map_err(anyhow::Error::msg)?);
+    Ok(ExitCode::SUCCESS)
 }

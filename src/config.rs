@@ -59,6 +59,39 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Base of links in e-mails and calendar events (`server.public_url`).
     pub public_url: Url,
+    /// Who may see the dashboard and API (`[server.auth]`).
+    pub auth: AuthConfig,
+}
+
+/// Access control of the web side. `/healthz` is always open; the calendar feed has its own
+/// token (calendar clients cannot log in); `/metrics` may have its own bearer token.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// `server.auth.metrics_token_env` / `metrics_token_file`: a bearer token that opens
+    /// `/metrics` alone, for a Prometheus scraper.
+    pub metrics_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AuthMode {
+    /// `mode = "none"`: anyone who reaches the port. Accepted only on a loopback address unless
+    /// `allow_anonymous = true`.
+    None,
+    /// `mode = "basic"`: HTTP Basic against `[[server.auth.users]]` with argon2 password hashes
+    /// (`credwatch hash-password` makes one).
+    Basic { users: Vec<BasicUser>, realm: String },
+    /// `mode = "proxy"`: a reverse proxy authenticates and names the user in `user_header`;
+    /// trusted only from `trusted_proxies` (addresses or CIDR ranges).
+    Proxy { user_header: String, trusted_proxies: Vec<ipnet::IpNet> },
+}
+
+/// A dashboard user of `mode = "basic"`.
+#[derive(Debug, Clone)]
+pub struct BasicUser {
+    pub name: String,
+    /// An argon2 PHC string (`$argon2id$v=19$…`); not a secret, but not shown either.
+    pub password_hash: String,
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +270,29 @@ struct RawConfig {
 struct RawServer {
     listen: Option<String>,
     public_url: Option<String>,
+    auth: Option<RawAuth>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    mode: Option<String>,
+    allow_anonymous: Option<bool>,
+    realm: Option<String>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+    user_header: Option<String>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    metrics_token_env: Option<String>,
+    metrics_token_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    password_hash: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -482,7 +538,75 @@ impl Loader<'_> {
                 Url::parse(&format!("http://{host}:{}", listen.port())).map_err(|e| self.err("server.listen", e.to_string()))?
             }
         };
-        Ok(ServerConfig { listen, public_url })
+        let auth = self.auth(raw.auth.unwrap_or_default(), listen)?;
+        Ok(ServerConfig { listen, public_url, auth })
+    }
+
+    fn auth(&self, raw: RawAuth, listen: SocketAddr) -> Result<AuthConfig, ConfigError> {
+        let metrics_token = self.secret_source(
+            "server.auth.metrics_token_env",
+            raw.metrics_token_env.as_deref(),
+            "server.auth.metrics_token_file",
+            raw.metrics_token_file.as_deref(),
+        )?;
+        let mode = match raw.mode.as_deref().unwrap_or("none") {
+            "none" => {
+                if !listen.ip().is_loopback() && !raw.allow_anonymous.unwrap_or(false) {
+                    return Err(self.err(
+                        "server.auth.mode",
+                        format!(
+                            "\"none\" would open the dashboard to anyone who reaches {listen}; set mode = \"basic\" or \"proxy\", listen on a loopback address, or set allow_anonymous = true if a firewall already guards it"
+                        ),
+                    ));
+                }
+                AuthMode::None
+            }
+            "basic" => {
+                if raw.users.is_empty() {
+                    return Err(self.err("server.auth.users", "mode = \"basic\" needs at least one [[server.auth.users]] entry"));
+                }
+                let mut users = Vec::new();
+                for (i, u) in raw.users.into_iter().enumerate() {
+                    if u.name.is_empty() || u.name.contains(':') {
+                        return Err(self.err(format!("server.auth.users[{i}].name"), "must be non-empty and contain no ':'"));
+                    }
+                    if argon2::PasswordHash::new(&u.password_hash).is_err() || !u.password_hash.starts_with("$argon2") {
+                        return Err(self.err(
+                            format!("server.auth.users[{i}].password_hash"),
+                            "is not an argon2 hash; make one with `credwatch hash-password`",
+                        ));
+                    }
+                    users.push(BasicUser { name: u.name, password_hash: u.password_hash });
+                }
+                let realm = raw.realm.unwrap_or_else(|| "credwatch".into());
+                if realm.contains('"') || realm.chars().any(char::is_control) {
+                    return Err(self.err("server.auth.realm", "may not contain quotes or control characters"));
+                }
+                AuthMode::Basic { users, realm }
+            }
+            "proxy" => {
+                if raw.trusted_proxies.is_empty() {
+                    return Err(self.err("server.auth.trusted_proxies", "mode = \"proxy\" needs the proxy's addresses, e.g. [\"127.0.0.1\"]"));
+                }
+                let trusted_proxies = raw
+                    .trusted_proxies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        p.parse::<ipnet::IpNet>()
+                            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                            .map_err(|_| self.err(format!("server.auth.trusted_proxies[{i}]"), format!("{p:?} is not an IP address or CIDR range")))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let user_header = raw.user_header.unwrap_or_else(|| "X-Forwarded-User".into());
+                if actix_web::http::header::HeaderName::from_bytes(user_header.as_bytes()).is_err() {
+                    return Err(self.err("server.auth.user_header", format!("{user_header:?} is not a header name")));
+                }
+                AuthMode::Proxy { user_header, trusted_proxies }
+            }
+            other => return Err(self.err("server.auth.mode", format!("{other:?} is not one of \"none\", \"basic\", \"proxy\""))),
+        };
+        Ok(AuthConfig { mode, metrics_token })
     }
 
     fn url(&self, key: &str, value: &str) -> Result<Url, ConfigError> {

@@ -46,9 +46,13 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let state = AppState { store: store.clone(), config: config.clone() };
+        let guard = actix_web::web::Data::new(web::auth::AuthGuard::new(config.server.auth.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(actix_web::web::Data::new(state.clone()))
+                .app_data(guard.clone())
+                .wrap(middleware::from_fn(web::auth::guard))
+                .wrap(web::auth::security_headers())
                 .wrap(middleware::Compress::default())
                 .configure(web::routes)
         })

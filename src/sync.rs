@@ -47,7 +47,11 @@ pub struct Syncer {
     store: Store,
     concurrency: usize,
     targets: Vec<Target>,
+    progress: Option<Progress>,
 }
+
+/// Called after every page: environment, pages so far, applications so far.
+pub type Progress = Arc<dyn Fn(&str, usize, usize) + Send + Sync>;
 
 struct Target {
     env: EnvironmentConfig,
@@ -62,7 +66,13 @@ impl Syncer {
             .iter()
             .map(|env| Target { env: env.clone(), client: GraphClient::new(env, &config.sync).map(Arc::new).map_err(|e| e.to_string()) })
             .collect();
-        Syncer { store, concurrency: config.sync.concurrency, targets }
+        Syncer { store, concurrency: config.sync.concurrency, targets, progress: None }
+    }
+
+    /// Reports listing progress page by page (for a terminal).
+    pub fn with_progress(mut self, progress: Progress) -> Syncer {
+        self.progress = Some(progress);
+        self
     }
 
     pub fn environment_names(&self) -> impl Iterator<Item = &str> {
@@ -115,21 +125,30 @@ impl Syncer {
             Ok(c) => c,
             Err(e) => return fail(e.clone()).await,
         };
+        let listing_started = Instant::now();
         let mut apps = Vec::new();
         let listed = tokio::select! {
             r = client.list_applications(|page| {
-                pages.fetch_add(1, Ordering::Relaxed);
+                let n = pages.fetch_add(1, Ordering::Relaxed) + 1;
                 apps.extend(page);
+                if let Some(progress) = &self.progress {
+                    progress(&target.env.name, n, apps.len());
+                }
             }) => r,
             _ = cancel.cancelled() => Err(GraphError::Config("interrupted: credwatch is shutting down".into())),
         };
         if let Err(e) = listed {
             return fail(e.to_string()).await;
         }
+        let listed_in = listing_started.elapsed();
         // The write is not cancelled: it is one short transaction, all or nothing.
         let now = chrono::Utc::now().timestamp();
+        let write_started = Instant::now();
         match self.store.apply_listing(env.id, run_id, now, pages.load(Ordering::Relaxed) as i64, &apps).await {
-            Ok(counts) => Ok(counts),
+            Ok(counts) => {
+                tracing::debug!(listing_ms = listed_in.as_millis() as u64, write_ms = write_started.elapsed().as_millis() as u64, "listing applied");
+                Ok(counts)
+            }
             Err(e) => fail(e.to_string()).await,
         }
     }

@@ -33,6 +33,9 @@ fn a_full_config_loads() {
 [server]
 listen = "0.0.0.0:9090"
 public_url = "https://credwatch.example.com"
+[server.auth]
+mode = "proxy"
+trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 [database]
 url = "sqlite:///var/lib/credwatch/credwatch.db"
 [schedule]
@@ -202,4 +205,17 @@ fn the_binary_exits_non_zero_on_a_broken_config_before_touching_the_database() {
         assert!(stderr.contains("broken.toml") && stderr.contains("schedule.sync"), "{stderr}");
         assert!(!db.exists(), "{args:?} created the database despite the broken config");
     }
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("credwatch.example.toml")).unwrap();
+    // Point the file-based secret at a real file; everything else loads as written.
+    let secret = dir.path().join("test-secret");
+    std::fs::write(&secret, "s").unwrap();
+    let text = text.replace("/run/credentials/credwatch/test-secret", secret.to_str().unwrap());
+    let c = Config::from_toml(&text, Some(&dir.path().join("credwatch.toml")), &env_of(&[("PROD_AZURE_CLIENT_SECRET", "x"), ("CREDWATCH_CALENDAR_TOKEN", "t")])).unwrap();
+    assert_eq!(c.environments.len(), 2);
+    assert!(c.calendar.token.is_some());
 }

@@ -185,6 +185,10 @@ fn decode_skiptoken(token: &str) -> Option<(usize, usize)> {
 pub(crate) async fn list_applications(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let ids = RequestIds::of(&req);
     let mut extra = LogExtra::default();
+    let delay = shared.lock().delay;
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let mut response = list(&req, &shared, &ids, &mut extra);
     response.extensions_mut().insert(extra);
     response
@@ -274,6 +278,12 @@ fn list(
         let status = *status;
         let (code, message) = graph_code_for_status(status);
         return ids.error(status, code, message);
+    }
+    if let Some((body, times)) = state.page_bodies.get_mut(&query.page)
+        && *times > 0
+    {
+        *times -= 1;
+        return HttpResponse::Ok().content_type(ODATA_JSON).body(body.clone());
     }
 
     let base = state.base_url.clone();

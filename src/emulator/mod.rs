@@ -174,6 +174,10 @@ pub(crate) struct State {
     pub fail_status: u16,
     /// page index → (status, remaining times)
     pub page_failures: HashMap<usize, (u16, usize)>,
+    /// page index → (raw 200 body, remaining times)
+    pub page_bodies: HashMap<usize, (String, usize)>,
+    /// Every Graph GET waits this long before answering.
+    pub delay: Option<std::time::Duration>,
     pub log: Vec<RequestRecord>,
 }
 
@@ -203,8 +207,14 @@ pub struct Emulator {
 impl Emulator {
     /// Binds 127.0.0.1 on a free port and serves from the current tokio runtime.
     pub async fn start() -> anyhow::Result<Emulator> {
+        Emulator::start_on("127.0.0.1:0").await
+    }
+
+    /// Binds `addr` (a loopback address: the emulator serves plain http) and serves from the
+    /// current tokio runtime.
+    pub async fn start_on(addr: &str) -> anyhow::Result<Emulator> {
         let listener =
-            TcpListener::bind("127.0.0.1:0").context("binding the emulator's listener")?;
+            TcpListener::bind(addr).with_context(|| format!("binding the emulator's listener on {addr}"))?;
         let port = listener
             .local_addr()
             .context("reading the emulator's port")?
@@ -222,6 +232,8 @@ impl Emulator {
                 fail_remaining: 0,
                 fail_status: 503,
                 page_failures: HashMap::new(),
+                page_bodies: HashMap::new(),
+                delay: None,
                 log: Vec::new(),
             }),
         });
@@ -369,6 +381,22 @@ impl Emulator {
             .lock()
             .page_failures
             .insert(page_index, (status, times));
+    }
+
+    /// Page `page_index` (0-based) answers 200 with `body` verbatim for its next `times`
+    /// requests: malformed, truncated or wrongly typed JSON, as a broken proxy might deliver.
+    pub fn corrupt_page(&self, page_index: usize, body: impl Into<String>, times: usize) {
+        self.shared.lock().page_bodies.insert(page_index, (body.into(), times));
+    }
+
+    /// Every Graph GET from now on waits `delay` before answering (a slow Graph); `None` ends it.
+    pub fn set_delay(&self, delay: Option<std::time::Duration>) {
+        self.shared.lock().delay = delay;
+    }
+
+    /// Every access token issued so far, for tests that prove none leaks.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.lock().tokens.keys().cloned().collect()
     }
 
     /// `expires_in` of tokens issued from now on (default 3599); Graph rejects a token once

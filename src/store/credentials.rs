@@ -25,6 +25,8 @@ pub struct CredentialView {
     pub start_at: Option<i64>,
     pub end_at: i64,
     pub first_seen_at: i64,
+    /// For a live credential, its environment's last successful sync; for a removed one, the
+    /// last sync that listed it.
     pub last_seen_at: i64,
     pub removed_at: Option<i64>,
 }
@@ -105,7 +107,8 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 
 pub(super) const SELECT: &str = "SELECT c.id, e.name AS environment, c.environment_id, e.portal_url, c.application_id,
     a.object_id AS app_object_id, a.app_id, a.display_name AS app_display_name, c.kind, c.key_id, c.display_name,
-    c.hint, c.start_at, c.end_at, c.first_seen_at, c.last_seen_at, c.removed_at
+    c.hint, c.start_at, c.end_at, c.first_seen_at,
+    CASE WHEN c.removed_at IS NULL THEN COALESCE(e.last_success_at, c.last_seen_at) ELSE c.last_seen_at END AS last_seen_at, c.removed_at
   FROM credentials c
   JOIN applications a ON a.id = c.application_id
   JOIN environments e ON e.id = c.environment_id

@@ -187,8 +187,12 @@ impl Store {
     /// One application of an environment by object id, removed or not.
     pub async fn application(&self, environment_id: i64, object_id: &str) -> Result<ApplicationRow, StoreError> {
         sqlx::query_as::<_, ApplicationRow>(
-            "SELECT id, environment_id, object_id, app_id, display_name, first_seen_at, last_seen_at, removed_at
-             FROM applications WHERE environment_id = ? AND object_id = ?",
+            // A live application was last seen at its environment's last success (the sync does not
+            // rewrite unchanged rows); a removed one by the last listing that had it.
+            "SELECT a.id, a.environment_id, a.object_id, a.app_id, a.display_name, a.first_seen_at,
+                    CASE WHEN a.removed_at IS NULL THEN COALESCE(e.last_success_at, a.last_seen_at) ELSE a.last_seen_at END AS last_seen_at,
+                    a.removed_at
+             FROM applications a JOIN environments e ON e.id = a.environment_id WHERE a.environment_id = ? AND a.object_id = ?",
         )
         .bind(environment_id)
         .bind(object_id)

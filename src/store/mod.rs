@@ -20,8 +20,9 @@ use std::time::Duration;
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    #[error("database: {context}: {}", describe(.source))]
-    Db { context: &'static str, source: sqlx::Error },
+    // Not marked as the source: `describe` already says it, and error chains would repeat it.
+    #[error("database: {context}: {}", describe(.error))]
+    Db { context: &'static str, error: sqlx::Error },
     #[error("database: applying migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database: {0}")]
@@ -52,7 +53,7 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     fn context(self, context: &'static str) -> Result<T, StoreError> {
         self.map_err(|source| match source {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            source => StoreError::Db { context, source },
+            error => StoreError::Db { context, error },
         })
     }
 }
@@ -83,19 +84,22 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "memory");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
             create_private(options.get_filename().to_path_buf())?;
         }
         // An in-memory database exists per connection: keep exactly one.
         let max = if in_memory { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .context("opening")?;
+        let path = options.get_filename().to_path_buf();
+        let pool = match SqlitePoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).connect_with(options).await {
+            Ok(pool) => pool,
+            // SQLite says only "unable to open database file"; the file system says why.
+            Err(e) if !in_memory => return Err(StoreError::Setup(format!("cannot open {}: {}", path.display(), why_unwritable(&path).unwrap_or_else(|| describe(&e))))),
+            Err(e) => return Err(e).context("opening"),
+        };
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool })
     }
@@ -150,6 +154,25 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .context("finding an environment")
+    }
+}
+
+/// Why the database file (or its directory, where SQLite keeps the WAL) cannot be written, if so.
+fn why_unwritable(path: &std::path::Path) -> Option<String> {
+    if let Err(e) = std::fs::OpenOptions::new().append(true).open(path) {
+        return Some(match e.raw_os_error() {
+            Some(30) => format!("the file system is read-only ({e})"),
+            _ => format!("the file is not writable ({e})"),
+        });
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let probe = dir.join(format!(".credwatch-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(format!("its directory {} is not writable, and SQLite keeps its journal there ({e})", dir.display())),
     }
 }
 

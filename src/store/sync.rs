@@ -1,8 +1,10 @@
 //! Writing a sync's result: runs, and a complete listing applied in one transaction.
 
 use super::{Context, Store, StoreError};
-use crate::domain::ListedApplication;
-use sqlx::{QueryBuilder, Sqlite};
+use crate::domain::{ListedApplication, ListedCredential};
+use futures_util::TryStreamExt;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::HashMap;
 
 /// What applying a complete listing changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,35 +71,113 @@ impl Store {
     }
 
     /// Applies a complete listing for one environment in a single transaction: applications and
-    /// credentials seen are inserted or touched, those not seen are marked removed, and the run is
-    /// recorded as a success. Either all of it happens or none.
+    /// credentials seen are inserted or, when they changed, updated; those not seen are marked
+    /// removed; the run is recorded as a success. Either all of it happens or none. Unchanged rows
+    /// are not written at all: a live row was last seen at its environment's `last_success_at`.
     pub async fn apply_listing(&self, environment_id: i64, run_id: i64, now: i64, pages: i64, apps: &[ListedApplication]) -> Result<ListingCounts, StoreError> {
         const CTX: &str = "writing a sync's result";
         let mut tx = self.pool.begin().await.context(CTX)?;
-        let mut app_ids: std::collections::HashMap<String, i64> = std::collections::HashMap::with_capacity(apps.len());
-        for chunk in apps.chunks(APP_CHUNK) {
+        let (previous_success,): (Option<i64>,) =
+            sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?").bind(environment_id).fetch_one(&mut *tx).await.context(CTX)?;
+
+        // Applications: object_id -> (id, app_id, display_name, removed).
+        let mut known: HashMap<String, (i64, String, Option<String>, bool)> = HashMap::new();
+        {
+            let mut rows = sqlx::query_as::<_, (i64, String, String, Option<String>, Option<i64>)>(
+                "SELECT id, object_id, app_id, display_name, removed_at FROM applications WHERE environment_id = ?",
+            )
+            .bind(environment_id)
+            .fetch(&mut *tx);
+            while let Some((id, object_id, app_id, name, removed)) = rows.try_next().await.context(CTX)? {
+                known.insert(object_id, (id, app_id, name, removed.is_some()));
+            }
+        }
+        let mut app_ids: HashMap<&str, i64> = HashMap::with_capacity(apps.len());
+        let mut new_apps: Vec<&ListedApplication> = Vec::new();
+        let mut changed_apps: Vec<(i64, &ListedApplication)> = Vec::new();
+        for a in apps {
+            if app_ids.contains_key(a.object_id.as_str()) {
+                continue; // listed twice (a page repeated): the first wins
+            }
+            match known.get(&a.object_id) {
+                Some((id, app_id, name, removed)) => {
+                    if *removed || *app_id != a.app_id || *name != a.display_name {
+                        changed_apps.push((*id, a));
+                    }
+                    app_ids.insert(&a.object_id, *id);
+                }
+                None => {
+                    app_ids.insert(&a.object_id, 0);
+                    new_apps.push(a);
+                }
+            }
+        }
+        for chunk in new_apps.chunks(APP_CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO applications (environment_id, object_id, app_id, display_name, first_seen_at, last_seen_at, last_seen_run) ",
             );
             q.push_values(chunk, |mut b, a| {
                 b.push_bind(environment_id).push_bind(&a.object_id).push_bind(&a.app_id).push_bind(&a.display_name).push_bind(now).push_bind(now).push_bind(run_id);
             });
-            q.push(
-                " ON CONFLICT (environment_id, object_id) DO UPDATE SET app_id = excluded.app_id, display_name = excluded.display_name,
-                  last_seen_at = excluded.last_seen_at, last_seen_run = excluded.last_seen_run, removed_at = NULL
-                  RETURNING id, object_id",
-            );
+            q.push(" RETURNING id, object_id");
             let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *tx).await.context(CTX)?;
-            app_ids.extend(rows.into_iter().map(|(id, object_id)| (object_id, id)));
+            for (id, object_id) in rows {
+                if let Some(slot) = app_ids.get_mut(object_id.as_str()) {
+                    *slot = id;
+                }
+            }
         }
-        let creds: Vec<_> = apps
-            .iter()
-            .flat_map(|a| {
-                let id = app_ids.get(a.object_id.as_str()).copied();
-                a.credentials.iter().filter_map(move |c| id.map(|id| (id, c)))
-            })
-            .collect();
-        for chunk in creds.chunks(CRED_CHUNK) {
+        for (id, a) in &changed_apps {
+            sqlx::query("UPDATE applications SET app_id = ?, display_name = ?, last_seen_at = ?, last_seen_run = ?, removed_at = NULL WHERE id = ?")
+                .bind(&a.app_id)
+                .bind(&a.display_name)
+                .bind(now)
+                .bind(run_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context(CTX)?;
+        }
+        let seen_app_ids: std::collections::HashSet<i64> = app_ids.values().copied().collect();
+        let gone_apps: Vec<i64> = known.values().filter(|(id, _, _, removed)| !removed && !seen_app_ids.contains(id)).map(|v| v.0).collect();
+        mark_removed(&mut tx, "applications", &gone_apps, now, previous_success).await?;
+
+        // Credentials: (application id, kind, key_id) -> (id, fields, removed).
+        type Fields = (Option<String>, Option<String>, Option<i64>, i64);
+        let mut known: HashMap<(i64, String, String), (i64, Fields, bool)> = HashMap::new();
+        {
+            let mut rows = sqlx::query_as::<_, (i64, i64, String, String, Option<String>, Option<String>, Option<i64>, i64, Option<i64>)>(
+                "SELECT id, application_id, kind, key_id, display_name, hint, start_at, end_at, removed_at FROM credentials WHERE environment_id = ?",
+            )
+            .bind(environment_id)
+            .fetch(&mut *tx);
+            while let Some((id, app, kind, key_id, name, hint, start, end, removed)) = rows.try_next().await.context(CTX)? {
+                known.insert((app, kind, key_id), (id, (name, hint, start, end), removed.is_some()));
+            }
+        }
+        let mut seen: std::collections::HashSet<(i64, &str, &str)> = std::collections::HashSet::new();
+        let mut seen_ids: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        let mut new_creds: Vec<(i64, &ListedCredential)> = Vec::new();
+        let mut changed_creds: Vec<(i64, &ListedCredential)> = Vec::new();
+        for a in apps {
+            let Some(&app) = app_ids.get(a.object_id.as_str()) else { continue };
+            for c in &a.credentials {
+                if !seen.insert((app, c.kind.as_str(), c.key_id.as_str())) {
+                    continue; // listed twice (a page repeated): the first wins
+                }
+                let fields: Fields = (c.display_name.clone(), c.hint.clone(), c.start.map(|s| s.timestamp()), c.end.timestamp());
+                match known.get(&(app, c.kind.as_str().to_string(), c.key_id.clone())) {
+                    Some((id, old, removed)) => {
+                        seen_ids.insert(*id);
+                        if *removed || *old != fields {
+                            changed_creds.push((*id, c));
+                        }
+                    }
+                    None => new_creds.push((app, c)),
+                }
+            }
+        }
+        for chunk in new_creds.chunks(CRED_CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO credentials (application_id, environment_id, kind, key_id, display_name, hint, start_at, end_at,
                    first_seen_at, first_seen_run, last_seen_at, last_seen_run) ",
@@ -116,39 +196,33 @@ impl Store {
                     .push_bind(now)
                     .push_bind(run_id);
             });
-            q.push(
-                " ON CONFLICT (application_id, kind, key_id) DO UPDATE SET display_name = excluded.display_name, hint = excluded.hint,
-                  start_at = excluded.start_at, end_at = excluded.end_at, last_seen_at = excluded.last_seen_at,
-                  last_seen_run = excluded.last_seen_run, removed_at = NULL",
-            );
             q.build().execute(&mut *tx).await.context(CTX)?;
         }
-        let removed = sqlx::query("UPDATE credentials SET removed_at = ? WHERE environment_id = ? AND removed_at IS NULL AND last_seen_run <> ?")
+        for (id, c) in &changed_creds {
+            sqlx::query(
+                "UPDATE credentials SET display_name = ?, hint = ?, start_at = ?, end_at = ?, last_seen_at = ?, last_seen_run = ?, removed_at = NULL WHERE id = ?",
+            )
+            .bind(&c.display_name)
+            .bind(&c.hint)
+            .bind(c.start.map(|s| s.timestamp()))
+            .bind(c.end.timestamp())
             .bind(now)
-            .bind(environment_id)
             .bind(run_id)
-            .execute(&mut *tx)
-            .await
-            .context(CTX)?
-            .rows_affected() as i64;
-        sqlx::query("UPDATE applications SET removed_at = ? WHERE environment_id = ? AND removed_at IS NULL AND last_seen_run <> ?")
-            .bind(now)
-            .bind(environment_id)
-            .bind(run_id)
+            .bind(id)
             .execute(&mut *tx)
             .await
             .context(CTX)?;
-        let (applications, credentials, added): (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM applications WHERE environment_id = ?1 AND last_seen_run = ?2),
-                    (SELECT count(*) FROM credentials WHERE environment_id = ?1 AND last_seen_run = ?2),
-                    (SELECT count(*) FROM credentials WHERE environment_id = ?1 AND first_seen_run = ?2)",
-        )
-        .bind(environment_id)
-        .bind(run_id)
-        .fetch_one(&mut *tx)
-        .await
-        .context(CTX)?;
-        let counts = ListingCounts { applications, credentials, added, removed };
+        }
+        let gone: Vec<i64> = known.values().filter(|(id, _, removed)| !removed && !seen_ids.contains(id)).map(|v| v.0).collect();
+        mark_removed(&mut tx, "credentials", &gone, now, previous_success).await?;
+
+        let counts = ListingCounts {
+            applications: seen_app_ids.len() as i64,
+            credentials: seen.len() as i64,
+            added: new_creds.len() as i64,
+            removed: gone.len() as i64,
+        };
+        sqlx::query("UPDATE environments SET last_success_at = ? WHERE id = ?").bind(now).bind(environment_id).execute(&mut *tx).await.context(CTX)?;
         sqlx::query(
             "UPDATE sync_runs SET finished_at = ?, outcome = 'success', pages = ?, applications = ?, credentials = ?, added = ?, removed = ?, error = NULL WHERE id = ?",
         )
@@ -178,4 +252,19 @@ impl Store {
         .await
         .context("listing sync runs")
     }
+}
+
+/// Marks rows of `table` removed at `now`; they were last seen at the previous successful sync.
+async fn mark_removed(tx: &mut SqliteConnection, table: &'static str, ids: &[i64], now: i64, last_seen: Option<i64>) -> Result<(), StoreError> {
+    for chunk in ids.chunks(900) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("UPDATE {table} SET removed_at = "));
+        q.push_bind(now).push(", last_seen_at = COALESCE(").push_bind(last_seen).push(", last_seen_at) WHERE id IN (");
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await.context("marking removed rows")?;
+    }
+    Ok(())
 }

@@ -1,0 +1,140 @@
+//! `credwatch demo`: no config, no Azure account. The built-in Graph emulator plays three tenants
+//! (dev, test, prod) of realistic applications; credwatch syncs them through the real pipeline
+//! over HTTP, writes reminder e-mails to an outbox folder and serves the dashboard.
+
+use crate::config::Config;
+use crate::emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
+use crate::startup::Application as Service;
+use chrono::{Duration, Utc};
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+/// The simulated environments: name, tenant, credwatch's own client ID, applications, data seed.
+const TENANTS: [(&str, &str, &str, usize, u64); 3] = [
+    ("dev", "contoso-dev.onmicrosoft.com", "0d1e2f3a-0000-4000-8000-00000000de01", 45, 11),
+    ("test", "contoso-test.onmicrosoft.com", "0d1e2f3a-0000-4000-8000-00000000de02", 60, 12),
+    ("prod", "contoso.onmicrosoft.com", "0d1e2f3a-0000-4000-8000-00000000de03", 90, 13),
+];
+
+/// Where the demo keeps its database and outbox.
+pub fn demo_dir() -> PathBuf {
+    PathBuf::from("demo")
+}
+
+/// A running demo: the emulator and the service built on top of it.
+pub struct Demo {
+    pub emulator: Emulator,
+    pub service: Service,
+    pub config: Config,
+    pub outbox: PathBuf,
+    pub calendar_token: String,
+}
+
+impl Demo {
+    /// Starts the emulator, syncs every simulated environment, sends the due reminders to the
+    /// outbox, and builds the service on `listen`. The dashboard is populated when this returns.
+    pub async fn start(listen: &str, dir: &Path) -> anyhow::Result<Demo> {
+        let listener = TcpListener::bind(listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}; pass --listen 127.0.0.1:PORT with a free port"))?;
+        let addr = listener.local_addr()?;
+        fresh_dir(dir)?;
+        let emulator = Emulator::start().await?;
+        let now = Utc::now();
+        let mut secrets = HashMap::new();
+        for (i, (name, tenant, client, count, seed)) in TENANTS.iter().enumerate() {
+            let secret = format!("demo-{name}-{}", uuid::Uuid::new_v4().simple());
+            emulator.add_tenant(tenant);
+            emulator.register_client(tenant, client, ClientAuth::Secret { value: secret.clone(), expired: false });
+            let mut apps = generate_applications(*seed, *count, now);
+            // credwatch's own registration is listed too, so the dashboard can warn before the
+            // monitor's own secret expires (in prod, soon).
+            apps.push(own_registration(client, now + Duration::days([200, 95, 12][i])));
+            if *name == "dev" {
+                apps.extend(hostile_applications());
+            }
+            emulator.set_applications(tenant, apps);
+            secrets.insert(format!("DEMO_{}_SECRET", name.to_uppercase()), secret);
+        }
+        let calendar_token = uuid::Uuid::new_v4().simple().to_string();
+        secrets.insert("DEMO_CALENDAR_TOKEN".into(), calendar_token.clone());
+        let outbox = dir.join("outbox");
+        let text = demo_config(&emulator.url(), &addr.to_string(), dir, &outbox);
+        let config = Config::from_toml(&text, None, &|k| secrets.get(k).cloned()).map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
+
+        let service = Service::build(config.clone(), Some(listener)).await?;
+        let syncer = crate::sync::Syncer::new(&config, service.store().clone());
+        for report in syncer.sync_all(None, &CancellationToken::new(), |_| {}).await {
+            println!("  synced {report}");
+        }
+        Ok(Demo { emulator, service, config, outbox, calendar_token })
+    }
+}
+
+/// The demo's config: emulator URLs for every environment, file transport into the outbox.
+fn demo_config(emulator: &str, listen: &str, dir: &Path, outbox: &Path) -> String {
+    let mut text = format!(
+        r#"
+[server]
+listen = "{listen}"
+public_url = "http://{listen}"
+[database]
+url = "sqlite://{db}"
+[schedule]
+sync = "0 */10 * * * *"
+remind = "0 0 8 * * *"
+[email]
+transport = "file"
+dir = "{outbox}"
+from = "credwatch demo <credwatch@demo.invalid>"
+to = ["ops@demo.invalid"]
+[calendar]
+token_env = "DEMO_CALENDAR_TOKEN"
+"#,
+        db = dir.join("credwatch.db").display(),
+        outbox = outbox.display(),
+    );
+    for (name, tenant, client, _, _) in TENANTS {
+        text.push_str(&format!(
+            "[[environments]]\nname = \"{name}\"\ntenant_id = \"{tenant}\"\nclient_id = \"{client}\"\nclient_secret_env = \"DEMO_{}_SECRET\"\nauthority_host = \"{emulator}\"\ngraph_url = \"{emulator}\"\nnotify = [\"{name}-oncall@demo.invalid\"]\n",
+            name.to_uppercase()
+        ));
+    }
+    text
+}
+
+fn own_registration(client_id: &str, end: chrono::DateTime<Utc>) -> Application {
+    Application {
+        id: uuid::Uuid::new_v4().to_string(),
+        app_id: client_id.to_string(),
+        display_name: Some("credwatch".into()),
+        password_credentials: vec![PasswordCredential {
+            key_id: uuid::Uuid::new_v4().to_string(),
+            display_name: Some("credwatch sign-in".into()),
+            hint: Some("Cw7".into()),
+            start_date_time: Some((end - Duration::days(365)).format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            end_date_time: Some(end.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            custom_key_identifier: None,
+        }],
+        ..Default::default()
+    }
+}
+
+/// Each demo starts from scratch: the previous demo's database and outbox go.
+fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("outbox"))?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with("credwatch.db") {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    for entry in std::fs::read_dir(dir.join("outbox"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! Bad input and faults: malformed Graph answers, unreachable or slow services, resets, 5xx
+//! storms, a killed process, a locked, read-only or full database. Each ends with nothing lost
+//! and the next run recovering.
+
+mod common;
+
+use common::{Env, World};
+use credwatch::emulator::{Emulator, generate_applications};
+use credwatch::graph::model::ApplicationPage;
+use credwatch::startup::open_store;
+use credwatch::store::CredentialFilter;
+use credwatch::sync::{EnvironmentReport, Syncer};
+use rand::{Rng, SeedableRng};
+use sqlx::ConnectOptions;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+async fn sync(w: &World, envs: &[Env<'_>]) -> Vec<EnvironmentReport> {
+    let config = w.config(envs, "");
+    let store = open_store(&config).await.unwrap();
+    Syncer::new(&config, store).sync_all(None, &CancellationToken::new(), |_| {}).await
+}
+
+async fn live_keys(w: &World, envs: &[Env<'_>]) -> BTreeSet<String> {
+    let store = open_store(&w.config(envs, "")).await.unwrap();
+    store.credentials(&CredentialFilter::default()).await.unwrap().into_iter().map(|c| format!("{}/{}", c.app_object_id, c.key_id)).collect()
+}
+
+fn prod() -> [Env<'static>; 1] {
+    [Env::secret("prod", "tenant-prod", "client-prod")]
+}
+
+#[tokio::test]
+async fn malformed_graph_pages_fail_the_run_change_nothing_and_the_next_run_recovers() {
+    let mut w = World::new().await;
+    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.emu.set_applications("tenant-prod", generate_applications(21, 40, chrono::Utc::now()));
+    assert!(sync(&w, &prod()).await[0].succeeded());
+    let before = live_keys(&w, &prod()).await;
+    // The tenant changes; the change must land only through a page credwatch understood.
+    w.emu.update_applications("tenant-prod", |apps| apps.truncate(20));
+
+    let enormous = format!("{{\"value\":[],\"padding\":\"{}\"}}", "x".repeat(65 << 20));
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("truncated", r#"{"value":[{"id":"o1","appId":"a1","passwordCredentials":[{"keyId":"k","endDateTime":"2027-"#.into(), "did not parse"),
+        ("not JSON", "<html><body>502 Bad Gateway</body></html>".into(), "did not parse"),
+        ("wrong type", r#"{"value":"applications"}"#.into(), "did not parse"),
+        ("value missing", r#"{"@odata.context":"x"}"#.into(), "did not parse"),
+        ("missing appId", r#"{"value":[{"id":"o1","displayName":"x"}]}"#.into(), "did not parse"),
+        ("no endDateTime", r#"{"value":[{"id":"o1","appId":"a1","passwordCredentials":[{"keyId":"k1"}]}]}"#.into(), "no endDateTime"),
+        ("bad date", r#"{"value":[{"id":"o1","appId":"a1","keyCredentials":[{"keyId":"k1","endDateTime":"31/12/2299"}]}]}"#.into(), "unreadable endDateTime"),
+        ("number id", r#"{"value":[{"id":7,"appId":"a1"}]}"#.into(), "did not parse"),
+        ("nextLink elsewhere", r#"{"value":[],"@odata.nextLink":"https://evil.example.com/v1.0/applications?$skiptoken=x"}"#.into(), "not following it"),
+        ("enormous", enormous, "larger than 64 MiB"),
+    ];
+    for (name, body, expected) in cases {
+        w.emu.corrupt_page(0, body, 1);
+        let r = sync(&w, &prod()).await;
+        let err = r[0].result.clone().expect_err(name);
+        assert!(err.contains(expected), "{name}: {err}");
+        assert_eq!(live_keys(&w, &prod()).await, before, "{name}: a malformed page changed stored credentials");
+    }
+    let store = open_store(&w.config(&prod(), "")).await.unwrap();
+    let env = store.environment_by_name("prod").await.unwrap();
+    let runs = store.recent_runs(env.id, 20).await.unwrap();
+    assert_eq!(runs.iter().filter(|r| r.outcome == "failed").count(), 10);
+
+    let r = sync(&w, &prod()).await;
+    assert!(r[0].succeeded(), "{:?}", r[0].result);
+    assert!(live_keys(&w, &prod()).await.len() < before.len());
+}
+
+/// A mutation fuzzer over the page parser: random byte flips, truncations, insertions and
+/// splices of valid pages never panic; they parse or fail with an error.
+#[test]
+fn the_page_parser_never_panics_on_mutated_input() {
+    let apps = generate_applications(5, 30, chrono::Utc::now());
+    let mut seeds: Vec<Vec<u8>> = vec![serde_json::to_vec(&serde_json::json!({ "value": apps, "@odata.nextLink": "https://graph.microsoft.com/v1.0/applications?$skiptoken=X%27AB%27" })).unwrap()];
+    seeds.push(serde_json::to_vec(&serde_json::json!({ "value": credwatch::emulator::hostile_applications() })).unwrap());
+    let tokens: &[&[u8]] = &[b"null", b"[]", b"{}", b"\"", b"9999-12-31T00:00:00Z", b"-1e999", b"\\u0000", b"\xff\xfe", b",", b":", b"true", b"\"keyId\":"];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xC0FFEE);
+    let (mut ok, mut rejected) = (0, 0);
+    for i in 0..20_000 {
+        let mut input = seeds[i % seeds.len()].clone();
+        for _ in 0..rng.random_range(1..6) {
+            let pos = rng.random_range(0..=input.len());
+            match rng.random_range(0..5) {
+                0 if !input.is_empty() => {
+                    let p = pos.min(input.len() - 1);
+                    input[p] = rng.random();
+                }
+                1 => input.truncate(pos),
+                2 => {
+                    let t = tokens[rng.random_range(0..tokens.len())];
+                    input.splice(pos..pos, t.iter().copied());
+                }
+                3 if !input.is_empty() => {
+                    let end = (pos + rng.random_range(0..64)).min(input.len());
+                    input.drain(pos.min(end)..end);
+                }
+                _ => {
+                    let other = &seeds[rng.random_range(0..seeds.len())];
+                    let from = rng.random_range(0..other.len());
+                    let chunk = other[from..(from + 200).min(other.len())].to_vec();
+                    input.splice(pos..pos, chunk);
+                }
+            }
+        }
+        match serde_json::from_slice::<ApplicationPage>(&input) {
+            Ok(page) => {
+                for app in page.value {
+                    match app.into_domain() {
+                        Ok(_) => ok += 1,
+                        Err(e) => {
+                            assert!(!e.is_empty());
+                            rejected += 1
+                        }
+                    }
+                }
+            }
+            Err(_) => rejected += 1,
+        }
+    }
+    assert!(ok > 0 && rejected > 0, "the fuzzer explored both outcomes ({ok} ok, {rejected} rejected)");
+}
+
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn unreachable_slow_and_resetting_services_fail_within_bounds() {
+    let mut w = World::new().await;
+    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.emu.set_applications("tenant-prod", generate_applications(22, 5, chrono::Utc::now()));
+    w.sync_table = "[sync]\nmax_attempts = 2\nrequest_timeout_secs = 1\nmax_backoff_secs = 1\n".into();
+    let url = w.emu.url();
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+
+    // A listener that accepts and resets every connection.
+    let reset = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let reset_url = format!("http://{}", reset.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in reset.incoming().flatten() {
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            drop(stream);
+        }
+    });
+
+    let cases = [
+        ("token endpoint unreachable", dead.clone(), url.clone(), "token endpoint unavailable after 2 attempt(s)"),
+        ("Graph unreachable", url.clone(), dead.clone(), "Microsoft Graph unavailable after 2 attempt(s)"),
+        ("Graph resets connections", url.clone(), reset_url.clone(), "Microsoft Graph unavailable after 2 attempt(s)"),
+    ];
+    for (name, authority, graph, expected) in cases {
+        let text = w.config_text(&prod(), "").replace(&format!("authority_host = \"{url}\""), &format!("authority_host = \"{authority}\"")).replace(
+            &format!("graph_url = \"{url}\""),
+            &format!("graph_url = \"{graph}\""),
+        );
+        let vars = w.vars.clone();
+        let mut config = credwatch::config::Config::from_toml(&text, None, &move |k| vars.get(k).cloned()).unwrap();
+        config.sync.backoff_base = Duration::from_millis(10);
+        let store = open_store(&config).await.unwrap();
+        let started = Instant::now();
+        let r = Syncer::new(&config, store).sync_all(None, &CancellationToken::new(), |_| {}).await;
+        let err = r[0].result.clone().unwrap_err();
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{name} took {:?}", started.elapsed());
+    }
+
+    // Graph slower than the request timeout.
+    w.emu.set_delay(Some(Duration::from_millis(1_500)));
+    let started = Instant::now();
+    let err = sync(&w, &prod()).await[0].result.clone().unwrap_err();
+    assert!(err.contains("timed out") && err.contains("2 attempt"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    w.emu.set_delay(None);
+    assert!(sync(&w, &prod()).await[0].succeeded(), "recovers once Graph is fast again");
+}
+
+#[tokio::test]
+async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
+    let mut w = World::new().await;
+    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.emu.set_applications("tenant-prod", generate_applications(23, 30, chrono::Utc::now()));
+    // "test" lives on a second emulator (its own Graph) that is melting down.
+    let stormy = Emulator::start().await.unwrap();
+    stormy.register_client("tenant-test", "client-test", credwatch::emulator::ClientAuth::Secret { value: common::SECRET.into(), expired: false });
+    stormy.set_applications("tenant-test", generate_applications(24, 30, chrono::Utc::now()));
+    w.vars.insert("TEST_SECRET".into(), common::SECRET.into());
+    stormy.fail_requests(1_000, 500);
+    let text = w.config_text(&prod(), "")
+        + &format!(
+            "[[environments]]\nname = \"test\"\ntenant_id = \"tenant-test\"\nclient_id = \"client-test\"\nclient_secret_env = \"TEST_SECRET\"\nauthority_host = \"{0}\"\ngraph_url = \"{0}\"\n",
+            stormy.url()
+        );
+    let vars = w.vars.clone();
+    let mut config = credwatch::config::Config::from_toml(&text, None, &move |k| vars.get(k).cloned()).unwrap();
+    config.sync.backoff_base = Duration::from_millis(10);
+    let store = open_store(&config).await.unwrap();
+    let reports = Syncer::new(&config, store.clone()).sync_all(None, &CancellationToken::new(), |_| {}).await;
+    assert!(reports[0].succeeded(), "prod: {:?}", reports[0].result);
+    let err = reports[1].result.clone().unwrap_err();
+    assert!(err.contains("500") && err.contains("3 attempt"), "{err}");
+    let graph_calls = stormy.requests().iter().filter(|r| r.path == "/v1.0/applications").count();
+    assert_eq!(graph_calls, 3, "retries are bounded");
+    let test_env = store.environment_by_name("test").await.unwrap();
+    assert_eq!(store.recent_runs(test_env.id, 1).await.unwrap()[0].outcome, "failed");
+}
+
+#[tokio::test]
+async fn sigkill_during_sync_leaves_a_consistent_database() {
+    let mut w = World::new().await;
+    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.emu.set_applications("tenant-prod", generate_applications(25, 6_000, chrono::Utc::now()));
+    let path = w.write_config(&prod(), "");
+    let cfg = path.to_str().unwrap();
+    let (code, out, _) = w.run(&["sync", "--config", cfg]).await;
+    assert_eq!(code, 0, "{out}");
+    let full = live_keys(&w, &prod()).await;
+    // A third of the tenant goes away; every killed sync must leave either the old state
+    // (transaction not committed) or the new one, never a mix.
+    w.emu.update_applications("tenant-prod", |apps| apps.truncate(4_000));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut outcomes = BTreeSet::new();
+    for _ in 0..6 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credwatch"))
+            .args(["sync", "--config", cfg])
+            .env_clear()
+            .envs(w.vars.iter())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(rng.random_range(20..400))).await;
+        let _ = child.kill(); // SIGKILL
+        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+
+        let store = open_store(&w.config(&prod(), "")).await.unwrap();
+        let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(check, "ok");
+        let now = live_keys(&w, &prod()).await;
+        assert!(now == full || now.len() < full.len() && now.is_subset(&full), "a partial write survived a kill");
+        outcomes.insert(if now == full { "old" } else { "new" });
+        if now != full {
+            break;
+        }
+    }
+    // open_store closed the killed runs: none is left "running".
+    let store = open_store(&w.config(&prod(), "")).await.unwrap();
+    let env = store.environment_by_name("prod").await.unwrap();
+    assert!(store.recent_runs(env.id, 20).await.unwrap().iter().all(|r| r.outcome != "running"));
+    let (code, out, _) = w.run(&["sync", "--config", cfg]).await;
+    assert_eq!(code, 0, "{out}");
+    let after = live_keys(&w, &prod()).await;
+    assert!(after.is_subset(&full) && after.len() < full.len(), "the next sync applies the change");
+    eprintln!("kill outcomes seen: {outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_locked_database_fails_the_run_clearly_and_recovers() {
+    let mut w = World::new().await;
+    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.emu.set_applications("tenant-prod", generate_applications(26, 20, chrono::Utc::now()));
+    assert!(sync(&w, &prod()).await[0].succeeded());
+    let before = live_keys(&w, &prod()).await;
+    w.emu.update_applications("tenant-prod", |apps| apps.truncate(10));
+
+    // Another process holds the write lock longer than the busy timeout.
+    let config = w.config(&prod(), "");
+    let store = open_store(&config).await.unwrap();
+    let syncer = Syncer::new(&config, store.clone());
+    let mut locker = sqlx::sqlite::SqliteConnectOptions::new().filename(w.db_path()).connect().await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE").execute(&mut locker).await.unwrap();
+    let r = syncer.sync_all(None, &CancellationToken::new(), |_| {}).await;
+    let err = r[0].result.clone().unwrap_err();
+    assert!(err.contains("locked"), "{err}");
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    drop(locker);
+    assert_eq!(live_keys(&w, &prod()).await, before);
+    let r = syncer.sync_all(None, &CancellationToken::new(), |_| {}).await;
+    assert!(r[0].succeeded(), "{:?}", r[0].result);
+    assert!(live_keys(&w, &prod()).await.len() < before.len());
+}
+
+/// A tmpfs mounted for the test (root only); unmounted on drop.
+struct TinyFs(std::path::PathBuf);
+
+impl TinyFs {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<TinyFs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status().is_ok_and(|s| s.success());
+        ok.then(|| TinyFs(dir.to_path_buf()))
+    }
+
+    fn remount(&self, opts: &str) {
+        let status = std::process::Command::new("mount").args(["-o", &format!("remount,{opts}")]).arg(&self.0).status().unwrap();
+        assert!(status.success(), "remount {opts}");
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
+    let mut w = World::new().await;
+    let Some(fs) = TinyFs::mount(&w.dir.path().join("tiny"), "2m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.emu.set_applications("tenant-prod", generate_applications(27, 30, chrono::Utc::now()));
+    let db = fs.0.join("credwatch.db");
+    let text = w.config_text(&prod(), "").replace(&w.db_path().display().to_string(), &db.display().to_string());
+    let vars = w.vars.clone();
+    let config = credwatch::config::Config::from_toml(&text, None, &move |k| vars.get(k).cloned()).unwrap();
+    let store = open_store(&config).await.unwrap();
+    let syncer = Syncer::new(&config, store.clone());
+    let run = async || syncer.sync_all(None, &CancellationToken::new(), |_| {}).await.remove(0);
+    assert!(run().await.succeeded());
+    let count = || async { store.credentials(&CredentialFilter::default()).await.unwrap().len() };
+    let before = count().await;
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&db).unwrap().permissions().mode() & 0o777, 0o600, "the database is readable by its owner only");
+
+    // Full: the tenant grows by thousands of applications while a filler takes the free space.
+    w.emu.set_applications("tenant-prod", generate_applications(27, 3_000, chrono::Utc::now()));
+    let filler = fs.0.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 4 << 20]);
+    let err = run().await.result.unwrap_err();
+    assert!(err.contains("disk is full"), "{err}");
+    assert_eq!(count().await, before, "nothing changed");
+    std::fs::remove_file(&filler).unwrap();
+    fs.remount("size=64m");
+    let r = run().await;
+    assert!(r.succeeded(), "{:?}", r.result);
+    let grown = count().await;
+    assert!(grown > before);
+
+    // Read-only: even root cannot write. credwatch refuses to start on it, saying why.
+    store.pool().close().await;
+    fs.remount("ro");
+    let err = format!("{:#}", open_store(&config).await.unwrap_err());
+    assert!(err.contains("read-only") || err.contains("readonly"), "{err}");
+    fs.remount("rw");
+    let store = open_store(&config).await.unwrap();
+    assert_eq!(store.credentials(&CredentialFilter::default()).await.unwrap().len(), grown, "nothing lost");
+    let r = Syncer::new(&config, store.clone()).sync_all(None, &CancellationToken::new(), |_| {}).await;
+    assert!(r[0].succeeded(), "{:?}", r[0].result);
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(check, "ok");
+}
