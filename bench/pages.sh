@@ -51,3 +51,12 @@ for url in "/" "/environments/prod?status=warning" "$deep" "/environments/prod?s
     wrk -t2 -c16 -d"${secs}s" --latency "$base$url" | grep -E '^\s+(50|90|99)%|Requests/sec|requests in|Non-2xx|Socket errors'
     echo "RSS after: $(rss)"
 done
+
+# Memory over repeated load: the same pages again, RSS after each batch of requests. Flat means the
+# last figures stop growing (SQLite page caches and allocator arenas fill once, then stay).
+for round in 1 2 3; do
+    for url in "/" "/environments/prod?status=warning" "$deep"; do
+        wrk -t2 -c16 -d6s "$base$url" | grep -E 'requests in' | sed "s|^|round $round $url: |"
+    done
+    echo "RSS after round $round: $(rss)"
+done
