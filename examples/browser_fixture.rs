@@ -28,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
-    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .init();
     let dir = tempfile::tempdir()?;
     let db = db.unwrap_or_else(|| dir.path().join("credwatch.db").display().to_string());
     let emu = fixture::emulator(apps).await?;

@@ -40,12 +40,17 @@ impl TestApp {
     }
 
     async fn credentials(&self, query: &str) -> Vec<Value> {
-        self.json(&format!("/api/v1/credentials{query}")).await["credentials"].as_array().unwrap().clone()
+        self.json(&format!("/api/v1/credentials{query}")).await["credentials"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     async fn resync(&self, only: &str) {
         let syncer = credwatch::sync::Syncer::new(&self.config, self.store.clone());
-        let reports = syncer.sync_all(Some(only), &tokio_util::sync::CancellationToken::new(), |_| {}).await;
+        let reports = syncer
+            .sync_all(Some(only), &tokio_util::sync::CancellationToken::new(), |_| {})
+            .await;
         assert!(reports[0].succeeded(), "{}", reports[0]);
     }
 }
@@ -67,13 +72,24 @@ async fn spawn(apps: usize, synced: bool) -> TestApp {
     tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    TestApp { base, client: reqwest::Client::new(), store, config, emulator, _stop: stop, _dir: dir }
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        store,
+        config,
+        emulator,
+        _stop: stop,
+        _dir: dir,
+    }
 }
 
 /// Askama writes numeric character references; the assertions read the named ones. Turning one
 /// into the other cannot create markup, so checks for raw `<` stay meaningful.
 fn normalise_entities(html: &str) -> String {
-    html.replace("&#60;", "&lt;").replace("&#62;", "&gt;").replace("&#38;", "&amp;").replace("&#34;", "&quot;")
+    html.replace("&#60;", "&lt;")
+        .replace("&#62;", "&gt;")
+        .replace("&#38;", "&amp;")
+        .replace("&#34;", "&quot;")
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -87,7 +103,10 @@ async fn overview_shows_each_environment_what_needs_action_and_the_monitors_own_
     let app = spawn(30, true).await;
     let html = app.page("/").await;
     for env in ["dev", "prod", "test"] {
-        assert!(html.contains(&format!("href=\"/environments/{env}\">{env}</a></h2>")), "card of {env}");
+        assert!(
+            html.contains(&format!("href=\"/environments/{env}\">{env}</a></h2>")),
+            "card of {env}"
+        );
     }
     assert!(html.contains("tenant-prod"));
     // test's second sync failed: its card says so, with the error, and never looks all clear.
@@ -95,19 +114,36 @@ async fn overview_shows_each_environment_what_needs_action_and_the_monitors_own_
     assert!(html.contains("The last sync failed"));
     assert!(html.contains("HTTP 503"));
     // credwatch's own secret in prod ends in 5 days: shown in its own section as critical.
-    let own = &html[html.find("credwatch&#39;s own credentials").or_else(|| html.find("credwatch's own credentials")).expect("own section")..];
+    let own = &html[html
+        .find("credwatch&#39;s own credentials")
+        .or_else(|| html.find("credwatch's own credentials"))
+        .expect("own section")..];
     let own = &own[..own.find("Needs action").unwrap()];
-    assert!(own.contains("credwatch-2025") && own.contains("Critical") && own.contains("prod"), "{own}");
-    assert!(own.contains("c0ffee00-0000-4000-8000-000000000001"), "dev does not list credwatch's app: said so");
+    assert!(
+        own.contains("credwatch-2025") && own.contains("Critical") && own.contains("prod"),
+        "{own}"
+    );
+    assert!(
+        own.contains("c0ffee00-0000-4000-8000-000000000001"),
+        "dev does not list credwatch's app: said so"
+    );
     // Needs action: only expired, critical, warning; most urgent (earliest end) first.
     let needs = &html[html.find("id=\"needs-action\"").unwrap()..];
     let needs = &needs[..needs.find("</table>").unwrap()];
     assert!(count(needs, "<tr class=\"row-") > 0);
     assert_eq!(count(needs, "<tr class=\"row-ok"), 0);
-    let ends: Vec<i64> = needs.split("<td data-value=\"").skip(1).step_by(3).map(|s| s[..s.find('"').unwrap()].parse().unwrap()).collect();
+    let ends: Vec<i64> = needs
+        .split("<td data-value=\"")
+        .skip(1)
+        .step_by(3)
+        .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
+        .collect();
     assert!(ends.windows(2).all(|w| w[0] <= w[1]), "most urgent first");
     let api_needing = app.credentials("?within_days=30").await.len();
-    assert!(html.contains(&format!("Needs action <span class=\"muted\">({api_needing})")), "total matches the API");
+    assert!(
+        html.contains(&format!("Needs action <span class=\"muted\">({api_needing})")),
+        "total matches the API"
+    );
     // The chart and the calendar addresses.
     assert!(html.contains("<svg viewBox=\"0 0 760 240\""));
     assert!(html.contains("<rect class=\"series-"));
@@ -142,9 +178,17 @@ async fn environments_that_never_synced_or_synced_nothing_or_long_ago_never_look
 async fn names_from_graph_are_escaped_everywhere_in_html() {
     let app = spawn(5, true).await;
     let hostile = "00000000-0000-4000-8000-000000000001";
-    for path in ["/".to_string(), "/environments/prod?per_page=500".to_string(), "/environments/prod?q=script".to_string(), format!("/environments/prod/applications/{hostile}")] {
+    for path in [
+        "/".to_string(),
+        "/environments/prod?per_page=500".to_string(),
+        "/environments/prod?q=script".to_string(),
+        format!("/environments/prod/applications/{hostile}"),
+    ] {
         let html = app.page(&path).await;
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{path} shows the name, escaped");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path} shows the name, escaped"
+        );
         assert!(!html.contains("<script>alert"), "{path} has a raw script tag");
         assert!(!html.contains("<b>"), "{path} has a raw hint");
         assert!(!html.contains("\"quoted\""), "{path} has raw quotes");
@@ -210,7 +254,16 @@ async fn inventory_paginates_searches_and_filters() {
 
     // Search by app name, case-insensitively; the query survives in the form and the links.
     let name = dev[0]["app_display_name"].as_str().unwrap().to_string();
-    let matching = dev.iter().filter(|c| c["app_display_name"].as_str().unwrap().to_lowercase().contains(&name.to_lowercase())).count();
+    let matching = dev
+        .iter()
+        .filter(|c| {
+            c["app_display_name"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains(&name.to_lowercase())
+        })
+        .count();
     let q = name.to_uppercase();
     let html = app.page(&format!("/environments/dev?q={}&per_page=500", url_encode(&q))).await;
     assert!(count(&html, "<tr class=\"row-") >= matching);
@@ -241,7 +294,15 @@ fn link(html: &str, rel: &str) -> Option<String> {
 
 /// The key ids of an inventory page's rows, in order.
 fn rows_of(html: &str) -> Vec<String> {
-    html.split("<td class=\"mono small opt\">").skip(1).filter_map(|s| s.split('<').next()).filter(|s| s.len() == 36 && s.starts_with(|c: char| c.is_ascii_hexdigit())).map(str::to_string).collect::<Vec<_>>().chunks(2).map(|p| p[p.len() - 1].clone()).collect()
+    html.split("<td class=\"mono small opt\">")
+        .skip(1)
+        .filter_map(|s| s.split('<').next())
+        .filter(|s| s.len() == 36 && s.starts_with(|c: char| c.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .map(|p| p[p.len() - 1].clone())
+        .collect()
 }
 
 fn url_encode(s: &str) -> String {
@@ -272,7 +333,9 @@ async fn application_page_lists_credentials_with_history_and_the_portal_link() {
     assert!(!live.iter().any(|c| c["key_id"] == "22222222-0000-4000-8000-000000000001"));
 
     // credwatch's own app says what it is.
-    let html = app.page("/environments/prod/applications/0b0b0b0b-0000-4000-8000-00000000c0de").await;
+    let html = app
+        .page("/environments/prod/applications/0b0b0b0b-0000-4000-8000-00000000c0de")
+        .await;
     assert!(html.contains("This is credwatch"));
 }
 
@@ -283,7 +346,21 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
     let app = spawn(30, true).await;
     let all = app.credentials("").await;
     assert!(all.len() > 90);
-    let keys: BTreeSet<&str> = ["environment", "app_object_id", "app_id", "app_display_name", "kind", "key_id", "display_name", "hint", "start", "end", "days_left", "status"].into();
+    let keys: BTreeSet<&str> = [
+        "environment",
+        "app_object_id",
+        "app_id",
+        "app_display_name",
+        "kind",
+        "key_id",
+        "display_name",
+        "hint",
+        "start",
+        "end",
+        "days_left",
+        "status",
+    ]
+    .into();
     let now = chrono::Utc::now();
     for c in &all {
         let obj = c.as_object().unwrap();
@@ -303,7 +380,10 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
             chrono::DateTime::parse_from_rfc3339(start).unwrap();
         }
     }
-    let hostile = all.iter().find(|c| c["app_display_name"] == "<script>alert(1)</script>").expect("names as data");
+    let hostile = all
+        .iter()
+        .find(|c| c["app_display_name"] == "<script>alert(1)</script>")
+        .expect("names as data");
     assert_eq!(hostile["hint"], "<b>");
 
     let prod = app.credentials("?environment=prod").await;
@@ -316,7 +396,10 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
     assert_eq!(soon.len(), all.iter().filter(|c| c["days_left"].as_i64().unwrap() < 14).count());
     assert!(soon.iter().any(|c| c["status"] == "expired"), "expired ones included");
     let both = app.credentials("?environment=dev&status=critical&within_days=3").await;
-    assert!(both.iter().all(|c| c["environment"] == "dev" && c["status"] == "critical" && c["days_left"].as_i64().unwrap() < 3));
+    assert!(
+        both.iter()
+            .all(|c| c["environment"] == "dev" && c["status"] == "critical" && c["days_left"].as_i64().unwrap() < 3)
+    );
 
     for (query, parameter) in [
         ("?status=bad", "status"),
@@ -338,8 +421,20 @@ async fn environments_api_has_the_spec_shape() {
     let app = spawn(10, true).await;
     let body = app.json("/api/v1/environments").await;
     let envs = body["environments"].as_array().unwrap();
-    assert_eq!(envs.iter().map(|e| e["name"].as_str().unwrap()).collect::<Vec<_>>(), ["dev", "prod", "test"]);
-    let keys: BTreeSet<&str> = ["name", "tenant_id", "last_sync_at", "last_success_at", "last_error", "applications", "credentials"].into();
+    assert_eq!(
+        envs.iter().map(|e| e["name"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["dev", "prod", "test"]
+    );
+    let keys: BTreeSet<&str> = [
+        "name",
+        "tenant_id",
+        "last_sync_at",
+        "last_success_at",
+        "last_error",
+        "applications",
+        "credentials",
+    ]
+    .into();
     for e in envs {
         assert_eq!(e.as_object().unwrap().keys().map(String::as_str).collect::<BTreeSet<_>>(), keys);
         chrono::DateTime::parse_from_rfc3339(e["last_sync_at"].as_str().unwrap()).unwrap();
@@ -399,7 +494,23 @@ async fn csv_export_has_the_same_rows_and_is_safe_in_a_spreadsheet() {
     assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
     let rows = parse_csv(&r.text().await.unwrap());
     let json = app.credentials("?environment=prod").await;
-    assert_eq!(rows[0], ["environment", "app_object_id", "app_id", "app_display_name", "kind", "key_id", "display_name", "hint", "start", "end", "days_left", "status"]);
+    assert_eq!(
+        rows[0],
+        [
+            "environment",
+            "app_object_id",
+            "app_id",
+            "app_display_name",
+            "kind",
+            "key_id",
+            "display_name",
+            "hint",
+            "start",
+            "end",
+            "days_left",
+            "status"
+        ]
+    );
     assert_eq!(rows.len() - 1, json.len());
     for (row, c) in rows[1..].iter().zip(&json) {
         assert_eq!(row.len(), 12);
@@ -431,7 +542,11 @@ type Sample = (String, Vec<(String, String)>, f64);
 fn parse_metrics(text: &str) -> (Vec<Sample>, HashMap<String, String>) {
     let mut samples = Vec::new();
     let mut types = HashMap::new();
-    let valid_name = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') && !n.starts_with(|c: char| c.is_ascii_digit());
+    let valid_name = |n: &str| {
+        !n.is_empty()
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !n.starts_with(|c: char| c.is_ascii_digit())
+    };
     assert!(text.ends_with('\n'));
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# ") {
@@ -459,7 +574,9 @@ fn parse_metrics(text: &str) -> (Vec<Sample>, HashMap<String, String>) {
                 let eq = r.find('=').unwrap_or_else(|| panic!("label without value: {line}"));
                 let label = &r[..eq];
                 assert!(valid_name(label), "{line}");
-                r = r[eq + 1..].strip_prefix('"').unwrap_or_else(|| panic!("unquoted label value: {line}"));
+                r = r[eq + 1..]
+                    .strip_prefix('"')
+                    .unwrap_or_else(|| panic!("unquoted label value: {line}"));
                 let mut value = String::new();
                 let mut it = r.char_indices();
                 let end = loop {
@@ -486,7 +603,9 @@ fn parse_metrics(text: &str) -> (Vec<Sample>, HashMap<String, String>) {
                 }
             }
         }
-        let value = rest.strip_prefix(' ').unwrap_or_else(|| panic!("no space before the value: {line}"));
+        let value = rest
+            .strip_prefix(' ')
+            .unwrap_or_else(|| panic!("no space before the value: {line}"));
         let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line}"));
         samples.push((name.to_string(), labels, value));
     }
@@ -497,7 +616,10 @@ fn parse_metrics(text: &str) -> (Vec<Sample>, HashMap<String, String>) {
 async fn metrics_parse_and_carry_the_spec_names() {
     let app = spawn(10, true).await;
     // One reminder recorded as sent, one skipped: only the sent one counts.
-    let cred: (i64,) = sqlx::query_as("SELECT id FROM credentials LIMIT 1").fetch_one(app.store.pool()).await.unwrap();
+    let cred: (i64,) = sqlx::query_as("SELECT id FROM credentials LIMIT 1")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
     sqlx::query("INSERT INTO reminders (credential_id, rung, recipient, outcome, decided_at) VALUES (?, 7, 'ops@example.com', 'sent', 1), (?, 14, '', 'skipped', 1)")
         .bind(cred.0)
         .bind(cred.0)
@@ -506,7 +628,12 @@ async fn metrics_parse_and_carry_the_spec_names() {
         .unwrap();
     let r = app.get("/metrics").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     let (samples, types) = parse_metrics(&r.text().await.unwrap());
     assert_eq!(types["credwatch_credential_expiry_timestamp_seconds"], "gauge");
     assert_eq!(types["credwatch_sync_last_success_timestamp_seconds"], "gauge");
@@ -514,24 +641,42 @@ async fn metrics_parse_and_carry_the_spec_names() {
     assert_eq!(types["credwatch_reminders_sent_total"], "counter");
 
     let all = app.credentials("").await;
-    let expiry: Vec<_> = samples.iter().filter(|s| s.0 == "credwatch_credential_expiry_timestamp_seconds").collect();
+    let expiry: Vec<_> = samples
+        .iter()
+        .filter(|s| s.0 == "credwatch_credential_expiry_timestamp_seconds")
+        .collect();
     assert_eq!(expiry.len(), all.len());
     for (_, labels, value) in &expiry {
         let names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["environment", "app_id", "app_name", "kind", "key_id"]);
         let key_id = &labels[4].1;
-        let c = all.iter().find(|c| c["key_id"] == key_id.as_str()).expect("every sample is a live credential");
+        let c = all
+            .iter()
+            .find(|c| c["key_id"] == key_id.as_str())
+            .expect("every sample is a live credential");
         // Label values round-trip, hostile names included.
         assert_eq!(labels[2].1, c["app_display_name"].as_str().unwrap_or(""));
         assert_eq!(labels[0].1, c["environment"].as_str().unwrap());
-        let end = chrono::DateTime::parse_from_rfc3339(c["end"].as_str().unwrap()).unwrap().timestamp() as f64;
+        let end = chrono::DateTime::parse_from_rfc3339(c["end"].as_str().unwrap())
+            .unwrap()
+            .timestamp() as f64;
         assert_eq!(*value, end);
     }
-    for name in ["<script>alert(1)</script>", "\"quoted\" & 'apos'", "Evil;Name,With\\Backslash", "line1\nline2\tEND:VCALENDAR", "a\r\nBcc: victim@example.com"] {
+    for name in [
+        "<script>alert(1)</script>",
+        "\"quoted\" & 'apos'",
+        "Evil;Name,With\\Backslash",
+        "line1\nline2\tEND:VCALENDAR",
+        "a\r\nBcc: victim@example.com",
+    ] {
         assert!(expiry.iter().any(|s| s.1[2].1 == name), "{name:?} round-trips");
     }
     let value = |name: &str, env: Option<&str>| {
-        samples.iter().find(|s| s.0 == name && env.is_none_or(|e| s.1.iter().any(|(k, v)| k == "environment" && v == e))).map(|s| s.2).unwrap_or_else(|| panic!("{name} {env:?}"))
+        samples
+            .iter()
+            .find(|s| s.0 == name && env.is_none_or(|e| s.1.iter().any(|(k, v)| k == "environment" && v == e)))
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("{name} {env:?}"))
     };
     assert_eq!(value("credwatch_sync_failures_total", Some("test")), 1.0);
     assert_eq!(value("credwatch_sync_failures_total", Some("dev")), 0.0);
@@ -552,7 +697,13 @@ async fn static_assets_are_embedded_and_cacheable() {
     assert!(r.headers()["cache-control"].to_str().unwrap().contains("immutable"));
     let etag = r.headers()["etag"].clone();
     assert!(r.text().await.unwrap().contains("prefers-color-scheme: dark"));
-    let r = app.client.get(format!("{}{css}", app.base)).header("if-none-match", etag).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}{css}", app.base))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
     let r = app.get("/static/app.js").await;
     assert_eq!(r.status(), 200);

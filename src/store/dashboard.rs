@@ -134,7 +134,20 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .context("counting credentials by status")?;
-        Ok(rows.into_iter().map(|(env, expired, critical, warning, ok)| (env, StatusCounts { expired, critical, warning, ok })).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(env, expired, critical, warning, ok)| {
+                (
+                    env,
+                    StatusCounts {
+                        expired,
+                        critical,
+                        warning,
+                        ok,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// Live credentials per environment ending in each of `months`: `(month, from, before)` in
@@ -154,7 +167,11 @@ impl Store {
                  (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at >= m.lo AND c.end_at < m.hi) AS count
                FROM environments e CROSS JOIN m WHERE e.retired_at IS NULL ORDER BY m.month, e.name",
         );
-        let rows: Vec<MonthCount> = q.build_query_as().fetch_all(&self.pool).await.context("counting expiries per month")?;
+        let rows: Vec<MonthCount> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("counting expiries per month")?;
         Ok(rows.into_iter().filter(|r| r.count > 0).collect())
     }
 
@@ -169,7 +186,10 @@ impl Store {
                (SELECT oa.id FROM environments oe CROSS JOIN applications oa WHERE oa.app_id = oe.client_id AND oa.environment_id = oe.id)
              ORDER BY c.end_at, e.name",
         );
-        q.build_query_as().fetch_all(&self.pool).await.context("reading credwatch's own credentials")
+        q.build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("reading credwatch's own credentials")
     }
 
     /// Environments (by id) where credwatch's own application is among the listed ones.
@@ -237,7 +257,13 @@ pub enum Cursor {
 impl Store {
     /// Up to `limit` credentials matching `filter` (its own limit and offset ignored) in
     /// `(end_at, id)` order, after or before `cursor`, or from `offset` without one.
-    pub async fn credentials_page(&self, filter: &CredentialFilter, cursor: Option<Cursor>, offset: i64, limit: i64) -> Result<Vec<CredentialView>, StoreError> {
+    pub async fn credentials_page(
+        &self,
+        filter: &CredentialFilter,
+        cursor: Option<Cursor>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<CredentialView>, StoreError> {
         let mut inner = filter.clone();
         inner.limit = None;
         inner.offset = None;
@@ -245,10 +271,18 @@ impl Store {
         super::credentials::push_filter(&mut q, &inner);
         match cursor {
             Some(Cursor::After(end, id)) => {
-                q.push(" AND (c.end_at, c.id) > (").push_bind(end).push(", ").push_bind(id).push(") ORDER BY c.end_at, c.id");
+                q.push(" AND (c.end_at, c.id) > (")
+                    .push_bind(end)
+                    .push(", ")
+                    .push_bind(id)
+                    .push(") ORDER BY c.end_at, c.id");
             }
             Some(Cursor::Before(end, id)) => {
-                q.push(" AND (c.end_at, c.id) < (").push_bind(end).push(", ").push_bind(id).push(") ORDER BY c.end_at DESC, c.id DESC");
+                q.push(" AND (c.end_at, c.id) < (")
+                    .push_bind(end)
+                    .push(", ")
+                    .push_bind(id)
+                    .push(") ORDER BY c.end_at DESC, c.id DESC");
             }
             None => {
                 q.push(" ORDER BY c.end_at, c.id");
@@ -258,7 +292,11 @@ impl Store {
         if cursor.is_none() {
             q.push(" OFFSET ").push_bind(offset.max(0));
         }
-        let mut rows: Vec<CredentialView> = q.build_query_as().fetch_all(&self.pool).await.context("reading a page of credentials")?;
+        let mut rows: Vec<CredentialView> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("reading a page of credentials")?;
         if matches!(cursor, Some(Cursor::Before(..))) {
             rows.reverse();
         }

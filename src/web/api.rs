@@ -49,7 +49,10 @@ impl CredentialJson {
 }
 
 fn bad(parameter: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::BadParameter { parameter, message: message.into() }
+    ApiError::BadParameter {
+        parameter,
+        message: message.into(),
+    }
 }
 
 /// `environment`, `status`, `within_days` (and `kind`) into a filter over live credentials.
@@ -67,7 +70,12 @@ async fn filter_from(req: &HttpRequest, state: &AppState, now: DateTime<Utc>) ->
         filter.kind = Some(CredentialKind::parse(kind).ok_or_else(|| bad("kind", format!("{kind:?} is not one of secret, certificate")))?);
     }
     if let Some(days) = params.get("within_days") {
-        let n: i64 = days.trim().parse().ok().filter(|n| (0..=3_000_000).contains(n)).ok_or_else(|| bad("within_days", format!("{days:?} is not a whole number of days from 0 to 3000000")))?;
+        let n: i64 = days
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (0..=3_000_000).contains(n))
+            .ok_or_else(|| bad("within_days", format!("{days:?} is not a whole number of days from 0 to 3000000")))?;
         filter.end_before = Some(now.timestamp() + n * 86_400);
     }
     if let Some(status) = params.get("status") {
@@ -87,7 +95,9 @@ pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result
     let now = Utc::now();
     let filter = filter_from(&req, &state, now).await?;
     let rows = state.store.credentials(&filter).await?;
-    let body = CredentialsBody { credentials: rows.into_iter().map(|c| CredentialJson::new(c, &state, now)).collect() };
+    let body = CredentialsBody {
+        credentials: rows.into_iter().map(|c| CredentialJson::new(c, &state, now)).collect(),
+    };
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
 }
 
@@ -97,9 +107,8 @@ pub async fn credentials_csv(req: HttpRequest, state: web::Data<AppState>) -> Re
     let now = Utc::now();
     let filter = filter_from(&req, &state, now).await?;
     let rows = state.store.credentials(&filter).await?;
-    let mut out = String::from(
-        "environment,app_object_id,app_id,app_display_name,kind,key_id,display_name,hint,start,end,days_left,status\r\n",
-    );
+    let mut out =
+        String::from("environment,app_object_id,app_id,app_display_name,kind,key_id,display_name,hint,start,end,days_left,status\r\n");
     for c in rows {
         let j = CredentialJson::new(c, &state, now);
         let cells = [
@@ -130,7 +139,11 @@ pub async fn credentials_csv(req: HttpRequest, state: web::Data<AppState>) -> Re
 /// it a formula (OWASP "CSV injection"), so such cells get a leading apostrophe; then quoted
 /// when it holds a separator, a quote or a line break.
 pub fn text_cell(s: &str) -> String {
-    let neutral = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+    let neutral = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if neutral.contains([',', '"', '\n', '\r']) || neutral.starts_with(' ') || neutral.ends_with(' ') {
         format!("\"{}\"", neutral.replace('"', "\"\""))
     } else {
@@ -164,7 +177,11 @@ pub async fn environments(state: web::Data<AppState>) -> Result<HttpResponse, Ap
                 last_sync_at: e.last_run_finished_at.map(rfc3339),
                 last_success_at: e.last_success_at.map(rfc3339),
                 // The error of the latest run, so a recovered environment shows none.
-                last_error: if e.last_run_outcome.as_deref() == Some("success") { None } else { e.last_run_error },
+                last_error: if e.last_run_outcome.as_deref() == Some("success") {
+                    None
+                } else {
+                    e.last_run_error
+                },
                 applications: e.applications,
                 credentials: e.credentials,
                 name: e.name,
@@ -175,14 +192,16 @@ pub async fn environments(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::text_cell;
 
     #[test]
     fn csv_cells_cannot_become_formulas() {
-        assert_eq!(text_cell("=HYPERLINK(\"http://evil\",\"x\")"), "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"");
+        assert_eq!(
+            text_cell("=HYPERLINK(\"http://evil\",\"x\")"),
+            "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\""
+        );
         assert_eq!(text_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(text_cell("-2+3"), "'-2+3");
         assert_eq!(text_cell("\tx"), "'\tx");

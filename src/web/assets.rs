@@ -13,9 +13,21 @@ struct Asset {
 }
 
 const ASSETS: &[Asset] = &[
-    Asset { name: "app.css", content_type: "text/css; charset=utf-8", body: include_bytes!("../../static/app.css") },
-    Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../static/app.js") },
-    Asset { name: "favicon.svg", content_type: "image/svg+xml", body: include_bytes!("../../static/favicon.svg") },
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../static/app.css"),
+    },
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/app.js"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../static/favicon.svg"),
+    },
 ];
 
 /// Short content hashes, computed once.
@@ -48,7 +60,11 @@ pub async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
         return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
     }
     // A versioned URL never changes content; an unversioned one is revalidated daily.
-    let cache = if req.query_string().starts_with("v=") { "public, max-age=31536000, immutable" } else { "public, max-age=86400" };
+    let cache = if req.query_string().starts_with("v=") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=86400"
+    };
     HttpResponse::Ok()
         .content_type(asset.content_type)
         .insert_header((header::CACHE_CONTROL, cache))

@@ -79,11 +79,25 @@ async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i6
     let months = store.expiries_by_month(&bounds).await?;
     let [_, _, warning_before] = crate::store::status_bounds(thresholds, now_s);
     let needs_action = store
-        .credentials(&CredentialFilter { end_before: Some(warning_before), limit: Some(NEEDS_ACTION_ROWS), ..Default::default() })
+        .credentials(&CredentialFilter {
+            end_before: Some(warning_before),
+            limit: Some(NEEDS_ACTION_ROWS),
+            ..Default::default()
+        })
         .await?;
     let own = store.own_credentials().await?;
     let own_listed = store.environments_listing_themselves().await?;
-    Ok(Snapshot { key, taken: Instant::now(), taken_at: now_s, counts, months, chart_from: month_start.timestamp(), needs_action, own, own_listed })
+    Ok(Snapshot {
+        key,
+        taken: Instant::now(),
+        taken_at: now_s,
+        counts,
+        months,
+        chart_from: month_start.timestamp(),
+        needs_action,
+        own,
+        own_listed,
+    })
 }
 
 #[derive(Template)]
@@ -113,8 +127,10 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
     let now_s = now.timestamp();
     let (envs, snap) = cache.get(&state).await?;
     let stale_after = view::stale_after_secs(&state.config);
-    let cards: Vec<EnvironmentCard> =
-        envs.iter().map(|e| EnvironmentCard::new(e, snap.counts.get(&e.id).copied().unwrap_or_default(), now_s, stale_after)).collect();
+    let cards: Vec<EnvironmentCard> = envs
+        .iter()
+        .map(|e| EnvironmentCard::new(e, snap.counts.get(&e.id).copied().unwrap_or_default(), now_s, stale_after))
+        .collect();
     let totals = cards.iter().fold(StatusCounts::default(), |t, c| StatusCounts {
         expired: t.expired + c.counts.expired,
         critical: t.critical + c.counts.critical,
@@ -172,7 +188,10 @@ fn calendar_links(state: &AppState, names: &[String]) -> Option<CalendarLinks> {
     };
     Some(CalendarLinks {
         all: link("/calendar.ics".into()),
-        per_environment: names.iter().map(|n| (n.clone(), link(format!("/calendar/{}.ics", view::encode_segment(n))))).collect(),
+        per_environment: names
+            .iter()
+            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", view::encode_segment(n)))))
+            .collect(),
     })
 }
 
@@ -208,11 +227,16 @@ impl Chart {
 
     fn new(months: &[MonthCount], environments: &[String], from: i64) -> Chart {
         let (width, height) = (760, 240);
-        let first = chrono::DateTime::from_timestamp(from, 0).map(|d| d.year() as i64 * 12 + d.month0() as i64).unwrap_or(0);
+        let first = chrono::DateTime::from_timestamp(from, 0)
+            .map(|d| d.year() as i64 * 12 + d.month0() as i64)
+            .unwrap_or(0);
         let mut grid = vec![vec![0i64; CHART_MONTHS as usize]; environments.len()];
         for m in months {
             let slot = m.month - first;
-            if let (Some(env), true) = (environments.iter().position(|e| *e == m.environment), (0..CHART_MONTHS).contains(&slot)) {
+            if let (Some(env), true) = (
+                environments.iter().position(|e| *e == m.environment),
+                (0..CHART_MONTHS).contains(&slot),
+            ) {
                 grid[env][slot as usize] += m.count;
             }
         }
@@ -250,7 +274,9 @@ impl Chart {
                 });
             }
         }
-        let ticks = (0..=top / step).map(|k| (baseline - scale(k * step), thousands(k * step))).collect();
+        let ticks = (0..=top / step)
+            .map(|k| (baseline - scale(k * step), thousands(k * step)))
+            .collect();
         let labels = (0..CHART_MONTHS)
             .map(|i| {
                 let (_, mo, y) = month_name(i);
@@ -259,9 +285,27 @@ impl Chart {
                 (Self::LEFT + i * slot_w + slot_w / 2, short.to_string(), year)
             })
             .collect();
-        let legend = environments.iter().enumerate().map(|(e, n)| (n.clone(), format!("series-{}", e % 6), grid[e].iter().sum())).collect();
-        let rows = (0..CHART_MONTHS).map(|i| (month_name(i).0, grid.iter().map(|g| g[i as usize]).collect(), per_month[i as usize])).collect();
-        Chart { width, height, bars, ticks, labels, legend, rows, total: per_month.iter().sum(), baseline, left: Self::LEFT, right: width - 8 }
+        let legend = environments
+            .iter()
+            .enumerate()
+            .map(|(e, n)| (n.clone(), format!("series-{}", e % 6), grid[e].iter().sum()))
+            .collect();
+        let rows = (0..CHART_MONTHS)
+            .map(|i| (month_name(i).0, grid.iter().map(|g| g[i as usize]).collect(), per_month[i as usize]))
+            .collect();
+        Chart {
+            width,
+            height,
+            bars,
+            ticks,
+            labels,
+            legend,
+            rows,
+            total: per_month.iter().sum(),
+            baseline,
+            left: Self::LEFT,
+            right: width - 8,
+        }
     }
 }
 
@@ -269,7 +313,11 @@ impl Chart {
 fn nice_step(max: i64) -> i64 {
     let raw = (max as f64 / 4.0).max(1.0);
     let pow = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * pow).find(|s| *s >= raw).unwrap_or(10.0 * pow);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * pow)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * pow);
     step as i64
 }
 
@@ -288,9 +336,17 @@ mod tests {
     #[test]
     fn chart_stacks_environments_per_month() {
         let from = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap().timestamp();
-        let m = |env: &str, month: i64, count| MonthCount { environment: env.into(), month, count };
+        let m = |env: &str, month: i64, count| MonthCount {
+            environment: env.into(),
+            month,
+            count,
+        };
         let nov = 2026 * 12 + 10;
-        let chart = Chart::new(&[m("dev", nov, 3), m("prod", nov, 5), m("prod", nov + 2, 1), m("prod", nov + 30, 9)], &["dev".into(), "prod".into()], from);
+        let chart = Chart::new(
+            &[m("dev", nov, 3), m("prod", nov, 5), m("prod", nov + 2, 1), m("prod", nov + 30, 9)],
+            &["dev".into(), "prod".into()],
+            from,
+        );
         assert_eq!(chart.total, 9);
         assert_eq!(chart.bars.len(), 3);
         assert_eq!(chart.rows[0], ("2026-11".to_string(), vec![3, 5], 8));

@@ -59,10 +59,18 @@ impl ResponseError for PageError {
             PageError::BadRequest(m) => ("Bad request", m.clone()),
             PageError::Unexpected(e) => {
                 tracing::error!(error = ?e, "a page failed");
-                ("Something went wrong", "credwatch could not read its database. The details are in its log.".to_string())
+                (
+                    "Something went wrong",
+                    "credwatch could not read its database. The details are in its log.".to_string(),
+                )
             }
         };
-        let page = ErrorPage { layout: Layout::new(heading, "", Vec::new()), status: status.as_u16(), heading, message };
+        let page = ErrorPage {
+            layout: Layout::new(heading, "", Vec::new()),
+            status: status.as_u16(),
+            heading,
+            message,
+        };
         match page.render() {
             Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
             Err(e) => {

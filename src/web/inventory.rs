@@ -61,7 +61,10 @@ impl RunView {
     fn new(r: &RunRow) -> Self {
         RunView {
             started: view::utc(r.started_at),
-            duration: r.finished_at.map(|f| format!("{} s", (f - r.started_at).max(0))).unwrap_or_else(|| "running".into()),
+            duration: r
+                .finished_at
+                .map(|f| format!("{} s", (f - r.started_at).max(0)))
+                .unwrap_or_else(|| "running".into()),
             outcome: r.outcome.clone(),
             applications: r.applications,
             credentials: r.credentials,
@@ -82,19 +85,39 @@ async fn active_environment(state: &AppState, name: &str) -> Result<crate::store
 }
 
 #[get("/environments/{name}")]
-pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: web::Data<SnapshotCache>, name: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub async fn environment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    cache: web::Data<SnapshotCache>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
     let env = active_environment(&state, &name).await?;
     let params = Params::parse(req.query_string());
     let q = params.get("q").unwrap_or("").trim().to_string();
-    let status = params.get("status").map(|s| Status::parse(s).ok_or_else(|| PageError::BadRequest(format!("“{s}” is not a status; use expired, critical, warning or ok.")))).transpose()?;
+    let status = params
+        .get("status")
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| PageError::BadRequest(format!("“{s}” is not a status; use expired, critical, warning or ok.")))
+        })
+        .transpose()?;
     let kind = params
         .get("kind")
-        .map(|k| CredentialKind::parse(k).ok_or_else(|| PageError::BadRequest(format!("“{k}” is not a kind of credential; use secret or certificate."))))
+        .map(|k| {
+            CredentialKind::parse(k)
+                .ok_or_else(|| PageError::BadRequest(format!("“{k}” is not a kind of credential; use secret or certificate.")))
+        })
         .transpose()?;
-    let per_page = params.get("per_page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(PER_PAGE).clamp(10, MAX_PER_PAGE);
+    let per_page = params
+        .get("per_page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(PER_PAGE)
+        .clamp(10, MAX_PER_PAGE);
     let page = params.get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).max(1);
-    let cursor = match (params.get("after").and_then(parse_cursor), params.get("before").and_then(parse_cursor)) {
+    let cursor = match (
+        params.get("after").and_then(parse_cursor),
+        params.get("before").and_then(parse_cursor),
+    ) {
         (Some((e, i)), _) => Some(Cursor::After(e, i)),
         (None, Some((e, i))) => Some(Cursor::Before(e, i)),
         (None, None) => None,
@@ -123,7 +146,10 @@ pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: we
         }
     };
     // One row more than shown tells whether there is more in the direction of travel.
-    let mut found = state.store.credentials_page(&filter, cursor, (page - 1).saturating_mul(per_page), per_page + 1).await?;
+    let mut found = state
+        .store
+        .credentials_page(&filter, cursor, (page - 1).saturating_mul(per_page), per_page + 1)
+        .await?;
     let more = found.len() as i64 > per_page;
     if more {
         match cursor {
@@ -134,7 +160,10 @@ pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: we
     let first_key = found.first().map(|c| (c.end_at, c.id));
     let last_key = found.last().map(|c| (c.end_at, c.id));
     let rows: Vec<CredentialRow> = found.iter().map(|c| CredentialRow::new(c, &state.config.status, now)).collect();
-    let state_row = envs.iter().find(|e| e.id == env.id).context("the environment vanished while reading it")?;
+    let state_row = envs
+        .iter()
+        .find(|e| e.id == env.id)
+        .context("the environment vanished while reading it")?;
     let card = EnvironmentCard::new(state_row, counts, now.timestamp(), view::stale_after_secs(&state.config));
 
     let base = card.href.clone();
@@ -159,7 +188,11 @@ pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: we
             }
         }
         let query = s.finish();
-        if query.is_empty() { base.clone() } else { format!("{base}?{query}") }
+        if query.is_empty() {
+            base.clone()
+        } else {
+            format!("{base}?{query}")
+        }
     };
     let first = (page - 1) * per_page;
     let shown_to = first + rows.len() as i64;
@@ -173,9 +206,19 @@ pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: we
     };
     let pages = (!capped).then(|| (total.max(1) + per_page - 1) / per_page);
     let range = if rows.is_empty() {
-        if total == 0 { "No credentials match.".to_string() } else { format!("Nothing on page {page}; {} match.", thousands(total)) }
+        if total == 0 {
+            "No credentials match.".to_string()
+        } else {
+            format!("Nothing on page {page}; {} match.", thousands(total))
+        }
     } else {
-        format!("{}–{} of {}{}", thousands(first + 1), thousands(shown_to), thousands(total), if capped { "+" } else { "" })
+        format!(
+            "{}–{} of {}{}",
+            thousands(first + 1),
+            thousands(shown_to),
+            thousands(total),
+            if capped { "+" } else { "" }
+        )
     };
     let mut csv = url::form_urlencoded::Serializer::new(String::new());
     csv.append_pair("environment", &env.name);
@@ -184,7 +227,11 @@ pub async fn environment(req: HttpRequest, state: web::Data<AppState>, cache: we
     }
     let runs = state.store.recent_runs(env.id, 8).await?.iter().map(RunView::new).collect();
     let page_view = EnvironmentPage {
-        layout: Layout::new(format!("{} inventory", env.name), env.name.clone(), envs.iter().map(|e| e.name.clone()).collect()),
+        layout: Layout::new(
+            format!("{} inventory", env.name),
+            env.name.clone(),
+            envs.iter().map(|e| e.name.clone()).collect(),
+        ),
         card,
         rows,
         filtered: !q.is_empty() || status.is_some() || kind.is_some(),
@@ -235,16 +282,35 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
     let now = Utc::now();
     let env = active_environment(&state, &name).await?;
     let app = match state.store.application(env.id, &object_id).await {
-        Err(StoreError::NotFound) => return Err(PageError::NotFound(format!("{name} has no application with object id “{object_id}”."))),
+        Err(StoreError::NotFound) => {
+            return Err(PageError::NotFound(format!(
+                "{name} has no application with object id “{object_id}”."
+            )));
+        }
         other => other?,
     };
-    let creds = state.store.credentials(&CredentialFilter { application_id: Some(app.id), include_removed: true, ..Default::default() }).await?;
-    let (live, history): (Vec<_>, Vec<_>) = creds.iter().map(|c| CredentialRow::new(c, &state.config.status, now)).partition(|r| r.removed.is_none());
-    let portal_url = url::Url::parse(&env.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
+    let creds = state
+        .store
+        .credentials(&CredentialFilter {
+            application_id: Some(app.id),
+            include_removed: true,
+            ..Default::default()
+        })
+        .await?;
+    let (live, history): (Vec<_>, Vec<_>) = creds
+        .iter()
+        .map(|c| CredentialRow::new(c, &state.config.status, now))
+        .partition(|r| r.removed.is_none());
+    let portal_url =
+        url::Url::parse(&env.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
     let (app_name, unnamed) = view::display_or(app.display_name.as_deref(), "(no name)");
     let envs = state.store.environments().await?;
     let page = ApplicationPage {
-        layout: Layout::new(format!("{app_name} · {}", env.name), env.name.clone(), envs.into_iter().map(|e| e.name).collect()),
+        layout: Layout::new(
+            format!("{app_name} · {}", env.name),
+            env.name.clone(),
+            envs.into_iter().map(|e| e.name).collect(),
+        ),
         environment_href: view::environment_href(&env.name),
         environment: env.name.clone(),
         name: app_name,

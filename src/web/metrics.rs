@@ -35,7 +35,12 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
     let sent = state.store.reminders_sent().await?;
     let mut out = String::with_capacity(256 + creds.len() * 200);
 
-    header(&mut out, "credwatch_credential_expiry_timestamp_seconds", "gauge", "When each live credential expires, in Unix seconds.");
+    header(
+        &mut out,
+        "credwatch_credential_expiry_timestamp_seconds",
+        "gauge",
+        "When each live credential expires, in Unix seconds.",
+    );
     for c in &creds {
         let _ = writeln!(
             out,
@@ -55,22 +60,55 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
         "When the last successful sync of each environment finished, in Unix seconds (0: never).",
     );
     for e in &envs {
-        let _ = writeln!(out, "credwatch_sync_last_success_timestamp_seconds{{environment=\"{}\"}} {}", escape_label(&e.name), e.last_success_at.unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "credwatch_sync_last_success_timestamp_seconds{{environment=\"{}\"}} {}",
+            escape_label(&e.name),
+            e.last_success_at.unwrap_or(0)
+        );
     }
-    header(&mut out, "credwatch_sync_failures_total", "counter", "Sync runs of each environment that failed.");
+    header(
+        &mut out,
+        "credwatch_sync_failures_total",
+        "counter",
+        "Sync runs of each environment that failed.",
+    );
     for e in &envs {
-        let _ = writeln!(out, "credwatch_sync_failures_total{{environment=\"{}\"}} {}", escape_label(&e.name), e.failures);
+        let _ = writeln!(
+            out,
+            "credwatch_sync_failures_total{{environment=\"{}\"}} {}",
+            escape_label(&e.name),
+            e.failures
+        );
     }
-    header(&mut out, "credwatch_reminders_sent_total", "counter", "Reminders the mail server accepted.");
+    header(
+        &mut out,
+        "credwatch_reminders_sent_total",
+        "counter",
+        "Reminders the mail server accepted.",
+    );
     let _ = writeln!(out, "credwatch_reminders_sent_total {sent}");
-    header(&mut out, "credwatch_credentials", "gauge", "Live credentials of each environment by status (refreshed every few seconds).");
+    header(
+        &mut out,
+        "credwatch_credentials",
+        "gauge",
+        "Live credentials of each environment by status (refreshed every few seconds).",
+    );
     for e in &envs {
         let counts = snap.counts.get(&e.id).copied().unwrap_or_default();
         for s in Status::ALL {
-            let _ = writeln!(out, "credwatch_credentials{{environment=\"{}\",status=\"{}\"}} {}", escape_label(&e.name), s.as_str(), counts.get(s));
+            let _ = writeln!(
+                out,
+                "credwatch_credentials{{environment=\"{}\",status=\"{}\"}} {}",
+                escape_label(&e.name),
+                s.as_str(),
+                counts.get(s)
+            );
         }
     }
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(out))
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(out))
 }
 
 #[cfg(test)]

@@ -43,7 +43,11 @@ pub fn relative(ts: i64, now: i64) -> String {
         5_184_000..63_072_000 => format!("{} months", secs / 2_629_746),
         _ => format!("{} years", secs / 31_556_952),
     };
-    if delta < 0 { format!("{amount} ago") } else { format!("in {amount}") }
+    if delta < 0 {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
 }
 
 /// A status as pages show it: a word and an icon, and a CSS class for colour, so colour is never
@@ -63,7 +67,11 @@ impl From<Status> for StatusView {
             Status::Warning => ("Warning", "◆"),
             Status::Ok => ("OK", "✓"),
         };
-        StatusView { key: s.as_str(), label, icon }
+        StatusView {
+            key: s.as_str(),
+            label,
+            icon,
+        }
     }
 }
 
@@ -79,7 +87,9 @@ pub fn application_href(environment: &str, object_id: &str) -> String {
 
 /// Percent-encodes one path segment.
 pub fn encode_segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// Untrusted display names may be missing or blank; pages show a placeholder instead.
@@ -265,17 +275,26 @@ impl EnvironmentCard {
             }
             Some(at) if now - at > stale_after => {
                 healths.push(Health::Stale);
-                problems.push(format!("The last successful sync was {}: the figures below may be out of date.", relative(at, now)));
+                problems.push(format!(
+                    "The last successful sync was {}: the figures below may be out of date.",
+                    relative(at, now)
+                ));
             }
             Some(_) => {}
         }
         if failed {
             healths.push(Health::Failing);
-            problems.insert(0, "The last sync failed; the figures below are from the last one that succeeded.".to_string());
+            problems.insert(
+                0,
+                "The last sync failed; the figures below are from the last one that succeeded.".to_string(),
+            );
         }
         if env.last_success_at.is_some() && counts.total() == 0 {
             healths.push(Health::Empty);
-            problems.push("The last listing held no credentials at all. Check that credwatch may read applications (Application.Read.All).".to_string());
+            problems.push(
+                "The last listing held no credentials at all. Check that credwatch may read applications (Application.Read.All)."
+                    .to_string(),
+            );
         }
         if counts.expired > 0 {
             healths.push(Health::Expired);
@@ -307,7 +326,16 @@ impl EnvironmentCard {
 
     /// The counts as (status, how many, link to the filtered inventory).
     pub fn count_links(&self) -> Vec<(StatusView, i64, String)> {
-        Status::ALL.iter().map(|&s| (StatusView::from(s), self.counts.get(s), format!("{}?status={}", self.href, s.as_str()))).collect()
+        Status::ALL
+            .iter()
+            .map(|&s| {
+                (
+                    StatusView::from(s),
+                    self.counts.get(s),
+                    format!("{}?status={}", self.href, s.as_str()),
+                )
+            })
+            .collect()
     }
 }
 

@@ -6,8 +6,8 @@
 use chrono::Utc;
 use credwatch::config::Config;
 use credwatch::emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
-use credwatch::sync::Syncer;
 use credwatch::store::Store;
+use credwatch::sync::Syncer;
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "emulated-secret-value";
@@ -84,7 +84,14 @@ pub async fn emulator(apps: usize) -> anyhow::Result<Emulator> {
     let now = Utc::now();
     for (i, (_, tenant, client)) in ENVIRONMENTS.iter().enumerate() {
         emu.add_tenant(tenant);
-        emu.register_client(tenant, client, ClientAuth::Secret { value: SECRET.into(), expired: false });
+        emu.register_client(
+            tenant,
+            client,
+            ClientAuth::Secret {
+                value: SECRET.into(),
+                expired: false,
+            },
+        );
         let mut listed = generate_applications(100 + i as u64, apps, now);
         if *tenant == "tenant-prod" {
             listed.extend(hostile_applications());
