@@ -240,8 +240,17 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-async fn remind(_config: Config, _now: Option<String>, _dry_run: bool) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("reminders are not implemented yet")
+async fn remind(config: Config, now: Option<String>, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let now = match now.as_deref() {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|e| anyhow::anyhow!("--now {text:?} is not an RFC 3339 instant such as 2026-05-01T08:00:00Z: {e}"))?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    let store = open_store(&config).await?;
+    let report = crate::reminders::try_remind(&store, &config, now, dry_run).await?;
+    print!("{report}");
+    Ok(if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn demo(listen: &str) -> anyhow::Result<ExitCode> {

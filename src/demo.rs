@@ -67,6 +67,8 @@ impl Demo {
         for report in syncer.sync_all(None, &CancellationToken::new(), |_| {}).await {
             println!("  synced {report}");
         }
+        let reminders = crate::reminders::try_remind(service.store(), &config, Utc::now(), false).await?;
+        println!("  reminders: {} message(s) written to the outbox", reminders.sent());
         Ok(Demo { emulator, service, config, outbox, calendar_token })
     }
 }

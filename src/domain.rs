@@ -142,6 +142,11 @@ impl Rung {
         }
     }
 
+    /// Lower is more urgent: the expiry notice, then the rungs by days.
+    pub fn urgency(self) -> i64 {
+        self.to_db()
+    }
+
     pub fn from_db(v: i64) -> Self {
         if v < 0 { Rung::Expired } else { Rung::DaysBefore(v) }
     }
@@ -203,10 +208,12 @@ impl Ladder {
         // An expired credential gets the expiry notice, not a rung; without the notice the most
         // urgent rung still tells someone.
         crossed.extend(self.days_before.iter().filter(|&&d| days <= d).map(|&d| Rung::DaysBefore(d)));
-        let mut pending = crossed.into_iter().filter(|r| !recorded.contains(r));
-        let send = pending.next();
         // A rung more urgent than one already recorded was crossed later than it, so everything
-        // less urgent than the most urgent recorded rung is moot as well.
+        // less urgent than the most urgent recorded rung is moot as well (e.g. a 90-day rung
+        // added to the config after the 14-day reminder went out is not sent at 10 days left).
+        let most_urgent_recorded = recorded.iter().map(|r| r.urgency()).min();
+        let mut pending = crossed.into_iter().filter(|r| !recorded.contains(r) && most_urgent_recorded.is_none_or(|u| r.urgency() < u));
+        let send = pending.next();
         LadderDecision { send, skip: pending.collect() }
     }
 }
@@ -293,5 +300,12 @@ mod tests {
         assert_eq!(d.send, Some(Rung::Expired));
         assert_eq!(d.skip.len(), 4);
         assert_eq!(ladder.decide(now + chrono::Duration::days(90), now, &[]).send, None);
+        // A rung less urgent than one already sent (added to the config later) is moot.
+        let wider = Ladder::new(vec![90, 60, 30, 14, 7, 1], true);
+        let d = wider.decide(end, now, &[Rung::DaysBefore(14), Rung::DaysBefore(30), Rung::DaysBefore(60)]);
+        assert_eq!(d, LadderDecision { send: None, skip: vec![] });
+        // After the expiry notice nothing else is due.
+        let d = ladder.decide(now - chrono::Duration::days(3), now, &[Rung::Expired]);
+        assert_eq!(d, LadderDecision { send: None, skip: vec![] });
     }
 }

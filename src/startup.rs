@@ -105,6 +105,22 @@ fn spawn_jobs(config: &Arc<Config>, store: &Store, cancel: &CancellationToken) -
             }
         }));
     }
+    if let Some(schedule) = config.schedule.remind.schedule.clone() {
+        let config = config.clone();
+        let store = store.clone();
+        // Not at start: reminders go out at the configured hour, not at every restart.
+        jobs.push(crate::scheduler::spawn("remind", schedule, false, cancel.clone(), move || {
+            let config = config.clone();
+            let store = store.clone();
+            async move {
+                match crate::reminders::try_remind(&store, &config, chrono::Utc::now(), false).await {
+                    Ok(report) if report.succeeded() => {}
+                    Ok(report) => tracing::error!(failed = report.failed(), sent = report.sent(), "some reminder digests were not delivered; they stay due for the next run"),
+                    Err(e) => tracing::error!(error = format!("{e:#}"), "the reminder run failed; it is tried again at the next scheduled time"),
+                }
+            }
+        }));
+    }
     jobs
 }
 

@@ -325,3 +325,21 @@ async fn check_signs_in_to_each_environment_and_reports_plainly() {
     assert!(out.contains("prod: ok") && out.contains("can list applications"), "{out}");
     assert!(out.contains("dev: FAILED") && out.contains("Application.Read.All"), "{out}");
 }
+
+#[tokio::test]
+async fn environments_sync_concurrently_without_tripping_over_the_database() {
+    let mut w = World::new().await;
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let tenants: Vec<String> = names.iter().map(|n| format!("tenant-{n}")).collect();
+    let clients: Vec<String> = names.iter().map(|n| format!("client-{n}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        w.tenant_with_secret(n, &tenants[i], &clients[i]);
+        w.emu.set_applications(&tenants[i], generate_applications(100 + i as u64, 400, chrono::Utc::now()));
+    }
+    let envs: Vec<Env> = names.iter().enumerate().map(|(i, n)| Env::secret(n, &tenants[i], &clients[i])).collect();
+    for round in 0..2 {
+        let reports = sync_once(&w, &envs).await;
+        assert_eq!(reports.len(), 6);
+        assert!(reports.iter().all(|r| r.succeeded()), "round {round}: {reports:?}");
+    }
+}

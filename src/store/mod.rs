@@ -3,10 +3,12 @@
 
 mod credentials;
 mod dashboard;
+mod reminders;
 mod sync;
 
 pub use credentials::{CredentialFilter, CredentialView};
 pub use dashboard::{ApplicationRow, Cursor, EnvironmentState, MonthCount, StatusCounts, status_bounds};
+pub use reminders::ReminderRow;
 pub use sync::{ListingCounts, RunRow};
 
 use crate::config::EnvironmentConfig;
@@ -62,6 +64,9 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Serialises this process's large write transactions (environments sync concurrently), so
+    /// they queue here instead of timing out in SQLite's busy handler.
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// One configured environment as stored.
@@ -85,7 +90,7 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
-            .pragma("cache_size", "-32768")
+            // Statement journals of the large multi-row inserts stay in memory.
             .pragma("temp_store", "memory");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
@@ -101,7 +106,7 @@ impl Store {
             Err(e) => return Err(e).context("opening"),
         };
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, write_lock: Default::default() })
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -75,8 +75,36 @@ impl Store {
     /// removed; the run is recorded as a success. Either all of it happens or none. Unchanged rows
     /// are not written at all: a live row was last seen at its environment's `last_success_at`.
     pub async fn apply_listing(&self, environment_id: i64, run_id: i64, now: i64, pages: i64, apps: &[ListedApplication]) -> Result<ListingCounts, StoreError> {
+        let _writer = self.write_lock.lock().await;
+        let mut conn = self.pool.acquire().await.context("writing a sync's result")?;
+        // IMMEDIATE: take the write lock before reading, so another process's write cannot
+        // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT). The transaction is managed by
+        // hand: after SQLite rolled back by itself (a full disk), sqlx's own bookkeeping would
+        // leave the pooled connection unusable.
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.context("writing a sync's result")?;
+        match apply(&mut conn, environment_id, run_id, now, pages, apps).await {
+            Ok(counts) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+                Ok(_) => Ok(counts),
+                Err(e) => {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    let _ = conn.close().await;
+                    Err(e).context("writing a sync's result")
+                }
+            },
+            Err(e) => {
+                // The connection's state is unknown after a failed write: roll back and retire it.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                let _ = conn.close().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The body of [`Store::apply_listing`], inside its transaction.
+async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now: i64, pages: i64, apps: &[ListedApplication]) -> Result<ListingCounts, StoreError> {
+    {
         const CTX: &str = "writing a sync's result";
-        let mut tx = self.pool.begin().await.context(CTX)?;
         let (previous_success,): (Option<i64>,) =
             sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?").bind(environment_id).fetch_one(&mut *tx).await.context(CTX)?;
 
@@ -140,11 +168,11 @@ impl Store {
         }
         let seen_app_ids: std::collections::HashSet<i64> = app_ids.values().copied().collect();
         let gone_apps: Vec<i64> = known.values().filter(|(id, _, _, removed)| !removed && !seen_app_ids.contains(id)).map(|v| v.0).collect();
-        mark_removed(&mut tx, "applications", &gone_apps, now, previous_success).await?;
+        mark_removed(tx, "applications", &gone_apps, now, previous_success).await?;
 
-        // Credentials: (application id, kind, key_id) -> (id, fields, removed).
-        type Fields = (Option<String>, Option<String>, Option<i64>, i64);
-        let mut known: HashMap<(i64, String, String), (i64, Fields, bool)> = HashMap::new();
+        // Credentials: (application id, kind, key_id) -> (id, digest of the stored fields, removed).
+        // A digest instead of the fields keeps a 200,000-credential tenant's map small.
+        let mut known: HashMap<(i64, String, String), (i64, u64, bool)> = HashMap::new();
         {
             let mut rows = sqlx::query_as::<_, (i64, i64, String, String, Option<String>, Option<String>, Option<i64>, i64, Option<i64>)>(
                 "SELECT id, application_id, kind, key_id, display_name, hint, start_at, end_at, removed_at FROM credentials WHERE environment_id = ?",
@@ -152,7 +180,7 @@ impl Store {
             .bind(environment_id)
             .fetch(&mut *tx);
             while let Some((id, app, kind, key_id, name, hint, start, end, removed)) = rows.try_next().await.context(CTX)? {
-                known.insert((app, kind, key_id), (id, (name, hint, start, end), removed.is_some()));
+                known.insert((app, kind, key_id), (id, fields_digest(name.as_deref(), hint.as_deref(), start, end), removed.is_some()));
             }
         }
         let mut seen: std::collections::HashSet<(i64, &str, &str)> = std::collections::HashSet::new();
@@ -165,7 +193,7 @@ impl Store {
                 if !seen.insert((app, c.kind.as_str(), c.key_id.as_str())) {
                     continue; // listed twice (a page repeated): the first wins
                 }
-                let fields: Fields = (c.display_name.clone(), c.hint.clone(), c.start.map(|s| s.timestamp()), c.end.timestamp());
+                let fields = fields_digest(c.display_name.as_deref(), c.hint.as_deref(), c.start.map(|s| s.timestamp()), c.end.timestamp());
                 match known.get(&(app, c.kind.as_str().to_string(), c.key_id.clone())) {
                     Some((id, old, removed)) => {
                         seen_ids.insert(*id);
@@ -214,7 +242,7 @@ impl Store {
             .context(CTX)?;
         }
         let gone: Vec<i64> = known.values().filter(|(id, _, removed)| !removed && !seen_ids.contains(id)).map(|v| v.0).collect();
-        mark_removed(&mut tx, "credentials", &gone, now, previous_success).await?;
+        mark_removed(tx, "credentials", &gone, now, previous_success).await?;
 
         let counts = ListingCounts {
             applications: seen_app_ids.len() as i64,
@@ -236,9 +264,11 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context(CTX)?;
-        tx.commit().await.context(CTX)?;
         Ok(counts)
     }
+}
+
+impl Store {
 
     /// The most recent runs of an environment, newest first.
     pub async fn recent_runs(&self, environment_id: i64, limit: i64) -> Result<Vec<RunRow>, StoreError> {
@@ -267,4 +297,12 @@ async fn mark_removed(tx: &mut SqliteConnection, table: &'static str, ids: &[i64
         q.build().execute(&mut *tx).await.context("marking removed rows")?;
     }
     Ok(())
+}
+
+/// A digest of the fields a sync may change, to tell a changed credential from an unchanged one.
+fn fields_digest(name: Option<&str>, hint: Option<&str>, start: Option<i64>, end: i64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (name, hint, start, end).hash(&mut h);
+    h.finish()
 }

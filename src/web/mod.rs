@@ -7,6 +7,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod health;
+pub mod ics;
 pub mod inventory;
 mod layout;
 pub mod metrics;
@@ -38,5 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(api::environments)
         .service(metrics::metrics)
         .service(assets::asset)
+        .service(ics::calendar_all)
+        .service(ics::calendar_environment)
         .default_service(web::to(error::not_found));
 }

@@ -37,10 +37,6 @@ transport = "none"
 [calendar]
 token_env = "CAL_TOKEN"
 [sync]
-# One environment at a time: on main as of this writing, two environments applying their
-# listings at once fail with "database is locked" (a deferred transaction that reads, then
-# writes). Reported; remove this line once apply_listing begins its transaction IMMEDIATE.
-concurrency = 1
 max_attempts = 1
 request_timeout_secs = 10
 "#

@@ -1,0 +1,143 @@
+//! Sending digests with lettre: SMTP (plain, STARTTLS when offered, STARTTLS required, implicit
+//! TLS; optional authentication) or one `.eml` file per message.
+
+use crate::config::{EmailConfig, EmailTransport};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// How long connecting to the SMTP server may take.
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long handing over one message may take in all. lettre's async client bounds only the
+/// connect; a server that accepts the connection and then never answers would hang the run.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why a message was not delivered to the mail server.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The server answered and refused (4xx or 5xx): other recipients may still be accepted.
+    #[error("the mail server refused the message: {0}")]
+    Refused(String),
+    /// No conversation was possible (connection refused, timeout, TLS): trying other recipients
+    /// now would fail the same way.
+    #[error("the mail server could not be reached: {0}")]
+    Unreachable(String),
+    #[error("cannot write the message file: {0}")]
+    File(String),
+    #[error("cannot build the message: {0}")]
+    Message(String),
+    #[error("e-mail is misconfigured: {0}")]
+    Config(String),
+}
+
+impl MailError {
+    /// True when later messages of the same run would fail the same way.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, MailError::Unreachable(_) | MailError::File(_) | MailError::Config(_))
+    }
+}
+
+/// Where digests go.
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+}
+
+impl Mailer {
+    /// The mailer of `[email]`, or `None` for `transport = "none"`.
+    pub fn from_config(email: &EmailConfig) -> Result<Option<Mailer>, MailError> {
+        match &email.transport {
+            EmailTransport::None => Ok(None),
+            EmailTransport::File { dir } => Ok(Some(Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(dir), dir.clone()))),
+            EmailTransport::Smtp { url, username, password } => {
+                let creds = username.as_ref().map(|u| Credentials::new(u.clone(), password.as_ref().map(|p| p.expose_secret().to_string()).unwrap_or_default()));
+                Ok(Some(Mailer::Smtp(smtp_transport(url, creds, SMTP_TIMEOUT)?)))
+            }
+        }
+    }
+
+    /// Hands `message` to the server (or writes its file); `Ok` means it was accepted.
+    pub async fn send(&self, message: Message) -> Result<(), MailError> {
+        match self {
+            Mailer::Smtp(t) => match tokio::time::timeout(SEND_TIMEOUT, t.send(message)).await {
+                Err(_) => Err(MailError::Unreachable(format!("no answer within {} s", SEND_TIMEOUT.as_secs()))),
+                Ok(result) => result.map(|_| ()).map_err(|e| {
+                    let text = error_chain(&e);
+                    if e.is_permanent() || e.is_transient() { MailError::Refused(text) } else { MailError::Unreachable(text) }
+                }),
+            },
+            Mailer::File(t, dir) => {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| MailError::File(format!("{}: {e}", dir.display())))?;
+                t.send(message).await.map(|_| ()).map_err(|e| MailError::File(format!("{}: {}", dir.display(), error_chain(&e))))
+            }
+        }
+    }
+}
+
+/// The error with its causes, each said once.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// An SMTP transport for `url`: `smtp://host[:port]` uses STARTTLS when the server offers it,
+/// `?tls=required` insists on it, `?tls=none` never uses TLS, `smtps://` is implicit TLS (port
+/// 465 by default).
+pub fn smtp_transport(url: &Url, credentials: Option<Credentials>, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    let host = url.host_str().ok_or_else(|| MailError::Config(format!("{url} has no host")))?;
+    // IPv6 literals come bracketed from the URL; the socket address and the TLS name want them bare.
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let implicit = url.scheme() == "smtps";
+    let port = url.port().unwrap_or(if implicit { 465 } else { 25 });
+    let mode = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    let params = || TlsParameters::new(host.clone()).map_err(|e| MailError::Config(format!("TLS for {host}: {e}")));
+    let tls = if implicit {
+        Tls::Wrapper(params()?)
+    } else {
+        match mode.as_deref() {
+            Some("none") => Tls::None,
+            Some("required") => Tls::Required(params()?),
+            _ => Tls::Opportunistic(params()?),
+        }
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone()).port(port).tls(tls).timeout(Some(timeout));
+    if let Some(c) = credentials {
+        builder = builder.credentials(c);
+    }
+    Ok(builder.build())
+}
+
+const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
+const SUPPRESS_AUTO_REPLY: HeaderName = HeaderName::new_from_ascii_str("X-Auto-Response-Suppress");
+
+/// One digest message: multipart/alternative (text, HTML), a fresh Message-ID on the sender's
+/// domain, the current Date, and headers marking it automatic so out-of-office replies stay away.
+/// lettre encodes every header value; `subject` is one line already ([`super::render::clean`]).
+pub fn build_message(from: &Mailbox, to: &Mailbox, subject: &str, text: String, html: String) -> Result<Message, MailError> {
+    let domain = from.email.domain();
+    Message::builder()
+        .from(from.clone())
+        .to(to.clone())
+        .subject(subject)
+        .message_id(Some(format!("<{}@{}>", uuid::Uuid::new_v4(), domain)))
+        .date_now()
+        .raw_header(HeaderValue::new(AUTO_SUBMITTED, "auto-generated".into()))
+        .raw_header(HeaderValue::new(SUPPRESS_AUTO_REPLY, "All".into()))
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| MailError::Message(e.to_string()))
+}

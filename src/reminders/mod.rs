@@ -1,0 +1,178 @@
+//! E-mail reminders: `store → plan → render → mail → ledger`.
+//!
+//! [`try_remind`] is one run: it reads the live credentials near their end and the ledger, plans
+//! one digest per recipient ([`plan`]), sends each, and records a recipient's reminders only
+//! after the mail server accepted that recipient's message. A refused or unreachable server
+//! leaves them due for the next run; the others are not sent twice.
+
+pub mod mail;
+pub mod plan;
+pub mod render;
+
+use crate::config::{Config, EmailTransport};
+use crate::store::{CredentialFilter, Store, StoreError};
+use chrono::{DateTime, SecondsFormat, Utc};
+use mail::{MailError, Mailer};
+use plan::{Ledger, Plan, Recipients};
+use std::fmt;
+
+/// Why a run could not even start (sending failures are in the [`RemindReport`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum RemindError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error("rendering a digest: {0}")]
+    Render(#[from] askama::Error),
+}
+
+/// What happened to one recipient's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DigestOutcome {
+    /// Accepted by the mail server (or written to its file) and recorded.
+    Sent,
+    /// Not sent: a dry run, or `transport = "none"`.
+    NotSent,
+    /// Refused or undeliverable; the reminders stay due.
+    Failed(String),
+    /// Accepted, but the ledger write failed: the next run may send it again.
+    SentNotRecorded(String),
+}
+
+/// One recipient's digest in a run.
+#[derive(Debug, Clone)]
+pub struct DigestReport {
+    pub recipient: String,
+    pub subject: String,
+    /// One line per credential, for the terminal and logs.
+    pub lines: Vec<String>,
+    pub outcome: DigestOutcome,
+}
+
+/// The outcome of one run of [`try_remind`].
+#[derive(Debug, Clone)]
+pub struct RemindReport {
+    pub now: DateTime<Utc>,
+    pub dry_run: bool,
+    /// `transport = "none"`: nothing was sent or recorded.
+    pub transport_none: bool,
+    pub digests: Vec<DigestReport>,
+}
+
+impl RemindReport {
+    pub fn sent(&self) -> usize {
+        self.digests.iter().filter(|d| matches!(d.outcome, DigestOutcome::Sent | DigestOutcome::SentNotRecorded(_))).count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.digests.iter().filter(|d| matches!(d.outcome, DigestOutcome::Failed(_) | DigestOutcome::SentNotRecorded(_))).count()
+    }
+
+    /// True when every digest due was accepted and recorded (or none was due).
+    pub fn succeeded(&self) -> bool {
+        self.failed() == 0
+    }
+}
+
+impl fmt::Display for RemindReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let when = self.now.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let reminders: usize = self.digests.iter().map(|d| d.lines.len()).sum();
+        let note = if self.dry_run {
+            " (dry run: nothing sent or recorded)"
+        } else if self.transport_none {
+            " (email transport is \"none\": nothing sent or recorded)"
+        } else {
+            ""
+        };
+        if self.digests.is_empty() {
+            return writeln!(f, "as of {when}: no reminder due{note}");
+        }
+        writeln!(f, "as of {when}: {} digest(s), {reminders} reminder(s){note}", self.digests.len())?;
+        for d in &self.digests {
+            let status = match &d.outcome {
+                DigestOutcome::Sent => "sent".to_string(),
+                DigestOutcome::NotSent => "would send".to_string(),
+                DigestOutcome::Failed(e) => format!("FAILED: {e}"),
+                DigestOutcome::SentNotRecorded(e) => format!("sent but NOT RECORDED (may be sent again): {e}"),
+            };
+            writeln!(f, "{}: {status}: {}", d.recipient, d.subject)?;
+            for line in &d.lines {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Plans the reminders due at `now`: the live credentials that may have crossed a rung, the
+/// ledger, and the recipients of the config.
+pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<Plan, StoreError> {
+    let Some(end_before) = plan::horizon(&config.reminders, now) else {
+        return Ok(Plan { now, digests: Vec::new() });
+    };
+    let credentials = store.credentials(&CredentialFilter { end_before: Some(end_before), ..Default::default() }).await?;
+    let ledger = Ledger::new(&store.reminder_ledger(end_before).await?);
+    Ok(plan::plan(&credentials, &ledger, &Recipients::from_config(config), &config.reminders, now))
+}
+
+/// One reminder run as of `now`. With `dry_run`, or with `transport = "none"`, the plan is
+/// reported and nothing is sent or recorded.
+#[tracing::instrument(name = "remind", skip_all, fields(now = %now, dry_run))]
+pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_run: bool) -> Result<RemindReport, RemindError> {
+    let transport_none = matches!(config.email.transport, EmailTransport::None);
+    let plan = plan_reminders(store, config, now).await?;
+    let mut report = RemindReport { now, dry_run, transport_none, digests: Vec::new() };
+    let mailer = if dry_run { None } else { Mailer::from_config(&config.email)? };
+    let from = config.email.from.as_ref();
+    // Once the server is unreachable, the remaining digests are not attempted: they would only
+    // wait for the same timeout.
+    let mut unreachable: Option<String> = None;
+    for digest in &plan.digests {
+        let rendered = render::render(digest, &config.server.public_url, now)?;
+        let lines = rendered.groups.iter().flat_map(|g| g.lines.iter().map(describe)).collect();
+        let mut entry = DigestReport { recipient: digest.recipient.to_string(), subject: rendered.subject.clone(), lines, outcome: DigestOutcome::NotSent };
+        if let (Some(mailer), Some(from)) = (&mailer, from) {
+            entry.outcome = match &unreachable {
+                Some(e) => DigestOutcome::Failed(format!("not attempted: {e}")),
+                None => {
+                    let result = match mail::build_message(from, &digest.recipient, &rendered.subject, rendered.text, rendered.html) {
+                        Ok(message) => mailer.send(message).await,
+                        Err(e) => Err(e),
+                    };
+                    match result {
+                        Ok(()) => {
+                            // Recorded only now that the server accepted it (STYLE habit 13).
+                            match store.record_reminders(&digest.key, &digest.sent_rows(), &digest.skipped_rows(), Utc::now().timestamp()).await {
+                                Ok(()) => DigestOutcome::Sent,
+                                Err(e) => {
+                                    tracing::error!(recipient = %digest.key, error = %e, "a digest was sent but could not be recorded");
+                                    DigestOutcome::SentNotRecorded(e.to_string())
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(recipient = %digest.key, error = %e, "a digest was not sent; its reminders stay due");
+                            if e.is_unreachable() {
+                                unreachable = Some(e.to_string());
+                            }
+                            DigestOutcome::Failed(e.to_string())
+                        }
+                    }
+                }
+            };
+        }
+        report.digests.push(entry);
+    }
+    if !dry_run {
+        tracing::info!(digests = report.digests.len(), sent = report.sent(), failed = report.failed(), transport_none, "reminder run finished");
+    }
+    Ok(report)
+}
+
+/// One credential of a digest on one line, for the terminal.
+fn describe(l: &render::Line) -> String {
+    let hint = if l.hint.is_empty() { String::new() } else { format!(" ({})", l.hint) };
+    format!("[{}] {}: {} \"{}\"{hint} ends {}, {} ({})", l.environment, l.app, l.kind, l.name, l.end, l.when, l.reminder)
+}

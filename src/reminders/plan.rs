@@ -1,0 +1,259 @@
+//! Who gets what, decided without IO: the ladder applied to every live credential, for every
+//! recipient, against the ledger of what each recipient already got.
+//!
+//! Decisions are per (credential, recipient): a recipient whose digest was refused is planned
+//! again next run, while the ones who got theirs are not sent it twice. A recipient added to the
+//! config later gets, once, the most urgent rung each credential has crossed.
+
+use crate::config::Config;
+use crate::domain::{Ladder, Rung};
+use crate::store::{CredentialView, ReminderRow};
+use chrono::{DateTime, Utc};
+use lettre::message::Mailbox;
+use std::collections::{BTreeMap, HashMap};
+
+const DAY_SECS: i64 = 86_400;
+
+/// The address a ledger row names: the bare address, lower-cased, so `Ops <OPS@example.com>` and
+/// `ops@example.com` are one recipient.
+pub fn recipient_key(mailbox: &Mailbox) -> String {
+    mailbox.email.to_string().to_ascii_lowercase()
+}
+
+/// Who receives which environment's reminders: `[email].to` everything, each environment's
+/// `notify` its own.
+#[derive(Debug, Clone, Default)]
+pub struct Recipients {
+    pub all: Vec<Mailbox>,
+    pub by_environment: HashMap<String, Vec<Mailbox>>,
+}
+
+impl Recipients {
+    pub fn from_config(config: &Config) -> Recipients {
+        Recipients {
+            all: config.email.to.clone(),
+            by_environment: config.environments.iter().map(|e| (e.name.clone(), e.notify.clone())).collect(),
+        }
+    }
+
+    /// The recipients of one environment's reminders, each address once.
+    pub fn for_environment(&self, environment: &str) -> Vec<&Mailbox> {
+        let mut seen = std::collections::HashSet::new();
+        self.all
+            .iter()
+            .chain(self.by_environment.get(environment).into_iter().flatten())
+            .filter(|m| seen.insert(recipient_key(m)))
+            .collect()
+    }
+}
+
+/// The rungs already recorded (sent or skipped) per (credential, recipient).
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    recorded: HashMap<(i64, String), Vec<Rung>>,
+}
+
+impl Ledger {
+    pub fn new(rows: &[ReminderRow]) -> Ledger {
+        let mut recorded: HashMap<(i64, String), Vec<Rung>> = HashMap::new();
+        for row in rows {
+            recorded.entry((row.credential_id, row.recipient.clone())).or_default().push(row.rung());
+        }
+        Ledger { recorded }
+    }
+
+    /// What `recipient` already has for `credential`. Rows with an empty recipient (a skip
+    /// recorded for everyone) count for every recipient.
+    fn recorded(&self, credential: i64, recipient: &str) -> Vec<Rung> {
+        let mut rungs = self.recorded.get(&(credential, recipient.to_string())).cloned().unwrap_or_default();
+        rungs.extend(self.recorded.get(&(credential, String::new())).into_iter().flatten());
+        rungs
+    }
+}
+
+/// One credential in one recipient's digest.
+#[derive(Debug, Clone)]
+pub struct PlannedItem {
+    pub credential: CredentialView,
+    /// The rung this reminder is for.
+    pub rung: Rung,
+    /// Less urgent rungs crossed while credwatch was not running: recorded as skipped together
+    /// with the sent one, never sent.
+    pub skip: Vec<Rung>,
+}
+
+impl PlannedItem {
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.credential.end() <= now
+    }
+}
+
+/// One recipient's digest: the items, most urgent (earliest end) first.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub recipient: Mailbox,
+    /// [`recipient_key`] of `recipient`, as the ledger stores it.
+    pub key: String,
+    pub items: Vec<PlannedItem>,
+}
+
+/// The items of one environment in a digest.
+#[derive(Debug)]
+pub struct EnvironmentGroup<'a> {
+    pub environment: &'a str,
+    pub items: Vec<&'a PlannedItem>,
+}
+
+impl Digest {
+    /// The items grouped by environment; groups ordered by their most urgent item, items within
+    /// a group by end.
+    pub fn groups(&self) -> Vec<EnvironmentGroup<'_>> {
+        let mut groups: Vec<EnvironmentGroup<'_>> = Vec::new();
+        for item in &self.items {
+            match groups.iter_mut().find(|g| g.environment == item.credential.environment) {
+                Some(g) => g.items.push(item),
+                None => groups.push(EnvironmentGroup { environment: &item.credential.environment, items: vec![item] }),
+            }
+        }
+        groups
+    }
+
+    /// The environments in this digest, by name.
+    pub fn environments(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.items.iter().map(|i| i.credential.environment.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// (credential, rung) pairs to record as sent once this digest was accepted.
+    pub fn sent_rows(&self) -> Vec<(i64, Rung)> {
+        self.items.iter().map(|i| (i.credential.id, i.rung)).collect()
+    }
+
+    /// (credential, rung) pairs to record as skipped once this digest was accepted.
+    pub fn skipped_rows(&self) -> Vec<(i64, Rung)> {
+        self.items.iter().flat_map(|i| i.skip.iter().map(move |r| (i.credential.id, *r))).collect()
+    }
+}
+
+/// Every digest of one run, ordered by recipient.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub now: DateTime<Utc>,
+    pub digests: Vec<Digest>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// Reminders in the plan, counting one per (credential, recipient).
+    pub fn reminders(&self) -> usize {
+        self.digests.iter().map(|d| d.items.len()).sum()
+    }
+}
+
+/// The end (exclusive, Unix seconds) below which a credential may have crossed a rung at `now`:
+/// `days_left <= d` holds exactly when `end < now + (d + 1) days`. `None` when the ladder has no
+/// rung at all.
+pub fn horizon(ladder: &Ladder, now: DateTime<Utc>) -> Option<i64> {
+    match ladder.days_before().last() {
+        Some(&max) => Some(now.timestamp().saturating_add(max.saturating_add(1).saturating_mul(DAY_SECS))),
+        None if ladder.expired_notice() => Some(now.timestamp().saturating_add(1)),
+        None => None,
+    }
+}
+
+/// Applies the ladder to `credentials` for every recipient of their environment.
+pub fn plan(credentials: &[CredentialView], ledger: &Ledger, recipients: &Recipients, ladder: &Ladder, now: DateTime<Utc>) -> Plan {
+    let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
+    for credential in credentials.iter().filter(|c| c.removed_at.is_none()) {
+        for mailbox in recipients.for_environment(&credential.environment) {
+            let key = recipient_key(mailbox);
+            let decision = ladder.decide(credential.end(), now, &ledger.recorded(credential.id, &key));
+            let Some(rung) = decision.send else { continue };
+            digests
+                .entry(key.clone())
+                .or_insert_with(|| Digest { recipient: mailbox.clone(), key, items: Vec::new() })
+                .items
+                .push(PlannedItem { credential: credential.clone(), rung, skip: decision.skip });
+        }
+    }
+    let mut digests: Vec<Digest> = digests.into_values().collect();
+    for d in &mut digests {
+        d.items.sort_by(|a, b| {
+            let (a, b) = (&a.credential, &b.credential);
+            (a.end_at, &a.environment, &a.app_display_name, &a.key_id).cmp(&(b.end_at, &b.environment, &b.app_display_name, &b.key_id))
+        });
+    }
+    Plan { now, digests }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: i64, env: &str, end: DateTime<Utc>) -> CredentialView {
+        CredentialView {
+            id,
+            environment: env.into(),
+            environment_id: 1,
+            portal_url: "https://portal.azure.com".into(),
+            application_id: id,
+            app_object_id: format!("obj-{id}"),
+            app_id: format!("app-{id}"),
+            app_display_name: Some(format!("app {id}")),
+            kind: "secret".into(),
+            key_id: format!("key-{id}"),
+            display_name: None,
+            hint: None,
+            start_at: None,
+            end_at: end.timestamp(),
+            first_seen_at: 0,
+            last_seen_at: 0,
+            removed_at: None,
+        }
+    }
+
+    fn mb(s: &str) -> Mailbox {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn recipients_get_their_environments_and_skips_follow_the_ledger() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let day = chrono::Duration::days(1);
+        let creds = vec![view(1, "prod", now + day * 10), view(2, "test", now - day), view(3, "prod", now + day * 100)];
+        let recipients = Recipients {
+            all: vec![mb("Ops <OPS@example.com>")],
+            by_environment: [("prod".to_string(), vec![mb("oncall@example.com"), mb("ops@example.com")])].into(),
+        };
+        let ladder = Ladder::new(vec![60, 30, 14, 7, 1], true);
+        let p = plan(&creds, &Ledger::default(), &recipients, &ladder, now);
+        assert_eq!(p.digests.len(), 2);
+        let ops = &p.digests[1];
+        assert_eq!(ops.key, "ops@example.com");
+        assert_eq!(ops.items.iter().map(|i| (i.credential.id, i.rung)).collect::<Vec<_>>(), vec![(2, Rung::Expired), (1, Rung::DaysBefore(14))]);
+        assert_eq!(ops.items[1].skip, vec![Rung::DaysBefore(30), Rung::DaysBefore(60)]);
+        assert_eq!(p.digests[0].key, "oncall@example.com");
+        assert_eq!(p.digests[0].items.len(), 1);
+
+        let rows: Vec<ReminderRow> = [(1, 14), (1, 30), (1, 60), (2, -1)]
+            .iter()
+            .map(|&(c, r)| ReminderRow { credential_id: c, rung: r, recipient: "ops@example.com".into(), outcome: "sent".into(), decided_at: 0 })
+            .collect();
+        let p = plan(&creds, &Ledger::new(&rows), &recipients, &ladder, now);
+        assert_eq!(p.digests.len(), 1, "ops has everything; on-call still gets its reminder");
+        assert_eq!(p.digests[0].key, "oncall@example.com");
+    }
+
+    #[test]
+    fn horizon_covers_the_largest_rung() {
+        let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        assert_eq!(horizon(&Ladder::new(vec![7, 30], true), now), Some(1_000_000 + 31 * DAY_SECS));
+        assert_eq!(horizon(&Ladder::new(vec![], true), now), Some(1_000_001));
+        assert_eq!(horizon(&Ladder::new(vec![], false), now), None);
+    }
+}

@@ -1,0 +1,175 @@
+//! A digest as words: the subject line and the plain-text and HTML bodies (askama templates in
+//! `templates/email/`). Every name from Graph passes through [`clean`] first, so none can break
+//! a header or forge a line; the HTML template escapes on top of that.
+
+use super::plan::{Digest, PlannedItem};
+use crate::domain::Rung;
+use askama::Template;
+use chrono::{DateTime, Utc};
+use url::Url;
+
+/// Longest name shown; Graph allows far longer, and a digest is for reading.
+const MAX_NAME_CHARS: usize = 120;
+
+/// Untrusted text made safe for one line: control characters (CR, LF, tab, NUL, C1, …), Unicode
+/// line and paragraph separators and bidirectional overrides become spaces; overlong text is
+/// cut with an ellipsis.
+pub fn clean(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') { ' ' } else { c })
+        .take(MAX_NAME_CHARS + 1)
+        .collect();
+    if out.chars().count() > MAX_NAME_CHARS {
+        out = out.chars().take(MAX_NAME_CHARS - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
+/// One credential of a digest, ready to print.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub app: String,
+    pub app_id: String,
+    pub environment: String,
+    pub kind: &'static str,
+    pub name: String,
+    /// `abc…` for a secret with a hint, empty otherwise.
+    pub hint: String,
+    pub key_id: String,
+    /// `2026-03-15 12:00 UTC`
+    pub end: String,
+    pub days_left: i64,
+    /// `expired 3 days ago`, `5 days left`, …
+    pub when: String,
+    pub expired: bool,
+    /// Which reminder this is: `expiry notice`, `7-day reminder`.
+    pub reminder: String,
+    pub portal_link: String,
+    pub credwatch_link: String,
+}
+
+impl Line {
+    pub fn new(item: &PlannedItem, public_url: &Url, now: DateTime<Utc>) -> Line {
+        let c = &item.credential;
+        let days_left = c.days_left(now);
+        let expired = item.expired(now);
+        let when = if expired {
+            match (now - c.end()).num_days() {
+                0 => "expired less than a day ago".to_string(),
+                1 => "expired 1 day ago".to_string(),
+                d => format!("expired {d} days ago"),
+            }
+        } else {
+            match days_left {
+                0 => "less than a day left".to_string(),
+                1 => "1 day left".to_string(),
+                d => format!("{d} days left"),
+            }
+        };
+        Line {
+            app: c.app_display_name.as_deref().map(clean).unwrap_or_else(|| "(no name)".into()),
+            app_id: clean(&c.app_id),
+            environment: clean(&c.environment),
+            kind: c.kind().as_str(),
+            name: c.display_name.as_deref().map(clean).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "(no name)".into()),
+            hint: c.hint.as_deref().map(|h| format!("{}…", clean(h))).unwrap_or_default(),
+            key_id: clean(&c.key_id),
+            end: c.end().format("%Y-%m-%d %H:%M UTC").to_string(),
+            days_left,
+            when,
+            expired,
+            reminder: match item.rung {
+                Rung::Expired => "expiry notice".into(),
+                Rung::DaysBefore(d) => format!("{d}-day reminder"),
+            },
+            portal_link: c.portal_link(),
+            credwatch_link: credwatch_link(public_url, &c.environment, &c.app_object_id),
+        }
+    }
+}
+
+/// The app's page on credwatch's own dashboard.
+pub fn credwatch_link(public_url: &Url, environment: &str, app_object_id: &str) -> String {
+    let seg = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20") };
+    format!("{}/environments/{}/applications/{}", public_url.as_str().trim_end_matches('/'), seg(environment), seg(app_object_id))
+}
+
+/// One environment's lines.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub environment: String,
+    pub lines: Vec<Line>,
+}
+
+/// The subject of a digest, e.g. `[credwatch] 3 credentials expire within 7 days (prod, test)`
+/// or `[credwatch] 1 credential has expired, 2 expire within 30 days (prod)`. Always one line.
+pub fn subject(digest: &Digest, now: DateTime<Utc>) -> String {
+    let expired = digest.items.iter().filter(|i| i.expired(now)).count();
+    let upcoming = digest.items.len() - expired;
+    let window = digest
+        .items
+        .iter()
+        .filter(|i| !i.expired(now))
+        .map(|i| match i.rung {
+            Rung::DaysBefore(d) => d,
+            Rung::Expired => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let within = match window {
+        0 => "within a day".to_string(),
+        1 => "within 1 day".to_string(),
+        d => format!("within {d} days"),
+    };
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let text = match (expired, upcoming) {
+        (e, 0) => format!("{e} credential{} {} expired", plural(e), if e == 1 { "has" } else { "have" }),
+        (0, u) => format!("{u} credential{} {} {within}", plural(u), if u == 1 { "expires" } else { "expire" }),
+        (e, u) => format!("{e} credential{} {} expired, {u} {} {within}", plural(e), if e == 1 { "has" } else { "have" }, if u == 1 { "expires" } else { "expire" }),
+    };
+    let envs = digest.environments();
+    let envs = if envs.len() > 4 { format!("{}, +{} more", envs[..3].join(", "), envs.len() - 3) } else { envs.join(", ") };
+    clean(&format!("[credwatch] {text} ({envs})"))
+}
+
+/// The plain-text body.
+#[derive(Template)]
+#[template(path = "email/digest.txt")]
+pub struct DigestText<'a> {
+    pub subject: &'a str,
+    pub groups: &'a [Group],
+    pub dashboard: &'a str,
+}
+
+/// The HTML body.
+#[derive(Template)]
+#[template(path = "email/digest.html")]
+pub struct DigestHtml<'a> {
+    pub subject: &'a str,
+    pub groups: &'a [Group],
+    pub dashboard: &'a str,
+}
+
+/// A digest rendered: subject, text and HTML.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub groups: Vec<Group>,
+}
+
+pub fn render(digest: &Digest, public_url: &Url, now: DateTime<Utc>) -> Result<Rendered, askama::Error> {
+    let groups: Vec<Group> = digest
+        .groups()
+        .into_iter()
+        .map(|g| Group { environment: clean(g.environment), lines: g.items.into_iter().map(|i| Line::new(i, public_url, now)).collect() })
+        .collect();
+    let subject = subject(digest, now);
+    let dashboard = public_url.as_str().trim_end_matches('/').to_string();
+    let text = DigestText { subject: &subject, groups: &groups, dashboard: &dashboard }.render()?;
+    let html = DigestHtml { subject: &subject, groups: &groups, dashboard: &dashboard }.render()?;
+    Ok(Rendered { subject, text, html, groups })
+}
