@@ -4,6 +4,7 @@
 use super::{Context, Store, StoreError};
 use crate::domain::{CredentialKind, Status, Thresholds};
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Sqlite};
 
 /// A credential with its application and environment, as every output needs it.
@@ -59,6 +60,16 @@ impl CredentialView {
             Err(_) => crate::config::portal_link(&url::Url::parse("https://portal.azure.com").expect("constant URL"), &self.app_id),
         }
     }
+}
+
+/// The labels of one expiry series.
+pub struct ExpiryRow<'a> {
+    pub environment: &'a str,
+    pub app_id: &'a str,
+    pub app_name: Option<&'a str>,
+    pub kind: &'a str,
+    pub key_id: &'a str,
+    pub end_at: i64,
 }
 
 /// Which credentials to read. The default is every live credential of every active environment,
@@ -135,6 +146,21 @@ impl Store {
         push_filter(&mut q, filter);
         let (n,): (i64,) = q.build_query_as().fetch_one(&self.pool).await.context("counting credentials")?;
         Ok(n)
+    }
+
+    /// Every live credential's labels and end, in no particular order, handed to `each` as the
+    /// rows stream in: `/metrics` at 200,000 credentials must not sort or hold them all.
+    pub async fn each_live_expiry(&self, mut each: impl FnMut(ExpiryRow<'_>)) -> Result<(), StoreError> {
+        let mut rows = sqlx::query_as::<_, (String, String, Option<String>, String, String, i64)>(
+            "SELECT e.name, a.app_id, a.display_name, c.kind, c.key_id, c.end_at
+             FROM credentials c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id
+             WHERE c.removed_at IS NULL AND e.retired_at IS NULL",
+        )
+        .fetch(&self.pool);
+        while let Some((environment, app_id, app_name, kind, key_id, end_at)) = rows.try_next().await.context("reading expiries")? {
+            each(ExpiryRow { environment: &environment, app_id: &app_id, app_name: app_name.as_deref(), kind: &kind, key_id: &key_id, end_at });
+        }
+        Ok(())
     }
 
     /// One credential by its store id.

@@ -5,7 +5,6 @@ use super::AppState;
 use super::dashboard::SnapshotCache;
 use super::error::PageError;
 use crate::domain::Status;
-use crate::store::CredentialFilter;
 use actix_web::{HttpResponse, get, web};
 use std::fmt::Write;
 
@@ -30,10 +29,9 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<HttpResponse, PageError> {
-    let creds = state.store.credentials(&CredentialFilter::default()).await?;
     let (envs, snap) = cache.get(&state).await?;
     let sent = state.store.reminders_sent().await?;
-    let mut out = String::with_capacity(256 + creds.len() * 200);
+    let mut out = String::with_capacity(64 << 10);
 
     header(
         &mut out,
@@ -41,18 +39,21 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
         "gauge",
         "When each live credential expires, in Unix seconds.",
     );
-    for c in &creds {
-        let _ = writeln!(
-            out,
-            "credwatch_credential_expiry_timestamp_seconds{{environment=\"{}\",app_id=\"{}\",app_name=\"{}\",kind=\"{}\",key_id=\"{}\"}} {}",
-            escape_label(&c.environment),
-            escape_label(&c.app_id),
-            escape_label(c.app_display_name.as_deref().unwrap_or("")),
-            c.kind().as_str(),
-            escape_label(&c.key_id),
-            c.end_at
-        );
-    }
+    state
+        .store
+        .each_live_expiry(|c| {
+            let _ = writeln!(
+                out,
+                "credwatch_credential_expiry_timestamp_seconds{{environment=\"{}\",app_id=\"{}\",app_name=\"{}\",kind=\"{}\",key_id=\"{}\"}} {}",
+                escape_label(c.environment),
+                escape_label(c.app_id),
+                escape_label(c.app_name.unwrap_or("")),
+                escape_label(c.kind),
+                escape_label(c.key_id),
+                c.end_at
+            );
+        })
+        .await?;
     header(
         &mut out,
         "credwatch_sync_last_success_timestamp_seconds",
