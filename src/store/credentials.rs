@@ -105,7 +105,7 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-const SELECT: &str = "SELECT c.id, e.name AS environment, c.environment_id, e.portal_url, c.application_id,
+pub(super) const SELECT: &str = "SELECT c.id, e.name AS environment, c.environment_id, e.portal_url, c.application_id,
     a.object_id AS app_object_id, a.app_id, a.display_name AS app_display_name, c.kind, c.key_id, c.display_name,
     c.hint, c.start_at, c.end_at, c.first_seen_at,
     CASE WHEN c.removed_at IS NULL THEN COALESCE(e.last_success_at, c.last_seen_at) ELSE c.last_seen_at END AS last_seen_at, c.removed_at
@@ -145,7 +145,7 @@ impl Store {
     }
 }
 
-fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
+pub(super) fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
     if !f.include_removed {
         q.push(" AND c.removed_at IS NULL");
     }

@@ -2,10 +2,12 @@
 //! possible. Migrations in `migrations/` are embedded and applied on connect.
 
 mod credentials;
+mod dashboard;
 mod reminders;
 mod sync;
 
 pub use credentials::{CredentialFilter, CredentialView};
+pub use dashboard::{ApplicationRow, Cursor, EnvironmentState, MonthCount, StatusCounts, status_bounds};
 pub use reminders::ReminderRow;
 pub use sync::{ListingCounts, RunRow};
 

@@ -1,9 +1,18 @@
 //! The web side: reads only the store, never Graph. Each page's handler sits with its template
-//! struct in its own file.
+//! struct in its own file; `view` turns store rows into what pages show.
 
+pub mod api;
+pub mod assets;
 pub mod auth;
+pub mod dashboard;
+pub mod error;
 pub mod health;
 pub mod ics;
+pub mod inventory;
+mod layout;
+pub mod metrics;
+mod query;
+pub mod view;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -19,6 +28,18 @@ pub struct AppState {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz);
-    cfg.service(ics::calendar_all).service(ics::calendar_environment);
+    // Called once per worker: each keeps its own overview snapshot.
+    cfg.app_data(web::Data::new(dashboard::SnapshotCache::default()))
+        .service(health::healthz)
+        .service(dashboard::overview)
+        .service(inventory::environment)
+        .service(inventory::application)
+        .service(api::credentials)
+        .service(api::credentials_csv)
+        .service(api::environments)
+        .service(metrics::metrics)
+        .service(assets::asset)
+        .service(ics::calendar_all)
+        .service(ics::calendar_environment)
+        .default_service(web::to(error::not_found));
 }

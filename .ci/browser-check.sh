@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Browser check: serves credwatch with data synced from the Graph emulator (three environments,
+# hostile names), loads the overview, an inventory and an application page in headless Chromium,
+# and fails on any console message (errors, CSP violations), an asset that does not load, script
+# that did not run, or missing content. Installs Chromium from Debian when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need chromium || ! need curl; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium curl >/dev/null
+fi
+
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --quiet --example browser_fixture
+
+work="$(mktemp -d)"
+server=""
+cleanup() {
+    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$target/debug/examples/browser_fixture" --listen 127.0.0.1:0 --apps 40 >"$work/server.out" 2>"$work/server.err" &
+server=$!
+for _ in $(seq 1 120); do
+    grep -q '^READY ' "$work/server.out" 2>/dev/null && break
+    kill -0 "$server" 2>/dev/null || { cat "$work/server.err"; echo "browser-check: the fixture server died" >&2; exit 1; }
+    sleep 0.5
+done
+base="$(sed -n 's/^READY //p' "$work/server.out")"
+[ -n "$base" ] || { echo "browser-check: the fixture server never became ready" >&2; exit 1; }
+
+failures=0
+fail() { echo "browser-check: FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# check URL EXPECTED... : loads URL, then checks the DOM after scripts ran.
+check() {
+    local url="$1"; shift
+    local name; name="$(echo "$url" | tr -c 'a-zA-Z0-9' '_')"
+    local dom="$work/$name.html" log="$work/$name.log"
+    timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --user-data-dir="$work/profile-$name" \
+        --enable-logging=stderr --v=0 --virtual-time-budget=5000 --dump-dom "$base$url" >"$dom" 2>"$log" \
+        || fail "$url: chromium exited with $?"
+    if grep -q ':CONSOLE' "$log"; then
+        fail "$url: console messages:"; grep ':CONSOLE' "$log" >&2
+    fi
+    [ -s "$dom" ] || fail "$url: empty document"
+    for expected in "$@"; do
+        grep -qF -- "$expected" "$dom" || fail "$url: missing \"$expected\""
+    done
+    grep -qF '<script>alert' "$dom" && fail "$url: a hostile name became markup"
+    # app.js reveals the controls that need it; still hidden means it did not run.
+    grep -Eq 'class="js-only[^"]*"[^>]* hidden' "$dom" && fail "$url: app.js did not run"
+    # Every stylesheet, script and image the page names must load.
+    for asset in $(grep -oE '(href|src)="/static/[^"]+"' "$dom" | sed -E 's/^(href|src)="//; s/"$//; s/&amp;/\&/g' | sort -u); do
+        curl -fsS -o /dev/null "$base$asset" || fail "$url: $asset does not load"
+    done
+    echo "browser-check: ok $url"
+}
+
+check / "credwatch's own credentials" "Needs action" "Sync failing" "<svg" "series-0" \
+    "&lt;script&gt;alert(1)&lt;/script&gt;" "credwatch-2025" "webcal://"
+check "/environments/prod?status=expired" "Credentials" "&lt;script&gt;alert(1)&lt;/script&gt;" "Expired" "Download CSV" "Recent syncs"
+check /environments/prod/applications/00000000-0000-4000-8000-000000000001 \
+    "Certificates &amp; secrets" "History: removed credentials" "22222222-0000-4000-8000-000000000001" \
+    "https://portal.azure.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/11111111-0000-4000-8000-000000000001"
+
+if [ "$failures" -gt 0 ]; then
+    echo "browser-check: $failures failure(s); server log:" >&2
+    cat "$work/server.err" >&2
+    exit 1
+fi
+echo "browser-check: all pages fine"

@@ -1,0 +1,305 @@
+//! Read queries of the web side beyond the shared credential query: the state of each
+//! environment's syncs, counts by status, expiries per month, the monitor's own credentials and
+//! single applications. Everything here is answered from indexes or small tables, except the
+//! counts and the chart, which scan the live credentials once (the web side caches them).
+
+use super::credentials::SELECT;
+use super::{Context, CredentialFilter, CredentialView, Store, StoreError};
+use crate::domain::{Status, Thresholds};
+use sqlx::{QueryBuilder, Sqlite};
+
+/// An environment with what its syncs say about it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EnvironmentState {
+    pub id: i64,
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub portal_url: String,
+    /// The latest run that finished (success, failed or interrupted).
+    pub last_run_id: Option<i64>,
+    pub last_run_started_at: Option<i64>,
+    pub last_run_finished_at: Option<i64>,
+    pub last_run_outcome: Option<String>,
+    pub last_run_error: Option<String>,
+    /// The latest successful run: when it finished and what the complete listing held.
+    pub last_success_at: Option<i64>,
+    pub applications: i64,
+    pub credentials: i64,
+    /// A run is in progress right now.
+    pub running: bool,
+    /// Failed runs ever recorded (the metric `credwatch_sync_failures_total`).
+    pub failures: i64,
+}
+
+/// Live credentials of one environment by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub expired: i64,
+    pub critical: i64,
+    pub warning: i64,
+    pub ok: i64,
+}
+
+impl StatusCounts {
+    pub fn get(&self, status: Status) -> i64 {
+        match status {
+            Status::Expired => self.expired,
+            Status::Critical => self.critical,
+            Status::Warning => self.warning,
+            Status::Ok => self.ok,
+        }
+    }
+
+    pub fn total(&self) -> i64 {
+        self.expired + self.critical + self.warning + self.ok
+    }
+
+    /// Expired, critical and warning together.
+    pub fn needing_action(&self) -> i64 {
+        self.expired + self.critical + self.warning
+    }
+}
+
+/// Live credentials of one environment ending in one calendar month (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MonthCount {
+    pub environment: String,
+    /// Months since year 0: `year * 12 + month - 1`.
+    pub month: i64,
+    pub count: i64,
+}
+
+/// One application as stored, removed ones included.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub environment_id: i64,
+    pub object_id: String,
+    pub app_id: String,
+    pub display_name: Option<String>,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+    pub removed_at: Option<i64>,
+}
+
+/// The instants splitting `end_at` into statuses, exactly as [`Thresholds::status`] does:
+/// expired below the first, critical below the second, warning below the third, ok after.
+pub fn status_bounds(thresholds: &Thresholds, now: i64) -> [i64; 3] {
+    const DAY: i64 = 86_400;
+    let expired_before = now + 1;
+    let critical_before = (now + thresholds.critical_days * DAY).max(expired_before);
+    let warning_before = (now + thresholds.warning_days * DAY).max(critical_before);
+    [expired_before, critical_before, warning_before]
+}
+
+impl Store {
+    /// Every active environment with its latest runs, by name. Cheap: the run subqueries walk
+    /// the `(environment_id, id)` index backwards.
+    pub async fn environment_states(&self) -> Result<Vec<EnvironmentState>, StoreError> {
+        sqlx::query_as::<_, EnvironmentState>(
+            "SELECT e.id, e.name, e.tenant_id, e.client_id, e.portal_url,
+                    r.id AS last_run_id, r.started_at AS last_run_started_at, r.finished_at AS last_run_finished_at,
+                    r.outcome AS last_run_outcome, r.error AS last_run_error,
+                    s.finished_at AS last_success_at, COALESCE(s.applications, 0) AS applications,
+                    COALESCE(s.credentials, 0) AS credentials,
+                    EXISTS (SELECT 1 FROM sync_runs x WHERE x.environment_id = e.id AND x.outcome = 'running') AS running,
+                    (SELECT count(*) FROM sync_runs f WHERE f.environment_id = e.id AND f.outcome = 'failed') AS failures
+             FROM environments e
+             LEFT JOIN sync_runs r ON r.id = (SELECT id FROM sync_runs WHERE environment_id = e.id AND outcome <> 'running' ORDER BY id DESC LIMIT 1)
+             LEFT JOIN sync_runs s ON s.id = (SELECT id FROM sync_runs WHERE environment_id = e.id AND outcome = 'success' ORDER BY id DESC LIMIT 1)
+             WHERE e.retired_at IS NULL
+             ORDER BY e.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the state of environments")
+    }
+
+    /// Live credentials by environment id and status at `now`. Each figure is a range count over
+    /// the `(environment_id, end_at)` partial index, never a table scan.
+    pub async fn status_counts(&self, thresholds: &Thresholds, now: i64) -> Result<Vec<(i64, StatusCounts)>, StoreError> {
+        let [b1, b2, b3] = status_bounds(thresholds, now);
+        let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT e.id,
+               (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at < ?1),
+               (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at >= ?1 AND c.end_at < ?2),
+               (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at >= ?2 AND c.end_at < ?3),
+               (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at >= ?3)
+             FROM environments e WHERE e.retired_at IS NULL",
+        )
+        .bind(b1)
+        .bind(b2)
+        .bind(b3)
+        .fetch_all(&self.pool)
+        .await
+        .context("counting credentials by status")?;
+        Ok(rows
+            .into_iter()
+            .map(|(env, expired, critical, warning, ok)| {
+                (
+                    env,
+                    StatusCounts {
+                        expired,
+                        critical,
+                        warning,
+                        ok,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Live credentials per environment ending in each of `months`: `(month, from, before)` in
+    /// Unix seconds. Range counts over the index, so 24 months of a large tenant stay cheap
+    /// (grouping by `strftime` would compute a date for every credential).
+    pub async fn expiries_by_month(&self, months: &[(i64, i64, i64)]) -> Result<Vec<MonthCount>, StoreError> {
+        if months.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("WITH m(month, lo, hi) AS (");
+        for (i, (month, lo, hi)) in months.iter().enumerate() {
+            q.push(if i == 0 { "SELECT " } else { " UNION ALL SELECT " });
+            q.push_bind(*month).push(", ").push_bind(*lo).push(", ").push_bind(*hi);
+        }
+        q.push(
+            ") SELECT e.name AS environment, m.month AS month,
+                 (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at >= m.lo AND c.end_at < m.hi) AS count
+               FROM environments e CROSS JOIN m WHERE e.retired_at IS NULL ORDER BY m.month, e.name",
+        );
+        let rows: Vec<MonthCount> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("counting expiries per month")?;
+        Ok(rows.into_iter().filter(|r| r.count > 0).collect())
+    }
+
+    /// The live credentials of credwatch's own app registration in each environment (the
+    /// applications whose appId is the environment's client_id), earliest end first.
+    pub async fn own_credentials(&self) -> Result<Vec<CredentialView>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        // From the environments to their own application by the appId index, then its credentials;
+        // left to itself the planner walks every credential in end order instead.
+        q.push(
+            " AND c.removed_at IS NULL AND c.application_id IN
+               (SELECT oa.id FROM environments oe CROSS JOIN applications oa WHERE oa.app_id = oe.client_id AND oa.environment_id = oe.id)
+             ORDER BY c.end_at, e.name",
+        );
+        q.build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("reading credwatch's own credentials")
+    }
+
+    /// Environments (by id) where credwatch's own application is among the listed ones.
+    pub async fn environments_listing_themselves(&self) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT e.id FROM environments e WHERE EXISTS
+               (SELECT 1 FROM applications a WHERE a.app_id = e.client_id AND a.environment_id = e.id AND a.removed_at IS NULL)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("finding credwatch's own applications")?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// One application of an environment by object id, removed or not.
+    pub async fn application(&self, environment_id: i64, object_id: &str) -> Result<ApplicationRow, StoreError> {
+        sqlx::query_as::<_, ApplicationRow>(
+            // A live application was last seen at its environment's last success (the sync does not
+            // rewrite unchanged rows); a removed one by the last listing that had it.
+            "SELECT a.id, a.environment_id, a.object_id, a.app_id, a.display_name, a.first_seen_at,
+                    CASE WHEN a.removed_at IS NULL THEN COALESCE(e.last_success_at, a.last_seen_at) ELSE a.last_seen_at END AS last_seen_at,
+                    a.removed_at
+             FROM applications a JOIN environments e ON e.id = a.environment_id WHERE a.environment_id = ? AND a.object_id = ?",
+        )
+        .bind(environment_id)
+        .bind(object_id)
+        .fetch_one(&self.pool)
+        .await
+        .context("reading an application")
+    }
+
+    /// Reminders the mail server accepted, ever (the metric `credwatch_reminders_sent_total`).
+    pub async fn reminders_sent(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE outcome = 'sent'")
+            .fetch_one(&self.pool)
+            .await
+            .context("counting reminders sent")?;
+        Ok(n)
+    }
+
+    /// Like [`Store::count_credentials`], but stops counting at `cap`: a page can say "10,000+"
+    /// without scanning a whole tenant for a free-text search.
+    pub async fn count_credentials_capped(&self, filter: &CredentialFilter, cap: i64) -> Result<i64, StoreError> {
+        let mut inner = filter.clone();
+        inner.limit = Some(cap);
+        inner.offset = None;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT count(*) FROM (");
+        q.push(SELECT);
+        super::credentials::push_filter(&mut q, &inner);
+        q.push(" LIMIT ").push_bind(cap).push(")");
+        let (n,): (i64,) = q.build_query_as().fetch_one(&self.pool).await.context("counting credentials")?;
+        Ok(n)
+    }
+}
+
+/// Where a page of credentials starts or ends: the `(end_at, id)` of a row. Pages ordered by
+/// `(end_at, id)` follow the `(environment_id, end_at)` index (whose entries end in the rowid), so
+/// page 4,000 costs what page 1 does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    After(i64, i64),
+    Before(i64, i64),
+}
+
+impl Store {
+    /// Up to `limit` credentials matching `filter` (its own limit and offset ignored) in
+    /// `(end_at, id)` order, after or before `cursor`, or from `offset` without one.
+    pub async fn credentials_page(
+        &self,
+        filter: &CredentialFilter,
+        cursor: Option<Cursor>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<CredentialView>, StoreError> {
+        let mut inner = filter.clone();
+        inner.limit = None;
+        inner.offset = None;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        super::credentials::push_filter(&mut q, &inner);
+        match cursor {
+            Some(Cursor::After(end, id)) => {
+                q.push(" AND (c.end_at, c.id) > (")
+                    .push_bind(end)
+                    .push(", ")
+                    .push_bind(id)
+                    .push(") ORDER BY c.end_at, c.id");
+            }
+            Some(Cursor::Before(end, id)) => {
+                q.push(" AND (c.end_at, c.id) < (")
+                    .push_bind(end)
+                    .push(", ")
+                    .push_bind(id)
+                    .push(") ORDER BY c.end_at DESC, c.id DESC");
+            }
+            None => {
+                q.push(" ORDER BY c.end_at, c.id");
+            }
+        }
+        q.push(" LIMIT ").push_bind(limit);
+        if cursor.is_none() {
+            q.push(" OFFSET ").push_bind(offset.max(0));
+        }
+        let mut rows: Vec<CredentialView> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("reading a page of credentials")?;
+        if matches!(cursor, Some(Cursor::Before(..))) {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+}

@@ -1,0 +1,356 @@
+//! `GET /`: every environment's state, what needs action, credwatch's own credentials, a chart of
+//! the coming expiries and the calendar addresses.
+//!
+//! Counting a large tenant's credentials by status takes a scan, so the heavy part of the page is
+//! a snapshot kept for a few seconds and retaken as soon as any sync run finishes.
+
+use super::AppState;
+use super::error::PageError;
+use super::layout::Layout;
+use super::view::{self, CredentialRow, EnvironmentCard, thousands};
+use crate::store::{CredentialFilter, CredentialView, EnvironmentState, MonthCount, StatusCounts, Store};
+use actix_web::{HttpResponse, get, web};
+use anyhow::Context as _;
+use askama::Template;
+use chrono::{Datelike, TimeZone, Utc};
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Rows of the "needs action" table; the rest is one click away in the inventory.
+const NEEDS_ACTION_ROWS: i64 = 100;
+/// How long a snapshot serves when no sync run finished meanwhile.
+const SNAPSHOT_TTL: Duration = Duration::from_secs(15);
+/// Months the chart covers, starting with the current one.
+const CHART_MONTHS: i64 = 24;
+
+/// The expensive part of the overview, shared by the API and metrics.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Which finished run each environment was at: any new one invalidates the snapshot.
+    key: Vec<(i64, Option<i64>)>,
+    taken: Instant,
+    pub taken_at: i64,
+    pub counts: HashMap<i64, StatusCounts>,
+    pub months: Vec<MonthCount>,
+    pub chart_from: i64,
+    pub needs_action: Vec<CredentialView>,
+    pub own: Vec<CredentialView>,
+    pub own_listed: Vec<i64>,
+}
+
+/// One snapshot per worker, retaken by one request at a time.
+#[derive(Default)]
+pub struct SnapshotCache {
+    current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+}
+
+impl SnapshotCache {
+    /// The environments as they are now, and a snapshot at most a few seconds old that matches
+    /// their latest runs.
+    pub async fn get(&self, state: &AppState) -> Result<(Vec<EnvironmentState>, Arc<Snapshot>), crate::store::StoreError> {
+        let envs = state.store.environment_states().await?;
+        let key: Vec<_> = envs.iter().map(|e| (e.id, e.last_run_id)).collect();
+        let mut current = self.current.lock().await;
+        if let Some(s) = current.as_ref().filter(|s| s.key == key && s.taken.elapsed() < SNAPSHOT_TTL) {
+            return Ok((envs, s.clone()));
+        }
+        let snapshot = Arc::new(take_snapshot(&state.store, state, key).await?);
+        *current = Some(snapshot.clone());
+        Ok((envs, snapshot))
+    }
+}
+
+async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i64>)>) -> Result<Snapshot, crate::store::StoreError> {
+    let now = Utc::now();
+    let now_s = now.timestamp();
+    let thresholds = &state.config.status;
+    let counts = store.status_counts(thresholds, now_s).await?.into_iter().collect();
+    let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now);
+    let first = month_start.year() as i64 * 12 + month_start.month0() as i64;
+    let bounds: Vec<(i64, i64, i64)> = (0..CHART_MONTHS as u32)
+        .filter_map(|i| {
+            let lo = month_start.checked_add_months(chrono::Months::new(i))?;
+            let hi = month_start.checked_add_months(chrono::Months::new(i + 1))?;
+            Some((first + i as i64, lo.timestamp(), hi.timestamp()))
+        })
+        .collect();
+    let months = store.expiries_by_month(&bounds).await?;
+    let [_, _, warning_before] = crate::store::status_bounds(thresholds, now_s);
+    let needs_action = store
+        .credentials(&CredentialFilter {
+            end_before: Some(warning_before),
+            limit: Some(NEEDS_ACTION_ROWS),
+            ..Default::default()
+        })
+        .await?;
+    let own = store.own_credentials().await?;
+    let own_listed = store.environments_listing_themselves().await?;
+    Ok(Snapshot {
+        key,
+        taken: Instant::now(),
+        taken_at: now_s,
+        counts,
+        months,
+        chart_from: month_start.timestamp(),
+        needs_action,
+        own,
+        own_listed,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    layout: Layout,
+    cards: Vec<EnvironmentCard>,
+    totals: StatusCounts,
+    needs_action: Vec<CredentialRow>,
+    needs_action_total: i64,
+    own: Vec<CredentialRow>,
+    own_missing: Vec<(String, String)>,
+    chart: Chart,
+    calendar: Option<CalendarLinks>,
+    generated: String,
+}
+
+impl OverviewPage {
+    fn n(&self, n: &i64) -> String {
+        thousands(*n)
+    }
+}
+
+#[get("/")]
+pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<HttpResponse, PageError> {
+    let now = Utc::now();
+    let now_s = now.timestamp();
+    let (envs, snap) = cache.get(&state).await?;
+    let stale_after = view::stale_after_secs(&state.config);
+    let cards: Vec<EnvironmentCard> = envs
+        .iter()
+        .map(|e| EnvironmentCard::new(e, snap.counts.get(&e.id).copied().unwrap_or_default(), now_s, stale_after))
+        .collect();
+    let totals = cards.iter().fold(StatusCounts::default(), |t, c| StatusCounts {
+        expired: t.expired + c.counts.expired,
+        critical: t.critical + c.counts.critical,
+        warning: t.warning + c.counts.warning,
+        ok: t.ok + c.counts.ok,
+    });
+    let thresholds = &state.config.status;
+    let needs_action = snap.needs_action.iter().map(|c| CredentialRow::new(c, thresholds, now)).collect();
+    let own = snap.own.iter().map(|c| CredentialRow::new(c, thresholds, now)).collect();
+    // Environments that synced but do not list credwatch's own app: its expiry is unknown here.
+    let own_missing = envs
+        .iter()
+        .filter(|e| e.last_success_at.is_some() && !snap.own_listed.contains(&e.id))
+        .map(|e| (e.name.clone(), e.client_id.clone()))
+        .collect();
+    let names: Vec<String> = envs.iter().map(|e| e.name.clone()).collect();
+    let page = OverviewPage {
+        layout: Layout::new("Overview", "", names.clone()),
+        needs_action_total: totals.needing_action(),
+        totals,
+        cards,
+        needs_action,
+        own,
+        own_missing,
+        chart: Chart::new(&snap.months, &names, snap.chart_from),
+        calendar: calendar_links(&state, &names),
+        generated: view::utc(now_s),
+    };
+    let html = page.render().context("rendering the overview")?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
+
+/// The feed's subscription addresses, shown only when a feed token is configured.
+struct CalendarLinks {
+    all: FeedLink,
+    per_environment: Vec<(String, FeedLink)>,
+}
+
+struct FeedLink {
+    https: String,
+    webcal: String,
+}
+
+fn calendar_links(state: &AppState, names: &[String]) -> Option<CalendarLinks> {
+    let token = state.config.calendar.token.as_ref()?;
+    let token: String = url::form_urlencoded::byte_serialize(token.expose_secret().as_bytes()).collect();
+    let base = state.config.server.public_url.as_str().trim_end_matches('/').to_string();
+    let link = |path: String| {
+        let https = format!("{base}{path}?token={token}");
+        let webcal = match https.split_once("://") {
+            Some((_, rest)) => format!("webcal://{rest}"),
+            None => https.clone(),
+        };
+        FeedLink { https, webcal }
+    };
+    Some(CalendarLinks {
+        all: link("/calendar.ics".into()),
+        per_environment: names
+            .iter()
+            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", view::encode_segment(n)))))
+            .collect(),
+    })
+}
+
+/// A stacked bar chart of expiries per month, drawn on the server as SVG.
+pub struct Chart {
+    pub width: i64,
+    pub height: i64,
+    pub bars: Vec<Bar>,
+    pub ticks: Vec<(i64, String)>,
+    pub labels: Vec<(i64, String, Option<String>)>,
+    pub legend: Vec<(String, String, i64)>,
+    /// The same figures as a table, for screen readers and anyone who wants numbers.
+    pub rows: Vec<(String, Vec<i64>, i64)>,
+    pub total: i64,
+    pub baseline: i64,
+    pub left: i64,
+    pub right: i64,
+}
+
+pub struct Bar {
+    pub x: i64,
+    pub y: i64,
+    pub w: i64,
+    pub h: i64,
+    pub class: String,
+    pub title: String,
+}
+
+impl Chart {
+    const LEFT: i64 = 44;
+    const TOP: i64 = 12;
+    const BOTTOM: i64 = 40;
+
+    fn new(months: &[MonthCount], environments: &[String], from: i64) -> Chart {
+        let (width, height) = (760, 240);
+        let first = chrono::DateTime::from_timestamp(from, 0)
+            .map(|d| d.year() as i64 * 12 + d.month0() as i64)
+            .unwrap_or(0);
+        let mut grid = vec![vec![0i64; CHART_MONTHS as usize]; environments.len()];
+        for m in months {
+            let slot = m.month - first;
+            if let (Some(env), true) = (
+                environments.iter().position(|e| *e == m.environment),
+                (0..CHART_MONTHS).contains(&slot),
+            ) {
+                grid[env][slot as usize] += m.count;
+            }
+        }
+        let per_month: Vec<i64> = (0..CHART_MONTHS as usize).map(|i| grid.iter().map(|g| g[i]).sum()).collect();
+        let max = per_month.iter().copied().max().unwrap_or(0);
+        let step = nice_step(max);
+        let top = ((max + step - 1) / step).max(1) * step;
+        let plot_h = height - Self::TOP - Self::BOTTOM;
+        let baseline = height - Self::BOTTOM;
+        let slot_w = (width - Self::LEFT - 8) / CHART_MONTHS;
+        let scale = |v: i64| v * plot_h / top;
+        let month_name = |i: i64| {
+            let m = first + i;
+            let (y, mo) = (m.div_euclid(12), m.rem_euclid(12) + 1);
+            (format!("{y:04}-{mo:02}"), mo, y)
+        };
+        let mut bars = Vec::new();
+        for i in 0..CHART_MONTHS {
+            let mut stacked = 0;
+            for (e, name) in environments.iter().enumerate() {
+                let v = grid[e][i as usize];
+                if v == 0 {
+                    continue;
+                }
+                let y0 = baseline - scale(stacked);
+                stacked += v;
+                let y1 = baseline - scale(stacked);
+                bars.push(Bar {
+                    x: Self::LEFT + i * slot_w + slot_w / 8,
+                    y: y1,
+                    w: slot_w * 3 / 4,
+                    h: (y0 - y1).max(1),
+                    class: format!("series-{}", e % 6),
+                    title: format!("{name}, {}: {} expiring", month_name(i).0, thousands(v)),
+                });
+            }
+        }
+        let ticks = (0..=top / step)
+            .map(|k| (baseline - scale(k * step), thousands(k * step)))
+            .collect();
+        let labels = (0..CHART_MONTHS)
+            .map(|i| {
+                let (_, mo, y) = month_name(i);
+                let short = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(mo - 1) as usize];
+                let year = (i == 0 || mo == 1).then(|| y.to_string());
+                (Self::LEFT + i * slot_w + slot_w / 2, short.to_string(), year)
+            })
+            .collect();
+        let legend = environments
+            .iter()
+            .enumerate()
+            .map(|(e, n)| (n.clone(), format!("series-{}", e % 6), grid[e].iter().sum()))
+            .collect();
+        let rows = (0..CHART_MONTHS)
+            .map(|i| (month_name(i).0, grid.iter().map(|g| g[i as usize]).collect(), per_month[i as usize]))
+            .collect();
+        Chart {
+            width,
+            height,
+            bars,
+            ticks,
+            labels,
+            legend,
+            rows,
+            total: per_month.iter().sum(),
+            baseline,
+            left: Self::LEFT,
+            right: width - 8,
+        }
+    }
+}
+
+/// 1, 2 or 5 times a power of ten, so that about four steps cover `max`.
+fn nice_step(max: i64) -> i64 {
+    let raw = (max as f64 / 4.0).max(1.0);
+    let pow = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * pow)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * pow);
+    step as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_round() {
+        assert_eq!(nice_step(0), 1);
+        assert_eq!(nice_step(7), 2);
+        assert_eq!(nice_step(37), 10);
+        assert_eq!(nice_step(1_234), 500);
+    }
+
+    #[test]
+    fn chart_stacks_environments_per_month() {
+        let from = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap().timestamp();
+        let m = |env: &str, month: i64, count| MonthCount {
+            environment: env.into(),
+            month,
+            count,
+        };
+        let nov = 2026 * 12 + 10;
+        let chart = Chart::new(
+            &[m("dev", nov, 3), m("prod", nov, 5), m("prod", nov + 2, 1), m("prod", nov + 30, 9)],
+            &["dev".into(), "prod".into()],
+            from,
+        );
+        assert_eq!(chart.total, 9);
+        assert_eq!(chart.bars.len(), 3);
+        assert_eq!(chart.rows[0], ("2026-11".to_string(), vec![3, 5], 8));
+        assert_eq!(chart.rows[2].0, "2027-01");
+        assert_eq!(chart.labels[2].2.as_deref(), Some("2027"));
+    }
+}

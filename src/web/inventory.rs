@@ -1,0 +1,330 @@
+//! The inventory of one environment (every live credential, searchable, filterable, paginated)
+//! and the page of one application with its history.
+
+use super::AppState;
+use super::dashboard::SnapshotCache;
+use super::error::PageError;
+use super::layout::Layout;
+use super::query::Params;
+use super::view::{self, CredentialRow, EnvironmentCard, StatusView, thousands};
+use crate::domain::{CredentialKind, Status};
+use crate::store::{CredentialFilter, Cursor, RunRow, StoreError};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use anyhow::Context as _;
+use askama::Template;
+use chrono::Utc;
+
+const PER_PAGE: i64 = 50;
+const MAX_PER_PAGE: i64 = 500;
+/// Counting stops here: "10,000+" is as useful as an exact figure and stays fast for any search.
+const COUNT_CAP: i64 = 10_000;
+
+#[derive(Template)]
+#[template(path = "environment.html")]
+struct EnvironmentPage {
+    layout: Layout,
+    card: EnvironmentCard,
+    rows: Vec<CredentialRow>,
+    q: String,
+    status: String,
+    kind: String,
+    statuses: Vec<StatusView>,
+    filtered: bool,
+    /// "1–50 of 1,234" and the links around it.
+    range: String,
+    page: i64,
+    pages: Option<i64>,
+    prev: Option<String>,
+    next: Option<String>,
+    runs: Vec<RunView>,
+    csv: String,
+}
+
+impl EnvironmentPage {
+    fn n(&self, n: &i64) -> String {
+        thousands(*n)
+    }
+}
+
+struct RunView {
+    started: String,
+    duration: String,
+    outcome: String,
+    applications: i64,
+    credentials: i64,
+    added: i64,
+    removed: i64,
+    error: Option<String>,
+}
+
+impl RunView {
+    fn new(r: &RunRow) -> Self {
+        RunView {
+            started: view::utc(r.started_at),
+            duration: r
+                .finished_at
+                .map(|f| format!("{} s", (f - r.started_at).max(0)))
+                .unwrap_or_else(|| "running".into()),
+            outcome: r.outcome.clone(),
+            applications: r.applications,
+            credentials: r.credentials,
+            added: r.added,
+            removed: r.removed,
+            error: r.error.clone(),
+        }
+    }
+}
+
+/// The environment named in the path, or a 404 naming it.
+async fn active_environment(state: &AppState, name: &str) -> Result<crate::store::EnvironmentRow, PageError> {
+    match state.store.environment_by_name(name).await {
+        Ok(env) if env.retired_at.is_none() => Ok(env),
+        Ok(_) | Err(StoreError::NotFound) => Err(PageError::NotFound(format!("There is no environment named “{name}”."))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[get("/environments/{name}")]
+pub async fn environment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    cache: web::Data<SnapshotCache>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let now = Utc::now();
+    let env = active_environment(&state, &name).await?;
+    let params = Params::parse(req.query_string());
+    let q = params.get("q").unwrap_or("").trim().to_string();
+    let status = params
+        .get("status")
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| PageError::BadRequest(format!("“{s}” is not a status; use expired, critical, warning or ok.")))
+        })
+        .transpose()?;
+    let kind = params
+        .get("kind")
+        .map(|k| {
+            CredentialKind::parse(k)
+                .ok_or_else(|| PageError::BadRequest(format!("“{k}” is not a kind of credential; use secret or certificate.")))
+        })
+        .transpose()?;
+    let per_page = params
+        .get("per_page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(PER_PAGE)
+        .clamp(10, MAX_PER_PAGE);
+    let page = params.get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).max(1);
+    let cursor = match (
+        params.get("after").and_then(parse_cursor),
+        params.get("before").and_then(parse_cursor),
+    ) {
+        (Some((e, i)), _) => Some(Cursor::After(e, i)),
+        (None, Some((e, i))) => Some(Cursor::Before(e, i)),
+        (None, None) => None,
+    };
+
+    let mut filter = CredentialFilter {
+        environment: Some(env.name.clone()),
+        kind,
+        search: (!q.is_empty()).then(|| q.clone()),
+        limit: Some(per_page),
+        offset: Some((page - 1).saturating_mul(per_page)),
+        ..Default::default()
+    };
+    if let Some(s) = status {
+        filter = filter.with_status(s, &state.config.status, now);
+    }
+    let (envs, snap) = cache.get(&state).await?;
+    let counts = snap.counts.get(&env.id).copied().unwrap_or_default();
+    // The snapshot already knows the totals without search or kind; count only what it cannot.
+    let (total, capped) = match (&filter.search, kind, status) {
+        (None, None, None) => (counts.total(), false),
+        (None, None, Some(s)) => (counts.get(s), false),
+        _ => {
+            let n = state.store.count_credentials_capped(&filter, COUNT_CAP + 1).await?;
+            (n.min(COUNT_CAP), n > COUNT_CAP)
+        }
+    };
+    // One row more than shown tells whether there is more in the direction of travel.
+    let mut found = state
+        .store
+        .credentials_page(&filter, cursor, (page - 1).saturating_mul(per_page), per_page + 1)
+        .await?;
+    let more = found.len() as i64 > per_page;
+    if more {
+        match cursor {
+            Some(Cursor::Before(..)) => drop(found.remove(0)),
+            _ => found.truncate(per_page as usize),
+        }
+    }
+    let first_key = found.first().map(|c| (c.end_at, c.id));
+    let last_key = found.last().map(|c| (c.end_at, c.id));
+    let rows: Vec<CredentialRow> = found.iter().map(|c| CredentialRow::new(c, &state.config.status, now)).collect();
+    let state_row = envs
+        .iter()
+        .find(|e| e.id == env.id)
+        .context("the environment vanished while reading it")?;
+    let card = EnvironmentCard::new(state_row, counts, now.timestamp(), view::stale_after_secs(&state.config));
+
+    let base = card.href.clone();
+    let link = |page: i64, cursor: Option<(&str, (i64, i64))>| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        if !q.is_empty() {
+            s.append_pair("q", &q);
+        }
+        if let Some(st) = status {
+            s.append_pair("status", st.as_str());
+        }
+        if let Some(k) = kind {
+            s.append_pair("kind", k.as_str());
+        }
+        if per_page != PER_PAGE {
+            s.append_pair("per_page", &per_page.to_string());
+        }
+        if page > 1 {
+            s.append_pair("page", &page.to_string());
+            if let Some((name, (end, id))) = cursor {
+                s.append_pair(name, &format!("{end}.{id}"));
+            }
+        }
+        let query = s.finish();
+        if query.is_empty() {
+            base.clone()
+        } else {
+            format!("{base}?{query}")
+        }
+    };
+    let first = (page - 1) * per_page;
+    let shown_to = first + rows.len() as i64;
+    let has_next = match cursor {
+        Some(Cursor::Before(..)) => !rows.is_empty(),
+        _ => more,
+    };
+    let has_prev = match cursor {
+        Some(Cursor::Before(..)) => more || page > 1,
+        _ => page > 1,
+    };
+    let pages = (!capped).then(|| (total.max(1) + per_page - 1) / per_page);
+    let range = if rows.is_empty() {
+        if total == 0 {
+            "No credentials match.".to_string()
+        } else {
+            format!("Nothing on page {page}; {} match.", thousands(total))
+        }
+    } else {
+        format!(
+            "{}–{} of {}{}",
+            thousands(first + 1),
+            thousands(shown_to),
+            thousands(total),
+            if capped { "+" } else { "" }
+        )
+    };
+    let mut csv = url::form_urlencoded::Serializer::new(String::new());
+    csv.append_pair("environment", &env.name);
+    if let Some(s) = status {
+        csv.append_pair("status", s.as_str());
+    }
+    let runs = state.store.recent_runs(env.id, 8).await?.iter().map(RunView::new).collect();
+    let page_view = EnvironmentPage {
+        layout: Layout::new(
+            format!("{} inventory", env.name),
+            env.name.clone(),
+            envs.iter().map(|e| e.name.clone()).collect(),
+        ),
+        card,
+        rows,
+        filtered: !q.is_empty() || status.is_some() || kind.is_some(),
+        q: q.clone(),
+        status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        kind: kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+        statuses: Status::ALL.iter().map(|&s| s.into()).collect(),
+        range,
+        page,
+        pages,
+        prev: (has_prev && page > 1).then(|| link(page - 1, first_key.map(|k| ("before", k)))),
+        next: has_next.then(|| link(page + 1, last_key.map(|k| ("after", k)))),
+        runs,
+        csv: format!("/api/v1/credentials.csv?{}", csv.finish()),
+    };
+    let html = page_view.render().context("rendering an environment's inventory")?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
+
+/// `END.ID`, as the pager writes it.
+fn parse_cursor(s: &str) -> Option<(i64, i64)> {
+    let (end, id) = s.split_once('.')?;
+    Some((end.parse().ok()?, id.parse().ok()?))
+}
+
+#[derive(Template)]
+#[template(path = "application.html")]
+struct ApplicationPage {
+    layout: Layout,
+    environment: String,
+    environment_href: String,
+    name: String,
+    unnamed: bool,
+    object_id: String,
+    app_id: String,
+    is_monitor: bool,
+    first_seen: String,
+    last_seen: String,
+    removed: Option<String>,
+    portal: String,
+    live: Vec<CredentialRow>,
+    history: Vec<CredentialRow>,
+}
+
+#[get("/environments/{name}/applications/{object_id}")]
+pub async fn application(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+    let (name, object_id) = path.into_inner();
+    let now = Utc::now();
+    let env = active_environment(&state, &name).await?;
+    let app = match state.store.application(env.id, &object_id).await {
+        Err(StoreError::NotFound) => {
+            return Err(PageError::NotFound(format!(
+                "{name} has no application with object id “{object_id}”."
+            )));
+        }
+        other => other?,
+    };
+    let creds = state
+        .store
+        .credentials(&CredentialFilter {
+            application_id: Some(app.id),
+            include_removed: true,
+            ..Default::default()
+        })
+        .await?;
+    let (live, history): (Vec<_>, Vec<_>) = creds
+        .iter()
+        .map(|c| CredentialRow::new(c, &state.config.status, now))
+        .partition(|r| r.removed.is_none());
+    let portal_url =
+        url::Url::parse(&env.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
+    let (app_name, unnamed) = view::display_or(app.display_name.as_deref(), "(no name)");
+    let envs = state.store.environments().await?;
+    let page = ApplicationPage {
+        layout: Layout::new(
+            format!("{app_name} · {}", env.name),
+            env.name.clone(),
+            envs.into_iter().map(|e| e.name).collect(),
+        ),
+        environment_href: view::environment_href(&env.name),
+        environment: env.name.clone(),
+        name: app_name,
+        unnamed,
+        is_monitor: app.app_id == env.client_id,
+        portal: crate::config::portal_link(&portal_url, &app.app_id),
+        object_id: app.object_id,
+        app_id: app.app_id,
+        first_seen: view::utc(app.first_seen_at),
+        last_seen: view::utc(app.last_seen_at),
+        removed: app.removed_at.map(view::utc),
+        live,
+        history,
+    };
+    let html = page.render().context("rendering an application")?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}

@@ -1,0 +1,120 @@
+//! `GET /metrics`: Prometheus text format (version 0.0.4), derived from the store, so runs made by
+//! `credwatch sync` and `credwatch remind` count as well as the server's own.
+
+use super::AppState;
+use super::dashboard::SnapshotCache;
+use super::error::PageError;
+use crate::domain::Status;
+use crate::store::CredentialFilter;
+use actix_web::{HttpResponse, get, web};
+use std::fmt::Write;
+
+/// Escapes a label value as the text format requires: backslash, double quote and line feed.
+pub fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for ch in value.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<HttpResponse, PageError> {
+    let creds = state.store.credentials(&CredentialFilter::default()).await?;
+    let (envs, snap) = cache.get(&state).await?;
+    let sent = state.store.reminders_sent().await?;
+    let mut out = String::with_capacity(256 + creds.len() * 200);
+
+    header(
+        &mut out,
+        "credwatch_credential_expiry_timestamp_seconds",
+        "gauge",
+        "When each live credential expires, in Unix seconds.",
+    );
+    for c in &creds {
+        let _ = writeln!(
+            out,
+            "credwatch_credential_expiry_timestamp_seconds{{environment=\"{}\",app_id=\"{}\",app_name=\"{}\",kind=\"{}\",key_id=\"{}\"}} {}",
+            escape_label(&c.environment),
+            escape_label(&c.app_id),
+            escape_label(c.app_display_name.as_deref().unwrap_or("")),
+            c.kind().as_str(),
+            escape_label(&c.key_id),
+            c.end_at
+        );
+    }
+    header(
+        &mut out,
+        "credwatch_sync_last_success_timestamp_seconds",
+        "gauge",
+        "When the last successful sync of each environment finished, in Unix seconds (0: never).",
+    );
+    for e in &envs {
+        let _ = writeln!(
+            out,
+            "credwatch_sync_last_success_timestamp_seconds{{environment=\"{}\"}} {}",
+            escape_label(&e.name),
+            e.last_success_at.unwrap_or(0)
+        );
+    }
+    header(
+        &mut out,
+        "credwatch_sync_failures_total",
+        "counter",
+        "Sync runs of each environment that failed.",
+    );
+    for e in &envs {
+        let _ = writeln!(
+            out,
+            "credwatch_sync_failures_total{{environment=\"{}\"}} {}",
+            escape_label(&e.name),
+            e.failures
+        );
+    }
+    header(
+        &mut out,
+        "credwatch_reminders_sent_total",
+        "counter",
+        "Reminders the mail server accepted.",
+    );
+    let _ = writeln!(out, "credwatch_reminders_sent_total {sent}");
+    header(
+        &mut out,
+        "credwatch_credentials",
+        "gauge",
+        "Live credentials of each environment by status (refreshed every few seconds).",
+    );
+    for e in &envs {
+        let counts = snap.counts.get(&e.id).copied().unwrap_or_default();
+        for s in Status::ALL {
+            let _ = writeln!(
+                out,
+                "credwatch_credentials{{environment=\"{}\",status=\"{}\"}} {}",
+                escape_label(&e.name),
+                s.as_str(),
+                counts.get(s)
+            );
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(out))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(super::escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+    }
+}

@@ -1,0 +1,382 @@
+//! What pages show, computed once in Rust so templates only lay it out: times in UTC with a
+//! relative hint, status with text and icon, an environment's health, and the rows of
+//! credential tables. Graph names stay plain strings here: askama escapes them on output.
+
+use crate::config::Config;
+use crate::domain::{Status, Thresholds};
+use crate::store::{CredentialView, EnvironmentState, StatusCounts};
+use chrono::{DateTime, Utc};
+
+/// `2026-03-04 17:05 UTC`.
+pub fn utc(ts: i64) -> String {
+    match DateTime::from_timestamp(ts, 0) {
+        Some(t) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        None => "—".into(),
+    }
+}
+
+/// `2026-03-04`.
+pub fn date(ts: i64) -> String {
+    match DateTime::from_timestamp(ts, 0) {
+        Some(t) => t.format("%Y-%m-%d").to_string(),
+        None => "—".into(),
+    }
+}
+
+/// RFC 3339 in UTC with whole seconds, as the API writes times.
+pub fn rfc3339(ts: i64) -> String {
+    match DateTime::from_timestamp(ts, 0) {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        None => String::new(),
+    }
+}
+
+/// "in 12 days", "3 h ago", "just now": coarse on purpose, the absolute time sits beside it.
+pub fn relative(ts: i64, now: i64) -> String {
+    let delta = ts - now;
+    let secs = delta.unsigned_abs();
+    let amount = match secs {
+        0..60 => return "just now".into(),
+        60..3_600 => format!("{} min", secs / 60),
+        3_600..172_800 => format!("{} h", secs / 3_600),
+        172_800..5_184_000 => format!("{} days", secs / 86_400),
+        5_184_000..63_072_000 => format!("{} months", secs / 2_629_746),
+        _ => format!("{} years", secs / 31_556_952),
+    };
+    if delta < 0 {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
+/// A status as pages show it: a word and an icon, and a CSS class for colour, so colour is never
+/// the only signal.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusView {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub icon: &'static str,
+}
+
+impl From<Status> for StatusView {
+    fn from(s: Status) -> Self {
+        let (label, icon) = match s {
+            Status::Expired => ("Expired", "✕"),
+            Status::Critical => ("Critical", "▲"),
+            Status::Warning => ("Warning", "◆"),
+            Status::Ok => ("OK", "✓"),
+        };
+        StatusView {
+            key: s.as_str(),
+            label,
+            icon,
+        }
+    }
+}
+
+/// The path of an environment's inventory.
+pub fn environment_href(name: &str) -> String {
+    format!("/environments/{}", encode_segment(name))
+}
+
+/// The path of an application's page. The object id comes from Graph, so it is encoded.
+pub fn application_href(environment: &str, object_id: &str) -> String {
+    format!("{}/applications/{}", environment_href(environment), encode_segment(object_id))
+}
+
+/// Percent-encodes one path segment.
+pub fn encode_segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Untrusted display names may be missing or blank; pages show a placeholder instead.
+pub fn display_or(name: Option<&str>, placeholder: &str) -> (String, bool) {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => (n.to_string(), false),
+        None => (placeholder.to_string(), true),
+    }
+}
+
+/// One credential as a table row.
+#[derive(Debug, Clone)]
+pub struct CredentialRow {
+    pub environment: String,
+    pub environment_href: String,
+    pub app_name: String,
+    pub app_unnamed: bool,
+    pub app_href: String,
+    pub app_id: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub name_missing: bool,
+    pub hint: Option<String>,
+    pub key_id: String,
+    pub start: String,
+    pub end_date: String,
+    pub end_utc: String,
+    pub end_relative: String,
+    pub end_at: i64,
+    pub days_left: i64,
+    pub status: StatusView,
+    pub portal: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub removed: Option<String>,
+}
+
+impl CredentialRow {
+    pub fn new(c: &CredentialView, thresholds: &Thresholds, now: DateTime<Utc>) -> Self {
+        let now_s = now.timestamp();
+        let (app_name, app_unnamed) = display_or(c.app_display_name.as_deref(), "(no name)");
+        let (name, name_missing) = display_or(c.display_name.as_deref(), "(no description)");
+        CredentialRow {
+            environment: c.environment.clone(),
+            environment_href: environment_href(&c.environment),
+            app_name,
+            app_unnamed,
+            app_href: application_href(&c.environment, &c.app_object_id),
+            app_id: c.app_id.clone(),
+            kind: c.kind().as_str(),
+            name,
+            name_missing,
+            hint: c.hint.clone().filter(|h| !h.is_empty()),
+            key_id: c.key_id.clone(),
+            start: c.start_at.map(date).unwrap_or_else(|| "—".into()),
+            end_date: date(c.end_at),
+            end_utc: utc(c.end_at),
+            end_relative: relative(c.end_at, now_s),
+            end_at: c.end_at,
+            days_left: c.days_left(now),
+            status: c.status(thresholds, now).into(),
+            portal: c.portal_link(),
+            first_seen: utc(c.first_seen_at),
+            last_seen: utc(c.last_seen_at),
+            removed: c.removed_at.map(utc),
+        }
+    }
+}
+
+/// How much an environment can be trusted right now, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Health {
+    NeverSynced,
+    Failing,
+    Stale,
+    Empty,
+    Expired,
+    Critical,
+    Warning,
+    Clear,
+}
+
+impl Health {
+    pub fn key(self) -> &'static str {
+        match self {
+            Health::NeverSynced => "never",
+            Health::Failing => "failing",
+            Health::Stale => "stale",
+            Health::Empty => "empty",
+            Health::Expired => "expired",
+            Health::Critical => "critical",
+            Health::Warning => "warning",
+            Health::Clear => "ok",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::NeverSynced => "Never synced",
+            Health::Failing => "Sync failing",
+            Health::Stale => "Stale",
+            Health::Empty => "No credentials listed",
+            Health::Expired => "Expired credentials",
+            Health::Critical => "Action needed",
+            Health::Warning => "Expiring soon",
+            Health::Clear => "All clear",
+        }
+    }
+
+    pub fn icon(self) -> &'static str {
+        match self {
+            Health::NeverSynced => "?",
+            Health::Failing => "✕",
+            Health::Stale => "⏱",
+            Health::Empty => "∅",
+            Health::Expired => "✕",
+            Health::Critical => "▲",
+            Health::Warning => "◆",
+            Health::Clear => "✓",
+        }
+    }
+
+    /// Problems with the data itself (as opposed to credentials needing action).
+    pub fn is_data_problem(self) -> bool {
+        self <= Health::Empty
+    }
+}
+
+/// How old the last successful sync may get before an environment counts as stale: three sync
+/// intervals (the gap between the next two scheduled runs), or two hours when syncing is off.
+pub fn stale_after_secs(config: &Config) -> i64 {
+    let interval = config.schedule.sync.schedule.as_ref().and_then(|s| {
+        let mut next = s.upcoming(Utc);
+        let a = next.next()?;
+        let b = next.next()?;
+        Some((b - a).num_seconds())
+    });
+    match interval {
+        Some(i) if i > 0 => 3 * i,
+        _ => 2 * 3_600,
+    }
+}
+
+/// An environment as the overview's card and the inventory's header show it.
+#[derive(Debug, Clone)]
+pub struct EnvironmentCard {
+    pub name: String,
+    pub href: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub health: Health,
+    /// Sentences explaining every problem found, worst first.
+    pub problems: Vec<String>,
+    pub last_sync_utc: Option<String>,
+    pub last_sync_relative: Option<String>,
+    pub last_outcome: Option<String>,
+    pub last_error: Option<String>,
+    pub last_success_utc: Option<String>,
+    pub last_success_relative: Option<String>,
+    pub running: bool,
+    pub counts: StatusCounts,
+    pub applications: i64,
+    pub credentials: i64,
+}
+
+impl EnvironmentCard {
+    pub fn new(env: &EnvironmentState, counts: StatusCounts, now: i64, stale_after: i64) -> Self {
+        let mut problems = Vec::new();
+        let mut healths = Vec::new();
+        let failed = env.last_run_outcome.as_deref().is_some_and(|o| o != "success");
+        match env.last_success_at {
+            None if env.last_run_id.is_none() => {
+                healths.push(Health::NeverSynced);
+                problems.push(if env.running {
+                    "The first sync is running: nothing is known about this environment yet.".to_string()
+                } else {
+                    "No sync has run yet: nothing is known about this environment.".to_string()
+                });
+            }
+            None => {
+                healths.push(Health::NeverSynced);
+                problems.push("No sync has ever succeeded: nothing is known about this environment.".to_string());
+            }
+            Some(at) if now - at > stale_after => {
+                healths.push(Health::Stale);
+                problems.push(format!(
+                    "The last successful sync was {}: the figures below may be out of date.",
+                    relative(at, now)
+                ));
+            }
+            Some(_) => {}
+        }
+        if failed {
+            healths.push(Health::Failing);
+            problems.insert(
+                0,
+                "The last sync failed; the figures below are from the last one that succeeded.".to_string(),
+            );
+        }
+        if env.last_success_at.is_some() && counts.total() == 0 {
+            healths.push(Health::Empty);
+            problems.push(
+                "The last listing held no credentials at all. Check that credwatch may read applications (Application.Read.All)."
+                    .to_string(),
+            );
+        }
+        if counts.expired > 0 {
+            healths.push(Health::Expired);
+        } else if counts.critical > 0 {
+            healths.push(Health::Critical);
+        } else if counts.warning > 0 {
+            healths.push(Health::Warning);
+        }
+        let health = healths.into_iter().min().unwrap_or(Health::Clear);
+        EnvironmentCard {
+            name: env.name.clone(),
+            href: environment_href(&env.name),
+            tenant_id: env.tenant_id.clone(),
+            client_id: env.client_id.clone(),
+            health,
+            problems,
+            last_sync_utc: env.last_run_finished_at.map(utc),
+            last_sync_relative: env.last_run_finished_at.map(|t| relative(t, now)),
+            last_outcome: env.last_run_outcome.clone(),
+            last_error: if failed { env.last_run_error.clone() } else { None },
+            last_success_utc: env.last_success_at.map(utc),
+            last_success_relative: env.last_success_at.map(|t| relative(t, now)),
+            running: env.running,
+            counts,
+            applications: env.applications,
+            credentials: env.credentials,
+        }
+    }
+
+    /// The counts as (status, how many, link to the filtered inventory).
+    pub fn count_links(&self) -> Vec<(StatusView, i64, String)> {
+        Status::ALL
+            .iter()
+            .map(|&s| {
+                (
+                    StatusView::from(s),
+                    self.counts.get(s),
+                    format!("{}?status={}", self.href, s.as_str()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// `12,345`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        assert_eq!(relative(100, 100), "just now");
+        assert_eq!(relative(100 + 12 * 86_400, 100), "in 12 days");
+        assert_eq!(relative(100 - 3 * 3_600, 100), "3 h ago");
+        assert_eq!(relative(100 + 400 * 86_400, 100), "in 13 months");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(200_000), "200,000");
+        assert_eq!(thousands(-1_234_567), "-1,234,567");
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(application_href("prod", "a/b c?"), "/environments/prod/applications/a%2Fb%20c%3F");
+    }
+}
