@@ -160,6 +160,26 @@ impl Store {
         Ok(n)
     }
 
+    /// Every live credential of the given applications (store ids), for rotation awareness.
+    pub async fn live_credentials_of(&self, application_ids: &[i64]) -> Result<Vec<CredentialView>, StoreError> {
+        let mut ids: Vec<i64> = application_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+            q.push(" AND c.removed_at IS NULL AND c.application_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            let rows: Vec<CredentialView> = q.build_query_as().fetch_all(&self.pool).await.context("reading an application's credentials")?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     /// One credential by its store id.
     pub async fn credential(&self, id: i64) -> Result<CredentialView, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
