@@ -426,9 +426,8 @@ pub fn hostile_applications() -> Vec<Application> {
                 notes: name.map(|n| format!("notes: {n}")),
                 tags: name.map(|n| vec![n.to_string()]).unwrap_or_default(),
                 sign_in_audience: Some("AzureADMyOrg".to_string()),
-                owners: name
-                    .map(|n| vec![super::model::DirectoryObject::user(&format!("33333333-0000-4000-8000-{n:012}", n = i + 1), n, Some("owner@example.com"))])
-                    .unwrap_or_default(),
+                // Owners are a relationship, not a property: a listing without `$expand` has none.
+                owners: Vec::new(),
                 password_credentials: vec![PasswordCredential {
                     key_id: format!("22222222-0000-4000-8000-{n:012}"),
                     display_name: name.map(str::to_string),

@@ -319,6 +319,7 @@ mod tests {
         let recipients = Recipients {
             all: vec![mb("Ops <OPS@example.com>")],
             by_environment: [("prod".to_string(), vec![mb("oncall@example.com"), mb("ops@example.com")])].into(),
+            ..Default::default()
         };
         let ladder = Ladder::new(vec![60, 30, 14, 7, 1], true);
         let p = plan(&creds, &Ledger::default(), &recipients, &ladder, now);
