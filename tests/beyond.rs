@@ -358,8 +358,7 @@ async fn exclusions_silence_and_superseded_credentials_say_remove() {
     assert_eq!(config.exclusions.find(cwap, now).unwrap().name, "application-proxy");
 
     // Built-ins are overridable: turned off, the proxy secret is reminded.
-    let config2 = w.config(&format!("{extra}"), "", &[]);
-    let mut config2 = config2;
+    let mut config2 = w.config(&extra, "", &[]);
     config2.exclusions.rules.retain(|r| !r.builtin);
     let report = try_remind(&store, &config2, now + Duration::hours(1), true).await.unwrap();
     assert!(report.digests[0].lines.join("\n").contains("Proxy app"));

@@ -236,7 +236,7 @@ pub(crate) async fn list_owners(req: HttpRequest, shared: web::Data<Shared>, pat
     let mut response = {
         let state = shared.lock();
         match authenticate(&req, &state, &ids, &mut extra) {
-            Err(res) => res,
+            Err(res) => *res,
             Ok(token) => {
                 let tenant = state.tenants.get(&token.tenant_id);
                 let owners = match collection.as_str() {
@@ -280,7 +280,7 @@ const EXPAND_PAGE_MAX: usize = 100;
 
 /// The bearer check every Graph route shares: the token must be one we issued, unexpired, and
 /// its client allowed to read applications.
-fn authenticate(req: &HttpRequest, state: &super::State, ids: &RequestIds, extra: &mut LogExtra) -> Result<super::IssuedToken, HttpResponse> {
+fn authenticate(req: &HttpRequest, state: &super::State, ids: &RequestIds, extra: &mut LogExtra) -> Result<super::IssuedToken, Box<HttpResponse>> {
     let bearer = req
         .headers()
         .get("authorization")
@@ -290,20 +290,20 @@ fn authenticate(req: &HttpRequest, state: &super::State, ids: &RequestIds, extra
         .map(|(_, token)| token.trim().to_string())
         .filter(|t| !t.is_empty());
     let Some(bearer) = bearer else {
-        return Err(ids.unauthorized("Access token is empty."));
+        return Err(Box::new(ids.unauthorized("Access token is empty.")));
     };
     let Some(token) = state.tokens.get(&bearer).cloned() else {
-        return Err(ids.unauthorized("Access token validation failure. Invalid audience."));
+        return Err(Box::new(ids.unauthorized("Access token validation failure. Invalid audience.")));
     };
     extra.token_id = Some(token.id.clone());
     extra.tenant_id = Some(token.tenant_id.clone());
     extra.client_id = Some(token.client_id.clone());
     if token.revoked || token.expires_at <= Utc::now() {
-        return Err(ids.unauthorized("Lifetime validation failed, the token is expired."));
+        return Err(Box::new(ids.unauthorized("Lifetime validation failed, the token is expired.")));
     }
     let denied = state.tenants.get(&token.tenant_id).and_then(|t| t.clients.get(&token.client_id)).is_none_or(|c| c.denied);
     if denied {
-        return Err(ids.error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."));
+        return Err(Box::new(ids.error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")));
     }
     Ok(token)
 }
@@ -318,7 +318,7 @@ fn list(
     let mut state = shared.lock();
     let token = match authenticate(req, &state, ids, extra) {
         Ok(t) => t,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
 
     let query = match parse_query(req.query_string()) {
