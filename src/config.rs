@@ -51,6 +51,47 @@ pub struct Config {
     pub calendar: CalendarConfig,
     pub sync: SyncConfig,
     pub environments: Vec<EnvironmentConfig>,
+    /// `[[exclusions]]` plus the built-in rules kept by `reminders.builtin_exclusions`.
+    pub exclusions: crate::policy::Exclusions,
+    /// `[[webhooks]]`: chat or JSON endpoints that receive reminders besides e-mail.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// What a webhook expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookKind {
+    /// `kind = "teams"`: a Microsoft Teams Workflows webhook ("Post to a channel when a webhook
+    /// request is received"); the body is a message with an Adaptive Card.
+    Teams,
+    /// `kind = "json"`: a plain JSON document with every reminder, for any receiver.
+    Json,
+}
+
+/// One `[[webhooks]]` table.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    /// `name`: unique, `[a-z0-9-]+`; the reminder ledger records it as `webhook:{name}`.
+    pub name: String,
+    /// `kind`: `"teams"` or `"json"`.
+    pub kind: WebhookKind,
+    /// From `url_env` or `url_file`: webhook URLs carry their own credential (a signature), so
+    /// they are secrets, never in the config file. https, or http to a loopback address.
+    pub url: SecretString,
+    /// `environments`: only these environments' reminders (default: all).
+    pub environments: Vec<String>,
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig").field("name", &self.name).field("kind", &self.kind).field("url", &"[REDACTED]").field("environments", &self.environments).finish()
+    }
+}
+
+impl WebhookConfig {
+    /// The recipient key of the reminder ledger.
+    pub fn ledger_key(&self) -> String {
+        format!("webhook:{}", self.name)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +197,10 @@ pub struct SyncConfig {
     pub max_backoff: Duration,
     /// Base of the exponential backoff when Graph gives no `Retry-After` (1 s; tests shorten it).
     pub backoff_base: Duration,
+    /// `sync.fetch_owners`: read each application's owners with the listing (`$expand=owners`,
+    /// default true). Graph then pages by 100 instead of 999, so a tenant with 10,000 apps
+    /// takes 100 requests instead of 11.
+    pub fetch_owners: bool,
 }
 
 impl Default for SyncConfig {
@@ -166,6 +211,7 @@ impl Default for SyncConfig {
             max_attempts: 6,
             max_backoff: Duration::from_secs(60),
             backoff_base: Duration::from_secs(1),
+            fetch_owners: true,
         }
     }
 }
@@ -223,6 +269,12 @@ pub struct EnvironmentConfig {
     pub portal_url: Url,
     /// `notify`: addresses that receive this environment's reminders besides `[email].to`.
     pub notify: Vec<Mailbox>,
+    /// `notify_owners`: each application's owners (their `mail`) and the addresses its notes name
+    /// after `credwatch-notify:` receive that application's reminders too (default false).
+    pub notify_owners: bool,
+    /// `include_service_principals`: also watch enterprise applications' credentials
+    /// (`/servicePrincipals`, SAML signing certificates among them; default false).
+    pub include_service_principals: bool,
 }
 
 impl EnvironmentConfig {
@@ -238,6 +290,18 @@ pub fn portal_link(portal_url: &Url, app_id: &str) -> String {
     format!(
         "{}/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/{app_id}",
         portal_url.as_str().trim_end_matches('/')
+    )
+}
+
+/// The single sign-on blade of an enterprise application (service principal), where its SAML
+/// signing certificates and secrets are managed.
+pub fn enterprise_app_link(portal_url: &Url, object_id: &str, app_id: &str) -> String {
+    let enc = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    format!(
+        "{}/#view/Microsoft_AAD_IAM/ManagedAppMenuBlade/~/SignOnV2/objectId/{}/appId/{}",
+        portal_url.as_str().trim_end_matches('/'),
+        enc(object_id),
+        enc(app_id)
     )
 }
 
@@ -263,6 +327,34 @@ struct RawConfig {
     sync: RawSync,
     #[serde(default)]
     environments: Vec<RawEnvironment>,
+    #[serde(default)]
+    exclusions: Vec<RawExclusion>,
+    #[serde(default)]
+    webhooks: Vec<RawWebhook>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExclusion {
+    name: Option<String>,
+    environment: Option<String>,
+    app_id: Option<String>,
+    app_name: Option<String>,
+    credential_name: Option<String>,
+    tag: Option<String>,
+    reason: Option<String>,
+    until: Option<toml::value::Datetime>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    name: Option<String>,
+    kind: Option<String>,
+    url_env: Option<String>,
+    url_file: Option<PathBuf>,
+    #[serde(default)]
+    environments: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -320,6 +412,7 @@ struct RawStatus {
 struct RawReminders {
     days_before: Option<Vec<i64>>,
     expired_notice: Option<bool>,
+    builtin_exclusions: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -350,6 +443,7 @@ struct RawSync {
     request_timeout_secs: Option<u64>,
     max_attempts: Option<u32>,
     max_backoff_secs: Option<u64>,
+    fetch_owners: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -367,6 +461,8 @@ struct RawEnvironment {
     portal_url: Option<String>,
     #[serde(default)]
     notify: Vec<String>,
+    notify_owners: Option<bool>,
+    include_service_principals: Option<bool>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -454,7 +550,7 @@ impl Loader<'_> {
         }
     }
 
-    fn build(&self, raw: RawConfig, source: Option<&Path>) -> Result<Config, ConfigError> {
+    fn build(&self, mut raw: RawConfig, source: Option<&Path>) -> Result<Config, ConfigError> {
         let server = self.server(raw.server)?;
         let database = match self.var("CREDWATCH_DATABASE_URL") {
             Some(url) => DatabaseConfig { url },
@@ -482,6 +578,7 @@ impl Loader<'_> {
             return Err(self.err("reminders.days_before", format!("{d} is negative; rungs are days before the end")));
         }
         let reminders = Ladder::new(days_before, raw.reminders.expired_notice.unwrap_or(true));
+        let builtin = raw.reminders.builtin_exclusions.take();
         let email = self.email(raw.email)?;
         let calendar = CalendarConfig {
             token: self.secret_source(
@@ -507,6 +604,8 @@ impl Loader<'_> {
                 return Err(self.err(format!("environments[{i}].name"), format!("{:?} is used by another environment", e.name)));
             }
         }
+        let exclusions = self.exclusions(raw.exclusions, builtin, &environments)?;
+        let webhooks = self.webhooks(raw.webhooks, &environments)?;
         Ok(Config {
             source: source.map(Path::to_path_buf),
             server,
@@ -518,7 +617,111 @@ impl Loader<'_> {
             calendar,
             sync,
             environments,
+            exclusions,
+            webhooks,
         })
+    }
+
+    fn exclusions(&self, raw: Vec<RawExclusion>, builtin: Option<Vec<String>>, envs: &[EnvironmentConfig]) -> Result<crate::policy::Exclusions, ConfigError> {
+        use crate::policy::{ExclusionRule, Glob, builtin_exclusions, builtin_names};
+        let mut rules = Vec::new();
+        let mut names = HashSet::new();
+        for (i, r) in raw.into_iter().enumerate() {
+            let key = |f: &str| format!("exclusions[{i}].{f}");
+            let reason = r.reason.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| self.err(key("reason"), "is required: say why these credentials need no reminder"))?;
+            let name = r.name.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("exclusions[{i}]"));
+            if !names.insert(name.clone()) {
+                return Err(self.err(key("name"), format!("{name:?} is used by another exclusion")));
+            }
+            if let Some(e) = &r.environment
+                && !envs.iter().any(|x| x.name == *e)
+            {
+                return Err(self.err(key("environment"), format!("{e:?} is not a configured environment")));
+            }
+            let nonempty = |field: &str, v: Option<String>| -> Result<Option<String>, ConfigError> {
+                match v {
+                    Some(v) if v.trim().is_empty() => Err(self.err(key(field), "is empty; leave the key out to match anything")),
+                    v => Ok(v.map(|v| v.trim().to_string())),
+                }
+            };
+            let app_id = nonempty("app_id", r.app_id)?;
+            let app_name = nonempty("app_name", r.app_name)?;
+            let credential_name = nonempty("credential_name", r.credential_name)?;
+            let tag = nonempty("tag", r.tag)?;
+            if app_id.is_none() && app_name.is_none() && credential_name.is_none() && tag.is_none() {
+                return Err(self.err(format!("exclusions[{i}]"), "names no app_id, app_name, credential_name or tag: it would silence every reminder"));
+            }
+            let until = match r.until {
+                None => None,
+                Some(d) => match (d.date, d.time) {
+                    (Some(date), None) => Some(
+                        chrono::NaiveDate::from_ymd_opt(date.year as i32, date.month as u32, date.day as u32)
+                            .ok_or_else(|| self.err(key("until"), format!("{d} is not a date")))?,
+                    ),
+                    _ => return Err(self.err(key("until"), format!("{d} must be a plain date, e.g. 2026-12-31"))),
+                },
+            };
+            rules.push(ExclusionRule {
+                name,
+                builtin: false,
+                environment: r.environment,
+                app_id,
+                app_name: app_name.as_deref().map(Glob::new),
+                credential_name: credential_name.as_deref().map(Glob::new),
+                tag,
+                reason,
+                until,
+            });
+        }
+        let known = builtin_names();
+        let keep = builtin.unwrap_or_else(|| known.clone());
+        for (i, n) in keep.iter().enumerate() {
+            if !known.contains(n) {
+                return Err(self.err(format!("reminders.builtin_exclusions[{i}]"), format!("{n:?} is not a built-in exclusion; they are {}", known.join(", "))));
+            }
+        }
+        // A configured rule with a built-in's name replaces it.
+        rules.extend(builtin_exclusions().into_iter().filter(|b| keep.contains(&b.name) && !names.contains(&b.name)));
+        Ok(crate::policy::Exclusions { rules })
+    }
+
+    fn webhooks(&self, raw: Vec<RawWebhook>, envs: &[EnvironmentConfig]) -> Result<Vec<WebhookConfig>, ConfigError> {
+        let mut out: Vec<WebhookConfig> = Vec::new();
+        for (i, w) in raw.into_iter().enumerate() {
+            let key = |f: &str| format!("webhooks[{i}].{f}");
+            let name = w.name.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| self.err(key("name"), "is required"))?;
+            if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                return Err(self.err(key("name"), format!("{name:?} may contain only a-z, 0-9 and -")));
+            }
+            if out.iter().any(|o| o.name == name) {
+                return Err(self.err(key("name"), format!("{name:?} is used by another webhook")));
+            }
+            let kind = match w.kind.as_deref() {
+                Some("teams") => WebhookKind::Teams,
+                Some("json") => WebhookKind::Json,
+                Some(other) => return Err(self.err(key("kind"), format!("{other:?} is not one of \"teams\", \"json\""))),
+                None => return Err(self.err(key("kind"), "is required: \"teams\" or \"json\"")),
+            };
+            let url = self
+                .secret_source(&key("url_env"), w.url_env.as_deref(), &key("url_file"), w.url_file.as_deref())?
+                .ok_or_else(|| self.err(key("url_env"), "set url_env or url_file: a webhook URL is a secret and stays out of the config file"))?;
+            {
+                use secrecy::ExposeSecret;
+                let text = url.expose_secret();
+                // The URL itself is not repeated in the error: it is a secret.
+                let parsed = Url::parse(text).map_err(|e| self.err(key("url_env"), format!("the webhook URL is not a URL: {e}")))?;
+                if !(parsed.scheme() == "https" || parsed.scheme() == "http" && is_loopback(&parsed)) || parsed.host().is_none() {
+                    return Err(self.err(key("url_env"), "the webhook URL must be https (http only to a loopback address)"));
+                }
+            }
+            for (j, e) in w.environments.iter().enumerate() {
+                if !envs.iter().any(|x| x.name == *e) {
+                    return Err(self.err(format!("webhooks[{i}].environments[{j}]"), format!("{e:?} is not a configured environment")));
+                }
+            }
+            out.push(WebhookConfig { name, kind, url, environments: w.environments });
+        }
+        Ok(out)
     }
 
     fn server(&self, raw: RawServer) -> Result<ServerConfig, ConfigError> {
@@ -708,6 +911,7 @@ impl Loader<'_> {
             max_attempts: raw.max_attempts.unwrap_or(d.max_attempts),
             max_backoff: raw.max_backoff_secs.map(Duration::from_secs).unwrap_or(d.max_backoff),
             backoff_base: d.backoff_base,
+            fetch_owners: raw.fetch_owners.unwrap_or(d.fetch_owners),
         };
         if cfg.concurrency == 0 {
             return Err(self.err("sync.concurrency", "must be at least 1"));
@@ -799,7 +1003,18 @@ impl Loader<'_> {
             .enumerate()
             .map(|(i, n)| self.mailbox(&format!("{key}.notify[{i}]"), n))
             .collect::<Result<_, _>>()?;
-        Ok(EnvironmentConfig { name, tenant_id, client_id, credential, authority_host, graph_url, portal_url, notify })
+        Ok(EnvironmentConfig {
+            name,
+            tenant_id,
+            client_id,
+            credential,
+            authority_host,
+            graph_url,
+            portal_url,
+            notify,
+            notify_owners: raw.notify_owners.unwrap_or(false),
+            include_service_principals: raw.include_service_principals.unwrap_or(false),
+        })
     }
 
     /// The Azure SDK convention: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and a secret, certificate or
@@ -835,6 +1050,8 @@ impl Loader<'_> {
             portal_url: default_portal(&graph_url),
             graph_url,
             notify: Vec::new(),
+            notify_owners: false,
+            include_service_principals: false,
         }))
     }
 }

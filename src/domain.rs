@@ -218,8 +218,52 @@ impl Ladder {
     }
 }
 
+/// Where a credential lives: on an app registration (`/applications`) or on an enterprise
+/// application, i.e. a service principal (`/servicePrincipals`, e.g. SAML signing certificates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    #[default]
+    Application,
+    ServicePrincipal,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Application => "application",
+            Source::ServicePrincipal => "service_principal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Source {
+        if s == "service_principal" { Source::ServicePrincipal } else { Source::Application }
+    }
+
+    /// How people call it in the portal.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Application => "app registration",
+            Source::ServicePrincipal => "enterprise application",
+        }
+    }
+}
+
+/// An owner of an application or service principal: a user or a service principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Owner {
+    pub id: String,
+    /// `user`, `servicePrincipal`, or whatever `@odata.type` said (without the namespace).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub app_id: Option<String>,
+}
+
 /// One application as a Graph listing showed it, with its credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListedApplication {
     /// The directory object ID (`id`).
     pub object_id: String,
@@ -228,6 +272,13 @@ pub struct ListedApplication {
     /// Chosen by whoever registered the app: untrusted text, possibly null.
     pub display_name: Option<String>,
     pub credentials: Vec<ListedCredential>,
+    pub source: Source,
+    /// Custom strings set on the app (untrusted).
+    pub tags: Vec<String>,
+    /// Management notes (untrusted); may name contacts with `credwatch-notify:`.
+    pub notes: Option<String>,
+    /// `None` when owners were not fetched.
+    pub owners: Option<Vec<Owner>>,
 }
 
 /// One secret or certificate as Graph listed it.

@@ -53,16 +53,18 @@ async fn secret_sign_in_pages_through_everything_and_stores_it() {
     let reports = sync_once(&w, &envs).await;
     let r = &reports[0];
     let counts = r.result.as_ref().expect("sync succeeds");
-    assert_eq!(r.pages, 3, "2,300 applications at $top=999 are three pages");
+    // Owners come with the listing ($expand), and Graph pages expanded listings by 100.
+    assert_eq!(r.pages, 23, "2,300 applications with owners expanded are 23 pages of 100");
     assert_eq!(counts.applications, 2_300);
     assert_eq!(counts.credentials as usize, expected);
     assert_eq!(counts.added as usize, expected);
     assert_eq!(live(&w, &envs).await.len(), expected);
 
-    // The listing asked only for what it needs, 999 at a time, and followed every nextLink.
+    // The listing asked only for what it needs, 100 at a time with owners, and followed every nextLink.
     let listings: Vec<_> = w.emu.requests().into_iter().filter(|r| r.path == "/v1.0/applications").collect();
-    assert_eq!(listings.len(), 3);
-    assert!(listings[0].query.contains("%24top=999") || listings[0].query.contains("$top=999"), "{}", listings[0].query);
+    assert_eq!(listings.len(), 23);
+    assert!(listings[0].query.contains("%24top=100") || listings[0].query.contains("$top=100"), "{}", listings[0].query);
+    assert!(listings[0].query.contains("expand"), "{}", listings[0].query);
     assert!(listings[0].query.contains("select"), "{}", listings[0].query);
     assert!(listings[1].query.contains("skiptoken"));
     assert_eq!(w.emu.token_requests(), 1, "one token serves the whole listing");
@@ -189,10 +191,11 @@ async fn a_token_expiring_mid_listing_is_renewed() {
         })
         .await
         .expect("the listing survives a token expiring mid-way");
-    assert_eq!((stats.pages, apps), (3, 2_100));
+    assert_eq!((stats.pages, apps), (21, 2_100));
     assert_eq!(w.emu.token_requests(), 2, "signed in again once");
     let statuses: Vec<u16> = w.emu.requests().iter().filter(|r| r.path == "/v1.0/applications").map(|r| r.status).collect();
-    assert_eq!(statuses, vec![200, 401, 200, 200]);
+    assert_eq!(statuses[..3], [200, 401, 200]);
+    assert!(statuses[3..].iter().all(|s| *s == 200) && statuses.len() == 22, "{statuses:?}");
 }
 
 #[tokio::test]

@@ -365,6 +365,10 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
         "end",
         "days_left",
         "status",
+        // Issue 8, after SPEC.md's fields: app registration or enterprise app, exclusion, successor.
+        "source",
+        "excluded",
+        "superseded_by",
     ]
     .into();
     let now = chrono::Utc::now();

@@ -90,6 +90,29 @@ const SECRET_NAMES: &[&str] = &[
 ];
 const HINT_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~_.-";
 
+/// Owners derived from the name alone (no draw from the generator, so the rest of the data does
+/// not change): most apps have one or two owners, about one in eight has none.
+fn generated_owners(name: &str) -> Vec<super::model::DirectoryObject> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    let v = h.finish();
+    let people = ["Alex Wilber", "Megan Bowen", "Lee Gu", "Nestor Wilke", "Patti Fernandez", "Diego Siciliani", "Isaiah Langer"];
+    let count = match v % 8 {
+        0 => 0,
+        1..=5 => 1,
+        _ => 2,
+    };
+    (0..count)
+        .map(|k| {
+            let p = people[((v >> 8) as usize + k) % people.len()];
+            let mail = format!("{}@contoso.com", p.to_lowercase().replace(' ', "."));
+            let id = format!("{:08x}-0000-4000-8000-{:012x}", (v >> 32) as u32, k as u64 + (v & 0xffff_ffff));
+            super::model::DirectoryObject::user(&id, p, Some(&mail))
+        })
+        .collect()
+}
+
 fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
     items[rng.random_range(0..items.len())]
 }
@@ -304,6 +327,7 @@ pub fn generate_applications(seed: u64, count: usize, now: DateTime<Utc>) -> Vec
                 sign_in_audience: Some(sign_in_audience.to_string()),
                 password_credentials: Vec::new(),
                 key_credentials: Vec::new(),
+                owners: generated_owners(&name),
             };
             for _ in 0..credentials {
                 let (start, end) = validity(&mut rng, now, credential_index);
@@ -402,6 +426,8 @@ pub fn hostile_applications() -> Vec<Application> {
                 notes: name.map(|n| format!("notes: {n}")),
                 tags: name.map(|n| vec![n.to_string()]).unwrap_or_default(),
                 sign_in_audience: Some("AzureADMyOrg".to_string()),
+                // Owners are a relationship, not a property: a listing without `$expand` has none.
+                owners: Vec::new(),
                 password_credentials: vec![PasswordCredential {
                     key_id: format!("22222222-0000-4000-8000-{n:012}"),
                     display_name: name.map(str::to_string),

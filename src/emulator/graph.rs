@@ -93,6 +93,8 @@ pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
 struct ListQuery {
     top: usize,
     select: Option<Vec<String>>,
+    /// `$expand=owners` (`Some(None)`) or `$expand=owners($select=…)` (`Some(Some(fields))`).
+    expand: Option<Option<Vec<String>>>,
     /// (page index, offset) decoded from `$skiptoken`; (0, 0) on the first page.
     page: usize,
     offset: usize,
@@ -107,6 +109,7 @@ fn parse_query(raw: &str) -> Result<ListQuery, BadQuery> {
     let mut query = ListQuery {
         top: DEFAULT_TOP,
         select: None,
+        expand: None,
         page: 0,
         offset: 0,
         carried: Vec::new(),
@@ -141,6 +144,23 @@ fn parse_query(raw: &str) -> Result<ListQuery, BadQuery> {
                     .filter(|f| !f.is_empty())
                     .collect();
                 query.select = Some(fields);
+            }
+            "$expand" => {
+                let value = value.trim();
+                let fields = if value == "owners" {
+                    None
+                } else if let Some(inner) = value.strip_prefix("owners(").and_then(|v| v.strip_suffix(')')) {
+                    let select = inner.strip_prefix("$select=").ok_or_else(|| {
+                        bad("BadRequest", format!("Invalid $expand option '{inner}'; only $select is supported here."))
+                    })?;
+                    Some(select.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
+                } else {
+                    return Err(bad(
+                        "BadRequest",
+                        format!("Could not find a property named '{value}' on type 'microsoft.graph.directoryObject'."),
+                    ));
+                };
+                query.expand = Some(fields);
             }
             "$skiptoken" => {
                 let (page, offset) = decode_skiptoken(&value).ok_or_else(|| {
@@ -189,17 +209,78 @@ pub(crate) async fn list_applications(req: HttpRequest, shared: web::Data<Shared
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    let mut response = list(&req, &shared, &ids, &mut extra);
+    let mut response = list(&req, &shared, &ids, &mut extra, Collection::Applications);
     response.extensions_mut().insert(extra);
     response
 }
 
-fn list(
-    req: &HttpRequest,
-    shared: &Shared,
-    ids: &RequestIds,
-    extra: &mut LogExtra,
-) -> HttpResponse {
+/// `GET /v1.0/servicePrincipals`.
+pub(crate) async fn list_service_principals(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let ids = RequestIds::of(&req);
+    let mut extra = LogExtra::default();
+    let delay = shared.lock().delay;
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut response = list(&req, &shared, &ids, &mut extra, Collection::ServicePrincipals);
+    response.extensions_mut().insert(extra);
+    response
+}
+
+/// `GET /v1.0/{applications|servicePrincipals}/{id}/owners`: every owner, unpaged (no object
+/// in a test has more than 999).
+pub(crate) async fn list_owners(req: HttpRequest, shared: web::Data<Shared>, path: web::Path<(String, String)>) -> HttpResponse {
+    let ids = RequestIds::of(&req);
+    let mut extra = LogExtra::default();
+    let (collection, id) = path.into_inner();
+    let mut response = {
+        let state = shared.lock();
+        match authenticate(&req, &state, &ids, &mut extra) {
+            Err(res) => *res,
+            Ok(token) => {
+                let tenant = state.tenants.get(&token.tenant_id);
+                let owners = match collection.as_str() {
+                    "applications" => tenant.and_then(|t| t.applications.iter().find(|a| a.id == id)).map(|a| a.owners.clone()),
+                    "servicePrincipals" => tenant.and_then(|t| t.service_principals.iter().find(|a| a.id == id)).map(|a| a.owners.clone()),
+                    _ => None,
+                };
+                match owners {
+                    None => ids.error(404, "Request_ResourceNotFound", &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")),
+                    Some(owners) => {
+                        let value: Vec<Value> = owners.iter().map(|o| serde_json::to_value(o).unwrap_or(Value::Null)).collect();
+                        ids.respond(StatusCode::OK, &json!({"@odata.context": format!("{}/v1.0/$metadata#directoryObjects", state.base_url), "value": value}))
+                    }
+                }
+            }
+        }
+    };
+    response.extensions_mut().insert(extra);
+    response
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Collection {
+    Applications,
+    ServicePrincipals,
+}
+
+impl Collection {
+    fn path(self) -> &'static str {
+        match self {
+            Collection::Applications => "applications",
+            Collection::ServicePrincipals => "servicePrincipals",
+        }
+    }
+}
+
+/// Graph returns at most this many objects of an expanded relationship.
+const EXPAND_OWNERS_MAX: usize = 20;
+/// With `$expand` on directory objects, pages hold at most 100 objects whatever `$top` says.
+const EXPAND_PAGE_MAX: usize = 100;
+
+/// The bearer check every Graph route shares: the token must be one we issued, unexpired, and
+/// its client allowed to read applications.
+fn authenticate(req: &HttpRequest, state: &super::State, ids: &RequestIds, extra: &mut LogExtra) -> Result<super::IssuedToken, Box<HttpResponse>> {
     let bearer = req
         .headers()
         .get("authorization")
@@ -209,43 +290,51 @@ fn list(
         .map(|(_, token)| token.trim().to_string())
         .filter(|t| !t.is_empty());
     let Some(bearer) = bearer else {
-        return ids.unauthorized("Access token is empty.");
+        return Err(Box::new(ids.unauthorized("Access token is empty.")));
     };
-
-    let mut state = shared.lock();
     let Some(token) = state.tokens.get(&bearer).cloned() else {
-        return ids.unauthorized("Access token validation failure. Invalid audience.");
+        return Err(Box::new(ids.unauthorized("Access token validation failure. Invalid audience.")));
     };
     extra.token_id = Some(token.id.clone());
     extra.tenant_id = Some(token.tenant_id.clone());
     extra.client_id = Some(token.client_id.clone());
     if token.revoked || token.expires_at <= Utc::now() {
-        return ids.unauthorized("Lifetime validation failed, the token is expired.");
+        return Err(Box::new(ids.unauthorized("Lifetime validation failed, the token is expired.")));
     }
-    let denied = state
-        .tenants
-        .get(&token.tenant_id)
-        .and_then(|t| t.clients.get(&token.client_id))
-        .is_none_or(|c| c.denied);
+    let denied = state.tenants.get(&token.tenant_id).and_then(|t| t.clients.get(&token.client_id)).is_none_or(|c| c.denied);
     if denied {
-        return ids.error(
-            403,
-            "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation.",
-        );
+        return Err(Box::new(ids.error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")));
     }
+    Ok(token)
+}
+
+fn list(
+    req: &HttpRequest,
+    shared: &Shared,
+    ids: &RequestIds,
+    extra: &mut LogExtra,
+    collection: Collection,
+) -> HttpResponse {
+    let mut state = shared.lock();
+    let token = match authenticate(req, &state, ids, extra) {
+        Ok(t) => t,
+        Err(res) => return *res,
+    };
 
     let query = match parse_query(req.query_string()) {
         Ok(q) => q,
         Err(BadQuery(code, message)) => return ids.error(400, code, &message),
     };
     if let Some(fields) = &query.select {
-        let sample = application_object(&super::Application::default());
+        let (sample, type_name) = match collection {
+            Collection::Applications => (application_object(&super::Application::default()), "application"),
+            Collection::ServicePrincipals => (object_with_noise(&super::ServicePrincipal::default()), "servicePrincipal"),
+        };
         if let Some(unknown) = fields.iter().find(|f| !sample.contains_key(f.as_str())) {
             return ids.error(
                 400,
                 "Request_BadRequest",
-                &format!("Could not find a property named '{unknown}' on type 'microsoft.graph.application'."),
+                &format!("Could not find a property named '{unknown}' on type 'microsoft.graph.{type_name}'."),
             );
         }
     }
@@ -287,29 +376,51 @@ fn list(
     }
 
     let base = state.base_url.clone();
-    let apps = state
-        .tenants
-        .get(&token.tenant_id)
-        .map(|t| t.applications.as_slice())
-        .unwrap_or_default();
-    let start = query.offset.min(apps.len());
-    let end = (start + query.top).min(apps.len());
-    let value: Vec<Value> = apps[start..end]
-        .iter()
-        .map(|app| {
-            let mut object = application_object(app);
+    let tenant = state.tenants.get(&token.tenant_id);
+    let total = tenant.map(|t| match collection {
+        Collection::Applications => t.applications.len(),
+        Collection::ServicePrincipals => t.service_principals.len(),
+    }).unwrap_or(0);
+    let top = if query.expand.is_some() { query.top.min(EXPAND_PAGE_MAX) } else { query.top };
+    let start = query.offset.min(total);
+    let end = (start + top).min(total);
+    let value: Vec<Value> = (start..end)
+        .filter_map(|i| {
+            let t = tenant?;
+            let (mut object, owners) = match collection {
+                Collection::Applications => (application_object(&t.applications[i]), &t.applications[i].owners),
+                Collection::ServicePrincipals => (object_with_noise(&t.service_principals[i]), &t.service_principals[i].owners),
+            };
             if let Some(fields) = &query.select {
                 object.retain(|k, _| k == "id" || fields.iter().any(|f| f == k));
             }
-            Value::Object(object)
+            if let Some(owner_fields) = &query.expand {
+                let owners: Vec<Value> = owners
+                    .iter()
+                    .take(EXPAND_OWNERS_MAX)
+                    .map(|o| {
+                        let mut m = match serde_json::to_value(o) {
+                            Ok(Value::Object(m)) => m,
+                            _ => Map::new(),
+                        };
+                        if let Some(f) = owner_fields {
+                            m.retain(|k, _| k == "id" || k == "@odata.type" || f.iter().any(|x| x == k));
+                        }
+                        Value::Object(m)
+                    })
+                    .collect();
+                object.insert("owners".into(), Value::Array(owners));
+            }
+            Some(Value::Object(object))
         })
         .collect();
-    let has_more = end < apps.len();
+    let has_more = end < total;
     drop(state);
 
+    let coll = collection.path();
     let context = match &query.select {
-        Some(fields) => format!("{base}/v1.0/$metadata#applications({})", fields.join(",")),
-        None => format!("{base}/v1.0/$metadata#applications"),
+        Some(fields) => format!("{base}/v1.0/$metadata#{coll}({})", fields.join(",")),
+        None => format!("{base}/v1.0/$metadata#{coll}"),
     };
     let mut page = Map::new();
     page.insert("@odata.context".into(), json!(context));
@@ -320,7 +431,7 @@ fn list(
         params.push(format!("$skiptoken={token}"));
         page.insert(
             "@odata.nextLink".into(),
-            json!(format!("{base}/v1.0/applications?{}", params.join("&"))),
+            json!(format!("{base}/v1.0/{coll}?{}", params.join("&"))),
         );
     }
     ids.respond(StatusCode::OK, &Value::Object(page))
@@ -328,6 +439,10 @@ fn list(
 
 /// The full wire object of one application: its fields plus the extra noise properties.
 fn application_object(app: &super::Application) -> Map<String, Value> {
+    object_with_noise(app)
+}
+
+fn object_with_noise(app: &impl serde::Serialize) -> Map<String, Value> {
     let mut object = match serde_json::to_value(app) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),

@@ -24,8 +24,11 @@
 //! Fault injection applies to `GET /v1.0/applications` requests that passed authentication
 //! (Graph throttles per app and tenant, so it must know the caller first), in this order:
 //! [`Emulator::throttle`], then [`Emulator::fail_requests`], then [`Emulator::fail_page`].
-//! Each answered fault uses up one of its count. Not emulated: `$filter`, `$count`, `$orderby`,
-//! delta, `/servicePrincipals`, and `key` on key credentials (always null, as on a plain listing).
+//! Each answered fault uses up one of its count. `/v1.0/servicePrincipals` and
+//! `/v1.0/{applications|servicePrincipals}/{id}/owners` are served too; `$expand=owners` (with
+//! an optional nested `$select`) caps pages at 100 objects and each expanded `owners` at 20, as
+//! Graph does. Not emulated: `$filter`, `$count`, `$orderby`, delta, and `key` on key credentials
+//! (always null, as on a plain listing).
 
 mod errors;
 mod generate;
@@ -43,7 +46,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 pub use generate::{generate_applications, hostile_applications};
-pub use model::{Application, KeyCredential, PasswordCredential};
+pub use model::{Application, DirectoryObject, KeyCredential, PasswordCredential, ServicePrincipal};
 
 /// How a registered client proves its identity at the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +151,7 @@ pub(crate) struct Client {
 pub(crate) struct Tenant {
     pub clients: HashMap<String, Client>,
     pub applications: Vec<Application>,
+    pub service_principals: Vec<ServicePrincipal>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +279,14 @@ impl Emulator {
                     "/v1.0/applications",
                     web::get().to(graph::list_applications),
                 )
+                .route(
+                    "/v1.0/servicePrincipals",
+                    web::get().to(graph::list_service_principals),
+                )
+                .route(
+                    "/v1.0/{collection}/{id}/owners",
+                    web::get().to(graph::list_owners),
+                )
                 .default_service(web::to(graph::not_found))
         })
         .workers(1)
@@ -348,6 +360,16 @@ impl Emulator {
             .entry(tenant_id.to_string())
             .or_default()
             .applications = apps;
+    }
+
+    /// Replaces the tenant's service principals (enterprise applications).
+    pub fn set_service_principals(&self, tenant_id: &str, sps: Vec<ServicePrincipal>) {
+        self.shared
+            .lock()
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default()
+            .service_principals = sps;
     }
 
     /// Edits the tenant's applications in place, e.g. to rotate a secret between two listings.

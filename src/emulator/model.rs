@@ -32,6 +32,108 @@ pub struct Application {
     /// Certificates; never null on the wire.
     #[serde(default)]
     pub key_credentials: Vec<KeyCredential>,
+    /// The `owners` relationship: not a property, served by `$expand=owners` and
+    /// `/applications/{id}/owners` only.
+    #[serde(skip)]
+    pub owners: Vec<DirectoryObject>,
+}
+
+/// A service principal (enterprise application) as `GET /v1.0/servicePrincipals` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePrincipal {
+    /// Object id of the service principal (not of the application).
+    pub id: String,
+    /// Application (client) id it is an instance of.
+    pub app_id: String,
+    pub display_name: Option<String>,
+    pub app_display_name: Option<String>,
+    /// `Application`, `ManagedIdentity`, `Legacy`, …
+    pub service_principal_type: Option<String>,
+    /// `saml`, `password`, `oidc`, `notSupported` or null.
+    pub preferred_single_sign_on_mode: Option<String>,
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub password_credentials: Vec<PasswordCredential>,
+    #[serde(default)]
+    pub key_credentials: Vec<KeyCredential>,
+    #[serde(skip)]
+    pub owners: Vec<DirectoryObject>,
+}
+
+/// An owner: a user or a service principal, serialised with its `@odata.type`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryObject {
+    /// `#microsoft.graph.user` or `#microsoft.graph.servicePrincipal`.
+    #[serde(rename = "@odata.type")]
+    pub odata_type: String,
+    pub id: String,
+    pub display_name: Option<String>,
+    /// Users: may be null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+    /// Service principals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+}
+
+impl DirectoryObject {
+    /// A user owner.
+    pub fn user(id: &str, name: &str, mail: Option<&str>) -> DirectoryObject {
+        DirectoryObject {
+            odata_type: "#microsoft.graph.user".into(),
+            id: id.into(),
+            display_name: Some(name.into()),
+            mail: mail.map(str::to_string),
+            user_principal_name: Some(mail.map(str::to_string).unwrap_or_else(|| format!("{id}@contoso.onmicrosoft.com"))),
+            app_id: None,
+        }
+    }
+
+    /// A service principal owner.
+    pub fn service_principal(id: &str, name: &str, app_id: &str) -> DirectoryObject {
+        DirectoryObject {
+            odata_type: "#microsoft.graph.servicePrincipal".into(),
+            id: id.into(),
+            display_name: Some(name.into()),
+            mail: None,
+            user_principal_name: None,
+            app_id: Some(app_id.into()),
+        }
+    }
+}
+
+impl ServicePrincipal {
+    /// Adds a SAML token-signing certificate the way `addTokenSigningCertificate` does
+    /// (graph-facts §3): a `Sign` key and a `Verify` key and a password credential, all with
+    /// the same `customKeyIdentifier`; the password and the Sign key share one keyId.
+    pub fn add_saml_certificate(&mut self, key_id: &str, verify_key_id: &str, thumbprint_b64: &str, start: &str, end: &str) {
+        let key = |id: &str, usage: &str| KeyCredential {
+            key_id: id.into(),
+            display_name: Some("CN=Microsoft Azure Federated SSO Certificate".into()),
+            start_date_time: Some(start.into()),
+            end_date_time: Some(end.into()),
+            custom_key_identifier: Some(thumbprint_b64.into()),
+            r#type: "AsymmetricX509Cert".into(),
+            usage: usage.into(),
+        };
+        self.key_credentials.push(key(key_id, "Sign"));
+        self.key_credentials.push(key(verify_key_id, "Verify"));
+        self.password_credentials.push(PasswordCredential {
+            key_id: key_id.into(),
+            display_name: None,
+            hint: None,
+            start_date_time: Some(start.into()),
+            end_date_time: Some(end.into()),
+            custom_key_identifier: Some(thumbprint_b64.into()),
+        });
+        self.preferred_single_sign_on_mode = Some("saml".into());
+    }
 }
 
 /// A client secret. `secretText` is always emitted as null, as on a real listing.

@@ -3,10 +3,12 @@
 
 use super::GraphError;
 use super::http::{Retrier, body_limited, http_client};
-use super::model::{APPLICATION_SELECT, ApplicationPage, GraphErrorBody};
+use super::model::{
+    APPLICATION_SELECT, ApplicationPage, EXPAND_LIMIT, GraphErrorBody, OWNERS_EXPAND, OwnerPage, SERVICE_PRINCIPAL_SELECT, ServicePrincipalPage, WireOwner,
+};
 use super::token::TokenProvider;
 use crate::config::{EnvironmentConfig, SyncConfig};
-use crate::domain::ListedApplication;
+use crate::domain::{ListedApplication, Owner};
 use secrecy::ExposeSecret;
 use url::Url;
 
@@ -20,7 +22,15 @@ pub struct GraphClient {
     tokens: TokenProvider,
     graph_url: Url,
     client_id: String,
+    /// `sync.fetch_owners`: expand owners on the listings.
+    fetch_owners: bool,
+    /// `environments[].include_service_principals`: list enterprise applications too.
+    include_service_principals: bool,
 }
+
+/// Graph caps pages at 100 objects when `$expand` is used on directory objects, whatever `$top`
+/// says; asking for exactly that keeps the request honest.
+const EXPANDED_PAGE: &str = "100";
 
 /// What a complete listing amounted to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,7 +43,15 @@ impl GraphClient {
     pub fn new(env: &EnvironmentConfig, sync: &SyncConfig) -> Result<GraphClient, GraphError> {
         let http = http_client(sync)?;
         let tokens = TokenProvider::new(http.clone(), env, sync)?;
-        Ok(GraphClient { http, retrier: Retrier::new(sync), tokens, graph_url: env.graph_url.clone(), client_id: env.client_id.clone() })
+        Ok(GraphClient {
+            http,
+            retrier: Retrier::new(sync),
+            tokens,
+            graph_url: env.graph_url.clone(),
+            client_id: env.client_id.clone(),
+            fetch_owners: sync.fetch_owners,
+            include_service_principals: env.include_service_principals,
+        })
     }
 
     /// Signs in (or reuses the cached token); `credwatch check` uses this alone.
@@ -48,29 +66,86 @@ impl GraphClient {
         self.get_json::<serde_json::Value>(&url).await.map(|_| ())
     }
 
-    /// Lists every application, handing each page to `on_page` as it arrives. Returns only when
-    /// the last page (the one without `@odata.nextLink`) was read: an `Ok` means the listing is
-    /// complete.
+    /// Lists every application (and, with `include_service_principals`, every enterprise
+    /// application), handing each page to `on_page` as it arrives. Returns only when the last
+    /// page (the one without `@odata.nextLink`) of every listing was read: an `Ok` means the
+    /// listing is complete.
     pub async fn list_applications(&self, mut on_page: impl FnMut(Vec<ListedApplication>)) -> Result<ListingStats, GraphError> {
-        let mut url = self.graph_url.join("v1.0/applications").map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
-        url.query_pairs_mut().append_pair("$select", APPLICATION_SELECT).append_pair("$top", "999");
         let mut stats = ListingStats::default();
+        let mut url = self.listing_url("v1.0/applications", APPLICATION_SELECT)?;
         loop {
             let page: ApplicationPage = self.get_json(&url).await?;
             stats.pages += 1;
-            let apps = page
+            let mut apps = page
                 .value
                 .into_iter()
                 .map(|a| a.into_domain())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| GraphError::Malformed(format!("page {}: {e}", stats.pages)))?;
+            self.complete_owners("applications", &mut apps).await?;
             stats.applications += apps.len();
             on_page(apps);
+            match page.next_link {
+                Some(next) => url = self.checked_next_link(&next)?,
+                None => break,
+            }
+        }
+        if !self.include_service_principals {
+            return Ok(stats);
+        }
+        let mut url = self.listing_url("v1.0/servicePrincipals", SERVICE_PRINCIPAL_SELECT)?;
+        loop {
+            let page: ServicePrincipalPage = self.get_json(&url).await?;
+            stats.pages += 1;
+            let mut sps: Vec<ListedApplication> = Vec::new();
+            for sp in page.value {
+                if let Some(app) = sp.into_domain().map_err(|e| GraphError::Malformed(format!("page {}: {e}", stats.pages)))? {
+                    // Most service principals (Microsoft's own among them) carry no credential.
+                    if !app.credentials.is_empty() {
+                        sps.push(app);
+                    }
+                }
+            }
+            self.complete_owners("servicePrincipals", &mut sps).await?;
+            stats.applications += sps.len();
+            on_page(sps);
             match page.next_link {
                 Some(next) => url = self.checked_next_link(&next)?,
                 None => return Ok(stats),
             }
         }
+    }
+
+    fn listing_url(&self, path: &str, select: &str) -> Result<Url, GraphError> {
+        let mut url = self.graph_url.join(path).map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
+        if self.fetch_owners {
+            url.query_pairs_mut().append_pair("$select", select).append_pair("$expand", OWNERS_EXPAND).append_pair("$top", EXPANDED_PAGE);
+        } else {
+            url.query_pairs_mut().append_pair("$select", select).append_pair("$top", "999");
+        }
+        Ok(url)
+    }
+
+    /// An expanded relationship holds at most [`EXPAND_LIMIT`] objects: an object showing that
+    /// many owners may have more, so its owners are read in full from `/{collection}/{id}/owners`.
+    /// That is rare (few apps have 20 owners), so the listing stays one request per page.
+    async fn complete_owners(&self, collection: &str, apps: &mut [ListedApplication]) -> Result<(), GraphError> {
+        for app in apps.iter_mut().filter(|a| a.owners.as_ref().is_some_and(|o| o.len() >= EXPAND_LIMIT)) {
+            let id: String = url::form_urlencoded::byte_serialize(app.object_id.as_bytes()).collect();
+            let mut url = self.graph_url.join(&format!("v1.0/{collection}/{id}/owners")).map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
+            url.query_pairs_mut().append_pair("$select", "id,displayName,mail,userPrincipalName,appId").append_pair("$top", "999");
+            let mut owners: Vec<Owner> = Vec::new();
+            loop {
+                let page: OwnerPage = self.get_json(&url).await?;
+                owners.extend(page.value.into_iter().filter_map(WireOwner::into_domain));
+                match page.next_link {
+                    Some(next) => url = self.checked_next_link(&next)?,
+                    None => break,
+                }
+            }
+            app.owners = Some(owners);
+        }
+        Ok(())
     }
 
     /// A nextLink is followed only to the Graph host we were configured with: the bearer token

@@ -2,7 +2,7 @@
 //! does not fit (a missing id, an unparsable date) fails the whole page: a half-understood page
 //! must not be mistaken for a complete listing.
 
-use crate::domain::{CredentialKind, ListedApplication, ListedCredential};
+use crate::domain::{CredentialKind, ListedApplication, ListedCredential, Owner, Source};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -26,7 +26,76 @@ pub struct WireApplication {
     pub password_credentials: Option<Vec<WireCredential>>,
     #[serde(default)]
     pub key_credentials: Option<Vec<WireCredential>>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Present only with `$expand=owners`.
+    #[serde(default)]
+    pub owners: Option<Vec<WireOwner>>,
 }
+
+/// One page of `GET /v1.0/servicePrincipals`.
+#[derive(Debug, Deserialize)]
+pub struct ServicePrincipalPage {
+    pub value: Vec<WireServicePrincipal>,
+    #[serde(rename = "@odata.nextLink")]
+    pub next_link: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireServicePrincipal {
+    pub id: String,
+    pub app_id: String,
+    pub display_name: Option<String>,
+    pub app_display_name: Option<String>,
+    pub service_principal_type: Option<String>,
+    #[serde(default)]
+    pub password_credentials: Option<Vec<WireCredential>>,
+    #[serde(default)]
+    pub key_credentials: Option<Vec<WireCredential>>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub owners: Option<Vec<WireOwner>>,
+}
+
+/// A directoryObject from `owners`: a user or a service principal, typed by `@odata.type`.
+/// Without permission to read the type, only `@odata.type` and `id` come (graph-facts §4).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireOwner {
+    #[serde(rename = "@odata.type")]
+    pub odata_type: Option<String>,
+    pub id: Option<String>,
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub app_id: Option<String>,
+}
+
+/// One page of `GET /v1.0/applications/{id}/owners`.
+#[derive(Debug, Deserialize)]
+pub struct OwnerPage {
+    pub value: Vec<WireOwner>,
+    #[serde(rename = "@odata.nextLink")]
+    pub next_link: Option<String>,
+}
+
+impl WireOwner {
+    pub fn into_domain(self) -> Option<Owner> {
+        let id = self.id.filter(|i| !i.is_empty())?;
+        let kind = self.odata_type.as_deref().unwrap_or("#microsoft.graph.directoryObject").trim_start_matches("#microsoft.graph.").to_string();
+        Some(Owner { id, kind, display_name: self.display_name, mail: self.mail, user_principal_name: self.user_principal_name, app_id: self.app_id })
+    }
+}
+
+/// Graph returns at most this many objects of an expanded relationship; an app showing exactly
+/// this many owners may have more, and its owners are then read from `/owners` alone.
+pub const EXPAND_LIMIT: usize = 20;
 
 /// The fields credwatch needs from a passwordCredential or keyCredential.
 #[derive(Debug, Deserialize)]
@@ -38,10 +107,21 @@ pub struct WireCredential {
     pub hint: Option<String>,
     pub start_date_time: Option<String>,
     pub end_date_time: Option<String>,
+    /// Base64; a certificate's thumbprint, shared by the three faces of a SAML signing certificate.
+    #[serde(default)]
+    pub custom_key_identifier: Option<String>,
+    /// `Sign` or `Verify` on key credentials.
+    #[serde(default)]
+    pub usage: Option<String>,
 }
 
 /// The `$select` of the listing: only what credwatch stores.
-pub const APPLICATION_SELECT: &str = "id,appId,displayName,passwordCredentials,keyCredentials";
+pub const APPLICATION_SELECT: &str = "id,appId,displayName,tags,notes,passwordCredentials,keyCredentials";
+/// The `$select` of the service principal listing.
+pub const SERVICE_PRINCIPAL_SELECT: &str =
+    "id,appId,displayName,appDisplayName,servicePrincipalType,tags,notes,passwordCredentials,keyCredentials";
+/// The `$expand` that brings each object's owners along, with only the fields credwatch shows.
+pub const OWNERS_EXPAND: &str = "owners($select=id,displayName,mail,userPrincipalName,appId)";
 
 /// Parses a Graph timestamp: ISO 8601 in UTC with 0 to 7 fractional digits, years up to 9999.
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -59,7 +139,69 @@ impl WireApplication {
         for (kind, c) in secrets.chain(certs) {
             credentials.push(c.into_domain(kind).map_err(|e| format!("application {}: {e}", self.id))?);
         }
-        Ok(ListedApplication { object_id: self.id, app_id: self.app_id, display_name: self.display_name, credentials })
+        Ok(ListedApplication {
+            object_id: self.id,
+            app_id: self.app_id,
+            display_name: self.display_name,
+            credentials,
+            source: Source::Application,
+            tags: self.tags.unwrap_or_default(),
+            notes: self.notes,
+            owners: self.owners.map(|o| o.into_iter().filter_map(WireOwner::into_domain).collect()),
+        })
+    }
+}
+
+impl WireServicePrincipal {
+    /// Managed identities are skipped (`None`): Azure rotates their certificates itself and no
+    /// one can act on a reminder. A SAML signing certificate, listed by Graph as a `Sign` key, a
+    /// `Verify` key and a password credential sharing one `customKeyIdentifier` (graph-facts
+    /// §3), becomes one certificate.
+    pub fn into_domain(self) -> Result<Option<ListedApplication>, String> {
+        if self.id.is_empty() || self.app_id.is_empty() {
+            return Err("a service principal without id or appId".into());
+        }
+        if self.service_principal_type.as_deref() == Some("ManagedIdentity") {
+            return Ok(None);
+        }
+        let keys = self.key_credentials.unwrap_or_default();
+        let passwords = self.password_credentials.unwrap_or_default();
+        let cki = |c: &WireCredential| c.custom_key_identifier.clone().filter(|k| !k.is_empty());
+        // One certificate per customKeyIdentifier (or keyId when there is none); the Sign key
+        // is preferred, since its keyId is also the password credential's.
+        let mut certs: Vec<WireCredential> = Vec::new();
+        let mut thumbprints: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut key_ids: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let (sign, other): (Vec<_>, Vec<_>) = keys.into_iter().partition(|k| k.usage.as_deref() == Some("Sign"));
+        for k in sign.into_iter().chain(other) {
+            if let Some(t) = cki(&k)
+                && !thumbprints.insert(t)
+            {
+                continue;
+            }
+            if let Some(id) = &k.key_id {
+                key_ids.insert(id.clone());
+            }
+            certs.push(k);
+        }
+        let secrets: Vec<WireCredential> = passwords
+            .into_iter()
+            .filter(|p| !cki(p).is_some_and(|t| thumbprints.contains(&t)) && !p.key_id.as_ref().is_some_and(|id| key_ids.contains(id)))
+            .collect();
+        let mut credentials = Vec::new();
+        for (kind, c) in secrets.into_iter().map(|c| (CredentialKind::Secret, c)).chain(certs.into_iter().map(|c| (CredentialKind::Certificate, c))) {
+            credentials.push(c.into_domain(kind).map_err(|e| format!("service principal {}: {e}", self.id))?);
+        }
+        Ok(Some(ListedApplication {
+            object_id: self.id,
+            app_id: self.app_id,
+            display_name: self.display_name.or(self.app_display_name),
+            credentials,
+            source: Source::ServicePrincipal,
+            tags: self.tags.unwrap_or_default(),
+            notes: self.notes,
+            owners: self.owners.map(|o| o.into_iter().filter_map(WireOwner::into_domain).collect()),
+        }))
     }
 }
 
@@ -133,6 +275,25 @@ mod tests {
         assert_eq!(app.credentials.len(), 1);
         assert_eq!(app.credentials[0].display_name, None);
         assert_eq!(app.credentials[0].hint, None);
+    }
+
+    #[test]
+    fn a_saml_certificate_counts_once() {
+        let sp: WireServicePrincipal = serde_json::from_str(
+            r#"{"id":"sp1","appId":"a1","displayName":"SAML app","servicePrincipalType":"Application",
+            "keyCredentials":[
+              {"customKeyIdentifier":"2iD8ppbE+D6Kmu1ZvjM2jtQh88E=","displayName":"CN=Microsoft Azure Federated SSO Certificate","endDateTime":"2027-08-08T14:19:35Z","keyId":"k-verify","startDateTime":"2024-08-08T14:19:36Z","type":"AsymmetricX509Cert","usage":"Verify"},
+              {"customKeyIdentifier":"2iD8ppbE+D6Kmu1ZvjM2jtQh88E=","displayName":"CN=Microsoft Azure Federated SSO Certificate","endDateTime":"2027-08-08T14:19:35Z","keyId":"k-sign","startDateTime":"2024-08-08T14:19:36Z","type":"AsymmetricX509Cert","usage":"Sign"}],
+            "passwordCredentials":[{"customKeyIdentifier":"2iD8ppbE+D6Kmu1ZvjM2jtQh88E=","displayName":null,"endDateTime":"2027-08-08T14:19:35Z","hint":null,"keyId":"k-sign","startDateTime":"2024-08-08T14:19:36Z"},
+              {"customKeyIdentifier":null,"displayName":"real secret","endDateTime":"2026-08-08T00:00:00Z","hint":"abc","keyId":"s1","startDateTime":"2025-08-08T00:00:00Z"}]}"#,
+        )
+        .unwrap();
+        let app = sp.into_domain().unwrap().unwrap();
+        assert_eq!(app.source, Source::ServicePrincipal);
+        let ids: Vec<(&str, CredentialKind)> = app.credentials.iter().map(|c| (c.key_id.as_str(), c.kind)).collect();
+        assert_eq!(ids, vec![("s1", CredentialKind::Secret), ("k-sign", CredentialKind::Certificate)]);
+        let mi: WireServicePrincipal = serde_json::from_str(r#"{"id":"sp2","appId":"a2","servicePrincipalType":"ManagedIdentity","keyCredentials":[]}"#).unwrap();
+        assert!(mi.into_domain().unwrap().is_none());
     }
 
     #[test]

@@ -8,12 +8,13 @@
 pub mod mail;
 pub mod plan;
 pub mod render;
+pub mod webhook;
 
 use crate::config::{Config, EmailTransport};
 use crate::store::{CredentialFilter, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use mail::{MailError, Mailer};
-use plan::{Ledger, Plan, Recipients};
+use plan::{Ledger, Plan, Recipient, Recipients};
 use std::fmt;
 
 /// Why a run could not even start (sending failures are in the [`RemindReport`] instead).
@@ -114,14 +115,19 @@ pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) 
     };
     let credentials = store.credentials(&CredentialFilter { end_before: Some(end_before), ..Default::default() }).await?;
     let ledger = Ledger::new(&store.reminder_ledger(end_before).await?);
-    Ok(plan::plan(&credentials, &ledger, &Recipients::from_config(config), &config.reminders, now))
+    // Rotation awareness needs the newer credentials too, which end after the horizon.
+    let siblings = store.live_credentials_of(&credentials.iter().map(|c| c.application_id).collect::<Vec<_>>()).await?;
+    let successors = crate::policy::supersession(&siblings, now);
+    let rules = plan::Rules { exclusions: Some(&config.exclusions), successors: Some(&successors) };
+    Ok(plan::plan_with(&credentials, &ledger, &Recipients::from_config(config), &config.reminders, &rules, now))
 }
 
 /// One reminder run as of `now`. With `dry_run`, or with `transport = "none"`, the plan is
 /// reported and nothing is sent or recorded.
 #[tracing::instrument(name = "remind", skip_all, fields(now = %now, dry_run))]
 pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_run: bool) -> Result<RemindReport, RemindError> {
-    let transport_none = matches!(config.email.transport, EmailTransport::None);
+    // Webhooks send whatever the e-mail transport is.
+    let transport_none = matches!(config.email.transport, EmailTransport::None) && config.webhooks.is_empty();
     let plan = plan_reminders(store, config, now).await?;
     let mut report = RemindReport { now, dry_run, transport_none, digests: Vec::new() };
     let mailer = if dry_run { None } else { Mailer::from_config(&config.email)? };
@@ -129,40 +135,54 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
     // Once the server is unreachable, the remaining digests are not attempted: they would only
     // wait for the same timeout.
     let mut unreachable: Option<String> = None;
+    let http = webhook::client();
     for digest in &plan.digests {
         let rendered = render::render(digest, &config.server.public_url, now)?;
         let lines = rendered.groups.iter().flat_map(|g| g.lines.iter().map(describe)).collect();
         let mut entry = DigestReport { recipient: digest.recipient.to_string(), subject: rendered.subject.clone(), lines, outcome: DigestOutcome::NotSent };
-        if let (Some(mailer), Some(from)) = (&mailer, from) {
-            entry.outcome = match &unreachable {
-                Some(e) => DigestOutcome::Failed(format!("not attempted: {e}")),
-                None => {
-                    let result = match mail::build_message(from, &digest.recipient, &rendered.subject, rendered.text, rendered.html) {
-                        Ok(message) => mailer.send(message).await,
-                        Err(e) => Err(e),
-                    };
-                    match result {
-                        Ok(()) => {
-                            // Recorded only now that the server accepted it (STYLE habit 13).
-                            match store.record_reminders(&digest.key, &digest.sent_rows(), &digest.skipped_rows(), Utc::now().timestamp()).await {
-                                Ok(()) => DigestOutcome::Sent,
-                                Err(e) => {
-                                    tracing::error!(recipient = %digest.key, error = %e, "a digest was sent but could not be recorded");
-                                    DigestOutcome::SentNotRecorded(e.to_string())
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(recipient = %digest.key, error = %e, "a digest was not sent; its reminders stay due");
+        let sent: Option<Result<(), String>> = match &digest.recipient {
+            Recipient::Email(to) => match (&mailer, from) {
+                (Some(mailer), Some(from)) => Some(match &unreachable {
+                    Some(e) => Err(format!("not attempted: {e}")),
+                    None => {
+                        let result = match mail::build_message(from, to, &rendered.subject, rendered.text.clone(), rendered.html.clone()) {
+                            Ok(message) => mailer.send(message).await,
+                            Err(e) => Err(e),
+                        };
+                        result.map_err(|e| {
                             if e.is_unreachable() {
                                 unreachable = Some(e.to_string());
                             }
-                            DigestOutcome::Failed(e.to_string())
-                        }
+                            e.to_string()
+                        })
                     }
+                }),
+                _ => None,
+            },
+            Recipient::Webhook(name) => match config.webhooks.iter().find(|w| w.name == *name) {
+                Some(hook) if !dry_run => {
+                    let dashboard = config.server.public_url.as_str().trim_end_matches('/');
+                    let body = webhook::payload(hook.kind, digest, &rendered.subject, &rendered.groups, dashboard, now);
+                    Some(webhook::send(&http, hook, &body).await.map_err(|e| e.to_string()))
                 }
-            };
-        }
+                _ => None,
+            },
+        };
+        entry.outcome = match sent {
+            None => DigestOutcome::NotSent,
+            // Recorded only now that the server accepted it (STYLE habit 13).
+            Some(Ok(())) => match store.record_reminders(&digest.key, &digest.sent_rows(), &digest.skipped_rows(), Utc::now().timestamp()).await {
+                Ok(()) => DigestOutcome::Sent,
+                Err(e) => {
+                    tracing::error!(recipient = %digest.key, error = %e, "a digest was sent but could not be recorded");
+                    DigestOutcome::SentNotRecorded(e.to_string())
+                }
+            },
+            Some(Err(e)) => {
+                tracing::warn!(recipient = %digest.key, error = %e, "a digest was not sent; its reminders stay due");
+                DigestOutcome::Failed(e)
+            }
+        };
         report.digests.push(entry);
     }
     if !dry_run {

@@ -7,6 +7,7 @@
 
 use crate::config::Config;
 use crate::domain::{Ladder, Rung};
+use crate::policy::{Exclusions, Successor};
 use crate::store::{CredentialView, ReminderRow};
 use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
@@ -20,12 +21,45 @@ pub fn recipient_key(mailbox: &Mailbox) -> String {
     mailbox.email.to_string().to_ascii_lowercase()
 }
 
-/// Who receives which environment's reminders: `[email].to` everything, each environment's
-/// `notify` its own.
+/// Where a digest goes: an e-mail address or a configured webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Email(Mailbox),
+    /// A `[[webhooks]]` entry, by name.
+    Webhook(String),
+}
+
+impl Recipient {
+    /// The recipient as the ledger stores it: the lower-cased address, or `webhook:{name}`
+    /// (which no e-mail address can be, having no `@`).
+    pub fn key(&self) -> String {
+        match self {
+            Recipient::Email(m) => recipient_key(m),
+            Recipient::Webhook(name) => format!("webhook:{name}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recipient::Email(m) => write!(f, "{m}"),
+            Recipient::Webhook(name) => write!(f, "webhook {name}"),
+        }
+    }
+}
+
+/// Who receives which reminders: `[email].to` everything, each environment's `notify` its own,
+/// with `notify_owners` each application's owners and note contacts its own, and each webhook
+/// the environments it names (all by default).
 #[derive(Debug, Clone, Default)]
 pub struct Recipients {
     pub all: Vec<Mailbox>,
     pub by_environment: HashMap<String, Vec<Mailbox>>,
+    /// Environments with `notify_owners = true`.
+    pub owners_notified: std::collections::HashSet<String>,
+    /// Webhook name and its environments (empty: all).
+    pub webhooks: Vec<(String, Vec<String>)>,
 }
 
 impl Recipients {
@@ -33,6 +67,8 @@ impl Recipients {
         Recipients {
             all: config.email.to.clone(),
             by_environment: config.environments.iter().map(|e| (e.name.clone(), e.notify.clone())).collect(),
+            owners_notified: config.environments.iter().filter(|e| e.notify_owners).map(|e| e.name.clone()).collect(),
+            webhooks: config.webhooks.iter().map(|w| (w.name.clone(), w.environments.clone())).collect(),
         }
     }
 
@@ -44,6 +80,35 @@ impl Recipients {
             .chain(self.by_environment.get(environment).into_iter().flatten())
             .filter(|m| seen.insert(recipient_key(m)))
             .collect()
+    }
+
+    /// Everyone who receives this credential's reminders, each once: the environment's
+    /// addresses, then (with `notify_owners`) the app's owners and note contacts, then webhooks.
+    pub fn for_credential(&self, c: &CredentialView) -> Vec<Recipient> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out: Vec<Recipient> = Vec::new();
+        let mut add = |r: Recipient| {
+            if seen.insert(r.key()) {
+                out.push(r);
+            }
+        };
+        for m in self.for_environment(&c.environment) {
+            add(Recipient::Email(m.clone()));
+        }
+        if self.owners_notified.contains(&c.environment) {
+            for m in crate::policy::owner_contacts(&c.owners().unwrap_or_default()) {
+                add(Recipient::Email(m));
+            }
+            for m in c.app_notes.as_deref().map(crate::policy::notes_contacts).unwrap_or_default() {
+                add(Recipient::Email(m));
+            }
+        }
+        for (name, envs) in &self.webhooks {
+            if envs.is_empty() || envs.contains(&c.environment) {
+                add(Recipient::Webhook(name.clone()));
+            }
+        }
+        out
     }
 }
 
@@ -80,6 +145,9 @@ pub struct PlannedItem {
     /// Less urgent rungs crossed while credwatch was not running: recorded as skipped together
     /// with the sent one, never sent.
     pub skip: Vec<Rung>,
+    /// The newer credential of the same app and kind that replaced this one: the reminder then
+    /// says to remove this one once nothing uses it, not to rotate it.
+    pub superseded_by: Option<Successor>,
 }
 
 impl PlannedItem {
@@ -91,7 +159,7 @@ impl PlannedItem {
 /// One recipient's digest: the items, most urgent (earliest end) first.
 #[derive(Debug, Clone)]
 pub struct Digest {
-    pub recipient: Mailbox,
+    pub recipient: Recipient,
     /// [`recipient_key`] of `recipient`, as the ledger stores it.
     pub key: String,
     pub items: Vec<PlannedItem>,
@@ -166,19 +234,37 @@ pub fn horizon(ladder: &Ladder, now: DateTime<Utc>) -> Option<i64> {
     }
 }
 
-/// Applies the ladder to `credentials` for every recipient of their environment.
+/// What the planner needs besides credentials, ledger and recipients.
+#[derive(Debug, Clone, Default)]
+pub struct Rules<'a> {
+    /// Excluded credentials get no reminder at all (and nothing is recorded for them).
+    pub exclusions: Option<&'a Exclusions>,
+    /// Superseded credentials, by id (see [`crate::policy::supersession`]).
+    pub successors: Option<&'a HashMap<i64, Successor>>,
+}
+
+/// Applies the ladder to `credentials` for every recipient of each.
 pub fn plan(credentials: &[CredentialView], ledger: &Ledger, recipients: &Recipients, ladder: &Ladder, now: DateTime<Utc>) -> Plan {
+    plan_with(credentials, ledger, recipients, ladder, &Rules::default(), now)
+}
+
+/// [`plan`] with exclusions and rotation awareness.
+pub fn plan_with(credentials: &[CredentialView], ledger: &Ledger, recipients: &Recipients, ladder: &Ladder, rules: &Rules, now: DateTime<Utc>) -> Plan {
     let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
     for credential in credentials.iter().filter(|c| c.removed_at.is_none()) {
-        for mailbox in recipients.for_environment(&credential.environment) {
-            let key = recipient_key(mailbox);
+        if rules.exclusions.is_some_and(|x| x.find(credential, now).is_some()) {
+            continue;
+        }
+        let superseded_by = rules.successors.and_then(|s| s.get(&credential.id)).cloned();
+        for recipient in recipients.for_credential(credential) {
+            let key = recipient.key();
             let decision = ladder.decide(credential.end(), now, &ledger.recorded(credential.id, &key));
             let Some(rung) = decision.send else { continue };
             digests
                 .entry(key.clone())
-                .or_insert_with(|| Digest { recipient: mailbox.clone(), key, items: Vec::new() })
+                .or_insert_with(|| Digest { recipient, key, items: Vec::new() })
                 .items
-                .push(PlannedItem { credential: credential.clone(), rung, skip: decision.skip });
+                .push(PlannedItem { credential: credential.clone(), rung, skip: decision.skip, superseded_by: superseded_by.clone() });
         }
     }
     let mut digests: Vec<Digest> = digests.into_values().collect();
@@ -214,6 +300,10 @@ mod tests {
             first_seen_at: 0,
             last_seen_at: 0,
             removed_at: None,
+            app_source: "application".into(),
+            app_tags: "[]".into(),
+            app_notes: None,
+            app_owners: None,
         }
     }
 
@@ -229,6 +319,7 @@ mod tests {
         let recipients = Recipients {
             all: vec![mb("Ops <OPS@example.com>")],
             by_environment: [("prod".to_string(), vec![mb("oncall@example.com"), mb("ops@example.com")])].into(),
+            ..Default::default()
         };
         let ladder = Ladder::new(vec![60, 30, 14, 7, 1], true);
         let p = plan(&creds, &Ledger::default(), &recipients, &ladder, now);

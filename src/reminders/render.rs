@@ -48,6 +48,12 @@ pub struct Line {
     pub reminder: String,
     pub portal_link: String,
     pub credwatch_link: String,
+    /// `app registration` or `enterprise application`.
+    pub source_label: &'static str,
+    /// The newer credential that replaced this one, in words, when it was superseded.
+    pub superseded: Option<String>,
+    /// What to do: rotate it, or (superseded) remove the old one once nothing uses it.
+    pub action: String,
 }
 
 impl Line {
@@ -86,6 +92,18 @@ impl Line {
             },
             portal_link: c.portal_link(),
             credwatch_link: credwatch_link(public_url, &c.environment, &c.app_object_id),
+            source_label: c.source().label(),
+            superseded: item.superseded_by.as_ref().map(|s| {
+                let name = s.display_name.as_deref().map(clean).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| clean(&s.key_id));
+                format!("\"{name}\", ending {}, seen since {}", s.end.format("%Y-%m-%d"), s.first_seen.format("%Y-%m-%d"))
+            }),
+            action: if item.superseded_by.is_some() {
+                format!("already rotated: remove the old {} once nothing uses it", c.kind().as_str())
+            } else if c.source() == crate::domain::Source::ServicePrincipal && c.kind() == crate::domain::CredentialKind::Certificate {
+                "create a new signing certificate, give it to the service provider, then make it active".into()
+            } else {
+                format!("rotate: add a new {}, deploy it, then delete this one", c.kind().as_str())
+            },
         }
     }
 }

@@ -30,9 +30,29 @@ pub struct CredentialView {
     /// last sync that listed it.
     pub last_seen_at: i64,
     pub removed_at: Option<i64>,
+    /// `application` or `service_principal` (see [`crate::domain::Source`]).
+    pub app_source: String,
+    /// The application's tags, as a JSON array.
+    pub app_tags: String,
+    pub app_notes: Option<String>,
+    /// The application's owners as JSON ([`crate::domain::Owner`]), NULL when never fetched.
+    pub app_owners: Option<String>,
 }
 
 impl CredentialView {
+    pub fn source(&self) -> crate::domain::Source {
+        crate::domain::Source::parse(&self.app_source)
+    }
+
+    pub fn tags(&self) -> Vec<String> {
+        serde_json::from_str(&self.app_tags).unwrap_or_default()
+    }
+
+    /// `None` when owners were never fetched.
+    pub fn owners(&self) -> Option<Vec<crate::domain::Owner>> {
+        self.app_owners.as_deref().map(|o| serde_json::from_str(o).unwrap_or_default())
+    }
+
     pub fn kind(&self) -> CredentialKind {
         CredentialKind::parse(&self.kind).unwrap_or(CredentialKind::Secret)
     }
@@ -53,11 +73,13 @@ impl CredentialView {
         thresholds.status(self.end(), now)
     }
 
-    /// The app's "Certificates & secrets" blade in its environment's Azure portal.
+    /// The app's "Certificates & secrets" blade in its environment's Azure portal, or for an
+    /// enterprise application its single sign-on blade (where SAML certificates are managed).
     pub fn portal_link(&self) -> String {
-        match url::Url::parse(&self.portal_url) {
-            Ok(portal) => crate::config::portal_link(&portal, &self.app_id),
-            Err(_) => crate::config::portal_link(&url::Url::parse("https://portal.azure.com").expect("constant URL"), &self.app_id),
+        let portal = url::Url::parse(&self.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
+        match self.source() {
+            crate::domain::Source::Application => crate::config::portal_link(&portal, &self.app_id),
+            crate::domain::Source::ServicePrincipal => crate::config::enterprise_app_link(&portal, &self.app_object_id, &self.app_id),
         }
     }
 }
@@ -119,7 +141,8 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 pub(super) const SELECT: &str = "SELECT c.id, e.name AS environment, c.environment_id, e.portal_url, c.application_id,
     a.object_id AS app_object_id, a.app_id, a.display_name AS app_display_name, c.kind, c.key_id, c.display_name,
     c.hint, c.start_at, c.end_at, c.first_seen_at,
-    CASE WHEN c.removed_at IS NULL THEN COALESCE(e.last_success_at, c.last_seen_at) ELSE c.last_seen_at END AS last_seen_at, c.removed_at
+    CASE WHEN c.removed_at IS NULL THEN COALESCE(e.last_success_at, c.last_seen_at) ELSE c.last_seen_at END AS last_seen_at, c.removed_at,
+    a.source AS app_source, a.tags AS app_tags, a.notes AS app_notes, a.owners AS app_owners
   FROM credentials c
   JOIN applications a ON a.id = c.application_id
   JOIN environments e ON e.id = c.environment_id
@@ -161,6 +184,26 @@ impl Store {
             each(ExpiryRow { environment: &environment, app_id: &app_id, app_name: app_name.as_deref(), kind: &kind, key_id: &key_id, end_at });
         }
         Ok(())
+    }
+
+    /// Every live credential of the given applications (store ids), for rotation awareness.
+    pub async fn live_credentials_of(&self, application_ids: &[i64]) -> Result<Vec<CredentialView>, StoreError> {
+        let mut ids: Vec<i64> = application_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+            q.push(" AND c.removed_at IS NULL AND c.application_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            let rows: Vec<CredentialView> = q.build_query_as().fetch_all(&self.pool).await.context("reading an application's credentials")?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// One credential by its store id.

@@ -81,6 +81,23 @@ pub struct ApplicationRow {
     pub first_seen_at: i64,
     pub last_seen_at: i64,
     pub removed_at: Option<i64>,
+    /// `application` or `service_principal`.
+    pub source: String,
+    /// JSON array of strings.
+    pub tags: String,
+    pub notes: Option<String>,
+    /// JSON array of [`crate::domain::Owner`], NULL when never fetched.
+    pub owners: Option<String>,
+}
+
+impl ApplicationRow {
+    pub fn owners(&self) -> Option<Vec<crate::domain::Owner>> {
+        self.owners.as_deref().map(|o| serde_json::from_str(o).unwrap_or_default())
+    }
+
+    pub fn tags(&self) -> Vec<String> {
+        serde_json::from_str(&self.tags).unwrap_or_default()
+    }
 }
 
 /// The instants splitting `end_at` into statuses, exactly as [`Thresholds::status`] does:
@@ -211,7 +228,7 @@ impl Store {
             // rewrite unchanged rows); a removed one by the last listing that had it.
             "SELECT a.id, a.environment_id, a.object_id, a.app_id, a.display_name, a.first_seen_at,
                     CASE WHEN a.removed_at IS NULL THEN COALESCE(e.last_success_at, a.last_seen_at) ELSE a.last_seen_at END AS last_seen_at,
-                    a.removed_at
+                    a.removed_at, a.source, a.tags, a.notes, a.owners
              FROM applications a JOIN environments e ON e.id = a.environment_id WHERE a.environment_id = ? AND a.object_id = ?",
         )
         .bind(environment_id)

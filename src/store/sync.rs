@@ -108,18 +108,20 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
         let (previous_success,): (Option<i64>,) =
             sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?").bind(environment_id).fetch_one(&mut *tx).await.context(CTX)?;
 
-        // Applications: object_id -> (id, app_id, display_name, removed).
-        let mut known: HashMap<String, (i64, String, Option<String>, bool)> = HashMap::new();
+        // Applications: object_id -> (id, digest of the stored fields, removed).
+        let mut known: HashMap<String, (i64, u64, bool)> = HashMap::new();
         {
-            let mut rows = sqlx::query_as::<_, (i64, String, String, Option<String>, Option<i64>)>(
-                "SELECT id, object_id, app_id, display_name, removed_at FROM applications WHERE environment_id = ?",
+            let mut rows = sqlx::query_as::<_, AppFields>(
+                "SELECT id, object_id, app_id, display_name, source, tags, notes, owners, removed_at FROM applications WHERE environment_id = ?",
             )
             .bind(environment_id)
             .fetch(&mut *tx);
-            while let Some((id, object_id, app_id, name, removed)) = rows.try_next().await.context(CTX)? {
-                known.insert(object_id, (id, app_id, name, removed.is_some()));
+            while let Some(row) = rows.try_next().await.context(CTX)? {
+                let digest = app_digest(&row.app_id, row.display_name.as_deref(), &row.source, &row.tags, row.notes.as_deref(), row.owners.as_deref());
+                known.insert(row.object_id, (row.id, digest, row.removed_at.is_some()));
             }
         }
+        let encoded: HashMap<&str, (String, Option<String>)> = apps.iter().map(|a| (a.object_id.as_str(), encode_app(a))).collect();
         let mut app_ids: HashMap<&str, i64> = HashMap::with_capacity(apps.len());
         let mut new_apps: Vec<&ListedApplication> = Vec::new();
         let mut changed_apps: Vec<(i64, &ListedApplication)> = Vec::new();
@@ -128,8 +130,9 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
                 continue; // listed twice (a page repeated): the first wins
             }
             match known.get(&a.object_id) {
-                Some((id, app_id, name, removed)) => {
-                    if *removed || *app_id != a.app_id || *name != a.display_name {
+                Some((id, old, removed)) => {
+                    let (tags, owners) = &encoded[a.object_id.as_str()];
+                    if *removed || *old != app_digest(&a.app_id, a.display_name.as_deref(), a.source.as_str(), tags, a.notes.as_deref(), owners.as_deref()) {
                         changed_apps.push((*id, a));
                     }
                     app_ids.insert(&a.object_id, *id);
@@ -142,10 +145,12 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
         }
         for chunk in new_apps.chunks(APP_CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO applications (environment_id, object_id, app_id, display_name, first_seen_at, last_seen_at, last_seen_run) ",
+                "INSERT INTO applications (environment_id, object_id, app_id, display_name, first_seen_at, last_seen_at, last_seen_run, source, tags, notes, owners) ",
             );
             q.push_values(chunk, |mut b, a| {
+                let (tags, owners) = &encoded[a.object_id.as_str()];
                 b.push_bind(environment_id).push_bind(&a.object_id).push_bind(&a.app_id).push_bind(&a.display_name).push_bind(now).push_bind(now).push_bind(run_id);
+                b.push_bind(a.source.as_str()).push_bind(tags.clone()).push_bind(&a.notes).push_bind(owners.clone());
             });
             q.push(" RETURNING id, object_id");
             let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *tx).await.context(CTX)?;
@@ -156,9 +161,16 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
             }
         }
         for (id, a) in &changed_apps {
-            sqlx::query("UPDATE applications SET app_id = ?, display_name = ?, last_seen_at = ?, last_seen_run = ?, removed_at = NULL WHERE id = ?")
+            let (tags, owners) = &encoded[a.object_id.as_str()];
+            sqlx::query(
+                "UPDATE applications SET app_id = ?, display_name = ?, source = ?, tags = ?, notes = ?, owners = ?, last_seen_at = ?, last_seen_run = ?, removed_at = NULL WHERE id = ?",
+            )
                 .bind(&a.app_id)
                 .bind(&a.display_name)
+                .bind(a.source.as_str())
+                .bind(tags)
+                .bind(&a.notes)
+                .bind(owners)
                 .bind(now)
                 .bind(run_id)
                 .bind(id)
@@ -167,7 +179,7 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
                 .context(CTX)?;
         }
         let seen_app_ids: std::collections::HashSet<i64> = app_ids.values().copied().collect();
-        let gone_apps: Vec<i64> = known.values().filter(|(id, _, _, removed)| !removed && !seen_app_ids.contains(id)).map(|v| v.0).collect();
+        let gone_apps: Vec<i64> = known.values().filter(|(id, _, removed)| !removed && !seen_app_ids.contains(id)).map(|v| v.0).collect();
         mark_removed(tx, "applications", &gone_apps, now, previous_success).await?;
 
         // Credentials: (application id, kind, key_id) -> (id, digest of the stored fields, removed).
@@ -297,6 +309,34 @@ async fn mark_removed(tx: &mut SqliteConnection, table: &'static str, ids: &[i64
         q.build().execute(&mut *tx).await.context("marking removed rows")?;
     }
     Ok(())
+}
+
+/// An application's stored fields, for telling a changed one from an unchanged one.
+#[derive(sqlx::FromRow)]
+struct AppFields {
+    id: i64,
+    object_id: String,
+    app_id: String,
+    display_name: Option<String>,
+    source: String,
+    tags: String,
+    notes: Option<String>,
+    owners: Option<String>,
+    removed_at: Option<i64>,
+}
+
+/// Tags and owners as the JSON the columns hold.
+fn encode_app(a: &ListedApplication) -> (String, Option<String>) {
+    let tags = serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".into());
+    let owners = a.owners.as_ref().map(|o| serde_json::to_string(o).unwrap_or_else(|_| "[]".into()));
+    (tags, owners)
+}
+
+fn app_digest(app_id: &str, name: Option<&str>, source: &str, tags: &str, notes: Option<&str>, owners: Option<&str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (app_id, name, source, tags, notes, owners).hash(&mut h);
+    h.finish()
 }
 
 /// A digest of the fields a sync may change, to tell a changed credential from an unchanged one.

@@ -27,11 +27,33 @@ pub struct CredentialJson {
     pub end: String,
     pub days_left: i64,
     pub status: Status,
+    /// Beyond SPEC.md's fields: `application` (app registration) or `service_principal`
+    /// (enterprise application).
+    pub source: crate::domain::Source,
+    /// The exclusion rule silencing this credential's reminders, if one applies.
+    pub excluded: Option<Excluded>,
+    /// The newer credential that replaced this one, if it was superseded.
+    pub superseded_by: Option<crate::policy::Successor>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Excluded {
+    pub rule: String,
+    pub reason: String,
+    pub until: Option<String>,
 }
 
 impl CredentialJson {
     fn new(c: CredentialView, state: &AppState, now: DateTime<Utc>) -> Self {
+        let excluded = state.config.exclusions.find(&c, now).map(|r| Excluded {
+            rule: r.name.clone(),
+            reason: r.reason.clone(),
+            until: r.until.map(|u| u.to_string()),
+        });
         CredentialJson {
+            source: c.source(),
+            excluded,
+            superseded_by: None,
             kind: c.kind(),
             days_left: c.days_left(now),
             status: c.status(&state.config.status, now),
@@ -95,8 +117,18 @@ pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result
     let now = Utc::now();
     let filter = filter_from(&req, &state, now).await?;
     let rows = state.store.credentials(&filter).await?;
+    let siblings = state.store.live_credentials_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>()).await?;
+    let mut successors = crate::policy::supersession(&siblings, now);
     let body = CredentialsBody {
-        credentials: rows.into_iter().map(|c| CredentialJson::new(c, &state, now)).collect(),
+        credentials: rows
+            .into_iter()
+            .map(|c| {
+                let by = successors.remove(&c.id);
+                let mut j = CredentialJson::new(c, &state, now);
+                j.superseded_by = by;
+                j
+            })
+            .collect(),
     };
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
 }
@@ -208,4 +240,21 @@ mod tests {
         assert_eq!(text_cell("a\r\nb"), "\"a\r\nb\"");
         assert_eq!(text_cell("plain"), "plain");
     }
+}
+
+/// `GET /api/v1/findings`: the policy findings over every live credential (see
+/// [`crate::policy::findings`]), with the counts per kind.
+#[get("/api/v1/findings")]
+pub async fn findings(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let all = state.store.credentials(&CredentialFilter::default()).await?;
+    let findings = crate::policy::findings(&all, now);
+    let counts: std::collections::BTreeMap<&str, usize> = crate::policy::FindingKind::ALL
+        .iter()
+        .map(|k| (k.as_str(), findings.iter().filter(|f| f.kind == *k).count()))
+        .collect();
+    let rules: Vec<&crate::policy::ExclusionRule> = state.config.exclusions.rules.iter().collect();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({"counts": counts, "findings": findings, "exclusions": rules})))
 }

@@ -138,7 +138,12 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
         ok: t.ok + c.counts.ok,
     });
     let thresholds = &state.config.status;
-    let needs_action = snap.needs_action.iter().map(|c| CredentialRow::new(c, thresholds, now)).collect();
+    let no_successors = std::collections::HashMap::new();
+    let needs_action = snap
+        .needs_action
+        .iter()
+        .map(|c| CredentialRow::new(c, thresholds, now).with_policy(c, &state.config.exclusions, &no_successors, now))
+        .collect();
     let own = snap.own.iter().map(|c| CredentialRow::new(c, thresholds, now)).collect();
     // Environments that synced but do not list credwatch's own app: its expiry is unknown here.
     let own_missing = envs

@@ -159,7 +159,12 @@ pub async fn environment(
     }
     let first_key = found.first().map(|c| (c.end_at, c.id));
     let last_key = found.last().map(|c| (c.end_at, c.id));
-    let rows: Vec<CredentialRow> = found.iter().map(|c| CredentialRow::new(c, &state.config.status, now)).collect();
+    let siblings = state.store.live_credentials_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>()).await?;
+    let successors = crate::policy::supersession(&siblings, now);
+    let rows: Vec<CredentialRow> = found
+        .iter()
+        .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
+        .collect();
     let state_row = envs
         .iter()
         .find(|e| e.id == env.id)
@@ -274,6 +279,21 @@ struct ApplicationPage {
     portal: String,
     live: Vec<CredentialRow>,
     history: Vec<CredentialRow>,
+    /// An enterprise application (service principal) rather than an app registration.
+    enterprise: bool,
+    /// `None` when owners were never fetched.
+    owners: Option<Vec<OwnerView>>,
+    /// Addresses the app's notes name after `credwatch-notify:`.
+    note_contacts: Vec<String>,
+    tags: Vec<String>,
+    notify_owners: bool,
+}
+
+/// One owner on the application page.
+struct OwnerView {
+    name: String,
+    kind: String,
+    contact: String,
 }
 
 #[get("/environments/{name}/applications/{object_id}")]
@@ -297,10 +317,23 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
             ..Default::default()
         })
         .await?;
+    let successors = crate::policy::supersession(&creds, now);
     let (live, history): (Vec<_>, Vec<_>) = creds
         .iter()
-        .map(|c| CredentialRow::new(c, &state.config.status, now))
+        .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
         .partition(|r| r.removed.is_none());
+    let owners: Option<Vec<OwnerView>> = app.owners().map(|o| {
+        o.into_iter()
+            .map(|o| OwnerView {
+                name: o.display_name.unwrap_or_else(|| o.id.clone()),
+                kind: if o.kind == "user" { "user".into() } else if o.kind == "servicePrincipal" { "service principal".into() } else { o.kind },
+                contact: o.mail.or(o.user_principal_name).or(o.app_id).unwrap_or_default(),
+            })
+            .collect()
+    });
+    let note_contacts: Vec<String> = app.notes.as_deref().map(crate::policy::notes_contacts).unwrap_or_default().iter().map(|m| m.email.to_string()).collect();
+    let enterprise = crate::domain::Source::parse(&app.source) == crate::domain::Source::ServicePrincipal;
+    let tags = app.tags();
     let portal_url =
         url::Url::parse(&env.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
     let (app_name, unnamed) = view::display_or(app.display_name.as_deref(), "(no name)");
@@ -316,7 +349,16 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
         name: app_name,
         unnamed,
         is_monitor: app.app_id == env.client_id,
-        portal: crate::config::portal_link(&portal_url, &app.app_id),
+        portal: if enterprise {
+            crate::config::enterprise_app_link(&portal_url, &app.object_id, &app.app_id)
+        } else {
+            crate::config::portal_link(&portal_url, &app.app_id)
+        },
+        enterprise,
+        owners,
+        note_contacts,
+        tags,
+        notify_owners: state.config.environment(&env.name).is_some_and(|e| e.notify_owners),
         object_id: app.object_id,
         app_id: app.app_id,
         first_seen: view::utc(app.first_seen_at),

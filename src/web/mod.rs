@@ -6,6 +6,7 @@ pub mod assets;
 pub mod auth;
 pub mod dashboard;
 pub mod error;
+pub mod findings;
 pub mod health;
 pub mod ics;
 pub mod inventory;
@@ -37,6 +38,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(api::credentials)
         .service(api::credentials_csv)
         .service(api::environments)
+        .service(api::findings)
+        .service(findings::findings_page)
         .service(metrics::metrics)
         .service(assets::asset)
         .service(ics::calendar_all)

@@ -125,9 +125,27 @@ pub struct CredentialRow {
     pub first_seen: String,
     pub last_seen: String,
     pub removed: Option<String>,
+    /// Set for credentials of enterprise applications (service principals).
+    pub enterprise: bool,
+    /// The exclusion rule silencing its reminders, and the rule's reason.
+    pub excluded: Option<(String, String)>,
+    /// The newer credential that replaced it, in words.
+    pub superseded: Option<String>,
 }
 
 impl CredentialRow {
+    /// Marks the row with what the policy says: excluded (rule and reason) and superseded.
+    pub fn with_policy(mut self, c: &CredentialView, exclusions: &crate::policy::Exclusions, successors: &std::collections::HashMap<i64, crate::policy::Successor>, now: DateTime<Utc>) -> Self {
+        if c.removed_at.is_none() {
+            self.excluded = exclusions.find(c, now).map(|r| (r.name.clone(), r.reason.clone()));
+            self.superseded = successors.get(&c.id).map(|s| {
+                let name = s.display_name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| s.key_id.clone());
+                format!("“{name}”, ending {}", s.end.format("%Y-%m-%d"))
+            });
+        }
+        self
+    }
+
     pub fn new(c: &CredentialView, thresholds: &Thresholds, now: DateTime<Utc>) -> Self {
         let now_s = now.timestamp();
         let (app_name, app_unnamed) = display_or(c.app_display_name.as_deref(), "(no name)");
@@ -155,6 +173,9 @@ impl CredentialRow {
             first_seen: utc(c.first_seen_at),
             last_seen: utc(c.last_seen_at),
             removed: c.removed_at.map(utc),
+            enterprise: c.source() == crate::domain::Source::ServicePrincipal,
+            excluded: None,
+            superseded: None,
         }
     }
 }

@@ -1,0 +1,69 @@
+//! `/findings`: the policy findings (long-lived, never-expiring, expired-but-present, several
+//! live secrets, no owner) and the exclusion rules in force, as a page.
+
+use super::AppState;
+use super::error::PageError;
+use super::layout::Layout;
+use super::view;
+use crate::policy::{ExclusionRule, Finding, FindingKind};
+use crate::store::CredentialFilter;
+use actix_web::{HttpResponse, get, web};
+use anyhow::Context;
+use askama::Template;
+use chrono::Utc;
+
+struct Section {
+    title: &'static str,
+    key: &'static str,
+    rows: Vec<Row>,
+}
+
+struct Row {
+    environment: String,
+    app: String,
+    app_href: String,
+    enterprise: bool,
+    credential: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "findings.html")]
+struct FindingsPage {
+    layout: Layout,
+    sections: Vec<Section>,
+    rules: Vec<ExclusionRule>,
+}
+
+fn row(f: &Finding) -> Row {
+    Row {
+        environment: f.environment.clone(),
+        app: view::display_or(f.app_display_name.as_deref(), "(no name)").0,
+        app_href: view::application_href(&f.environment, &f.app_object_id),
+        enterprise: f.source == crate::domain::Source::ServicePrincipal,
+        credential: match (&f.credential_kind, &f.key_id) {
+            (Some(k), Some(id)) => format!("{k} “{}”", f.credential_name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| id.clone())),
+            _ => String::new(),
+        },
+        detail: f.detail.clone(),
+    }
+}
+
+#[get("/findings")]
+pub async fn findings_page(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let now = Utc::now();
+    let all = state.store.credentials(&CredentialFilter::default()).await?;
+    let found = crate::policy::findings(&all, now);
+    let sections = FindingKind::ALL
+        .iter()
+        .map(|k| Section { title: k.title(), key: k.as_str(), rows: found.iter().filter(|f| f.kind == *k).map(row).collect() })
+        .collect();
+    let envs = state.store.environments().await?;
+    let page = FindingsPage {
+        layout: Layout::new("Findings", "", envs.into_iter().map(|e| e.name).collect()),
+        sections,
+        rules: state.config.exclusions.rules.clone(),
+    };
+    let html = page.render().context("rendering the findings")?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
