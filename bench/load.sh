@@ -10,7 +10,7 @@ apps=${1:-10000}
 secs=${2:-30}
 command -v wrk >/dev/null && command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk sqlite3 >/dev/null; }
 cargo build --release --quiet
-bin=$PWD/target/release/credwatch
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/credwatch
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -51,7 +51,7 @@ pids+=($!)
 runs_before=$(sqlite3 "$work/load.db" "select count(*) from sync_runs")
 wrk -t2 -c16 -d"${secs}s" --latency "http://127.0.0.1:$port/" | tee "$work/wrk"
 runs_after=$(sqlite3 "$work/load.db" "select count(*) from sync_runs where outcome='success'")
-failed=$(sqlite3 "$work/load.db" "select count(*) from sync_runs where outcome<>'success'")
+failed=$(sqlite3 "$work/load.db" "select count(*) from sync_runs where outcome in ('failed', 'interrupted')")
 rss_max=$(sort -n "$work/rss" | tail -1)
 rss_min=$(sort -n "$work/rss" | head -1)
 echo "syncs during the run: $((runs_after - runs_before + failed)) started, $failed not successful"

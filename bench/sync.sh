@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("${@:-10000}")
 cargo build --release --quiet
-bin=target/release/credwatch
+bin=${CARGO_TARGET_DIR:-target}/release/credwatch
 work=$(mktemp -d)
 trap 'kill $emu_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 export EMULATOR_CLIENT_SECRET=bench-secret BENCH_SECRET=bench-secret
@@ -20,6 +20,7 @@ for n in "${sizes[@]}"; do
   url=$(cat "$work/url")
   rm -f "$work"/bench.db*
   cat > "$work/credwatch.toml" <<TOML
+${BENCH_CONFIG:-}
 [database]
 url = "sqlite://$work/bench.db"
 [[environments]]
