@@ -124,7 +124,11 @@ fn load_config(arg: &ConfigArg) -> Result<Config, ExitCode> {
 
 /// Runs the parsed command; the exit code is the command's verdict.
 pub async fn run(cli: Cli) -> ExitCode {
-    let quiet = if matches!(cli.command, Command::Serve(_) | Command::Demo { .. }) { "info" } else { "warn" };
+    let quiet = if matches!(cli.command, Command::Serve(_) | Command::Demo { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     init_tracing(cli.log_format, quiet);
     let result = match cli.command {
         Command::Serve(arg) => match load_config(&arg) {
@@ -146,7 +150,14 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Demo { listen } => demo(&listen).await,
         Command::Healthcheck { url } => healthcheck(&url).await,
         Command::HashPassword => hash_password(),
-        Command::Emulate { listen, apps, seed, tenant, client, secret_env } => emulate(&listen, apps, seed, &tenant, &client, &secret_env).await,
+        Command::Emulate {
+            listen,
+            apps,
+            seed,
+            tenant,
+            client,
+            secret_env,
+        } => emulate(&listen, apps, seed, &tenant, &client, &secret_env).await,
     };
     match result {
         Ok(code) => code,
@@ -159,7 +170,9 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     if config.environments.is_empty() {
-        tracing::warn!("no environments configured: add [[environments]] to the config, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET");
+        tracing::warn!(
+            "no environments configured: add [[environments]] to the config, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
+        );
     }
     let app = Application::build(config, None).await?;
     tracing::info!(port = app.port(), "serving");
@@ -171,7 +184,11 @@ fn require_environments(config: &Config) -> anyhow::Result<()> {
     if config.environments.is_empty() {
         anyhow::bail!(
             "no environments configured: add [[environments]] to {}, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
-            config.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "a config file".into())
+            config
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "a config file".into())
         );
     }
     Ok(())
@@ -179,11 +196,11 @@ fn require_environments(config: &Config) -> anyhow::Result<()> {
 
 async fn sync(config: Config, only: Option<String>) -> anyhow::Result<ExitCode> {
     require_environments(&config)?;
-    if let Some(name) = &only {
-        if config.environment(name).is_none() {
-            let known: Vec<_> = config.environments.iter().map(|e| e.name.as_str()).collect();
-            anyhow::bail!("--env {name:?}: no such environment (configured: {})", known.join(", "));
-        }
+    if let Some(name) = &only
+        && config.environment(name).is_none()
+    {
+        let known: Vec<_> = config.environments.iter().map(|e| e.name.as_str()).collect();
+        anyhow::bail!("--env {name:?}: no such environment (configured: {})", known.join(", "));
     }
     let store = open_store(&config).await?;
     let mut syncer = Syncer::new(&config, store);
@@ -213,11 +230,19 @@ async fn sync(config: Config, only: Option<String>) -> anyhow::Result<ExitCode> 
             println!("{r}");
         })
         .await;
-    Ok(if reports.iter().all(|r| r.succeeded()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if reports.iter().all(|r| r.succeeded()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn check(config: Config) -> anyhow::Result<ExitCode> {
-    let source = config.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "environment variables".into());
+    let source = config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "environment variables".into());
     println!("config: ok ({source}, {} environment(s))", config.environments.len());
     require_environments(&config)?;
     let mut failed = false;
@@ -230,10 +255,22 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
             Err(e) => Err(e),
         };
         match outcome {
-            Ok(msg) => println!("{}: ok: tenant {}, client {} ({}): {msg}", env.name, env.tenant_id, env.client_id, env.credential.describe()),
+            Ok(msg) => println!(
+                "{}: ok: tenant {}, client {} ({}): {msg}",
+                env.name,
+                env.tenant_id,
+                env.client_id,
+                env.credential.describe()
+            ),
             Err(e) => {
                 failed = true;
-                println!("{}: FAILED: tenant {}, client {} ({}): {e}", env.name, env.tenant_id, env.client_id, env.credential.describe());
+                println!(
+                    "{}: FAILED: tenant {}, client {} ({}): {e}",
+                    env.name,
+                    env.tenant_id,
+                    env.client_id,
+                    env.credential.describe()
+                );
             }
         }
     }
@@ -274,9 +311,17 @@ async fn demo(listen: &str) -> anyhow::Result<ExitCode> {
 
 async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &str, secret_env: &str) -> anyhow::Result<ExitCode> {
     use crate::emulator::{ClientAuth, Emulator, generate_applications};
-    let secret = std::env::var(secret_env).map_err(|_| anyhow::anyhow!("set {secret_env} to the client secret the emulator should accept"))?;
+    let secret =
+        std::env::var(secret_env).map_err(|_| anyhow::anyhow!("set {secret_env} to the client secret the emulator should accept"))?;
     let emu = Emulator::start_on(listen).await?;
-    emu.register_client(tenant, client, ClientAuth::Secret { value: secret, expired: false });
+    emu.register_client(
+        tenant,
+        client,
+        ClientAuth::Secret {
+            value: secret,
+            expired: false,
+        },
+    );
     emu.set_applications(tenant, generate_applications(seed, apps, chrono::Utc::now()));
     // One line on stdout, so scripts can read the URL.
     println!("{}", emu.url());

@@ -83,7 +83,12 @@ pub struct WebhookConfig {
 
 impl fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookConfig").field("name", &self.name).field("kind", &self.kind).field("url", &"[REDACTED]").field("environments", &self.environments).finish()
+        f.debug_struct("WebhookConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &"[REDACTED]")
+            .field("environments", &self.environments)
+            .finish()
     }
 }
 
@@ -124,7 +129,10 @@ pub enum AuthMode {
     Basic { users: Vec<BasicUser>, realm: String },
     /// `mode = "proxy"`: a reverse proxy authenticates and names the user in `user_header`;
     /// trusted only from `trusted_proxies` (addresses or CIDR ranges).
-    Proxy { user_header: String, trusted_proxies: Vec<ipnet::IpNet> },
+    Proxy {
+        user_header: String,
+        trusted_proxies: Vec<ipnet::IpNet>,
+    },
 }
 
 /// A dashboard user of `mode = "basic"`.
@@ -163,7 +171,11 @@ pub enum EmailTransport {
     None,
     /// `transport = "smtp"`: `url` is `smtp://host:port` (STARTTLS when offered),
     /// `smtp://…?tls=required` or `smtps://host:port` (implicit TLS).
-    Smtp { url: Url, username: Option<String>, password: Option<SecretString> },
+    Smtp {
+        url: Url,
+        username: Option<String>,
+        password: Option<SecretString>,
+    },
     /// `transport = "file"`: one `.eml` file per message in `dir`.
     File { dir: PathBuf },
 }
@@ -515,7 +527,12 @@ impl Config {
             key: String::new(),
             problem: e.to_string().trim_end().replace('\n', " | "),
         })?;
-        Loader { origin, base: source.and_then(Path::parent).map(Path::to_path_buf), env }.build(raw, source)
+        Loader {
+            origin,
+            base: source.and_then(Path::parent).map(Path::to_path_buf),
+            env,
+        }
+        .build(raw, source)
     }
 
     pub fn environment(&self, name: &str) -> Option<&EnvironmentConfig> {
@@ -532,11 +549,19 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn err(&self, key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-        ConfigError { origin: self.origin.clone(), key: key.into(), problem: problem.into() }
+        ConfigError {
+            origin: self.origin.clone(),
+            key: key.into(),
+            problem: problem.into(),
+        }
     }
 
     fn env_err(&self, var: &str, problem: impl Into<String>) -> ConfigError {
-        ConfigError { origin: "environment".into(), key: var.into(), problem: problem.into() }
+        ConfigError {
+            origin: "environment".into(),
+            key: var.into(),
+            problem: problem.into(),
+        }
     }
 
     fn var(&self, name: &str) -> Option<String> {
@@ -554,7 +579,9 @@ impl Loader<'_> {
         let server = self.server(raw.server)?;
         let database = match self.var("CREDWATCH_DATABASE_URL") {
             Some(url) => DatabaseConfig { url },
-            None => DatabaseConfig { url: raw.database.url.unwrap_or_else(|| DEFAULT_DATABASE_URL.into()) },
+            None => DatabaseConfig {
+                url: raw.database.url.unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            },
         };
         if !database.url.starts_with("sqlite:") {
             return Err(self.err("database.url", format!("{:?} is not a sqlite: URL", database.url)));
@@ -593,15 +620,18 @@ impl Loader<'_> {
         for (i, e) in raw.environments.into_iter().enumerate() {
             environments.push(self.environment(&format!("environments[{i}]"), e)?);
         }
-        if environments.is_empty() {
-            if let Some(env) = self.zero_config_environment()? {
-                environments.push(env);
-            }
+        if environments.is_empty()
+            && let Some(env) = self.zero_config_environment()?
+        {
+            environments.push(env);
         }
         let mut seen = HashSet::new();
         for (i, e) in environments.iter().enumerate() {
             if !seen.insert(e.name.as_str()) {
-                return Err(self.err(format!("environments[{i}].name"), format!("{:?} is used by another environment", e.name)));
+                return Err(self.err(
+                    format!("environments[{i}].name"),
+                    format!("{:?} is used by another environment", e.name),
+                ));
             }
         }
         let exclusions = self.exclusions(raw.exclusions, builtin, &environments)?;
@@ -622,14 +652,27 @@ impl Loader<'_> {
         })
     }
 
-    fn exclusions(&self, raw: Vec<RawExclusion>, builtin: Option<Vec<String>>, envs: &[EnvironmentConfig]) -> Result<crate::policy::Exclusions, ConfigError> {
+    fn exclusions(
+        &self,
+        raw: Vec<RawExclusion>,
+        builtin: Option<Vec<String>>,
+        envs: &[EnvironmentConfig],
+    ) -> Result<crate::policy::Exclusions, ConfigError> {
         use crate::policy::{ExclusionRule, Glob, builtin_exclusions, builtin_names};
         let mut rules = Vec::new();
         let mut names = HashSet::new();
         for (i, r) in raw.into_iter().enumerate() {
             let key = |f: &str| format!("exclusions[{i}].{f}");
-            let reason = r.reason.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| self.err(key("reason"), "is required: say why these credentials need no reminder"))?;
-            let name = r.name.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("exclusions[{i}]"));
+            let reason = r
+                .reason
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| self.err(key("reason"), "is required: say why these credentials need no reminder"))?;
+            let name = r
+                .name
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("exclusions[{i}]"));
             if !names.insert(name.clone()) {
                 return Err(self.err(key("name"), format!("{name:?} is used by another exclusion")));
             }
@@ -649,7 +692,10 @@ impl Loader<'_> {
             let credential_name = nonempty("credential_name", r.credential_name)?;
             let tag = nonempty("tag", r.tag)?;
             if app_id.is_none() && app_name.is_none() && credential_name.is_none() && tag.is_none() {
-                return Err(self.err(format!("exclusions[{i}]"), "names no app_id, app_name, credential_name or tag: it would silence every reminder"));
+                return Err(self.err(
+                    format!("exclusions[{i}]"),
+                    "names no app_id, app_name, credential_name or tag: it would silence every reminder",
+                ));
             }
             let until = match r.until {
                 None => None,
@@ -677,11 +723,18 @@ impl Loader<'_> {
         let keep = builtin.unwrap_or_else(|| known.clone());
         for (i, n) in keep.iter().enumerate() {
             if !known.contains(n) {
-                return Err(self.err(format!("reminders.builtin_exclusions[{i}]"), format!("{n:?} is not a built-in exclusion; they are {}", known.join(", "))));
+                return Err(self.err(
+                    format!("reminders.builtin_exclusions[{i}]"),
+                    format!("{n:?} is not a built-in exclusion; they are {}", known.join(", ")),
+                ));
             }
         }
         // A configured rule with a built-in's name replaces it.
-        rules.extend(builtin_exclusions().into_iter().filter(|b| keep.contains(&b.name) && !names.contains(&b.name)));
+        rules.extend(
+            builtin_exclusions()
+                .into_iter()
+                .filter(|b| keep.contains(&b.name) && !names.contains(&b.name)),
+        );
         Ok(crate::policy::Exclusions { rules })
     }
 
@@ -689,7 +742,11 @@ impl Loader<'_> {
         let mut out: Vec<WebhookConfig> = Vec::new();
         for (i, w) in raw.into_iter().enumerate() {
             let key = |f: &str| format!("webhooks[{i}].{f}");
-            let name = w.name.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| self.err(key("name"), "is required"))?;
+            let name = w
+                .name
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| self.err(key("name"), "is required"))?;
             if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
                 return Err(self.err(key("name"), format!("{name:?} may contain only a-z, 0-9 and -")));
             }
@@ -704,7 +761,12 @@ impl Loader<'_> {
             };
             let url = self
                 .secret_source(&key("url_env"), w.url_env.as_deref(), &key("url_file"), w.url_file.as_deref())?
-                .ok_or_else(|| self.err(key("url_env"), "set url_env or url_file: a webhook URL is a secret and stays out of the config file"))?;
+                .ok_or_else(|| {
+                    self.err(
+                        key("url_env"),
+                        "set url_env or url_file: a webhook URL is a secret and stays out of the config file",
+                    )
+                })?;
             {
                 use secrecy::ExposeSecret;
                 let text = url.expose_secret();
@@ -716,10 +778,18 @@ impl Loader<'_> {
             }
             for (j, e) in w.environments.iter().enumerate() {
                 if !envs.iter().any(|x| x.name == *e) {
-                    return Err(self.err(format!("webhooks[{i}].environments[{j}]"), format!("{e:?} is not a configured environment")));
+                    return Err(self.err(
+                        format!("webhooks[{i}].environments[{j}]"),
+                        format!("{e:?} is not a configured environment"),
+                    ));
                 }
             }
-            out.push(WebhookConfig { name, kind, url, environments: w.environments });
+            out.push(WebhookConfig {
+                name,
+                kind,
+                url,
+                environments: w.environments,
+            });
         }
         Ok(out)
     }
@@ -731,13 +801,25 @@ impl Loader<'_> {
         };
         let listen: SocketAddr = listen.parse().map_err(|_| {
             let e = format!("{listen:?} is not an address with a port, e.g. \"127.0.0.1:8080\" or \"[::]:8080\"");
-            if key == "server.listen" { self.err(key, e) } else { self.env_err(key, e) }
+            if key == "server.listen" {
+                self.err(key, e)
+            } else {
+                self.env_err(key, e)
+            }
         })?;
         let public_url = match raw.public_url {
             Some(u) => self.url("server.public_url", &u)?,
             None => {
-                let host = if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
-                let host = if listen.is_ipv6() && !listen.ip().is_unspecified() { format!("[{host}]") } else { host };
+                let host = if listen.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    listen.ip().to_string()
+                };
+                let host = if listen.is_ipv6() && !listen.ip().is_unspecified() {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
                 Url::parse(&format!("http://{host}:{}", listen.port())).map_err(|e| self.err("server.listen", e.to_string()))?
             }
         };
@@ -766,7 +848,10 @@ impl Loader<'_> {
             }
             "basic" => {
                 if raw.users.is_empty() {
-                    return Err(self.err("server.auth.users", "mode = \"basic\" needs at least one [[server.auth.users]] entry"));
+                    return Err(self.err(
+                        "server.auth.users",
+                        "mode = \"basic\" needs at least one [[server.auth.users]] entry",
+                    ));
                 }
                 let mut users = Vec::new();
                 for (i, u) in raw.users.into_iter().enumerate() {
@@ -779,7 +864,10 @@ impl Loader<'_> {
                             "is not an argon2 hash; make one with `credwatch hash-password`",
                         ));
                     }
-                    users.push(BasicUser { name: u.name, password_hash: u.password_hash });
+                    users.push(BasicUser {
+                        name: u.name,
+                        password_hash: u.password_hash,
+                    });
                 }
                 let realm = raw.realm.unwrap_or_else(|| "credwatch".into());
                 if realm.contains('"') || realm.chars().any(char::is_control) {
@@ -789,7 +877,10 @@ impl Loader<'_> {
             }
             "proxy" => {
                 if raw.trusted_proxies.is_empty() {
-                    return Err(self.err("server.auth.trusted_proxies", "mode = \"proxy\" needs the proxy's addresses, e.g. [\"127.0.0.1\"]"));
+                    return Err(self.err(
+                        "server.auth.trusted_proxies",
+                        "mode = \"proxy\" needs the proxy's addresses, e.g. [\"127.0.0.1\"]",
+                    ));
                 }
                 let trusted_proxies = raw
                     .trusted_proxies
@@ -798,16 +889,29 @@ impl Loader<'_> {
                     .map(|(i, p)| {
                         p.parse::<ipnet::IpNet>()
                             .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                            .map_err(|_| self.err(format!("server.auth.trusted_proxies[{i}]"), format!("{p:?} is not an IP address or CIDR range")))
+                            .map_err(|_| {
+                                self.err(
+                                    format!("server.auth.trusted_proxies[{i}]"),
+                                    format!("{p:?} is not an IP address or CIDR range"),
+                                )
+                            })
                     })
                     .collect::<Result<_, _>>()?;
                 let user_header = raw.user_header.unwrap_or_else(|| "X-Forwarded-User".into());
                 if actix_web::http::header::HeaderName::from_bytes(user_header.as_bytes()).is_err() {
                     return Err(self.err("server.auth.user_header", format!("{user_header:?} is not a header name")));
                 }
-                AuthMode::Proxy { user_header, trusted_proxies }
+                AuthMode::Proxy {
+                    user_header,
+                    trusted_proxies,
+                }
             }
-            other => return Err(self.err("server.auth.mode", format!("{other:?} is not one of \"none\", \"basic\", \"proxy\""))),
+            other => {
+                return Err(self.err(
+                    "server.auth.mode",
+                    format!("{other:?} is not one of \"none\", \"basic\", \"proxy\""),
+                ));
+            }
         };
         Ok(AuthConfig { mode, metrics_token })
     }
@@ -835,40 +939,69 @@ impl Loader<'_> {
     fn job(&self, key: &str, expression: &str) -> Result<Job, ConfigError> {
         let expression = expression.trim().to_string();
         if expression.is_empty() {
-            return Ok(Job { expression, schedule: None });
+            return Ok(Job {
+                expression,
+                schedule: None,
+            });
         }
         let schedule = cron::Schedule::from_str(&expression).map_err(|e| {
-            self.err(key, format!("{expression:?} is not a cron expression with seconds (\"sec min hour day-of-month month day-of-week\"): {e}"))
+            self.err(
+                key,
+                format!("{expression:?} is not a cron expression with seconds (\"sec min hour day-of-month month day-of-week\"): {e}"),
+            )
         })?;
-        Ok(Job { expression, schedule: Some(schedule) })
+        Ok(Job {
+            expression,
+            schedule: Some(schedule),
+        })
     }
 
     fn mailbox(&self, key: &str, value: &str) -> Result<Mailbox, ConfigError> {
-        value.parse::<Mailbox>().map_err(|e| self.err(key, format!("{value:?} is not an e-mail address: {e}")))
+        value
+            .parse::<Mailbox>()
+            .map_err(|e| self.err(key, format!("{value:?} is not an e-mail address: {e}")))
     }
 
     fn email(&self, raw: Option<RawEmail>) -> Result<EmailConfig, ConfigError> {
         // Without an [email] table, nothing is sent; with one, SMTP is the default.
         let Some(raw) = raw else {
-            return Ok(EmailConfig { transport: EmailTransport::None, from: None, to: Vec::new() });
+            return Ok(EmailConfig {
+                transport: EmailTransport::None,
+                from: None,
+                to: Vec::new(),
+            });
         };
         let transport = match raw.transport.as_deref().unwrap_or("smtp") {
             "none" => EmailTransport::None,
-            "file" => EmailTransport::File { dir: self.path(raw.dir.as_deref().unwrap_or(Path::new("outbox"))) },
+            "file" => EmailTransport::File {
+                dir: self.path(raw.dir.as_deref().unwrap_or(Path::new("outbox"))),
+            },
             "smtp" => {
                 let value = raw.url.as_deref().unwrap_or("smtp://127.0.0.1:25");
                 let url = Url::parse(value).map_err(|e| self.err("email.url", format!("{value:?} is not a URL: {e}")))?;
                 if !matches!(url.scheme(), "smtp" | "smtps") || url.host().is_none() {
                     return Err(self.err("email.url", format!("{value:?} must be smtp://host:port or smtps://host:port")));
                 }
-                if let Some((k, v)) = url.query_pairs().find(|(k, v)| k != "tls" || !matches!(v.as_ref(), "required" | "opportunistic" | "none")) {
+                if let Some((k, v)) = url
+                    .query_pairs()
+                    .find(|(k, v)| k != "tls" || !matches!(v.as_ref(), "required" | "opportunistic" | "none"))
+                {
                     return Err(self.err("email.url", format!("unknown option {k}={v}; only tls=required|opportunistic|none")));
                 }
-                let password = self.secret_source("email.password_env", raw.password_env.as_deref(), "email.password_file", raw.password_file.as_deref())?;
+                let password = self.secret_source(
+                    "email.password_env",
+                    raw.password_env.as_deref(),
+                    "email.password_file",
+                    raw.password_file.as_deref(),
+                )?;
                 if password.is_some() && raw.username.is_none() {
                     return Err(self.err("email.username", "a password is configured but no username"));
                 }
-                EmailTransport::Smtp { url, username: raw.username, password }
+                EmailTransport::Smtp {
+                    url,
+                    username: raw.username,
+                    password,
+                }
             }
             other => return Err(self.err("email.transport", format!("{other:?} is not one of \"smtp\", \"file\", \"none\""))),
         };
@@ -876,12 +1009,23 @@ impl Loader<'_> {
         if from.is_none() && !matches!(transport, EmailTransport::None) {
             return Err(self.err("email.from", "is required unless transport = \"none\""));
         }
-        let to = raw.to.iter().enumerate().map(|(i, t)| self.mailbox(&format!("email.to[{i}]"), t)).collect::<Result<_, _>>()?;
+        let to = raw
+            .to
+            .iter()
+            .enumerate()
+            .map(|(i, t)| self.mailbox(&format!("email.to[{i}]"), t))
+            .collect::<Result<_, _>>()?;
         Ok(EmailConfig { transport, from, to })
     }
 
     /// A secret given by the name of an environment variable or by a file; at most one of the two.
-    fn secret_source(&self, env_key: &str, env_var: Option<&str>, file_key: &str, file: Option<&Path>) -> Result<Option<SecretString>, ConfigError> {
+    fn secret_source(
+        &self,
+        env_key: &str,
+        env_var: Option<&str>,
+        file_key: &str,
+        file: Option<&Path>,
+    ) -> Result<Option<SecretString>, ConfigError> {
         match (env_var, file) {
             (Some(_), Some(_)) => Err(self.err(env_key, format!("set either {env_key} or {file_key}, not both"))),
             (Some(var), None) => match self.var(var) {
@@ -931,9 +1075,13 @@ impl Loader<'_> {
             Some(v) => {
                 let v = v.trim().trim_end_matches('/');
                 let full = if v.contains("://") { v.to_string() } else { format!("https://{v}") };
-                let url = Url::parse(&full).map_err(|e| self.env_err("AZURE_AUTHORITY_HOST", format!("{v:?} is not a host or URL: {e}")))?;
+                let url =
+                    Url::parse(&full).map_err(|e| self.env_err("AZURE_AUTHORITY_HOST", format!("{v:?} is not a host or URL: {e}")))?;
                 if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback(&url)) {
-                    return Err(self.env_err("AZURE_AUTHORITY_HOST", format!("{v:?} must be https (http only to a loopback address)")));
+                    return Err(self.env_err(
+                        "AZURE_AUTHORITY_HOST",
+                        format!("{v:?} must be https (http only to a loopback address)"),
+                    ));
                 }
                 Ok(url)
             }
@@ -966,7 +1114,11 @@ impl Loader<'_> {
         ];
         let count = sources.iter().filter(|s| **s).count();
         if count != 1 {
-            let problem = if count == 0 { "no secret source is set" } else { "more than one secret source is set" };
+            let problem = if count == 0 {
+                "no secret source is set"
+            } else {
+                "more than one secret source is set"
+            };
             return Err(self.err(
                 key,
                 format!("{problem}: set exactly one of client_secret_env, client_secret_file, certificate_path, federated_token_file"),

@@ -14,7 +14,13 @@ use tokio_util::sync::CancellationToken;
 /// The simulated environments: name, tenant, credwatch's own client ID, applications, data seed.
 const TENANTS: [(&str, &str, &str, usize, u64); 3] = [
     ("dev", "contoso-dev.onmicrosoft.com", "0d1e2f3a-0000-4000-8000-00000000de01", 45, 11),
-    ("test", "contoso-test.onmicrosoft.com", "0d1e2f3a-0000-4000-8000-00000000de02", 60, 12),
+    (
+        "test",
+        "contoso-test.onmicrosoft.com",
+        "0d1e2f3a-0000-4000-8000-00000000de02",
+        60,
+        12,
+    ),
     ("prod", "contoso.onmicrosoft.com", "0d1e2f3a-0000-4000-8000-00000000de03", 90, 13),
 ];
 
@@ -36,7 +42,8 @@ impl Demo {
     /// Starts the emulator, syncs every simulated environment, sends the due reminders to the
     /// outbox, and builds the service on `listen`. The dashboard is populated when this returns.
     pub async fn start(listen: &str, dir: &Path) -> anyhow::Result<Demo> {
-        let listener = TcpListener::bind(listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}; pass --listen 127.0.0.1:PORT with a free port"))?;
+        let listener = TcpListener::bind(listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}; pass --listen 127.0.0.1:PORT with a free port"))?;
         let addr = listener.local_addr()?;
         fresh_dir(dir)?;
         let emulator = Emulator::start().await?;
@@ -45,7 +52,14 @@ impl Demo {
         for (i, (name, tenant, client, count, seed)) in TENANTS.iter().enumerate() {
             let secret = format!("demo-{name}-{}", uuid::Uuid::new_v4().simple());
             emulator.add_tenant(tenant);
-            emulator.register_client(tenant, client, ClientAuth::Secret { value: secret.clone(), expired: false });
+            emulator.register_client(
+                tenant,
+                client,
+                ClientAuth::Secret {
+                    value: secret.clone(),
+                    expired: false,
+                },
+            );
             let mut apps = generate_applications(*seed, *count, now);
             // credwatch's own registration is listed too, so the dashboard can warn before the
             // monitor's own secret expires (in prod, soon).
@@ -69,7 +83,13 @@ impl Demo {
         }
         let reminders = crate::reminders::try_remind(service.store(), &config, Utc::now(), false).await?;
         println!("  reminders: {} message(s) written to the outbox", reminders.sent());
-        Ok(Demo { emulator, service, config, outbox, calendar_token })
+        Ok(Demo {
+            emulator,
+            service,
+            config,
+            outbox,
+            calendar_token,
+        })
     }
 }
 

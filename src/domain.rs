@@ -88,7 +88,10 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { critical_days: 7, warning_days: 30 }
+        Thresholds {
+            critical_days: 7,
+            warning_days: 30,
+        }
     }
 }
 
@@ -183,7 +186,10 @@ impl Ladder {
     pub fn new(mut days_before: Vec<i64>, expired_notice: bool) -> Self {
         days_before.sort_unstable();
         days_before.dedup();
-        Ladder { days_before, expired_notice }
+        Ladder {
+            days_before,
+            expired_notice,
+        }
     }
 
     /// The rungs in ascending days (most urgent first).
@@ -212,9 +218,14 @@ impl Ladder {
         // less urgent than the most urgent recorded rung is moot as well (e.g. a 90-day rung
         // added to the config after the 14-day reminder went out is not sent at 10 days left).
         let most_urgent_recorded = recorded.iter().map(|r| r.urgency()).min();
-        let mut pending = crossed.into_iter().filter(|r| !recorded.contains(r) && most_urgent_recorded.is_none_or(|u| r.urgency() < u));
+        let mut pending = crossed
+            .into_iter()
+            .filter(|r| !recorded.contains(r) && most_urgent_recorded.is_none_or(|u| r.urgency() < u));
         let send = pending.next();
-        LadderDecision { send, skip: pending.collect() }
+        LadderDecision {
+            send,
+            skip: pending.collect(),
+        }
     }
 }
 
@@ -237,7 +248,11 @@ impl Source {
     }
 
     pub fn parse(s: &str) -> Source {
-        if s == "service_principal" { Source::ServicePrincipal } else { Source::Application }
+        if s == "service_principal" {
+            Source::ServicePrincipal
+        } else {
+            Source::Application
+        }
     }
 
     /// How people call it in the portal.
@@ -326,7 +341,10 @@ mod tests {
 
     #[test]
     fn end_range_agrees_with_status() {
-        let t = Thresholds { critical_days: 7, warning_days: 30 };
+        let t = Thresholds {
+            critical_days: 7,
+            warning_days: 30,
+        };
         let now = at("2026-05-05T10:20:30Z");
         for offset in (-3 * DAY_SECS..40 * DAY_SECS).step_by(3_607) {
             let end = now + chrono::Duration::seconds(offset);

@@ -83,8 +83,14 @@ impl ExclusionRule {
     pub fn matches(&self, c: &CredentialView) -> bool {
         self.environment.as_ref().is_none_or(|e| *e == c.environment)
             && self.app_id.as_ref().is_none_or(|a| a.eq_ignore_ascii_case(&c.app_id))
-            && self.app_name.as_ref().is_none_or(|g| g.matches(c.app_display_name.as_deref().unwrap_or("")))
-            && self.credential_name.as_ref().is_none_or(|g| g.matches(c.display_name.as_deref().unwrap_or("")))
+            && self
+                .app_name
+                .as_ref()
+                .is_none_or(|g| g.matches(c.app_display_name.as_deref().unwrap_or("")))
+            && self
+                .credential_name
+                .as_ref()
+                .is_none_or(|g| g.matches(c.display_name.as_deref().unwrap_or("")))
             && self.tag.as_ref().is_none_or(|t| c.tags().iter().any(|x| x.eq_ignore_ascii_case(t)))
     }
 }
@@ -175,7 +181,12 @@ pub fn supersession(credentials: &[CredentialView], now: DateTime<Utc>) -> HashM
             if let Some(d) = successor {
                 out.insert(
                     c.id,
-                    Successor { key_id: d.key_id.clone(), display_name: d.display_name.clone(), end: d.end(), first_seen: DateTime::from_timestamp(d.first_seen_at, 0).unwrap_or(now) },
+                    Successor {
+                        key_id: d.key_id.clone(),
+                        display_name: d.display_name.clone(),
+                        end: d.end(),
+                        first_seen: DateTime::from_timestamp(d.first_seen_at, 0).unwrap_or(now),
+                    },
                 );
             }
         }
@@ -220,8 +231,13 @@ impl FindingKind {
         }
     }
 
-    pub const ALL: [FindingKind; 5] =
-        [FindingKind::ExpiredPresent, FindingKind::NeverExpires, FindingKind::LongLived, FindingKind::SeveralSecrets, FindingKind::NoOwner];
+    pub const ALL: [FindingKind; 5] = [
+        FindingKind::ExpiredPresent,
+        FindingKind::NeverExpires,
+        FindingKind::LongLived,
+        FindingKind::SeveralSecrets,
+        FindingKind::NoOwner,
+    ];
 }
 
 /// One finding: about a credential, or (several secrets, no owner) about an application, then
@@ -262,10 +278,20 @@ pub fn findings(credentials: &[CredentialView], now: DateTime<Utc>) -> Vec<Findi
     for c in &live {
         let end = c.end();
         if end <= now {
-            out.push(finding(FindingKind::ExpiredPresent, c, true, format!("expired {} days ago", (now - end).num_days())));
+            out.push(finding(
+                FindingKind::ExpiredPresent,
+                c,
+                true,
+                format!("expired {} days ago", (now - end).num_days()),
+            ));
         }
         if chrono::Datelike::year(&end) >= 2299 {
-            out.push(finding(FindingKind::NeverExpires, c, true, format!("ends {}", end.format("%Y-%m-%d"))));
+            out.push(finding(
+                FindingKind::NeverExpires,
+                c,
+                true,
+                format!("ends {}", end.format("%Y-%m-%d")),
+            ));
         } else if let Some(start) = c.start()
             && start.checked_add_months(Months::new(24)).is_some_and(|limit| end > limit)
         {
@@ -286,13 +312,20 @@ pub fn findings(credentials: &[CredentialView], now: DateTime<Utc>) -> Vec<Findi
         let first = creds[0];
         let secrets = creds.iter().filter(|c| c.kind() == CredentialKind::Secret && c.end() > now).count();
         if secrets > 1 {
-            out.push(finding(FindingKind::SeveralSecrets, first, false, format!("{secrets} live secrets")));
+            out.push(finding(
+                FindingKind::SeveralSecrets,
+                first,
+                false,
+                format!("{secrets} live secrets"),
+            ));
         }
         if first.owners().is_some_and(|o| o.is_empty()) {
             out.push(finding(FindingKind::NoOwner, first, false, "no owner".into()));
         }
     }
-    out.sort_by(|a, b| (a.kind, &a.environment, &a.app_display_name, &a.key_id).cmp(&(b.kind, &b.environment, &b.app_display_name, &b.key_id)));
+    out.sort_by(|a, b| {
+        (a.kind, &a.environment, &a.app_display_name, &a.key_id).cmp(&(b.kind, &b.environment, &b.app_display_name, &b.key_id))
+    });
     out
 }
 
@@ -303,7 +336,9 @@ pub fn notes_contacts(notes: &str) -> Vec<Mailbox> {
     let mut out = Vec::new();
     for line in notes.lines() {
         let line = line.trim();
-        let Some(idx) = line.to_ascii_lowercase().find("credwatch-notify:") else { continue };
+        let Some(idx) = line.to_ascii_lowercase().find("credwatch-notify:") else {
+            continue;
+        };
         for part in line[idx + "credwatch-notify:".len()..].split([',', ';', ' ']) {
             let part = part.trim();
             if let Some(mb) = plain_address(part) {
@@ -318,7 +353,12 @@ pub fn notes_contacts(notes: &str) -> Vec<Mailbox> {
 /// A bare `local@domain` address with a dotted domain, nothing else (no display name, no
 /// route, no control characters): text from the directory chooses no headers.
 pub fn plain_address(s: &str) -> Option<Mailbox> {
-    if s.is_empty() || s.len() > 254 || !s.is_ascii() || s.chars().any(|c| c.is_ascii_control() || c.is_whitespace() || "<>\"(),;:[]\\".contains(c)) {
+    if s.is_empty()
+        || s.len() > 254
+        || !s.is_ascii()
+        || s.chars()
+            .any(|c| c.is_ascii_control() || c.is_whitespace() || "<>\"(),;:[]\\".contains(c))
+    {
         return None;
     }
     let (local, domain) = s.rsplit_once('@')?;
@@ -330,7 +370,10 @@ pub fn plain_address(s: &str) -> Option<Mailbox> {
 
 /// The owners' mail addresses (users with a `mail`).
 pub fn owner_contacts(owners: &[Owner]) -> Vec<Mailbox> {
-    owners.iter().filter_map(|o| o.mail.as_deref().and_then(|m| plain_address(m.trim()))).collect()
+    owners
+        .iter()
+        .filter_map(|o| o.mail.as_deref().and_then(|m| plain_address(m.trim())))
+        .collect()
 }
 
 #[cfg(test)]

@@ -25,11 +25,16 @@ pub struct Application {
 /// Opens the store, records the configured environments and closes runs a previous process left
 /// open. Every command that touches the database starts here.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database.url).await.with_context(|| format!("opening the database {}", config.database.url))?;
+    let store = Store::connect(&config.database.url)
+        .await
+        .with_context(|| format!("opening the database {}", config.database.url))?;
     store.register_environments(&config.environments).await?;
     let interrupted = store.close_interrupted_runs(chrono::Utc::now().timestamp()).await?;
     if interrupted > 0 {
-        tracing::warn!(runs = interrupted, "sync runs left open by a stopped process were marked interrupted");
+        tracing::warn!(
+            runs = interrupted,
+            "sync runs left open by a stopped process were marked interrupted"
+        );
     }
     Ok(store)
 }
@@ -45,7 +50,10 @@ impl Application {
             None => TcpListener::bind(config.server.listen).with_context(|| format!("listening on {}", config.server.listen))?,
         };
         let port = listener.local_addr()?.port();
-        let state = AppState { store: store.clone(), config: config.clone() };
+        let state = AppState {
+            store: store.clone(),
+            config: config.clone(),
+        };
         let guard = actix_web::web::Data::new(web::auth::AuthGuard::new(config.server.auth.clone()));
         let server = HttpServer::new(move || {
             App::new()
@@ -60,7 +68,13 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, store, config, cancel: CancellationToken::new() })
+        Ok(Application {
+            port,
+            server,
+            store,
+            config,
+            cancel: CancellationToken::new(),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -74,7 +88,13 @@ impl Application {
     /// Serves and runs the scheduled jobs until `shutdown` completes, then stops both: the web
     /// server finishes requests in flight, a sync in flight records its run as interrupted.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Application { server, store, config, cancel, .. } = self;
+        let Application {
+            server,
+            store,
+            config,
+            cancel,
+            ..
+        } = self;
         let handle = server.handle();
         let server_task = tokio::spawn(server);
         let jobs = spawn_jobs(&config, &store, &cancel);
@@ -115,8 +135,15 @@ fn spawn_jobs(config: &Arc<Config>, store: &Store, cancel: &CancellationToken) -
             async move {
                 match crate::reminders::try_remind(&store, &config, chrono::Utc::now(), false).await {
                     Ok(report) if report.succeeded() => {}
-                    Ok(report) => tracing::error!(failed = report.failed(), sent = report.sent(), "some reminder digests were not delivered; they stay due for the next run"),
-                    Err(e) => tracing::error!(error = format!("{e:#}"), "the reminder run failed; it is tried again at the next scheduled time"),
+                    Ok(report) => tracing::error!(
+                        failed = report.failed(),
+                        sent = report.sent(),
+                        "some reminder digests were not delivered; they stay due for the next run"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = format!("{e:#}"),
+                        "the reminder run failed; it is tried again at the next scheduled time"
+                    ),
                 }
             }
         }));

@@ -4,9 +4,9 @@
 
 use crate::config::{Config, EnvironmentConfig};
 use crate::graph::GraphClient;
+use crate::graph::GraphError;
 use crate::store::{ListingCounts, Store};
 use futures_util::StreamExt;
-use crate::graph::GraphError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -64,9 +64,17 @@ impl Syncer {
         let targets = config
             .environments
             .iter()
-            .map(|env| Target { env: env.clone(), client: GraphClient::new(env, &config.sync).map(Arc::new).map_err(|e| e.to_string()) })
+            .map(|env| Target {
+                env: env.clone(),
+                client: GraphClient::new(env, &config.sync).map(Arc::new).map_err(|e| e.to_string()),
+            })
             .collect();
-        Syncer { store, concurrency: config.sync.concurrency, targets, progress: None }
+        Syncer {
+            store,
+            concurrency: config.sync.concurrency,
+            targets,
+            progress: None,
+        }
     }
 
     /// Reports listing progress page by page (for a terminal).
@@ -82,10 +90,16 @@ impl Syncer {
     /// Syncs every environment (or only `only`), at most `concurrency` at once, calling
     /// `on_report` as each finishes. Cancelling stops listings in flight; their runs are recorded
     /// as failed and nothing else changes.
-    pub async fn sync_all(&self, only: Option<&str>, cancel: &CancellationToken, mut on_report: impl FnMut(&EnvironmentReport)) -> Vec<EnvironmentReport> {
+    pub async fn sync_all(
+        &self,
+        only: Option<&str>,
+        cancel: &CancellationToken,
+        mut on_report: impl FnMut(&EnvironmentReport),
+    ) -> Vec<EnvironmentReport> {
         let selected = self.targets.iter().filter(|t| only.is_none_or(|o| t.env.name == o));
         // Boxed: without it the compiler cannot prove the stream's futures Send for every lifetime.
-        let futures: Vec<futures_util::future::BoxFuture<'_, EnvironmentReport>> = selected.map(|t| Box::pin(self.sync_one(t, cancel)) as _).collect();
+        let futures: Vec<futures_util::future::BoxFuture<'_, EnvironmentReport>> =
+            selected.map(|t| Box::pin(self.sync_one(t, cancel)) as _).collect();
         let mut stream = futures_util::stream::iter(futures).buffer_unordered(self.concurrency);
         let mut reports = Vec::new();
         while let Some(report) = stream.next().await {
@@ -102,9 +116,21 @@ impl Syncer {
         let pages = AtomicUsize::new(0);
         let result = self.try_sync(target, cancel, &pages).await;
         let pages = pages.into_inner();
-        let report = EnvironmentReport { environment: target.env.name.clone(), duration: started.elapsed(), pages, result };
+        let report = EnvironmentReport {
+            environment: target.env.name.clone(),
+            duration: started.elapsed(),
+            pages,
+            result,
+        };
         match &report.result {
-            Ok(c) => tracing::info!(applications = c.applications, credentials = c.credentials, added = c.added, removed = c.removed, pages, "sync succeeded"),
+            Ok(c) => tracing::info!(
+                applications = c.applications,
+                credentials = c.credentials,
+                added = c.added,
+                removed = c.removed,
+                pages,
+                "sync succeeded"
+            ),
             Err(e) => tracing::error!(error = %e, "sync failed"),
         }
         report
@@ -144,9 +170,17 @@ impl Syncer {
         // The write is not cancelled: it is one short transaction, all or nothing.
         let now = chrono::Utc::now().timestamp();
         let write_started = Instant::now();
-        match self.store.apply_listing(env.id, run_id, now, pages.load(Ordering::Relaxed) as i64, &apps).await {
+        match self
+            .store
+            .apply_listing(env.id, run_id, now, pages.load(Ordering::Relaxed) as i64, &apps)
+            .await
+        {
             Ok(counts) => {
-                tracing::debug!(listing_ms = listed_in.as_millis() as u64, write_ms = write_started.elapsed().as_millis() as u64, "listing applied");
+                tracing::debug!(
+                    listing_ms = listed_in.as_millis() as u64,
+                    write_ms = write_started.elapsed().as_millis() as u64,
+                    "listing applied"
+                );
                 Ok(counts)
             }
             Err(e) => fail(e.to_string()).await,

@@ -21,7 +21,10 @@ fn anonymous_access_is_refused_off_loopback_unless_explicit() {
     let err = load("[server.auth]\nmode = \"basic\"\n").unwrap_err();
     assert!(err.contains("server.auth.users"), "{err}");
     let err = load("[server.auth]\nmode = \"basic\"\n[[server.auth.users]]\nname = \"a\"\npassword_hash = \"plaintext\"\n").unwrap_err();
-    assert!(err.contains("server.auth.users[0].password_hash") && err.contains("hash-password"), "{err}");
+    assert!(
+        err.contains("server.auth.users[0].password_hash") && err.contains("hash-password"),
+        "{err}"
+    );
     let err = load("[server.auth]\nmode = \"proxy\"\n").unwrap_err();
     assert!(err.contains("trusted_proxies"), "{err}");
     let err = load("[server.auth]\nmode = \"proxy\"\ntrusted_proxies = [\"nonsense\"]\n").unwrap_err();
@@ -46,7 +49,10 @@ async fn serve(world: &World, auth: &str) -> String {
 fn assert_security_headers(r: &reqwest::Response) {
     let h = r.headers();
     let csp = h.get("content-security-policy").expect("CSP on every response").to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("script-src 'self' 'unsafe-inline'"),
+        "{csp}"
+    );
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
     assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer");
@@ -56,7 +62,13 @@ fn assert_security_headers(r: &reqwest::Response) {
 async fn basic_auth_guards_everything_but_healthz_and_metrics_has_its_own_token() {
     let w = World::new().await;
     let hash = credwatch::web::auth::hash_password("correct horse").unwrap();
-    let url = serve(&w, &format!("mode = \"basic\"\nmetrics_token_env = \"METRICS_TOKEN\"\n[[server.auth.users]]\nname = \"ops\"\npassword_hash = \"{hash}\"\n")).await;
+    let url = serve(
+        &w,
+        &format!(
+            "mode = \"basic\"\nmetrics_token_env = \"METRICS_TOKEN\"\n[[server.auth.users]]\nname = \"ops\"\npassword_hash = \"{hash}\"\n"
+        ),
+    )
+    .await;
     let http = reqwest::Client::new();
 
     let r = http.get(format!("{url}/healthz")).send().await.unwrap();
@@ -66,39 +78,90 @@ async fn basic_auth_guards_everything_but_healthz_and_metrics_has_its_own_token(
     for path in ["/", "/api/v1/credentials", "/metrics"] {
         let r = http.get(format!("{url}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
-        assert!(r.headers().get("www-authenticate").unwrap().to_str().unwrap().starts_with("Basic realm=\"credwatch\""));
+        assert!(
+            r.headers()
+                .get("www-authenticate")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("Basic realm=\"credwatch\"")
+        );
         assert_security_headers(&r);
-        let r = http.get(format!("{url}{path}")).basic_auth("ops", Some("wrong")).send().await.unwrap();
+        let r = http
+            .get(format!("{url}{path}"))
+            .basic_auth("ops", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{path} with a wrong password");
-        let r = http.get(format!("{url}{path}")).basic_auth("nobody", Some("correct horse")).send().await.unwrap();
+        let r = http
+            .get(format!("{url}{path}"))
+            .basic_auth("nobody", Some("correct horse"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{path} with an unknown user");
-        let r = http.get(format!("{url}{path}")).basic_auth("ops", Some("correct horse")).send().await.unwrap();
+        let r = http
+            .get(format!("{url}{path}"))
+            .basic_auth("ops", Some("correct horse"))
+            .send()
+            .await
+            .unwrap();
         assert_ne!(r.status(), 401, "{path} with the right password");
         // Twice: the second answer comes from the verification cache and must agree.
-        let r = http.get(format!("{url}{path}")).basic_auth("ops", Some("correct horse")).send().await.unwrap();
+        let r = http
+            .get(format!("{url}{path}"))
+            .basic_auth("ops", Some("correct horse"))
+            .send()
+            .await
+            .unwrap();
         assert_ne!(r.status(), 401, "{path} with the right password, cached");
     }
     let r = http.get(format!("{url}/metrics")).bearer_auth("scrape-me").send().await.unwrap();
     assert_ne!(r.status(), 401, "the metrics token opens /metrics");
-    let r = http.get(format!("{url}/api/v1/credentials")).bearer_auth("scrape-me").send().await.unwrap();
+    let r = http
+        .get(format!("{url}/api/v1/credentials"))
+        .bearer_auth("scrape-me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401, "the metrics token opens nothing else");
-    let r = http.get(format!("{url}/metrics")).bearer_auth("scrape-me-not").send().await.unwrap();
+    let r = http
+        .get(format!("{url}/metrics"))
+        .bearer_auth("scrape-me-not")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
 #[tokio::test]
 async fn proxy_mode_trusts_the_user_header_only_from_the_proxy() {
     let w = World::new().await;
-    let url = serve(&w, "mode = \"proxy\"\nuser_header = \"X-Auth-User\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n").await;
+    let url = serve(
+        &w,
+        "mode = \"proxy\"\nuser_header = \"X-Auth-User\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n",
+    )
+    .await;
     let http = reqwest::Client::new();
     let r = http.get(format!("{url}/api/v1/environments")).send().await.unwrap();
     assert_eq!(r.status(), 403, "no user named");
-    let r = http.get(format!("{url}/api/v1/environments")).header("X-Auth-User", "alice").send().await.unwrap();
+    let r = http
+        .get(format!("{url}/api/v1/environments"))
+        .header("X-Auth-User", "alice")
+        .send()
+        .await
+        .unwrap();
     assert_ne!(r.status(), 403);
 
     let w2 = World::new().await;
     let url = serve(&w2, "mode = \"proxy\"\ntrusted_proxies = [\"10.1.2.3\"]\n").await;
-    let r = http.get(format!("{url}/api/v1/environments")).header("X-Forwarded-User", "mallory").send().await.unwrap();
+    let r = http
+        .get(format!("{url}/api/v1/environments"))
+        .header("X-Forwarded-User", "mallory")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "a request not from the proxy cannot name a user");
     assert!(r.text().await.unwrap().contains("proxy"));
 }

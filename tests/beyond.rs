@@ -106,9 +106,20 @@ impl World {
     async fn new() -> World {
         let emu = Emulator::start().await.unwrap();
         emu.add_tenant(TENANT);
-        emu.register_client(TENANT, CLIENT, ClientAuth::Secret { value: SECRET.into(), expired: false });
+        emu.register_client(
+            TENANT,
+            CLIENT,
+            ClientAuth::Secret {
+                value: SECRET.into(),
+                expired: false,
+            },
+        );
         let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
-        World { emu, dir: tempfile::tempdir().unwrap(), now }
+        World {
+            emu,
+            dir: tempfile::tempdir().unwrap(),
+            now,
+        }
     }
 
     fn config(&self, extra: &str, env_extra: &str, vars: &[(&str, String)]) -> Config {
@@ -146,14 +157,24 @@ graph_url = "{emu}"
 
     async fn sync(&self, config: &Config) -> Store {
         let store = open_store(config).await.unwrap();
-        let reports = Syncer::new(config, store.clone()).sync_all(None, &CancellationToken::new(), |_| {}).await;
+        let reports = Syncer::new(config, store.clone())
+            .sync_all(None, &CancellationToken::new(), |_| {})
+            .await;
         assert!(reports.iter().all(|r| r.succeeded()), "{reports:?}");
         store
     }
 }
 
 fn many_owners(n: usize) -> Vec<DirectoryObject> {
-    (0..n).map(|i| DirectoryObject::user(&format!("user-{i:02}"), &format!("Owner {i}"), Some(&format!("owner{i}@example.com")))).collect()
+    (0..n)
+        .map(|i| {
+            DirectoryObject::user(
+                &format!("user-{i:02}"),
+                &format!("Owner {i}"),
+                Some(&format!("owner{i}@example.com")),
+            )
+        })
+        .collect()
 }
 
 fn saml_sp(now: DateTime<Utc>) -> ServicePrincipal {
@@ -165,7 +186,13 @@ fn saml_sp(now: DateTime<Utc>) -> ServicePrincipal {
         owners: vec![DirectoryObject::user("u-sso", "SSO Admin", Some("sso-admin@example.com"))],
         ..Default::default()
     };
-    sp.add_saml_certificate("k-saml-sign", "k-saml-verify", "2iD8ppbE+D6Kmu1ZvjM2jtQh88E=", &rfc(now - Duration::days(1000)), &rfc(now + Duration::days(10)));
+    sp.add_saml_certificate(
+        "k-saml-sign",
+        "k-saml-verify",
+        "2iD8ppbE+D6Kmu1ZvjM2jtQh88E=",
+        &rfc(now - Duration::days(1000)),
+        &rfc(now + Duration::days(10)),
+    );
     sp
 }
 
@@ -174,10 +201,26 @@ async fn owners_enterprise_apps_and_saml_certificates_sync_once() {
     let w = World::new().await;
     let now = w.now;
     let mut apps = vec![
-        app(1, "Payroll API", vec![secret("k-pay", "ci", now - Duration::days(100), now + Duration::days(10))], many_owners(25), None),
-        app(2, "Orphan", vec![secret("k-orphan", "x", now - Duration::days(100), now + Duration::days(100))], vec![], None),
+        app(
+            1,
+            "Payroll API",
+            vec![secret("k-pay", "ci", now - Duration::days(100), now + Duration::days(10))],
+            many_owners(25),
+            None,
+        ),
+        app(
+            2,
+            "Orphan",
+            vec![secret("k-orphan", "x", now - Duration::days(100), now + Duration::days(100))],
+            vec![],
+            None,
+        ),
     ];
-    apps[0].owners.push(DirectoryObject::service_principal("sp-owner", "Deploy bot", "dddd0000-0000-4000-8000-000000000000"));
+    apps[0].owners.push(DirectoryObject::service_principal(
+        "sp-owner",
+        "Deploy bot",
+        "dddd0000-0000-4000-8000-000000000000",
+    ));
     w.emu.set_applications(TENANT, apps);
     let managed = ServicePrincipal {
         id: "sp-mi".into(),
@@ -192,13 +235,21 @@ async fn owners_enterprise_apps_and_saml_certificates_sync_once() {
         }],
         ..Default::default()
     };
-    let empty = ServicePrincipal { id: "sp-ms".into(), app_id: "00000003-0000-0000-c000-000000000000".into(), display_name: Some("Microsoft Graph".into()), ..Default::default() };
+    let empty = ServicePrincipal {
+        id: "sp-ms".into(),
+        app_id: "00000003-0000-0000-c000-000000000000".into(),
+        display_name: Some("Microsoft Graph".into()),
+        ..Default::default()
+    };
     w.emu.set_service_principals(TENANT, vec![saml_sp(now), managed, empty]);
 
     let config = w.config("", "include_service_principals = true", &[]);
     let store = w.sync(&config).await;
     let creds = store.credentials(&CredentialFilter::default()).await.unwrap();
-    let mut ids: Vec<(String, String, String)> = creds.iter().map(|c| (c.key_id.clone(), c.kind.clone(), c.app_source.clone())).collect();
+    let mut ids: Vec<(String, String, String)> = creds
+        .iter()
+        .map(|c| (c.key_id.clone(), c.kind.clone(), c.app_source.clone()))
+        .collect();
     ids.sort();
     assert_eq!(
         ids,
@@ -210,27 +261,57 @@ async fn owners_enterprise_apps_and_saml_certificates_sync_once() {
         "the SAML Sign/Verify/password triple is one certificate; the managed identity and the credential-less SP are left out"
     );
     let saml = creds.iter().find(|c| c.key_id == "k-saml-sign").unwrap();
-    assert!(saml.portal_link().contains("ManagedAppMenuBlade/~/SignOnV2/objectId/sp-saml-0001/appId/bbbb0001"), "{}", saml.portal_link());
+    assert!(
+        saml.portal_link()
+            .contains("ManagedAppMenuBlade/~/SignOnV2/objectId/sp-saml-0001/appId/bbbb0001"),
+        "{}",
+        saml.portal_link()
+    );
 
     // Owners: expanded with the listing; the app showing Graph's 20 had its full list read.
     let pay = creds.iter().find(|c| c.key_id == "k-pay").unwrap();
     let owners = pay.owners().unwrap();
     assert_eq!(owners.len(), 26);
-    assert!(owners.iter().any(|o| o.kind == "servicePrincipal" && o.app_id.as_deref() == Some("dddd0000-0000-4000-8000-000000000000")));
+    assert!(
+        owners
+            .iter()
+            .any(|o| o.kind == "servicePrincipal" && o.app_id.as_deref() == Some("dddd0000-0000-4000-8000-000000000000"))
+    );
     assert_eq!(creds.iter().find(|c| c.key_id == "k-orphan").unwrap().owners(), Some(vec![]));
     let requests = w.emu.requests();
-    let owner_calls: Vec<&str> = requests.iter().filter(|r| r.path.ends_with("/owners")).map(|r| r.path.as_str()).collect();
-    assert_eq!(owner_calls, vec!["/v1.0/applications/00000001-0000-4000-8000-000000000000/owners"], "one extra call, for the app past 20 owners only");
-    assert!(requests.iter().filter(|r| r.path == "/v1.0/applications" || r.path == "/v1.0/servicePrincipals").all(|r| r.query.contains("expand") && r.status == 200));
+    let owner_calls: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/owners"))
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(
+        owner_calls,
+        vec!["/v1.0/applications/00000001-0000-4000-8000-000000000000/owners"],
+        "one extra call, for the app past 20 owners only"
+    );
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.path == "/v1.0/applications" || r.path == "/v1.0/servicePrincipals")
+            .all(|r| r.query.contains("expand") && r.status == 200)
+    );
 
     // Findings: no owner, and the SAML certificate valid for > 24 months.
     let findings = credwatch::policy::findings(&creds, now);
     let kinds: Vec<(&str, String)> = findings.iter().map(|f| (f.kind.as_str(), f.app_id.clone())).collect();
-    assert!(kinds.contains(&("no_owner", "aaaa0002-0000-4000-8000-000000000000".into())), "{kinds:?}");
-    assert!(kinds.contains(&("long_lived", "bbbb0001-0000-4000-8000-000000000000".into())), "{kinds:?}");
+    assert!(
+        kinds.contains(&("no_owner", "aaaa0002-0000-4000-8000-000000000000".into())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("long_lived", "bbbb0001-0000-4000-8000-000000000000".into())),
+        "{kinds:?}"
+    );
 
     // A second sync changes nothing.
-    let reports = Syncer::new(&config, store.clone()).sync_all(None, &CancellationToken::new(), |_| {}).await;
+    let reports = Syncer::new(&config, store.clone())
+        .sync_all(None, &CancellationToken::new(), |_| {})
+        .await;
     let c = reports[0].result.as_ref().unwrap();
     assert_eq!((c.added, c.removed), (0, 0));
 }
@@ -246,17 +327,32 @@ async fn reminders_reach_owners_note_contacts_and_webhooks_once_across_restarts(
                 1,
                 "Payroll [API](https://evil.example) *x*",
                 vec![secret("k-pay", "ci", now - Duration::days(100), now + Duration::days(10))],
-                vec![DirectoryObject::user("u1", "Alice", Some("alice@example.com")), DirectoryObject::user("u2", "No Mail", None)],
+                vec![
+                    DirectoryObject::user("u1", "Alice", Some("alice@example.com")),
+                    DirectoryObject::user("u2", "No Mail", None),
+                ],
                 Some("Team payroll\ncredwatch-notify: team-pay@example.com, not an address, evil@example.com\r\nBcc: x@example.com"),
             ),
-            app(2, "Quiet", vec![secret("k-quiet", "q", now - Duration::days(100), now + Duration::days(12))], vec![DirectoryObject::user("u3", "Bob", Some("bob@example.com"))], None),
+            app(
+                2,
+                "Quiet",
+                vec![secret("k-quiet", "q", now - Duration::days(100), now + Duration::days(12))],
+                vec![DirectoryObject::user("u3", "Bob", Some("bob@example.com"))],
+                None,
+            ),
         ],
     );
     let smtp = SmtpServer::start();
     let hooks = Receiver::start().await;
-    let email = format!("[email]\ntransport = \"smtp\"\nurl = \"{}\"\nfrom = \"credwatch <credwatch@example.com>\"\nto = [\"ops@example.com\"]\n", smtp.url());
+    let email = format!(
+        "[email]\ntransport = \"smtp\"\nurl = \"{}\"\nfrom = \"credwatch <credwatch@example.com>\"\nto = [\"ops@example.com\"]\n",
+        smtp.url()
+    );
     let webhooks = "[[webhooks]]\nname = \"teams\"\nkind = \"teams\"\nurl_env = \"TEAMS_URL\"\n[[webhooks]]\nname = \"siem\"\nkind = \"json\"\nurl_env = \"JSON_URL\"\n";
-    let vars = [("TEAMS_URL", hooks.url(&format!("{HOOK_SECRET_PATH}/teams"))), ("JSON_URL", hooks.url("/json"))];
+    let vars = [
+        ("TEAMS_URL", hooks.url(&format!("{HOOK_SECRET_PATH}/teams"))),
+        ("JSON_URL", hooks.url("/json")),
+    ];
     let config = w.config(&format!("{email}{webhooks}"), "notify_owners = true", &vars);
     let store = w.sync(&config).await;
 
@@ -264,13 +360,30 @@ async fn reminders_reach_owners_note_contacts_and_webhooks_once_across_restarts(
     *hooks.status.lock().unwrap() = 500;
     let report = try_remind(&store, &config, now, false).await.unwrap();
     assert!(!report.succeeded(), "{report}");
-    let failed: Vec<&str> = report.digests.iter().filter(|d| matches!(d.outcome, DigestOutcome::Failed(_))).map(|d| d.recipient.as_str()).collect();
+    let failed: Vec<&str> = report
+        .digests
+        .iter()
+        .filter(|d| matches!(d.outcome, DigestOutcome::Failed(_)))
+        .map(|d| d.recipient.as_str())
+        .collect();
     assert_eq!(failed, vec!["webhook siem", "webhook teams"]);
-    assert!(!format!("{report}").contains("secret-signature"), "the webhook URL is a secret: {report}");
+    assert!(
+        !format!("{report}").contains("secret-signature"),
+        "the webhook URL is a secret: {report}"
+    );
     let received = smtp.take();
     let mut to: Vec<String> = received.iter().flat_map(|m| m.to.clone()).collect();
     to.sort();
-    assert_eq!(to, vec!["alice@example.com", "bob@example.com", "evil@example.com", "ops@example.com", "team-pay@example.com"]);
+    assert_eq!(
+        to,
+        vec![
+            "alice@example.com",
+            "bob@example.com",
+            "evil@example.com",
+            "ops@example.com",
+            "team-pay@example.com"
+        ]
+    );
     assert_eq!(hooks.take().len(), 2);
 
     // Next run (a new process: a fresh store handle): only the webhooks get theirs.
@@ -286,9 +399,17 @@ async fn reminders_reach_owners_note_contacts_and_webhooks_once_across_restarts(
     let card = &teams["attachments"][0];
     assert_eq!(card["contentType"], "application/vnd.microsoft.card.adaptive");
     assert_eq!(card["content"]["type"], "AdaptiveCard");
-    let texts: Vec<String> = card["content"]["body"].as_array().unwrap().iter().filter_map(|b| b["text"].as_str().map(str::to_string)).collect();
+    let texts: Vec<String> = card["content"]["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["text"].as_str().map(str::to_string))
+        .collect();
     let hostile = texts.iter().find(|t| t.contains("Payroll")).unwrap();
-    assert!(hostile.contains("\\[API\\]\\(https://evil\\.example\\) \\*x\\*"), "markdown escaped: {hostile}");
+    assert!(
+        hostile.contains("\\[API\\]\\(https://evil\\.example\\) \\*x\\*"),
+        "markdown escaped: {hostile}"
+    );
     let json = &bodies.iter().find(|(p, _)| p == "/json").unwrap().1;
     let reminders = json["reminders"].as_array().unwrap();
     assert_eq!(reminders.len(), 2);
@@ -299,13 +420,17 @@ async fn reminders_reach_owners_note_contacts_and_webhooks_once_across_restarts(
     // The ledger: one row per (credential, rung, recipient), nothing more on a third run.
     let report = try_remind(&store, &config, now + Duration::hours(2), false).await.unwrap();
     assert!(report.digests.is_empty(), "{report}");
-    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE outcome = 'sent'").fetch_one(store.pool()).await.unwrap();
-    // k-pay: ops, alice, team-pay, evil, 2 webhooks = 6; k-quiet: ops, bob, 2 webhooks = 4.
-    assert_eq!(rows, 10);
-    let (dupes,): (i64,) = sqlx::query_as("SELECT count(*) FROM (SELECT credential_id, rung, recipient FROM reminders GROUP BY 1, 2, 3 HAVING count(*) > 1)")
+    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE outcome = 'sent'")
         .fetch_one(store.pool())
         .await
         .unwrap();
+    // k-pay: ops, alice, team-pay, evil, 2 webhooks = 6; k-quiet: ops, bob, 2 webhooks = 4.
+    assert_eq!(rows, 10);
+    let (dupes,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM (SELECT credential_id, rung, recipient FROM reminders GROUP BY 1, 2, 3 HAVING count(*) > 1)")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(dupes, 0);
 }
 
@@ -316,13 +441,42 @@ async fn exclusions_silence_and_superseded_credentials_say_remove() {
     w.emu.set_applications(
         TENANT,
         vec![
-            app(1, "Rotated", vec![
-                secret("k-old", "old", now - Duration::days(700), now + Duration::days(10)),
-                secret("k-new", "new", now - Duration::days(3), now + Duration::days(360)),
-            ], vec![], None),
-            app(2, "legacy-batch-dev", vec![secret("k-legacy", "x", now - Duration::days(100), now + Duration::days(10))], vec![], None),
-            app(3, "Proxy app", vec![secret("k-cwap", "CWAP_AuthSecret", now - Duration::days(100), now + Duration::days(10))], vec![], None),
-            app(4, "Lapsed exclusion", vec![secret("k-lapsed", "y", now - Duration::days(100), now + Duration::days(10))], vec![], None),
+            app(
+                1,
+                "Rotated",
+                vec![
+                    secret("k-old", "old", now - Duration::days(700), now + Duration::days(10)),
+                    secret("k-new", "new", now - Duration::days(3), now + Duration::days(360)),
+                ],
+                vec![],
+                None,
+            ),
+            app(
+                2,
+                "legacy-batch-dev",
+                vec![secret("k-legacy", "x", now - Duration::days(100), now + Duration::days(10))],
+                vec![],
+                None,
+            ),
+            app(
+                3,
+                "Proxy app",
+                vec![secret(
+                    "k-cwap",
+                    "CWAP_AuthSecret",
+                    now - Duration::days(100),
+                    now + Duration::days(10),
+                )],
+                vec![],
+                None,
+            ),
+            app(
+                4,
+                "Lapsed exclusion",
+                vec![secret("k-lapsed", "y", now - Duration::days(100), now + Duration::days(10))],
+                vec![],
+                None,
+            ),
         ],
     );
     let smtp = SmtpServer::start();
@@ -337,15 +491,24 @@ async fn exclusions_silence_and_superseded_credentials_say_remove() {
     let config = w.config(&extra, "", &[]);
     let store = w.sync(&config).await;
     // The new secret was first seen two days ago: long enough to count as deployed.
-    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - 2 * 86400").execute(store.pool()).await.unwrap();
+    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - 2 * 86400")
+        .execute(store.pool())
+        .await
+        .unwrap();
 
     let report = try_remind(&store, &config, now, false).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let lines = report.digests[0].lines.join("\n");
     assert!(lines.contains("Rotated") && lines.contains("Lapsed exclusion"), "{lines}");
-    assert!(!lines.contains("legacy-batch-dev") && !lines.contains("Proxy app"), "excluded credentials get no reminder: {lines}");
+    assert!(
+        !lines.contains("legacy-batch-dev") && !lines.contains("Proxy app"),
+        "excluded credentials get no reminder: {lines}"
+    );
     let text = smtp.take()[0].text();
-    assert!(text.contains("already rotated: remove the old secret once nothing uses it"), "{text}");
+    assert!(
+        text.contains("already rotated: remove the old secret once nothing uses it"),
+        "{text}"
+    );
     assert!(text.contains("replaced by: \"new\""), "{text}");
     // Nothing is recorded for excluded credentials: they would be reminded once the rule lapses.
     let creds = store.credentials(&CredentialFilter::default()).await.unwrap();
@@ -353,7 +516,10 @@ async fn exclusions_silence_and_superseded_credentials_say_remove() {
     assert!(store.reminders_of(legacy.id).await.unwrap().is_empty());
     let rule = config.exclusions.find(legacy, now).unwrap();
     assert_eq!((rule.name.as_str(), rule.reason.as_str()), ("legacy", "decommissioned in Q3"));
-    assert!(config.exclusions.find(legacy, now + Duration::days(31)).is_none(), "the rule stops applying after its date");
+    assert!(
+        config.exclusions.find(legacy, now + Duration::days(31)).is_none(),
+        "the rule stops applying after its date"
+    );
     let cwap = creds.iter().find(|c| c.key_id == "k-cwap").unwrap();
     assert_eq!(config.exclusions.find(cwap, now).unwrap().name, "application-proxy");
 
@@ -371,12 +537,40 @@ async fn findings_owners_and_marks_are_served() {
     w.emu.set_applications(
         TENANT,
         vec![
-            app(1, "<b>Never</b>", vec![
-                secret("k-never", "forever", now - Duration::days(100), DateTime::parse_from_rfc3339("2299-12-31T00:00:00Z").unwrap().with_timezone(&Utc)),
-                secret("k-two", "second", now - Duration::days(10), now + Duration::days(100)),
-            ], vec![], Some("credwatch-notify: a@example.com")),
-            app(2, "Dead", vec![secret("k-dead", "gone", now - Duration::days(400), now - Duration::days(3))], vec![DirectoryObject::user("u1", "Carol <script>", Some("carol@example.com"))], None),
-            app(3, "Proxy", vec![secret("k-cwap", "CWAP_AuthSecret", now - Duration::days(10), now + Duration::days(50))], vec![DirectoryObject::user("u2", "Dan", None)], None),
+            app(
+                1,
+                "<b>Never</b>",
+                vec![
+                    secret(
+                        "k-never",
+                        "forever",
+                        now - Duration::days(100),
+                        DateTime::parse_from_rfc3339("2299-12-31T00:00:00Z").unwrap().with_timezone(&Utc),
+                    ),
+                    secret("k-two", "second", now - Duration::days(10), now + Duration::days(100)),
+                ],
+                vec![],
+                Some("credwatch-notify: a@example.com"),
+            ),
+            app(
+                2,
+                "Dead",
+                vec![secret("k-dead", "gone", now - Duration::days(400), now - Duration::days(3))],
+                vec![DirectoryObject::user("u1", "Carol <script>", Some("carol@example.com"))],
+                None,
+            ),
+            app(
+                3,
+                "Proxy",
+                vec![secret(
+                    "k-cwap",
+                    "CWAP_AuthSecret",
+                    now - Duration::days(10),
+                    now + Duration::days(50),
+                )],
+                vec![DirectoryObject::user("u2", "Dan", None)],
+                None,
+            ),
         ],
     );
     let mut config = w.config("", "", &[]);
@@ -390,28 +584,88 @@ async fn findings_owners_and_marks_are_served() {
     let task = tokio::spawn(app.run_until_stopped(async move { s.cancelled().await }));
     let http = reqwest::Client::new();
 
-    let findings: Value = http.get(format!("{base}/api/v1/findings")).send().await.unwrap().json().await.unwrap();
+    let findings: Value = http
+        .get(format!("{base}/api/v1/findings"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(findings["counts"]["never_expires"], 1);
     assert_eq!(findings["counts"]["expired_present"], 1);
     assert_eq!(findings["counts"]["several_secrets"], 1);
     assert_eq!(findings["counts"]["no_owner"], 1);
-    assert!(findings["exclusions"].as_array().unwrap().iter().any(|r| r["name"] == "application-proxy" && r["builtin"] == true));
+    assert!(
+        findings["exclusions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "application-proxy" && r["builtin"] == true)
+    );
 
-    let creds: Value = http.get(format!("{base}/api/v1/credentials")).send().await.unwrap().json().await.unwrap();
-    let cwap = creds["credentials"].as_array().unwrap().iter().find(|c| c["key_id"] == "k-cwap").unwrap().clone();
+    let creds: Value = http
+        .get(format!("{base}/api/v1/credentials"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cwap = creds["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key_id"] == "k-cwap")
+        .unwrap()
+        .clone();
     assert_eq!(cwap["source"], "application");
     assert_eq!(cwap["excluded"]["rule"], "application-proxy");
 
     let page = http.get(format!("{base}/findings")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("&#60;b&#62;Never&#60;/b&#62;") && !html.contains("<b>Never</b>"), "names are escaped");
-    let app_page = http.get(format!("{base}/environments/prod/applications/00000002-0000-4000-8000-000000000000")).send().await.unwrap().text().await.unwrap();
-    assert!(app_page.contains("Carol &#60;script&#62;") && app_page.contains("carol@example.com"), "owners shown, escaped");
-    let orphan = http.get(format!("{base}/environments/prod/applications/00000001-0000-4000-8000-000000000000")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("&#60;b&#62;Never&#60;/b&#62;") && !html.contains("<b>Never</b>"),
+        "names are escaped"
+    );
+    let app_page = http
+        .get(format!(
+            "{base}/environments/prod/applications/00000002-0000-4000-8000-000000000000"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        app_page.contains("Carol &#60;script&#62;") && app_page.contains("carol@example.com"),
+        "owners shown, escaped"
+    );
+    let orphan = http
+        .get(format!(
+            "{base}/environments/prod/applications/00000001-0000-4000-8000-000000000000"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(orphan.contains("No owner") && orphan.contains("a@example.com"));
-    let env_page = http.get(format!("{base}/environments/prod")).send().await.unwrap().text().await.unwrap();
-    assert!(env_page.contains("no reminders: application-proxy"), "excluded credentials stay visible, marked");
+    let env_page = http
+        .get(format!("{base}/environments/prod"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        env_page.contains("no reminders: application-proxy"),
+        "excluded credentials stay visible, marked"
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
 }
@@ -432,6 +686,9 @@ fn config_errors_name_the_key() {
     assert!(err("[reminders]\nbuiltin_exclusions = [\"nope\"]\n").contains("reminders.builtin_exclusions[0]"));
     assert!(err("[[webhooks]]\nname = \"t\"\nkind = \"slack\"\nurl_env = \"PLAIN\"\n").contains("webhooks[0].kind"));
     let e = err("[[webhooks]]\nname = \"t\"\nkind = \"json\"\nurl_env = \"PLAIN\"\n");
-    assert!(e.contains("webhooks[0].url_env") && e.contains("https") && !e.contains("hooks.example.com"), "{e}");
+    assert!(
+        e.contains("webhooks[0].url_env") && e.contains("https") && !e.contains("hooks.example.com"),
+        "{e}"
+    );
     assert!(err("[[webhooks]]\nname = \"t\"\nkind = \"json\"\n").contains("webhooks[0].url_env"));
 }

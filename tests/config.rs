@@ -62,7 +62,11 @@ authority_host = "https://login.microsoftonline.us"
 graph_url = "https://graph.microsoft.us"
 "#
     );
-    let c = load(&text, &[("PROD_SECRET", "s3cr3t-value"), ("SMTP_PASSWORD", "pw"), ("CAL_TOKEN", "tok")]).unwrap();
+    let c = load(
+        &text,
+        &[("PROD_SECRET", "s3cr3t-value"), ("SMTP_PASSWORD", "pw"), ("CAL_TOKEN", "tok")],
+    )
+    .unwrap();
     assert_eq!(c.server.listen.port(), 9090);
     assert_eq!(c.server.public_url.as_str(), "https://credwatch.example.com/");
     assert!(c.schedule.sync.schedule.is_some());
@@ -93,24 +97,62 @@ fn defaults_need_no_file() {
 
 #[test]
 fn errors_name_the_file_the_key_and_the_problem() {
-    let cases: &[(&str, &[(&str, &str)], &[&str])] = &[
-        (PROD, &[], &["credwatch.toml", "environments[0].client_secret_env", "PROD_SECRET is not set"]),
-        ("[schedule]\nsync = \"every five minutes\"\n", &[], &["credwatch.toml", "schedule.sync", "not a cron expression"]),
+    /// (config text, environment variables, what the error must mention)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            PROD,
+            &[],
+            &["credwatch.toml", "environments[0].client_secret_env", "PROD_SECRET is not set"],
+        ),
+        (
+            "[schedule]\nsync = \"every five minutes\"\n",
+            &[],
+            &["credwatch.toml", "schedule.sync", "not a cron expression"],
+        ),
         ("[schedule]\nremind = \"0 0 8 * *\"\n", &[], &["schedule.remind"]),
-        ("[server]\nlisten = \"localhost\"\n", &[], &["server.listen", "not an address with a port"]),
+        (
+            "[server]\nlisten = \"localhost\"\n",
+            &[],
+            &["server.listen", "not an address with a port"],
+        ),
         ("[server]\npublic_url = \"not a url\"\n", &[], &["server.public_url", "not a URL"]),
         ("[server]\nlisten = \"127.0.0.1:80\"\ntypo = 1\n", &[], &["credwatch.toml", "typo"]),
         ("[status]\ncritical_days = 40\nwarning_days = 30\n", &[], &["status.critical_days"]),
         ("[reminders]\ndays_before = [7, -1]\n", &[], &["reminders.days_before", "negative"]),
         ("[email]\ntransport = \"pigeon\"\n", &[], &["email.transport", "pigeon"]),
-        ("[email]\ntransport = \"smtp\"\nto = [\"ops@example.com\"]\n", &[], &["email.from", "required"]),
-        ("[email]\nfrom = \"not an address\"\n", &[], &["email.from", "not an e-mail address"]),
+        (
+            "[email]\ntransport = \"smtp\"\nto = [\"ops@example.com\"]\n",
+            &[],
+            &["email.from", "required"],
+        ),
+        (
+            "[email]\nfrom = \"not an address\"\n",
+            &[],
+            &["email.from", "not an e-mail address"],
+        ),
         ("[email]\nfrom = \"a@example.com\"\nurl = \"http://mail\"\n", &[], &["email.url"]),
         ("[calendar]\ntoken_env = \"NOPE\"\n", &[], &["calendar.token_env", "NOPE"]),
-        ("[[environments]]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n", &[("S", "x")], &["environments[0].name", "required"]),
-        ("[[environments]]\nname = \"Prod!\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n", &[("S", "x")], &["environments[0].name", "a-z"]),
-        ("[[environments]]\nname = \"p\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n", &[("S", "x")], &["environments[0].tenant_id", "required"]),
-        ("[[environments]]\nname = \"p\"\ntenant_id = \"t\"\nclient_id = \"c\"\n", &[], &["environments[0]", "no secret source"]),
+        (
+            "[[environments]]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n",
+            &[("S", "x")],
+            &["environments[0].name", "required"],
+        ),
+        (
+            "[[environments]]\nname = \"Prod!\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n",
+            &[("S", "x")],
+            &["environments[0].name", "a-z"],
+        ),
+        (
+            "[[environments]]\nname = \"p\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n",
+            &[("S", "x")],
+            &["environments[0].tenant_id", "required"],
+        ),
+        (
+            "[[environments]]\nname = \"p\"\ntenant_id = \"t\"\nclient_id = \"c\"\n",
+            &[],
+            &["environments[0]", "no secret source"],
+        ),
         (
             "[[environments]]\nname = \"p\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nclient_secret_file = \"/x\"\n",
             &[("S", "x")],
@@ -179,16 +221,30 @@ fn zero_config_environment_from_azure_variables() {
     assert!(!format!("{c:?}").contains("zero-config-secret"));
 
     let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/client-cert.pem");
-    let vars = [("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_ID", "c"), ("AZURE_CLIENT_CERTIFICATE_PATH", cert.to_str().unwrap())];
+    let vars = [
+        ("AZURE_TENANT_ID", "t"),
+        ("AZURE_CLIENT_ID", "c"),
+        ("AZURE_CLIENT_CERTIFICATE_PATH", cert.to_str().unwrap()),
+    ];
     let c = Config::load(None, &env_of(&vars)).unwrap();
     assert_eq!(c.environments[0].name, "default");
     assert!(matches!(c.environments[0].credential, ClientCredential::Certificate(_)));
 
-    let err = Config::load(None, &env_of(&[("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_ID", "c")])).unwrap_err().to_string();
-    assert!(err.contains("AZURE_CLIENT_SECRET"), "{err}");
-    let err = Config::load(None, &env_of(&[("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_ID", "c"), ("AZURE_CLIENT_SECRET", "s"), ("AZURE_AUTHORITY_HOST", "http://login.example.com")]))
+    let err = Config::load(None, &env_of(&[("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_ID", "c")]))
         .unwrap_err()
         .to_string();
+    assert!(err.contains("AZURE_CLIENT_SECRET"), "{err}");
+    let err = Config::load(
+        None,
+        &env_of(&[
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "s"),
+            ("AZURE_AUTHORITY_HOST", "http://login.example.com"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("AZURE_AUTHORITY_HOST"), "{err}");
 }
 
@@ -197,9 +253,18 @@ fn the_binary_exits_non_zero_on_a_broken_config_before_touching_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.toml");
     let db = dir.path().join("should-not-exist.db");
-    std::fs::write(&path, format!("[database]\nurl = \"sqlite://{}\"\n[schedule]\nsync = \"nonsense\"\n", db.display())).unwrap();
+    std::fs::write(
+        &path,
+        format!("[database]\nurl = \"sqlite://{}\"\n[schedule]\nsync = \"nonsense\"\n", db.display()),
+    )
+    .unwrap();
     for args in [&["sync"][..], &["serve"], &["check"]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_credwatch")).args(args).arg("--config").arg(&path).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_credwatch"))
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("broken.toml") && stderr.contains("schedule.sync"), "{stderr}");
@@ -215,7 +280,12 @@ fn the_example_config_is_valid() {
     let secret = dir.path().join("test-secret");
     std::fs::write(&secret, "s").unwrap();
     let text = text.replace("/run/credentials/credwatch/test-secret", secret.to_str().unwrap());
-    let c = Config::from_toml(&text, Some(&dir.path().join("credwatch.toml")), &env_of(&[("PROD_AZURE_CLIENT_SECRET", "x"), ("CREDWATCH_CALENDAR_TOKEN", "t")])).unwrap();
+    let c = Config::from_toml(
+        &text,
+        Some(&dir.path().join("credwatch.toml")),
+        &env_of(&[("PROD_AZURE_CLIENT_SECRET", "x"), ("CREDWATCH_CALENDAR_TOKEN", "t")]),
+    )
+    .unwrap();
     assert_eq!(c.environments.len(), 2);
     assert!(c.calendar.token.is_some());
 }

@@ -34,9 +34,17 @@ async fn the_demo_serves_a_populated_dashboard_feed_metrics_and_an_outbox() {
         // Keep draining: a closed pipe would make the demo's next line fail.
         for _ in reader {}
     });
-    let lines = async { rx.await };
-    let lines = tokio::time::timeout(Duration::from_secs(60), lines).await.expect("the demo printed its URLs").unwrap();
-    let find = |label: &str| lines.iter().find_map(|l| l.trim_start().strip_prefix(label).map(|v| v.trim().to_string())).unwrap_or_else(|| panic!("no {label} line in {lines:#?}"));
+    let lines = rx;
+    let lines = tokio::time::timeout(Duration::from_secs(60), lines)
+        .await
+        .expect("the demo printed its URLs")
+        .unwrap();
+    let find = |label: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix(label).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {label} line in {lines:#?}"))
+    };
     let dashboard = find("dashboard");
     let calendar = find("calendar");
     let metrics = find("metrics");
@@ -48,18 +56,31 @@ async fn the_demo_serves_a_populated_dashboard_feed_metrics_and_an_outbox() {
     let overview = http.get(&dashboard).send().await.unwrap();
     assert_eq!(overview.status(), 200);
     let html = overview.text().await.unwrap();
-    for expected in ["dev", "test", "prod", "contoso.onmicrosoft.com", "Needs action", "credwatch's own credentials"] {
+    for expected in [
+        "dev",
+        "test",
+        "prod",
+        "contoso.onmicrosoft.com",
+        "Needs action",
+        "credwatch's own credentials",
+    ] {
         assert!(html.contains(expected), "the overview lacks {expected:?}");
     }
     let escaped = html.contains("&#60;script&#62;alert(1)") || html.contains("&lt;script&gt;alert(1)");
-    assert!(escaped && !html.contains("<script>alert(1)"), "the awkward names are there, escaped");
+    assert!(
+        escaped && !html.contains("<script>alert(1)"),
+        "the awkward names are there, escaped"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 
     let feed = http.get(&calendar).send().await.unwrap();
     assert_eq!(feed.status(), 200);
     assert!(feed.headers()["content-type"].to_str().unwrap().starts_with("text/calendar"));
     let feed = feed.text().await.unwrap();
-    assert!(feed.matches("BEGIN:VEVENT").count() > 100, "a few hundred credentials, most within the horizon");
+    assert!(
+        feed.matches("BEGIN:VEVENT").count() > 100,
+        "a few hundred credentials, most within the horizon"
+    );
 
     let metrics = http.get(&metrics).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("credwatch_credential_expiry_timestamp_seconds{environment=\"prod\""));
@@ -69,10 +90,22 @@ async fn the_demo_serves_a_populated_dashboard_feed_metrics_and_an_outbox() {
     let mut recipients: Vec<String> = std::fs::read_dir(&outbox)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .map(|eml| eml.lines().find_map(|l| l.strip_prefix("To: ").map(str::to_string)).expect("a To header"))
+        .map(|eml| {
+            eml.lines()
+                .find_map(|l| l.strip_prefix("To: ").map(str::to_string))
+                .expect("a To header")
+        })
         .collect();
     recipients.sort();
-    assert_eq!(recipients, ["dev-oncall@demo.invalid", "ops@demo.invalid", "prod-oncall@demo.invalid", "test-oncall@demo.invalid"]);
+    assert_eq!(
+        recipients,
+        [
+            "dev-oncall@demo.invalid",
+            "ops@demo.invalid",
+            "prod-oncall@demo.invalid",
+            "test-oncall@demo.invalid"
+        ]
+    );
 
     Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();

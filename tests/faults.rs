@@ -24,7 +24,13 @@ async fn sync(w: &World, envs: &[Env<'_>]) -> Vec<EnvironmentReport> {
 
 async fn live_keys(w: &World, envs: &[Env<'_>]) -> BTreeSet<String> {
     let store = open_store(&w.config(envs, "")).await.unwrap();
-    store.credentials(&CredentialFilter::default()).await.unwrap().into_iter().map(|c| format!("{}/{}", c.app_object_id, c.key_id)).collect()
+    store
+        .credentials(&CredentialFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| format!("{}/{}", c.app_object_id, c.key_id))
+        .collect()
 }
 
 fn prod() -> [Env<'static>; 1] {
@@ -35,7 +41,8 @@ fn prod() -> [Env<'static>; 1] {
 async fn malformed_graph_pages_fail_the_run_change_nothing_and_the_next_run_recovers() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(21, 40, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(21, 40, chrono::Utc::now()));
     assert!(sync(&w, &prod()).await[0].succeeded());
     let before = live_keys(&w, &prod()).await;
     // The tenant changes; the change must land only through a page credwatch understood.
@@ -43,15 +50,35 @@ async fn malformed_graph_pages_fail_the_run_change_nothing_and_the_next_run_reco
 
     let enormous = format!("{{\"value\":[],\"padding\":\"{}\"}}", "x".repeat(65 << 20));
     let cases: Vec<(&str, String, &str)> = vec![
-        ("truncated", r#"{"value":[{"id":"o1","appId":"a1","passwordCredentials":[{"keyId":"k","endDateTime":"2027-"#.into(), "did not parse"),
+        (
+            "truncated",
+            r#"{"value":[{"id":"o1","appId":"a1","passwordCredentials":[{"keyId":"k","endDateTime":"2027-"#.into(),
+            "did not parse",
+        ),
         ("not JSON", "<html><body>502 Bad Gateway</body></html>".into(), "did not parse"),
         ("wrong type", r#"{"value":"applications"}"#.into(), "did not parse"),
         ("value missing", r#"{"@odata.context":"x"}"#.into(), "did not parse"),
-        ("missing appId", r#"{"value":[{"id":"o1","displayName":"x"}]}"#.into(), "did not parse"),
-        ("no endDateTime", r#"{"value":[{"id":"o1","appId":"a1","passwordCredentials":[{"keyId":"k1"}]}]}"#.into(), "no endDateTime"),
-        ("bad date", r#"{"value":[{"id":"o1","appId":"a1","keyCredentials":[{"keyId":"k1","endDateTime":"31/12/2299"}]}]}"#.into(), "unreadable endDateTime"),
+        (
+            "missing appId",
+            r#"{"value":[{"id":"o1","displayName":"x"}]}"#.into(),
+            "did not parse",
+        ),
+        (
+            "no endDateTime",
+            r#"{"value":[{"id":"o1","appId":"a1","passwordCredentials":[{"keyId":"k1"}]}]}"#.into(),
+            "no endDateTime",
+        ),
+        (
+            "bad date",
+            r#"{"value":[{"id":"o1","appId":"a1","keyCredentials":[{"keyId":"k1","endDateTime":"31/12/2299"}]}]}"#.into(),
+            "unreadable endDateTime",
+        ),
         ("number id", r#"{"value":[{"id":7,"appId":"a1"}]}"#.into(), "did not parse"),
-        ("nextLink elsewhere", r#"{"value":[],"@odata.nextLink":"https://evil.example.com/v1.0/applications?$skiptoken=x"}"#.into(), "not following it"),
+        (
+            "nextLink elsewhere",
+            r#"{"value":[],"@odata.nextLink":"https://evil.example.com/v1.0/applications?$skiptoken=x"}"#.into(),
+            "not following it",
+        ),
         ("enormous", enormous, "larger than 64 MiB"),
     ];
     for (name, body, expected) in cases {
@@ -59,7 +86,11 @@ async fn malformed_graph_pages_fail_the_run_change_nothing_and_the_next_run_reco
         let r = sync(&w, &prod()).await;
         let err = r[0].result.clone().expect_err(name);
         assert!(err.contains(expected), "{name}: {err}");
-        assert_eq!(live_keys(&w, &prod()).await, before, "{name}: a malformed page changed stored credentials");
+        assert_eq!(
+            live_keys(&w, &prod()).await,
+            before,
+            "{name}: a malformed page changed stored credentials"
+        );
     }
     let store = open_store(&w.config(&prod(), "")).await.unwrap();
     let env = store.environment_by_name("prod").await.unwrap();
@@ -76,9 +107,27 @@ async fn malformed_graph_pages_fail_the_run_change_nothing_and_the_next_run_reco
 #[test]
 fn the_page_parser_never_panics_on_mutated_input() {
     let apps = generate_applications(5, 30, chrono::Utc::now());
-    let mut seeds: Vec<Vec<u8>> = vec![serde_json::to_vec(&serde_json::json!({ "value": apps, "@odata.nextLink": "https://graph.microsoft.com/v1.0/applications?$skiptoken=X%27AB%27" })).unwrap()];
+    let mut seeds: Vec<Vec<u8>> = vec![
+        serde_json::to_vec(
+            &serde_json::json!({ "value": apps, "@odata.nextLink": "https://graph.microsoft.com/v1.0/applications?$skiptoken=X%27AB%27" }),
+        )
+        .unwrap(),
+    ];
     seeds.push(serde_json::to_vec(&serde_json::json!({ "value": credwatch::emulator::hostile_applications() })).unwrap());
-    let tokens: &[&[u8]] = &[b"null", b"[]", b"{}", b"\"", b"9999-12-31T00:00:00Z", b"-1e999", b"\\u0000", b"\xff\xfe", b",", b":", b"true", b"\"keyId\":"];
+    let tokens: &[&[u8]] = &[
+        b"null",
+        b"[]",
+        b"{}",
+        b"\"",
+        b"9999-12-31T00:00:00Z",
+        b"-1e999",
+        b"\\u0000",
+        b"\xff\xfe",
+        b",",
+        b":",
+        b"true",
+        b"\"keyId\":",
+    ];
     let mut rng = rand::rngs::StdRng::seed_from_u64(0xC0FFEE);
     let (mut ok, mut rejected) = (0, 0);
     for i in 0..20_000 {
@@ -122,7 +171,10 @@ fn the_page_parser_never_panics_on_mutated_input() {
             Err(_) => rejected += 1,
         }
     }
-    assert!(ok > 0 && rejected > 0, "the fuzzer explored both outcomes ({ok} ok, {rejected} rejected)");
+    assert!(
+        ok > 0 && rejected > 0,
+        "the fuzzer explored both outcomes ({ok} ok, {rejected} rejected)"
+    );
 }
 
 fn closed_port() -> u16 {
@@ -133,7 +185,8 @@ fn closed_port() -> u16 {
 async fn unreachable_slow_and_resetting_services_fail_within_bounds() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(22, 5, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(22, 5, chrono::Utc::now()));
     w.sync_table = "[sync]\nmax_attempts = 2\nrequest_timeout_secs = 1\nmax_backoff_secs = 1\n".into();
     let url = w.emu.url();
     let dead = format!("http://127.0.0.1:{}", closed_port());
@@ -149,15 +202,30 @@ async fn unreachable_slow_and_resetting_services_fail_within_bounds() {
     });
 
     let cases = [
-        ("token endpoint unreachable", dead.clone(), url.clone(), "token endpoint unavailable after 2 attempt(s)"),
-        ("Graph unreachable", url.clone(), dead.clone(), "Microsoft Graph unavailable after 2 attempt(s)"),
-        ("Graph resets connections", url.clone(), reset_url.clone(), "Microsoft Graph unavailable after 2 attempt(s)"),
+        (
+            "token endpoint unreachable",
+            dead.clone(),
+            url.clone(),
+            "token endpoint unavailable after 2 attempt(s)",
+        ),
+        (
+            "Graph unreachable",
+            url.clone(),
+            dead.clone(),
+            "Microsoft Graph unavailable after 2 attempt(s)",
+        ),
+        (
+            "Graph resets connections",
+            url.clone(),
+            reset_url.clone(),
+            "Microsoft Graph unavailable after 2 attempt(s)",
+        ),
     ];
     for (name, authority, graph, expected) in cases {
-        let text = w.config_text(&prod(), "").replace(&format!("authority_host = \"{url}\""), &format!("authority_host = \"{authority}\"")).replace(
-            &format!("graph_url = \"{url}\""),
-            &format!("graph_url = \"{graph}\""),
-        );
+        let text = w
+            .config_text(&prod(), "")
+            .replace(&format!("authority_host = \"{url}\""), &format!("authority_host = \"{authority}\""))
+            .replace(&format!("graph_url = \"{url}\""), &format!("graph_url = \"{graph}\""));
         let vars = w.vars.clone();
         let mut config = credwatch::config::Config::from_toml(&text, None, &move |k| vars.get(k).cloned()).unwrap();
         config.sync.backoff_base = Duration::from_millis(10);
@@ -183,10 +251,18 @@ async fn unreachable_slow_and_resetting_services_fail_within_bounds() {
 async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(23, 30, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(23, 30, chrono::Utc::now()));
     // "test" lives on a second emulator (its own Graph) that is melting down.
     let stormy = Emulator::start().await.unwrap();
-    stormy.register_client("tenant-test", "client-test", credwatch::emulator::ClientAuth::Secret { value: common::SECRET.into(), expired: false });
+    stormy.register_client(
+        "tenant-test",
+        "client-test",
+        credwatch::emulator::ClientAuth::Secret {
+            value: common::SECRET.into(),
+            expired: false,
+        },
+    );
     stormy.set_applications("tenant-test", generate_applications(24, 30, chrono::Utc::now()));
     w.vars.insert("TEST_SECRET".into(), common::SECRET.into());
     stormy.fail_requests(1_000, 500);
@@ -199,7 +275,9 @@ async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
     let mut config = credwatch::config::Config::from_toml(&text, None, &move |k| vars.get(k).cloned()).unwrap();
     config.sync.backoff_base = Duration::from_millis(10);
     let store = open_store(&config).await.unwrap();
-    let reports = Syncer::new(&config, store.clone()).sync_all(None, &CancellationToken::new(), |_| {}).await;
+    let reports = Syncer::new(&config, store.clone())
+        .sync_all(None, &CancellationToken::new(), |_| {})
+        .await;
     assert!(reports[0].succeeded(), "prod: {:?}", reports[0].result);
     let err = reports[1].result.clone().unwrap_err();
     assert!(err.contains("500") && err.contains("3 attempt"), "{err}");
@@ -213,7 +291,8 @@ async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
 async fn sigkill_during_sync_leaves_a_consistent_database() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(25, 6_000, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(25, 6_000, chrono::Utc::now()));
     let path = w.write_config(&prod(), "");
     let cfg = path.to_str().unwrap();
     let (code, out, _) = w.run(&["sync", "--config", cfg]).await;
@@ -241,7 +320,10 @@ async fn sigkill_during_sync_leaves_a_consistent_database() {
         let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(store.pool()).await.unwrap();
         assert_eq!(check, "ok");
         let now = live_keys(&w, &prod()).await;
-        assert!(now == full || now.len() < full.len() && now.is_subset(&full), "a partial write survived a kill");
+        assert!(
+            now == full || now.len() < full.len() && now.is_subset(&full),
+            "a partial write survived a kill"
+        );
         outcomes.insert(if now == full { "old" } else { "new" });
         if now != full {
             break;
@@ -254,7 +336,10 @@ async fn sigkill_during_sync_leaves_a_consistent_database() {
     let (code, out, _) = w.run(&["sync", "--config", cfg]).await;
     assert_eq!(code, 0, "{out}");
     let after = live_keys(&w, &prod()).await;
-    assert!(after.is_subset(&full) && after.len() < full.len(), "the next sync applies the change");
+    assert!(
+        after.is_subset(&full) && after.len() < full.len(),
+        "the next sync applies the change"
+    );
     eprintln!("kill outcomes seen: {outcomes:?}");
 }
 
@@ -262,7 +347,8 @@ async fn sigkill_during_sync_leaves_a_consistent_database() {
 async fn a_locked_database_fails_the_run_clearly_and_recovers() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(26, 20, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(26, 20, chrono::Utc::now()));
     assert!(sync(&w, &prod()).await[0].succeeded());
     let before = live_keys(&w, &prod()).await;
     w.emu.update_applications("tenant-prod", |apps| apps.truncate(10));
@@ -271,7 +357,11 @@ async fn a_locked_database_fails_the_run_clearly_and_recovers() {
     let config = w.config(&prod(), "");
     let store = open_store(&config).await.unwrap();
     let syncer = Syncer::new(&config, store.clone());
-    let mut locker = sqlx::sqlite::SqliteConnectOptions::new().filename(w.db_path()).connect().await.unwrap();
+    let mut locker = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(w.db_path())
+        .connect()
+        .await
+        .unwrap();
     sqlx::query("BEGIN EXCLUSIVE").execute(&mut locker).await.unwrap();
     let r = syncer.sync_all(None, &CancellationToken::new(), |_| {}).await;
     let err = r[0].result.clone().unwrap_err();
@@ -290,12 +380,20 @@ struct TinyFs(std::path::PathBuf);
 impl TinyFs {
     fn mount(dir: &std::path::Path, size: &str) -> Option<TinyFs> {
         std::fs::create_dir_all(dir).unwrap();
-        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status().is_ok_and(|s| s.success());
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
         ok.then(|| TinyFs(dir.to_path_buf()))
     }
 
     fn remount(&self, opts: &str) {
-        let status = std::process::Command::new("mount").args(["-o", &format!("remount,{opts}")]).arg(&self.0).status().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{opts}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
         assert!(status.success(), "remount {opts}");
     }
 }
@@ -314,9 +412,12 @@ async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
         return;
     };
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(27, 30, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(27, 30, chrono::Utc::now()));
     let db = fs.0.join("credwatch.db");
-    let text = w.config_text(&prod(), "").replace(&w.db_path().display().to_string(), &db.display().to_string());
+    let text = w
+        .config_text(&prod(), "")
+        .replace(&w.db_path().display().to_string(), &db.display().to_string());
     let vars = w.vars.clone();
     let config = credwatch::config::Config::from_toml(&text, None, &move |k| vars.get(k).cloned()).unwrap();
     let store = open_store(&config).await.unwrap();
@@ -326,10 +427,15 @@ async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
     let count = || async { store.credentials(&CredentialFilter::default()).await.unwrap().len() };
     let before = count().await;
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&db).unwrap().permissions().mode() & 0o777, 0o600, "the database is readable by its owner only");
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the database is readable by its owner only"
+    );
 
     // Full: the tenant grows by thousands of applications while a filler takes the free space.
-    w.emu.set_applications("tenant-prod", generate_applications(27, 3_000, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(27, 3_000, chrono::Utc::now()));
     let filler = fs.0.join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 4 << 20]);
     let err = run().await.result.unwrap_err();
@@ -349,8 +455,14 @@ async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
     assert!(err.contains("read-only") || err.contains("readonly"), "{err}");
     fs.remount("rw");
     let store = open_store(&config).await.unwrap();
-    assert_eq!(store.credentials(&CredentialFilter::default()).await.unwrap().len(), grown, "nothing lost");
-    let r = Syncer::new(&config, store.clone()).sync_all(None, &CancellationToken::new(), |_| {}).await;
+    assert_eq!(
+        store.credentials(&CredentialFilter::default()).await.unwrap().len(),
+        grown,
+        "nothing lost"
+    );
+    let r = Syncer::new(&config, store.clone())
+        .sync_all(None, &CancellationToken::new(), |_| {})
+        .await;
     assert!(r[0].succeeded(), "{:?}", r[0].result);
     let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(store.pool()).await.unwrap();
     assert_eq!(check, "ok");

@@ -70,7 +70,14 @@ impl World {
     async fn start(token: Option<&str>, prod: Vec<Application>, test: Vec<Application>) -> World {
         let emu = Emulator::start().await.unwrap();
         for (t, apps) in [(PROD_TENANT, prod), (TEST_TENANT, test)] {
-            emu.register_client(t, CLIENT, ClientAuth::Secret { value: SECRET.into(), expired: false });
+            emu.register_client(
+                t,
+                CLIENT,
+                ClientAuth::Secret {
+                    value: SECRET.into(),
+                    expired: false,
+                },
+            );
             emu.set_applications(t, apps);
         }
         let dir = tempfile::tempdir().unwrap();
@@ -104,7 +111,11 @@ graph_url = "{emu}"
 "#,
             db = dir.path().join("credwatch.db").display(),
             emu = emu.url(),
-            calendar = if token.is_some() { "[calendar]\ntoken_env = \"CAL_TOKEN\"" } else { "" },
+            calendar = if token.is_some() {
+                "[calendar]\ntoken_env = \"CAL_TOKEN\""
+            } else {
+                ""
+            },
         );
         let token = token.map(str::to_string);
         let config = Config::from_toml(&text, None, &move |k| match k {
@@ -121,13 +132,23 @@ graph_url = "{emu}"
         tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
         }));
-        let world = World { emu, _dir: dir, config, store, base, http: reqwest::Client::new(), _stop: stop };
+        let world = World {
+            emu,
+            _dir: dir,
+            config,
+            store,
+            base,
+            http: reqwest::Client::new(),
+            _stop: stop,
+        };
         world.sync().await;
         world
     }
 
     async fn sync(&self) {
-        let reports = Syncer::new(&self.config, self.store.clone()).sync_all(None, &CancellationToken::new(), |_| {}).await;
+        let reports = Syncer::new(&self.config, self.store.clone())
+            .sync_all(None, &CancellationToken::new(), |_| {})
+            .await;
         assert!(reports.iter().all(|r| r.succeeded()), "{reports:?}");
     }
 
@@ -148,9 +169,31 @@ graph_url = "{emu}"
 /// The usual data, relative to `now`.
 fn usual(now: DateTime<Utc>) -> (Vec<Application>, Vec<Application>) {
     let prod = vec![
-        app(1, "Payroll API", vec![secret("k-ci", "ci-deploy", now + Duration::days(10))], vec![cert("k-cert", "CN=payroll", now - Duration::days(2))]),
-        app(2, "Billing", vec![secret("k-bill", "main", now + Duration::days(45)), secret("k-old", "old", now - Duration::days(90))], vec![]),
-        app(3, "Forever", vec![secret("k-never", "never", DateTime::parse_from_rfc3339("2299-12-31T00:00:00Z").unwrap().with_timezone(&Utc))], vec![]),
+        app(
+            1,
+            "Payroll API",
+            vec![secret("k-ci", "ci-deploy", now + Duration::days(10))],
+            vec![cert("k-cert", "CN=payroll", now - Duration::days(2))],
+        ),
+        app(
+            2,
+            "Billing",
+            vec![
+                secret("k-bill", "main", now + Duration::days(45)),
+                secret("k-old", "old", now - Duration::days(90)),
+            ],
+            vec![],
+        ),
+        app(
+            3,
+            "Forever",
+            vec![secret(
+                "k-never",
+                "never",
+                DateTime::parse_from_rfc3339("2299-12-31T00:00:00Z").unwrap().with_timezone(&Utc),
+            )],
+            vec![],
+        ),
     ];
     let test = vec![app(4, "Test app", vec![secret("k-t1", "t1", now + Duration::days(3))], vec![])];
     (prod, test)
@@ -171,17 +214,35 @@ fn events_by_uid<'a>(cal: &'a icalendar::parser::Calendar<'a>) -> BTreeMap<Strin
     map
 }
 
-const EVENT_PROPS: &[&str] = &["UID", "DTSTAMP", "DTSTART", "DTEND", "SUMMARY", "DESCRIPTION", "URL", "TRANSP", "STATUS"];
+const EVENT_PROPS: &[&str] = &[
+    "UID",
+    "DTSTAMP",
+    "DTSTART",
+    "DTEND",
+    "SUMMARY",
+    "DESCRIPTION",
+    "URL",
+    "TRANSP",
+    "STATUS",
+];
 const ALARM_PROPS: &[&str] = &["ACTION", "TRIGGER", "DESCRIPTION", "UID", "DTSTAMP"];
 
 fn check_shape(c: &Component<'_>) {
     for p in &c.properties {
-        assert!(EVENT_PROPS.contains(&p.name.as_str()), "unexpected event property {:?}", p.name.as_str());
+        assert!(
+            EVENT_PROPS.contains(&p.name.as_str()),
+            "unexpected event property {:?}",
+            p.name.as_str()
+        );
     }
     for a in &c.components {
         assert_eq!(a.name.as_str(), "VALARM");
         for p in &a.properties {
-            assert!(ALARM_PROPS.contains(&p.name.as_str()), "unexpected alarm property {:?}", p.name.as_str());
+            assert!(
+                ALARM_PROPS.contains(&p.name.as_str()),
+                "unexpected alarm property {:?}",
+                p.name.as_str()
+            );
         }
     }
 }
@@ -195,7 +256,12 @@ async fn one_event_per_live_credential_with_an_alarm_per_rung() {
     assert!(body.lines().all(|l| l.len() <= 75 + 1), "lines are folded");
     let unfolded = unfold(&body);
     let cal = read_calendar(&unfolded).unwrap();
-    let calprop = |n: &str| cal.properties.iter().find(|p| p.name.as_str() == n).map(|p| p.val.as_str().to_string());
+    let calprop = |n: &str| {
+        cal.properties
+            .iter()
+            .find(|p| p.name.as_str() == n)
+            .map(|p| p.val.as_str().to_string())
+    };
     assert_eq!(calprop("VERSION").as_deref(), Some("2.0"));
     assert_eq!(calprop("X-WR-CALNAME").as_deref(), Some("credwatch: all environments"));
     assert_eq!(calprop("REFRESH-INTERVAL").as_deref(), Some("PT1H"));
@@ -212,19 +278,32 @@ async fn one_event_per_live_credential_with_an_alarm_per_rung() {
     assert_eq!(prop(ci, "DTSTART").unwrap(), end.format("%Y%m%dT%H%M%SZ").to_string());
     assert_eq!(prop(ci, "SUMMARY").unwrap(), "secret \"ci-deploy\" of Payroll API expires (prod)");
     let description = prop(ci, "DESCRIPTION").unwrap();
-    for needle in ["Kind: secret", "Key ID: k-ci", &format!("Ends: {}", rfc(end)), "https://portal.azure.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/aaaa0001-0000-4000-8000-000000000000", "Environment: prod", "Application: Payroll API"] {
+    for needle in [
+        "Kind: secret",
+        "Key ID: k-ci",
+        &format!("Ends: {}", rfc(end)),
+        "https://portal.azure.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/aaaa0001-0000-4000-8000-000000000000",
+        "Environment: prod",
+        "Application: Payroll API",
+    ] {
         assert!(description.contains(needle), "{needle} in {description}");
     }
     let triggers: Vec<String> = ci.components.iter().map(|a| prop(a, "TRIGGER").unwrap()).collect();
     assert_eq!(triggers, vec!["-P1D", "-P7D", "-P14D", "-P30D", "-P60D", "PT0S"]);
-    assert!(events.contains_key("00000001-0000-4000-8000-000000000000-certificate-k-cert@prod.credwatch"), "expired 2 days ago stays");
+    assert!(
+        events.contains_key("00000001-0000-4000-8000-000000000000-certificate-k-cert@prod.credwatch"),
+        "expired 2 days ago stays"
+    );
     assert!(events.contains_key("00000004-0000-4000-8000-000000000000-secret-k-t1@test.credwatch"));
 
     // One environment's feed.
     let (body, _) = world.feed(&format!("/calendar/test.ics?token={TOKEN}")).await;
     let unfolded = unfold(&body);
     let cal = read_calendar(&unfolded).unwrap();
-    assert_eq!(events_by_uid(&cal).keys().cloned().collect::<Vec<_>>(), vec!["00000004-0000-4000-8000-000000000000-secret-k-t1@test.credwatch".to_string()]);
+    assert_eq!(
+        events_by_uid(&cal).keys().cloned().collect::<Vec<_>>(),
+        vec!["00000004-0000-4000-8000-000000000000-secret-k-t1@test.credwatch".to_string()]
+    );
     assert!(body.contains("X-WR-CALNAME:credwatch: test"));
 }
 
@@ -233,7 +312,14 @@ async fn the_token_is_required() {
     let now = Utc::now();
     let (prod, test) = usual(now);
     let world = World::start(Some(TOKEN), prod, test).await;
-    for path in ["/calendar.ics", "/calendar.ics?token=", "/calendar.ics?token=wrong", "/calendar.ics?token=feed-token-012345678", "/calendar/prod.ics", "/calendar/nope.ics"] {
+    for path in [
+        "/calendar.ics",
+        "/calendar.ics?token=",
+        "/calendar.ics?token=wrong",
+        "/calendar.ics?token=feed-token-012345678",
+        "/calendar/prod.ics",
+        "/calendar/nope.ics",
+    ] {
         assert_eq!(world.get(path).await.status(), 403, "{path}");
     }
     assert_eq!(world.get(&format!("/calendar/nope.ics?token={TOKEN}")).await.status(), 404);
@@ -259,13 +345,31 @@ async fn uids_and_etag_are_stable_and_a_removed_credential_leaves() {
     assert_eq!(etag, etag2);
     assert!(etag.starts_with('"') && etag.ends_with('"'));
 
-    let r = world.http.get(format!("{}{path}", world.base)).header("If-None-Match", &etag).send().await.unwrap();
+    let r = world
+        .http
+        .get(format!("{}{path}", world.base))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
     assert_eq!(r.headers()["etag"], etag.as_str());
     assert!(r.text().await.unwrap().is_empty());
-    let r = world.http.get(format!("{}{path}", world.base)).header("If-None-Match", "\"other\", W/".to_string() + &etag).send().await.unwrap();
+    let r = world
+        .http
+        .get(format!("{}{path}", world.base))
+        .header("If-None-Match", "\"other\", W/".to_string() + &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304, "a list and a weak tag match too");
-    let r = world.http.get(format!("{}{path}", world.base)).header("If-None-Match", "\"other\"").send().await.unwrap();
+    let r = world
+        .http
+        .get(format!("{}{path}", world.base))
+        .header("If-None-Match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // A re-sync changes nothing in the feed.
@@ -275,7 +379,9 @@ async fn uids_and_etag_are_stable_and_a_removed_credential_leaves() {
     assert_eq!(etag3, etag);
 
     // ci-deploy is rotated away: its event leaves, the others keep their UIDs.
-    world.emu.update_applications(PROD_TENANT, |apps| apps[0].password_credentials.clear());
+    world
+        .emu
+        .update_applications(PROD_TENANT, |apps| apps[0].password_credentials.clear());
     world.sync().await;
     let (fourth, etag4) = world.feed(&path).await;
     assert_ne!(etag4, etag);
@@ -286,8 +392,18 @@ async fn uids_and_etag_are_stable_and_a_removed_credential_leaves() {
     let mut expected: Vec<String> = events_by_uid(&before).keys().cloned().collect();
     expected.retain(|u| !u.contains("-secret-k-ci@"));
     assert_eq!(events_by_uid(&after).keys().cloned().collect::<Vec<_>>(), expected);
-    let removed = world.store.credentials(&CredentialFilter { include_removed: true, ..Default::default() }).await.unwrap();
-    assert!(removed.iter().any(|c| c.key_id == "k-ci" && c.removed_at.is_some()), "kept as history in the store");
+    let removed = world
+        .store
+        .credentials(&CredentialFilter {
+            include_removed: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        removed.iter().any(|c| c.key_id == "k-ci" && c.removed_at.is_some()),
+        "kept as history in the store"
+    );
 }
 
 #[tokio::test]
@@ -314,8 +430,20 @@ async fn hostile_names_never_create_events_or_properties() {
     let mut begins = 0;
     for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
         let name = line.split([':', ';']).next().unwrap();
-        let known = ["BEGIN", "END", "VERSION", "PRODID", "CALSCALE", "METHOD", "NAME", "X-WR-CALNAME", "X-WR-CALDESC", "REFRESH-INTERVAL", "X-PUBLISHED-TTL"]
-            .contains(&name)
+        let known = [
+            "BEGIN",
+            "END",
+            "VERSION",
+            "PRODID",
+            "CALSCALE",
+            "METHOD",
+            "NAME",
+            "X-WR-CALNAME",
+            "X-WR-CALDESC",
+            "REFRESH-INTERVAL",
+            "X-PUBLISHED-TTL",
+        ]
+        .contains(&name)
             || EVENT_PROPS.contains(&name)
             || ALARM_PROPS.contains(&name);
         assert!(known, "unexpected line {line:?}");
@@ -336,7 +464,10 @@ async fn hostile_names_never_create_events_or_properties() {
     let summaries: Vec<String> = events.values().map(|c| prop(c, "SUMMARY").unwrap()).collect();
     for name in names.iter().flatten() {
         let shown: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        assert!(summaries.iter().any(|s| s.contains(&format!("of {shown} expires"))), "{shown:?} in {summaries:#?}");
+        assert!(
+            summaries.iter().any(|s| s.contains(&format!("of {shown} expires"))),
+            "{shown:?} in {summaries:#?}"
+        );
     }
     assert!(summaries.iter().any(|s| s.contains("of Evil;Name,With\\Backslash expires")));
     assert!(summaries.iter().any(|s| s.contains("of (no name) expires")), "a null app name");

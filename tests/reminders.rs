@@ -70,11 +70,22 @@ impl World {
         let emu = Emulator::start().await.unwrap();
         for t in [PROD_TENANT, TEST_TENANT] {
             emu.add_tenant(t);
-            emu.register_client(t, CLIENT, ClientAuth::Secret { value: SECRET.into(), expired: false });
+            emu.register_client(
+                t,
+                CLIENT,
+                ClientAuth::Secret {
+                    value: SECRET.into(),
+                    expired: false,
+                },
+            );
         }
         // Whole seconds, as the store keeps them.
         let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
-        World { emu, dir: tempfile::tempdir().unwrap(), now }
+        World {
+            emu,
+            dir: tempfile::tempdir().unwrap(),
+            now,
+        }
     }
 
     /// The usual data: an expired certificate and three secrets at various distances in prod,
@@ -84,12 +95,35 @@ impl World {
         self.emu.set_applications(
             PROD_TENANT,
             vec![
-                app(1, "Payroll API", vec![secret("k-ci", "ci-deploy", Some("abc"), now + Duration::days(10) + Duration::hours(1))], vec![cert("k-cert", "CN=payroll", now - Duration::days(2))]),
+                app(
+                    1,
+                    "Payroll API",
+                    vec![secret(
+                        "k-ci",
+                        "ci-deploy",
+                        Some("abc"),
+                        now + Duration::days(10) + Duration::hours(1),
+                    )],
+                    vec![cert("k-cert", "CN=payroll", now - Duration::days(2))],
+                ),
                 app(2, "Billing", vec![secret("k-bill", "main", None, now + Duration::days(45))], vec![]),
-                app(3, "Far away", vec![secret("k-far", "later", None, now + Duration::days(200))], vec![]),
+                app(
+                    3,
+                    "Far away",
+                    vec![secret("k-far", "later", None, now + Duration::days(200))],
+                    vec![],
+                ),
             ],
         );
-        self.emu.set_applications(TEST_TENANT, vec![app(4, "Test app", vec![secret("k-t1", "t1", None, now + Duration::days(3))], vec![])]);
+        self.emu.set_applications(
+            TEST_TENANT,
+            vec![app(
+                4,
+                "Test app",
+                vec![secret("k-t1", "t1", None, now + Duration::days(3))],
+                vec![],
+            )],
+        );
     }
 
     fn db_url(&self) -> String {
@@ -136,7 +170,9 @@ notify = ["test-oncall@example.com", "OPS@example.com"]
 
     async fn sync(&self, config: &Config) -> Store {
         let store = open_store(config).await.unwrap();
-        let reports = Syncer::new(config, store.clone()).sync_all(None, &CancellationToken::new(), |_| {}).await;
+        let reports = Syncer::new(config, store.clone())
+            .sync_all(None, &CancellationToken::new(), |_| {})
+            .await;
         assert!(reports.iter().all(|r| r.succeeded()), "{reports:?}");
         store
     }
@@ -144,7 +180,13 @@ notify = ["test-oncall@example.com", "OPS@example.com"]
 
 /// (credential key id, rung, recipient, outcome) of every ledger row, sorted.
 async fn ledger(store: &Store) -> Vec<(String, Rung, String, String)> {
-    let creds = store.credentials(&CredentialFilter { include_removed: true, ..Default::default() }).await.unwrap();
+    let creds = store
+        .credentials(&CredentialFilter {
+            include_removed: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let mut rows = Vec::new();
     for c in creds {
         for r in store.reminders_of(c.id).await.unwrap() {
@@ -156,7 +198,10 @@ async fn ledger(store: &Store) -> Vec<(String, Rung, String, String)> {
 }
 
 fn sent_to(rows: &[(String, Rung, String, String)], recipient: &str) -> Vec<(String, Rung)> {
-    rows.iter().filter(|r| r.2 == recipient && r.3 == "sent").map(|r| (r.0.clone(), r.1)).collect()
+    rows.iter()
+        .filter(|r| r.2 == recipient && r.3 == "sent")
+        .map(|r| (r.0.clone(), r.1))
+        .collect()
 }
 
 fn one(messages: &[Received], address: &str) -> Received {
@@ -176,7 +221,12 @@ async fn one_digest_per_recipient_grouped_by_environment_most_urgent_first() {
     let report = try_remind(&store, &config, world.now, false).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let messages = server.take();
-    assert_eq!(messages.len(), 3, "ops, prod on-call, test on-call: {:?}", messages.iter().map(|m| &m.to).collect::<Vec<_>>());
+    assert_eq!(
+        messages.len(),
+        3,
+        "ops, prod on-call, test on-call: {:?}",
+        messages.iter().map(|m| &m.to).collect::<Vec<_>>()
+    );
     for m in &messages {
         assert_eq!(m.to.len(), 1, "one envelope recipient per message");
         assert_eq!(m.from, "credwatch@example.com");
@@ -185,41 +235,74 @@ async fn one_digest_per_recipient_grouped_by_environment_most_urgent_first() {
     // ops@ is in [email].to and in test's notify (in capitals): one digest with everything.
     let ops = one(&messages, "ops@example.com");
     let parsed = ops.parsed();
-    assert_eq!(parsed.subject(), Some("[credwatch] 1 credential has expired, 3 expire within 60 days (prod, test)"));
-    assert!(parsed.message_id().is_some_and(|id| id.ends_with("@example.com")), "{:?}", parsed.message_id());
+    assert_eq!(
+        parsed.subject(),
+        Some("[credwatch] 1 credential has expired, 3 expire within 60 days (prod, test)")
+    );
+    assert!(
+        parsed.message_id().is_some_and(|id| id.ends_with("@example.com")),
+        "{:?}",
+        parsed.message_id()
+    );
     assert!(parsed.date().is_some());
     let raw = ops.text();
     assert!(raw.contains("multipart/alternative"), "{raw}");
     assert!(raw.contains("Auto-Submitted: auto-generated"));
     let text = parsed.body_text(0).unwrap().into_owned();
     let html = parsed.body_html(0).unwrap().into_owned();
-    let order: Vec<usize> = ["== prod ==", "CN=payroll", "ci-deploy", "main", "== test ==", "t1"].iter().map(|s| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"))).collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "expired first, then by end, grouped by environment: {text}");
+    let order: Vec<usize> = ["== prod ==", "CN=payroll", "ci-deploy", "main", "== test ==", "t1"]
+        .iter()
+        .map(|s| text.find(s).unwrap_or_else(|| panic!("{s} in {text}")))
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "expired first, then by end, grouped by environment: {text}"
+    );
     assert!(!text.contains("later"), "a credential 200 days away is not due");
     assert!(text.contains("expired 2 days ago"), "{text}");
     assert!(text.contains("(abc…)"), "the hint: {text}");
     assert!(text.contains("10 days left"));
     let payroll_portal = "https://portal.azure.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/aaaa0001-0000-4000-8000-000000000000";
     assert!(text.contains(payroll_portal), "{text}");
-    assert!(text.contains("https://credwatch.example.com/environments/prod/applications/00000001-0000-4000-8000-000000000000"), "{text}");
+    assert!(
+        text.contains("https://credwatch.example.com/environments/prod/applications/00000001-0000-4000-8000-000000000000"),
+        "{text}"
+    );
     assert!(html.contains(payroll_portal) && html.contains("<table"), "{html}");
-    let end = (world.now + Duration::days(10) + Duration::hours(1)).format("%Y-%m-%d %H:%M UTC").to_string();
+    let end = (world.now + Duration::days(10) + Duration::hours(1))
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
     assert!(text.contains(&end), "end date in UTC: {text}");
 
     let prod = one(&messages, "prod-oncall@example.com");
     let prod_text = prod.parsed().body_text(0).unwrap().into_owned();
-    assert_eq!(prod.parsed().subject(), Some("[credwatch] 1 credential has expired, 2 expire within 60 days (prod)"));
+    assert_eq!(
+        prod.parsed().subject(),
+        Some("[credwatch] 1 credential has expired, 2 expire within 60 days (prod)")
+    );
     assert!(prod_text.contains("ci-deploy") && !prod_text.contains("t1"), "{prod_text}");
     let test = one(&messages, "test-oncall@example.com");
-    assert_eq!(test.parsed().subject(), Some("[credwatch] 1 credential expires within 7 days (test)"));
+    assert_eq!(
+        test.parsed().subject(),
+        Some("[credwatch] 1 credential expires within 7 days (test)")
+    );
 
     // The ledger: the rung sent per recipient, the rungs crossed before it skipped.
     let rows = ledger(&store).await;
     assert_eq!(
         sent_to(&rows, "ops@example.com"),
-        vec![("k-bill".into(), Rung::DaysBefore(60)), ("k-cert".into(), Rung::Expired), ("k-ci".into(), Rung::DaysBefore(14)), ("k-t1".into(), Rung::DaysBefore(7))]
+        vec![
+            ("k-bill".into(), Rung::DaysBefore(60)),
+            ("k-cert".into(), Rung::Expired),
+            ("k-ci".into(), Rung::DaysBefore(14)),
+            ("k-t1".into(), Rung::DaysBefore(7))
+        ]
     );
-    let skipped: Vec<_> = rows.iter().filter(|r| r.0 == "k-ci" && r.2 == "ops@example.com" && r.3 == "skipped").map(|r| r.1).collect();
+    let skipped: Vec<_> = rows
+        .iter()
+        .filter(|r| r.0 == "k-ci" && r.2 == "ops@example.com" && r.3 == "skipped")
+        .map(|r| r.1)
+        .collect();
     assert_eq!(skipped, vec![Rung::DaysBefore(30), Rung::DaysBefore(60)]);
     assert_eq!(store.reminders_sent_total().await.unwrap(), 4 + 3 + 1);
 }
@@ -252,7 +335,10 @@ async fn nothing_is_sent_twice_across_runs_and_restarts() {
     assert!(report.succeeded());
     let messages = server.take();
     let ops = one(&messages, "ops@example.com").parsed().body_text(0).unwrap().into_owned();
-    assert!(ops.contains("ci-deploy") && !ops.contains("CN=payroll") && !ops.contains("main"), "{ops}");
+    assert!(
+        ops.contains("ci-deploy") && !ops.contains("CN=payroll") && !ops.contains("main"),
+        "{ops}"
+    );
     let after = ledger(&store).await;
     assert!(before.iter().all(|r| after.contains(r)));
     assert!(after.contains(&("k-ci".into(), Rung::DaysBefore(7), "ops@example.com".into(), "sent".into())));
@@ -262,7 +348,15 @@ async fn nothing_is_sent_twice_across_runs_and_restarts() {
 async fn after_downtime_only_the_most_urgent_rung_is_sent() {
     let world = World::new().await;
     let now = world.now;
-    world.emu.set_applications(PROD_TENANT, vec![app(1, "Payroll API", vec![secret("k-ci", "ci-deploy", None, now + Duration::days(70))], vec![])]);
+    world.emu.set_applications(
+        PROD_TENANT,
+        vec![app(
+            1,
+            "Payroll API",
+            vec![secret("k-ci", "ci-deploy", None, now + Duration::days(70))],
+            vec![],
+        )],
+    );
     world.emu.set_applications(TEST_TENANT, vec![]);
     let server = SmtpServer::start();
     let config = world.smtp_config(&server.url());
@@ -274,17 +368,47 @@ async fn after_downtime_only_the_most_urgent_rung_is_sent() {
     try_remind(&store, &config, now + Duration::days(65), false).await.unwrap();
     let messages = server.take();
     assert_eq!(messages.len(), 2);
-    assert_eq!(one(&messages, "ops@example.com").parsed().subject(), Some("[credwatch] 1 credential expires within 7 days (prod)"));
+    assert_eq!(
+        one(&messages, "ops@example.com").parsed().subject(),
+        Some("[credwatch] 1 credential expires within 7 days (prod)")
+    );
     let rows = ledger(&store).await;
-    let ops: Vec<_> = rows.iter().filter(|r| r.2 == "ops@example.com").map(|r| (r.1, r.3.as_str())).collect();
-    assert_eq!(ops, vec![(Rung::DaysBefore(7), "sent"), (Rung::DaysBefore(14), "skipped"), (Rung::DaysBefore(30), "skipped"), (Rung::DaysBefore(60), "sent")]);
+    let ops: Vec<_> = rows
+        .iter()
+        .filter(|r| r.2 == "ops@example.com")
+        .map(|r| (r.1, r.3.as_str()))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            (Rung::DaysBefore(7), "sent"),
+            (Rung::DaysBefore(14), "skipped"),
+            (Rung::DaysBefore(30), "skipped"),
+            (Rung::DaysBefore(60), "sent")
+        ]
+    );
 
     // The skipped rungs never come back; the expiry notice does, once.
-    assert!(try_remind(&store, &config, now + Duration::days(66), false).await.unwrap().digests.is_empty());
+    assert!(
+        try_remind(&store, &config, now + Duration::days(66), false)
+            .await
+            .unwrap()
+            .digests
+            .is_empty()
+    );
     try_remind(&store, &config, now + Duration::days(71), false).await.unwrap();
     let messages = server.take();
-    assert_eq!(one(&messages, "ops@example.com").parsed().subject(), Some("[credwatch] 1 credential has expired (prod)"));
-    assert!(try_remind(&store, &config, now + Duration::days(90), false).await.unwrap().digests.is_empty());
+    assert_eq!(
+        one(&messages, "ops@example.com").parsed().subject(),
+        Some("[credwatch] 1 credential has expired (prod)")
+    );
+    assert!(
+        try_remind(&store, &config, now + Duration::days(90), false)
+            .await
+            .unwrap()
+            .digests
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -359,10 +483,25 @@ async fn hostile_names_add_no_header_and_no_line() {
     for m in &messages {
         let raw = m.text();
         let (head, _) = raw.split_once("\r\n\r\n").expect("headers then body");
-        let names: Vec<String> = head.lines().filter(|l| !l.starts_with([' ', '\t'])).map(|l| l.split(':').next().unwrap().to_ascii_lowercase()).collect();
+        let names: Vec<String> = head
+            .lines()
+            .filter(|l| !l.starts_with([' ', '\t']))
+            .map(|l| l.split(':').next().unwrap().to_ascii_lowercase())
+            .collect();
         for name in &names {
             assert!(
-                ["from", "to", "subject", "message-id", "date", "auto-submitted", "x-auto-response-suppress", "mime-version", "content-type"].contains(&name.as_str()),
+                [
+                    "from",
+                    "to",
+                    "subject",
+                    "message-id",
+                    "date",
+                    "auto-submitted",
+                    "x-auto-response-suppress",
+                    "mime-version",
+                    "content-type"
+                ]
+                .contains(&name.as_str()),
                 "unexpected header {name:?} in {head}"
             );
         }
@@ -372,11 +511,20 @@ async fn hostile_names_add_no_header_and_no_line() {
         assert!(!subject.contains(['\r', '\n']), "{subject:?}");
         assert!(parsed.bcc().is_none());
         let text = parsed.body_text(0).unwrap().into_owned();
-        assert!(text.lines().all(|l| !l.trim_start().to_ascii_lowercase().starts_with("bcc:")), "{text}");
-        assert!(text.contains("a  Bcc: victim@example.com"), "the name stays visible on its own line: {text}");
+        assert!(
+            text.lines().all(|l| !l.trim_start().to_ascii_lowercase().starts_with("bcc:")),
+            "{text}"
+        );
+        assert!(
+            text.contains("a  Bcc: victim@example.com"),
+            "the name stays visible on its own line: {text}"
+        );
         assert!(!text.contains("line1\nline2"), "{text}");
         let html = parsed.body_html(0).unwrap().into_owned();
-        assert!(!html.contains("<script>") && html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"), "{html}");
+        assert!(
+            !html.contains("<script>") && html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+            "{html}"
+        );
     }
 
     // A subject built from names is one line too.
@@ -402,10 +550,18 @@ async fn file_transport_writes_one_eml_per_message() {
         .iter()
         .map(|f| {
             let bytes = std::fs::read(f).unwrap();
-            mail_parser::MessageParser::default().parse(&bytes).unwrap().subject().unwrap().to_string()
+            mail_parser::MessageParser::default()
+                .parse(&bytes)
+                .unwrap()
+                .subject()
+                .unwrap()
+                .to_string()
         })
         .collect();
-    assert!(subjects.contains(&"[credwatch] 1 credential expires within 7 days (test)".to_string()), "{subjects:?}");
+    assert!(
+        subjects.contains(&"[credwatch] 1 credential expires within 7 days (test)".to_string()),
+        "{subjects:?}"
+    );
     assert_eq!(sent_to(&ledger(&store).await, "ops@example.com").len(), 4);
 }
 
@@ -520,7 +676,9 @@ async fn serve_sends_reminders_on_its_schedule() {
     );
     let config = world.config(&email);
     world.sync(&config).await;
-    let app = credwatch::startup::Application::build(config, Some(std::net::TcpListener::bind("127.0.0.1:0").unwrap())).await.unwrap();
+    let app = credwatch::startup::Application::build(config, Some(std::net::TcpListener::bind("127.0.0.1:0").unwrap()))
+        .await
+        .unwrap();
     let store = app.store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until_stopped(async move {
@@ -546,9 +704,18 @@ async fn sigkill_during_a_reminder_run_loses_nothing() {
     let world = World::new().await;
     world.seed();
     let server = SmtpServer::start();
-    let recipients = ["ops@example.com", "a@example.com", "b@example.com", "c@example.com", "d@example.com"];
+    let recipients = [
+        "ops@example.com",
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "d@example.com",
+    ];
     let list = recipients.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ");
-    let email = format!("[email]\ntransport = \"smtp\"\nurl = \"{}\"\nfrom = \"credwatch@example.com\"\nto = [{list}]\n", server.url());
+    let email = format!(
+        "[email]\ntransport = \"smtp\"\nurl = \"{}\"\nfrom = \"credwatch@example.com\"\nto = [{list}]\n",
+        server.url()
+    );
     let config = world.config(&email);
     world.sync(&config).await;
     let path = world.dir.path().join("credwatch.toml");
@@ -585,7 +752,11 @@ async fn sigkill_during_a_reminder_run_loses_nothing() {
     // A message in flight at the kill may still be accepted by the (slow) server: let it land.
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let before_kill = server.take();
-    assert!(!before_kill.is_empty() && before_kill.len() < recipients.len(), "the kill fell mid-run ({} sent)", before_kill.len());
+    assert!(
+        !before_kill.is_empty() && before_kill.len() < recipients.len(),
+        "the kill fell mid-run ({} sent)",
+        before_kill.len()
+    );
 
     server.accept_delay(None);
     let out = remind().wait_with_output().unwrap();
@@ -597,7 +768,10 @@ async fn sigkill_during_a_reminder_run_loses_nothing() {
         assert!(got <= 2, "{r} got {got} digests");
     }
     // A duplicate is possible only for the message accepted just before the kill, unrecorded.
-    let duplicates = recipients.iter().filter(|r| SmtpServer::for_recipient(&before_kill, r).len() + SmtpServer::for_recipient(&after, r).len() == 2).count();
+    let duplicates = recipients
+        .iter()
+        .filter(|r| SmtpServer::for_recipient(&before_kill, r).len() + SmtpServer::for_recipient(&after, r).len() == 2)
+        .count();
     assert!(duplicates <= 1, "{duplicates} recipients got a digest twice");
 
     // Everything is recorded now: a third run sends nothing.

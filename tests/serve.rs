@@ -15,7 +15,12 @@ fn free_port() -> u16 {
 
 fn spawn_serve(w: &World, config: &std::path::Path) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_credwatch"));
-    cmd.args(["serve", "--config"]).arg(config).env_clear().current_dir(w.dir.path()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .env_clear()
+        .current_dir(w.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     for (k, v) in &w.vars {
         cmd.env(k, v);
     }
@@ -55,7 +60,8 @@ async fn wait_exit(mut child: Child, timeout: Duration) -> (std::process::ExitSt
 async fn serve_syncs_at_start_serves_healthz_and_stops_on_sigterm() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(9, 300, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(9, 300, chrono::Utc::now()));
     // A schedule far away: only the sync at start runs.
     w.schedule_table = "[schedule]\nsync = \"0 0 0 1 1 *\"\nremind = \"\"\n".into();
     let port = free_port();
@@ -65,12 +71,20 @@ async fn serve_syncs_at_start_serves_healthz_and_stops_on_sigterm() {
 
     let http = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/healthz");
-    wait_for("/healthz", Duration::from_secs(30), async || http.get(&health).send().await.is_ok_and(|r| r.status() == 200)).await;
+    wait_for("/healthz", Duration::from_secs(30), async || {
+        http.get(&health).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
     let config = w.config(&envs, "");
     let store = open_store(&config).await.unwrap();
     let env = store.environment_by_name("prod").await.unwrap();
     wait_for("the sync at start", Duration::from_secs(30), async || {
-        store.recent_runs(env.id, 1).await.unwrap().first().is_some_and(|r| r.outcome == "success")
+        store
+            .recent_runs(env.id, 1)
+            .await
+            .unwrap()
+            .first()
+            .is_some_and(|r| r.outcome == "success")
     })
     .await;
 
@@ -86,7 +100,8 @@ async fn serve_syncs_at_start_serves_healthz_and_stops_on_sigterm() {
 async fn sigterm_during_a_sync_records_the_run_as_interrupted_and_changes_nothing() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(10, 200, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(10, 200, chrono::Utc::now()));
     w.schedule_table = "[schedule]\nsync = \"0 0 0 1 1 *\"\nremind = \"\"\n".into();
     // Graph throttles for a long while: the sync at start is still waiting when SIGTERM comes.
     w.sync_table = "[sync]\nmax_attempts = 5\nmax_backoff_secs = 120\n".into();
@@ -95,7 +110,10 @@ async fn sigterm_during_a_sync_records_the_run_as_interrupted_and_changes_nothin
     let envs = [Env::secret("prod", "tenant-prod", "client-prod")];
     let path = w.write_config(&envs, &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
     let child = spawn_serve(&w, &path);
-    wait_for("the first throttled request", Duration::from_secs(30), async || w.emu.requests().iter().any(|r| r.status == 429)).await;
+    wait_for("the first throttled request", Duration::from_secs(30), async || {
+        w.emu.requests().iter().any(|r| r.status == 429)
+    })
+    .await;
 
     let started = Instant::now();
     sigterm(&child);
@@ -107,6 +125,10 @@ async fn sigterm_during_a_sync_records_the_run_as_interrupted_and_changes_nothin
     let runs = store.recent_runs(env.id, 10).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].outcome, "failed");
-    assert!(runs[0].error.as_deref().unwrap_or_default().contains("shutting down"), "{:?}", runs[0].error);
+    assert!(
+        runs[0].error.as_deref().unwrap_or_default().contains("shutting down"),
+        "{:?}",
+        runs[0].error
+    );
     assert!(store.credentials(&Default::default()).await.unwrap().is_empty());
 }

@@ -39,7 +39,12 @@ async fn sync_once(world: &World, envs: &[Env<'_>]) -> Vec<credwatch::sync::Envi
 
 async fn live(world: &World, envs: &[Env<'_>]) -> Vec<credwatch::store::CredentialView> {
     let config = world.config(envs, "");
-    open_store(&config).await.unwrap().credentials(&CredentialFilter::default()).await.unwrap()
+    open_store(&config)
+        .await
+        .unwrap()
+        .credentials(&CredentialFilter::default())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -63,7 +68,11 @@ async fn secret_sign_in_pages_through_everything_and_stores_it() {
     // The listing asked only for what it needs, 100 at a time with owners, and followed every nextLink.
     let listings: Vec<_> = w.emu.requests().into_iter().filter(|r| r.path == "/v1.0/applications").collect();
     assert_eq!(listings.len(), 23);
-    assert!(listings[0].query.contains("%24top=100") || listings[0].query.contains("$top=100"), "{}", listings[0].query);
+    assert!(
+        listings[0].query.contains("%24top=100") || listings[0].query.contains("$top=100"),
+        "{}",
+        listings[0].query
+    );
     assert!(listings[0].query.contains("expand"), "{}", listings[0].query);
     assert!(listings[0].query.contains("select"), "{}", listings[0].query);
     assert!(listings[1].query.contains("skiptoken"));
@@ -81,17 +90,33 @@ async fn certificate_sign_in_uses_a_verified_assertion() {
     w.emu.add_tenant("tenant-cert");
     let pem = std::fs::read_to_string(World::fixture("client-cert.pem")).unwrap();
     w.emu.register_client("tenant-cert", "client-cert", ClientAuth::Certificate { pem });
-    w.emu.set_applications("tenant-cert", vec![app("1", Some("cert app"), &[("k1", "2027-01-01T00:00:00Z")])]);
+    w.emu
+        .set_applications("tenant-cert", vec![app("1", Some("cert app"), &[("k1", "2027-01-01T00:00:00Z")])]);
     let source = format!("certificate_path = \"{}\"", World::fixture("client-cert.pem").display());
-    let envs = [Env { name: "certs", tenant: "tenant-cert", client: "client-cert", source }];
+    let envs = [Env {
+        name: "certs",
+        tenant: "tenant-cert",
+        client: "client-cert",
+        source,
+    }];
     let reports = sync_once(&w, &envs).await;
     assert_eq!(reports[0].result.as_ref().unwrap().credentials, 1);
-    let token_req = w.emu.requests().into_iter().find(|r| r.path.ends_with("/oauth2/v2.0/token")).unwrap();
+    let token_req = w
+        .emu
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .unwrap();
     assert_eq!(token_req.auth_method.unwrap().as_str(), "assertion-ps256");
 
     // A certificate the app does not know is refused with the AADSTS code and a hint.
     let source = format!("certificate_path = \"{}\"", World::fixture("other-cert.pem").display());
-    let envs = [Env { name: "certs", tenant: "tenant-cert", client: "client-cert", source }];
+    let envs = [Env {
+        name: "certs",
+        tenant: "tenant-cert",
+        client: "client-cert",
+        source,
+    }];
     let err = sync_once(&w, &envs).await[0].result.clone().unwrap_err();
     assert!(err.contains("AADSTS700027") && err.contains("certificate"), "{err}");
 }
@@ -100,14 +125,31 @@ async fn certificate_sign_in_uses_a_verified_assertion() {
 async fn federated_token_file_sign_in() {
     let w = World::new().await;
     w.emu.add_tenant("tenant-fed");
-    w.emu.register_client("tenant-fed", "client-fed", ClientAuth::Federated { assertion: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln".into() });
-    w.emu.set_applications("tenant-fed", vec![app("1", Some("fed app"), &[("k1", "2027-01-01T00:00:00Z")])]);
+    w.emu.register_client(
+        "tenant-fed",
+        "client-fed",
+        ClientAuth::Federated {
+            assertion: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln".into(),
+        },
+    );
+    w.emu
+        .set_applications("tenant-fed", vec![app("1", Some("fed app"), &[("k1", "2027-01-01T00:00:00Z")])]);
     let token_file = w.dir.path().join("token");
     std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln\n").unwrap();
     let source = format!("federated_token_file = \"{}\"", token_file.display());
-    let envs = [Env { name: "fed", tenant: "tenant-fed", client: "client-fed", source }];
+    let envs = [Env {
+        name: "fed",
+        tenant: "tenant-fed",
+        client: "client-fed",
+        source,
+    }];
     assert!(sync_once(&w, &envs).await[0].succeeded());
-    let token_req = w.emu.requests().into_iter().find(|r| r.path.ends_with("/oauth2/v2.0/token")).unwrap();
+    let token_req = w
+        .emu
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .unwrap();
     assert_eq!(token_req.auth_method.unwrap().as_str(), "federated");
 }
 
@@ -115,12 +157,39 @@ async fn federated_token_file_sign_in() {
 async fn sign_in_errors_carry_the_aadsts_code_and_a_hint() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.register_client("tenant-prod", "client-expired", ClientAuth::Secret { value: SECRET.into(), expired: true });
+    w.emu.register_client(
+        "tenant-prod",
+        "client-expired",
+        ClientAuth::Secret {
+            value: SECRET.into(),
+            expired: true,
+        },
+    );
     let cases = [
-        (Env::secret("prod", "tenant-prod", "client-prod"), Some("wrong-secret"), "AADSTS7000215", "wrong client secret"),
-        (Env::secret("prod", "tenant-prod", "client-expired"), None, "AADSTS7000222", "has expired"),
-        (Env::secret("prod", "no-such-tenant", "client-prod"), None, "AADSTS90002", "tenant not found"),
-        (Env::secret("prod", "tenant-prod", "no-such-client"), None, "AADSTS700016", "application not found"),
+        (
+            Env::secret("prod", "tenant-prod", "client-prod"),
+            Some("wrong-secret"),
+            "AADSTS7000215",
+            "wrong client secret",
+        ),
+        (
+            Env::secret("prod", "tenant-prod", "client-expired"),
+            None,
+            "AADSTS7000222",
+            "has expired",
+        ),
+        (
+            Env::secret("prod", "no-such-tenant", "client-prod"),
+            None,
+            "AADSTS90002",
+            "tenant not found",
+        ),
+        (
+            Env::secret("prod", "tenant-prod", "no-such-client"),
+            None,
+            "AADSTS700016",
+            "application not found",
+        ),
     ];
     for (env, secret, code, hint) in cases {
         let mut w2 = World::new().await;
@@ -131,7 +200,10 @@ async fn sign_in_errors_carry_the_aadsts_code_and_a_hint() {
         }
         let err = sync_once(&w2, &[env]).await[0].result.clone().unwrap_err();
         assert!(err.contains(code) && err.contains(hint), "{code}: {err}");
-        assert!(!err.contains(SECRET) && !err.contains("wrong-secret"), "the secret leaked into the error: {err}");
+        assert!(
+            !err.contains(SECRET) && !err.contains("wrong-secret"),
+            "the secret leaked into the error: {err}"
+        );
         std::mem::swap(&mut w2.emu, &mut w.emu);
     }
 }
@@ -141,7 +213,10 @@ async fn a_403_names_the_missing_permission() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
     w.emu.deny_permission("tenant-prod", "client-prod");
-    let err = sync_once(&w, &[Env::secret("prod", "tenant-prod", "client-prod")]).await[0].result.clone().unwrap_err();
+    let err = sync_once(&w, &[Env::secret("prod", "tenant-prod", "client-prod")]).await[0]
+        .result
+        .clone()
+        .unwrap_err();
     assert!(err.contains("Application.Read.All") && err.contains("admin consent"), "{err}");
 }
 
@@ -149,13 +224,24 @@ async fn a_403_names_the_missing_permission() {
 async fn a_429_with_a_fractional_retry_after_is_waited_out() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", vec![app("1", Some("a"), &[("k1", "2027-01-01T00:00:00Z")])]);
+    w.emu
+        .set_applications("tenant-prod", vec![app("1", Some("a"), &[("k1", "2027-01-01T00:00:00Z")])]);
     w.emu.throttle(2, Some("0.35".into()));
     let started = Instant::now();
     let reports = sync_once(&w, &[Env::secret("prod", "tenant-prod", "client-prod")]).await;
     assert!(reports[0].succeeded(), "{:?}", reports[0].result);
-    assert!(started.elapsed() >= Duration::from_millis(700), "two Retry-After: 0.35 waits, took {:?}", started.elapsed());
-    let statuses: Vec<u16> = w.emu.requests().iter().filter(|r| r.path == "/v1.0/applications").map(|r| r.status).collect();
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "two Retry-After: 0.35 waits, took {:?}",
+        started.elapsed()
+    );
+    let statuses: Vec<u16> = w
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1.0/applications")
+        .map(|r| r.status)
+        .collect();
     assert_eq!(statuses, vec![429, 429, 200]);
 }
 
@@ -163,7 +249,8 @@ async fn a_429_with_a_fractional_retry_after_is_waited_out() {
 async fn throttling_without_retry_after_backs_off_and_gives_up_when_bounded() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", vec![app("1", Some("a"), &[("k1", "2027-01-01T00:00:00Z")])]);
+    w.emu
+        .set_applications("tenant-prod", vec![app("1", Some("a"), &[("k1", "2027-01-01T00:00:00Z")])]);
     w.emu.fail_requests(10, 503);
     let envs = [Env::secret("prod", "tenant-prod", "client-prod")];
     let err = sync_once(&w, &envs).await[0].result.clone().unwrap_err();
@@ -176,7 +263,8 @@ async fn throttling_without_retry_after_backs_off_and_gives_up_when_bounded() {
 async fn a_token_expiring_mid_listing_is_renewed() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(2, 2_100, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(2, 2_100, chrono::Utc::now()));
     let config = w.config(&[Env::secret("prod", "tenant-prod", "client-prod")], "");
     let client = GraphClient::new(&config.environments[0], &config.sync).unwrap();
     let mut pages = 0;
@@ -193,7 +281,13 @@ async fn a_token_expiring_mid_listing_is_renewed() {
         .expect("the listing survives a token expiring mid-way");
     assert_eq!((stats.pages, apps), (21, 2_100));
     assert_eq!(w.emu.token_requests(), 2, "signed in again once");
-    let statuses: Vec<u16> = w.emu.requests().iter().filter(|r| r.path == "/v1.0/applications").map(|r| r.status).collect();
+    let statuses: Vec<u16> = w
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1.0/applications")
+        .map(|r| r.status)
+        .collect();
     assert_eq!(statuses[..3], [200, 401, 200]);
     assert!(statuses[3..].iter().all(|s| *s == 200) && statuses.len() == 22, "{statuses:?}");
 }
@@ -202,7 +296,8 @@ async fn a_token_expiring_mid_listing_is_renewed() {
 async fn a_failed_page_removes_nothing_and_the_binary_exits_1() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu.set_applications("tenant-prod", generate_applications(3, 2_500, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(3, 2_500, chrono::Utc::now()));
     let envs = [Env::secret("prod", "tenant-prod", "client-prod")];
     let config_path = w.write_config(&envs, "");
     let cfg = config_path.to_str().unwrap();
@@ -238,7 +333,14 @@ async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
     w.emu.set_applications(
         "tenant-prod",
-        vec![app("1", Some("payroll"), &[("old", "2026-12-01T00:00:00Z"), ("new", "2027-12-01T00:00:00.1234567Z")]), app("2", None, &[("k2", "9999-12-31T00:00:00Z")])],
+        vec![
+            app(
+                "1",
+                Some("payroll"),
+                &[("old", "2026-12-01T00:00:00Z"), ("new", "2027-12-01T00:00:00.1234567Z")],
+            ),
+            app("2", None, &[("k2", "9999-12-31T00:00:00Z")]),
+        ],
     );
     let envs = [Env::secret("prod", "tenant-prod", "client-prod")];
     sync_once(&w, &envs).await;
@@ -262,12 +364,24 @@ async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
     let c = r[0].result.as_ref().unwrap();
     assert_eq!((c.added, c.removed, c.credentials), (1, 2, 2));
     let now_live: Vec<_> = live(&w, &envs).await.into_iter().map(|c| (c.key_id, c.kind)).collect();
-    assert_eq!(now_live, vec![("new".to_string(), "secret".to_string()), ("cert".to_string(), "certificate".to_string())]);
+    assert_eq!(
+        now_live,
+        vec![
+            ("new".to_string(), "secret".to_string()),
+            ("cert".to_string(), "certificate".to_string())
+        ]
+    );
 
     // History keeps the removed credential with its removal time.
     let config = w.config(&envs, "");
     let store = open_store(&config).await.unwrap();
-    let all = store.credentials(&CredentialFilter { include_removed: true, ..Default::default() }).await.unwrap();
+    let all = store
+        .credentials(&CredentialFilter {
+            include_removed: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let old = all.iter().find(|c| c.key_id == "old").unwrap();
     assert!(old.removed_at.is_some());
     let k2 = all.iter().find(|c| c.key_id == "k2").unwrap();
@@ -275,14 +389,20 @@ async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
     assert_eq!(k2.app_display_name, None, "a null name stays null");
 
     // A renamed credential is updated in place; nothing else is rewritten.
-    w.emu.update_applications("tenant-prod", |apps| apps[0].password_credentials[0].display_name = Some("renamed".into()));
+    w.emu.update_applications("tenant-prod", |apps| {
+        apps[0].password_credentials[0].display_name = Some("renamed".into())
+    });
     let c = sync_once(&w, &envs).await[0].result.clone().unwrap();
     assert_eq!((c.added, c.removed), (0, 0));
     assert!(live(&w, &envs).await.iter().any(|c| c.display_name.as_deref() == Some("renamed")));
 
     // A credential that comes back is live again.
     w.emu.update_applications("tenant-prod", |apps| {
-        apps[0].password_credentials.push(PasswordCredential { key_id: "old".into(), end_date_time: Some("2026-12-01T00:00:00Z".into()), ..Default::default() });
+        apps[0].password_credentials.push(PasswordCredential {
+            key_id: "old".into(),
+            end_date_time: Some("2026-12-01T00:00:00Z".into()),
+            ..Default::default()
+        });
     });
     sync_once(&w, &envs).await;
     assert!(live(&w, &envs).await.iter().any(|c| c.key_id == "old"));
@@ -293,10 +413,15 @@ async fn one_environment_failing_does_not_stop_the_others() {
     let mut w = World::new().await;
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
     w.tenant_with_secret("test", "tenant-test", "client-test");
-    w.emu.set_applications("tenant-prod", generate_applications(4, 50, chrono::Utc::now()));
-    w.emu.set_applications("tenant-test", generate_applications(5, 40, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-prod", generate_applications(4, 50, chrono::Utc::now()));
+    w.emu
+        .set_applications("tenant-test", generate_applications(5, 40, chrono::Utc::now()));
     w.vars.insert("TEST_SECRET".into(), "not-the-secret".into());
-    let envs = [Env::secret("prod", "tenant-prod", "client-prod"), Env::secret("test", "tenant-test", "client-test")];
+    let envs = [
+        Env::secret("prod", "tenant-prod", "client-prod"),
+        Env::secret("test", "tenant-test", "client-test"),
+    ];
     let path = w.write_config(&envs, "");
     let (code, out, _) = w.run(&["sync", "--config", path.to_str().unwrap()]).await;
     assert_eq!(code, 1, "{out}");
@@ -320,7 +445,10 @@ async fn check_signs_in_to_each_environment_and_reports_plainly() {
     w.tenant_with_secret("prod", "tenant-prod", "client-prod");
     w.tenant_with_secret("dev", "tenant-dev", "client-dev");
     w.emu.deny_permission("tenant-dev", "client-dev");
-    let envs = [Env::secret("prod", "tenant-prod", "client-prod"), Env::secret("dev", "tenant-dev", "client-dev")];
+    let envs = [
+        Env::secret("prod", "tenant-prod", "client-prod"),
+        Env::secret("dev", "tenant-dev", "client-dev"),
+    ];
     let path = w.write_config(&envs, "");
     let (code, out, _) = w.run(&["check", "--config", path.to_str().unwrap()]).await;
     assert_eq!(code, 1, "{out}");
@@ -337,9 +465,14 @@ async fn environments_sync_concurrently_without_tripping_over_the_database() {
     let clients: Vec<String> = names.iter().map(|n| format!("client-{n}")).collect();
     for (i, n) in names.iter().enumerate() {
         w.tenant_with_secret(n, &tenants[i], &clients[i]);
-        w.emu.set_applications(&tenants[i], generate_applications(100 + i as u64, 400, chrono::Utc::now()));
+        w.emu
+            .set_applications(&tenants[i], generate_applications(100 + i as u64, 400, chrono::Utc::now()));
     }
-    let envs: Vec<Env> = names.iter().enumerate().map(|(i, n)| Env::secret(n, &tenants[i], &clients[i])).collect();
+    let envs: Vec<Env> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Env::secret(n, &tenants[i], &clients[i]))
+        .collect();
     for round in 0..2 {
         let reports = sync_once(&w, &envs).await;
         assert_eq!(reports.len(), 6);

@@ -150,7 +150,10 @@ async fn overview_shows_each_environment_what_needs_action_and_the_monitors_own_
     assert!(html.contains("webcal://credwatch.example.com/calendar.ics?token=cal+token%2Fwith%2Bchars"));
     assert!(html.contains("https://credwatch.example.com/calendar/prod.ics?token=cal+token%2Fwith%2Bchars"));
     // The addresses shown are the ones the feed answers (the token survives its encoding).
-    for path in ["/calendar.ics?token=cal+token%2Fwith%2Bchars", "/calendar/prod.ics?token=cal+token%2Fwith%2Bchars"] {
+    for path in [
+        "/calendar.ics?token=cal+token%2Fwith%2Bchars",
+        "/calendar/prod.ics?token=cal+token%2Fwith%2Bchars",
+    ] {
         let r = app.get(path).await;
         assert_eq!(r.status(), 200, "{path}");
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/calendar"), "{path}");

@@ -14,12 +14,7 @@ pub(crate) struct AadError {
 }
 
 impl AadError {
-    pub(crate) fn new(
-        status: u16,
-        error: &'static str,
-        code: u32,
-        message: impl Into<String>,
-    ) -> Self {
+    pub(crate) fn new(status: u16, error: &'static str, code: u32, message: impl Into<String>) -> Self {
         AadError {
             status,
             error,
@@ -62,12 +57,7 @@ pub(crate) fn graph_date() -> String {
 }
 
 /// The generic Graph error body `{"error":{"code","message","innerError":{…}}}`.
-pub(crate) fn graph_error_body(
-    code: &str,
-    message: &str,
-    request_id: &str,
-    client_request_id: &str,
-) -> Value {
+pub(crate) fn graph_error_body(code: &str, message: &str, request_id: &str, client_request_id: &str) -> Value {
     json!({
         "error": {
             "code": code,
@@ -85,29 +75,14 @@ pub(crate) fn graph_error_body(
 pub(crate) fn graph_code_for_status(status: u16) -> (&'static str, &'static str) {
     match status {
         400 => ("BadRequest", "The request is malformed or incorrect."),
-        401 => (
-            "InvalidAuthenticationToken",
-            "Access token validation failure.",
-        ),
-        403 => (
-            "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation.",
-        ),
-        404 => (
-            "Request_ResourceNotFound",
-            "The requested resource does not exist.",
-        ),
-        409 => (
-            "conflict",
-            "The current state conflicts with what the request expects.",
-        ),
+        401 => ("InvalidAuthenticationToken", "Access token validation failure."),
+        403 => ("Authorization_RequestDenied", "Insufficient privileges to complete the operation."),
+        404 => ("Request_ResourceNotFound", "The requested resource does not exist."),
+        409 => ("conflict", "The current state conflicts with what the request expects."),
         429 => ("TooManyRequests", "Please retry again later."),
         500 => ("generalException", "An unspecified error has occurred."),
         501 => ("notSupported", "The requested feature isn't implemented."),
-        502 => (
-            "badGateway",
-            "The service received an invalid response from an upstream server.",
-        ),
+        502 => ("badGateway", "The service received an invalid response from an upstream server."),
         503 => (
             "serviceNotAvailable",
             "The service is temporarily unavailable. Please retry after a delay.",

@@ -45,14 +45,7 @@ const COMPONENTS: &[&str] = &[
     "exporter",
 ];
 const ENVS: &[&str] = &["prod", "test", "dev", "staging", "uat", "qa"];
-const COMPANIES: &[&str] = &[
-    "Contoso",
-    "Fabrikam",
-    "Northwind",
-    "Adventure Works",
-    "Tailspin",
-    "Woodgrove",
-];
+const COMPANIES: &[&str] = &["Contoso", "Fabrikam", "Northwind", "Adventure Works", "Tailspin", "Woodgrove"];
 const AREAS: &[&str] = &[
     "HR",
     "Finance",
@@ -97,7 +90,15 @@ fn generated_owners(name: &str) -> Vec<super::model::DirectoryObject> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut h);
     let v = h.finish();
-    let people = ["Alex Wilber", "Megan Bowen", "Lee Gu", "Nestor Wilke", "Patti Fernandez", "Diego Siciliani", "Isaiah Langer"];
+    let people = [
+        "Alex Wilber",
+        "Megan Bowen",
+        "Lee Gu",
+        "Nestor Wilke",
+        "Patti Fernandez",
+        "Diego Siciliani",
+        "Isaiah Langer",
+    ];
     let count = match v % 8 {
         0 => 0,
         1..=5 => 1,
@@ -120,25 +121,13 @@ fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
 fn guid(rng: &mut StdRng) -> String {
     let mut bytes = [0u8; 16];
     rng.fill_bytes(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
 }
 
 fn display_name(rng: &mut StdRng) -> String {
     let name = match rng.random_range(0..5) {
-        0 | 1 => format!(
-            "{}-{}-{}",
-            pick(rng, SYSTEMS),
-            pick(rng, COMPONENTS),
-            pick(rng, ENVS)
-        ),
-        2 => format!(
-            "{} {} {}",
-            pick(rng, COMPANIES),
-            pick(rng, AREAS),
-            pick(rng, KINDS)
-        ),
+        0 | 1 => format!("{}-{}-{}", pick(rng, SYSTEMS), pick(rng, COMPONENTS), pick(rng, ENVS)),
+        2 => format!("{} {} {}", pick(rng, COMPANIES), pick(rng, AREAS), pick(rng, KINDS)),
         3 => {
             let env = pick(rng, &["Prod", "Test", "Dev", "Staging", "UAT", "QA"]);
             format!(
@@ -148,12 +137,7 @@ fn display_name(rng: &mut StdRng) -> String {
                 pick(rng, KINDS)
             )
         }
-        _ => format!(
-            "sp-{}-{}-{:02}",
-            pick(rng, SYSTEMS),
-            pick(rng, ENVS),
-            rng.random_range(1..20)
-        ),
+        _ => format!("sp-{}-{}-{:02}", pick(rng, SYSTEMS), pick(rng, ENVS), rng.random_range(1..20)),
     };
     // Keep within the 10–60 characters real registrations tend to have.
     let mut name = if name.chars().count() < 10 {
@@ -162,12 +146,7 @@ fn display_name(rng: &mut StdRng) -> String {
         name
     };
     if name.chars().count() > 60 {
-        name = name
-            .chars()
-            .take(60)
-            .collect::<String>()
-            .trim_end()
-            .to_string();
+        name = name.chars().take(60).collect::<String>().trim_end().to_string();
     }
     name
 }
@@ -250,20 +229,13 @@ fn validity(rng: &mut StdRng, now: DateTime<Utc>, index: usize) -> (String, Stri
     end = end.with_nanosecond(nanos).unwrap_or(end);
     if digits == 0 && rng.random_bool(0.5) {
         // Dates typed into a form land on midnight, like "2026-03-05T00:00:00Z".
-        end = end
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .map(|d| d.and_utc())
-            .unwrap_or(end);
+        end = end.date_naive().and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(end);
     }
     // Portal-made credentials start when created, so never in the future: of the usual
     // 6/12/24-month lifetimes, pick one that puts the start before `now`.
     let lifetimes: Vec<u32> = [6, 12, 24]
         .into_iter()
-        .filter(|m| {
-            end.checked_sub_months(Months::new(*m))
-                .is_some_and(|s| s <= now)
-        })
+        .filter(|m| end.checked_sub_months(Months::new(*m)).is_some_and(|s| s <= now))
         .collect();
     let months = if lifetimes.is_empty() {
         24
@@ -287,10 +259,7 @@ pub fn generate_applications(seed: u64, count: usize, now: DateTime<Utc>) -> Vec
             let created = now - Duration::seconds(rng.random_range(30 * 86_400..2000 * 86_400));
             let tags = match rng.random_range(0..10) {
                 0 => vec!["WindowsAzureActiveDirectoryIntegratedApp".to_string()],
-                1 => vec![
-                    "HideApp".to_string(),
-                    format!("team:{}", pick(&mut rng, AREAS).to_lowercase()),
-                ],
+                1 => vec!["HideApp".to_string(), format!("team:{}", pick(&mut rng, AREAS).to_lowercase())],
                 _ => Vec::new(),
             };
             let notes = rng.random_bool(0.15).then(|| {
@@ -318,10 +287,7 @@ pub fn generate_applications(seed: u64, count: usize, now: DateTime<Utc>) -> Vec
                 id,
                 app_id,
                 display_name: Some(name.clone()),
-                created_date_time: Some(format_date(
-                    created.with_nanosecond(0).unwrap_or(created),
-                    0,
-                )),
+                created_date_time: Some(format_date(created.with_nanosecond(0).unwrap_or(created), 0)),
                 notes,
                 tags,
                 sign_in_audience: Some(sign_in_audience.to_string()),
@@ -334,8 +300,7 @@ pub fn generate_applications(seed: u64, count: usize, now: DateTime<Utc>) -> Vec
                 credential_index += 1;
                 let key_id = guid(&mut rng);
                 if rng.random_bool(0.7) {
-                    app.password_credentials
-                        .push(secret(&mut rng, key_id, start, end));
+                    app.password_credentials.push(secret(&mut rng, key_id, start, end));
                 } else {
                     let mut thumbprint = [0u8; 20];
                     rng.fill_bytes(&mut thumbprint);
@@ -375,9 +340,7 @@ fn secret(rng: &mut StdRng, key_id: String, start: String, end: String) -> Passw
             custom_key_identifier: Some(STANDARD.encode(utf16)),
         };
     }
-    let hint: String = (0..3)
-        .map(|_| HINT_CHARS[rng.random_range(0..HINT_CHARS.len())] as char)
-        .collect();
+    let hint: String = (0..3).map(|_| HINT_CHARS[rng.random_range(0..HINT_CHARS.len())] as char).collect();
     let display_name = if rng.random_bool(0.9) {
         let name = pick(rng, SECRET_NAMES);
         Some(if rng.random_bool(0.2) {

@@ -58,17 +58,13 @@ impl RequestIds {
 
     fn error(&self, status: u16, code: &str, message: &str) -> HttpResponse {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        self.respond(
-            status,
-            &graph_error_body(code, message, &self.request_id, &self.client_request_id),
-        )
+        self.respond(status, &graph_error_body(code, message, &self.request_id, &self.client_request_id))
     }
 
     fn unauthorized(&self, message: &str) -> HttpResponse {
         let mut res = self.error(401, "InvalidAuthenticationToken", message);
         if let Ok(value) = actix_web::http::header::HeaderValue::from_str(WWW_AUTHENTICATE) {
-            res.headers_mut()
-                .insert(actix_web::http::header::WWW_AUTHENTICATE, value);
+            res.headers_mut().insert(actix_web::http::header::WWW_AUTHENTICATE, value);
         }
         res
     }
@@ -77,11 +73,7 @@ impl RequestIds {
 /// Anything Graph does not route: a Graph-shaped 404.
 pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
     let ids = RequestIds::of(&req);
-    let segment = req
-        .path()
-        .rsplit('/')
-        .find(|s| !s.is_empty())
-        .unwrap_or_default();
+    let segment = req.path().rsplit('/').find(|s| !s.is_empty()).unwrap_or_default();
     ids.error(
         404,
         "Request_ResourceNotFound",
@@ -121,28 +113,20 @@ fn parse_query(raw: &str) -> Result<ListQuery, BadQuery> {
         };
         match key.as_ref() {
             "$top" => {
-                let top: i64 = value.trim().parse().map_err(|_| {
-                    bad(
-                        "BadRequest",
-                        format!("Invalid value '{value}' for query option '$top'."),
-                    )
-                })?;
+                let top: i64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("BadRequest", format!("Invalid value '{value}' for query option '$top'.")))?;
                 if !(1..=MAX_TOP as i64).contains(&top) {
                     return Err(bad(
                         "Request_UnsupportedQuery",
-                        format!(
-                            "Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."
-                        ),
+                        format!("Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."),
                     ));
                 }
                 query.top = top as usize;
             }
             "$select" => {
-                let fields: Vec<String> = value
-                    .split(',')
-                    .map(|f| f.trim().to_string())
-                    .filter(|f| !f.is_empty())
-                    .collect();
+                let fields: Vec<String> = value.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
                 query.select = Some(fields);
             }
             "$expand" => {
@@ -151,7 +135,10 @@ fn parse_query(raw: &str) -> Result<ListQuery, BadQuery> {
                     None
                 } else if let Some(inner) = value.strip_prefix("owners(").and_then(|v| v.strip_suffix(')')) {
                     let select = inner.strip_prefix("$select=").ok_or_else(|| {
-                        bad("BadRequest", format!("Invalid $expand option '{inner}'; only $select is supported here."))
+                        bad(
+                            "BadRequest",
+                            format!("Invalid $expand option '{inner}'; only $select is supported here."),
+                        )
                     })?;
                     Some(select.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
                 } else {
@@ -163,12 +150,8 @@ fn parse_query(raw: &str) -> Result<ListQuery, BadQuery> {
                 query.expand = Some(fields);
             }
             "$skiptoken" => {
-                let (page, offset) = decode_skiptoken(&value).ok_or_else(|| {
-                    bad(
-                        "Request_BadRequest",
-                        format!("Invalid skip token '{value}'."),
-                    )
-                })?;
+                let (page, offset) =
+                    decode_skiptoken(&value).ok_or_else(|| bad("Request_BadRequest", format!("Invalid skip token '{value}'.")))?;
                 query.page = page;
                 query.offset = offset;
                 continue;
@@ -240,15 +223,26 @@ pub(crate) async fn list_owners(req: HttpRequest, shared: web::Data<Shared>, pat
             Ok(token) => {
                 let tenant = state.tenants.get(&token.tenant_id);
                 let owners = match collection.as_str() {
-                    "applications" => tenant.and_then(|t| t.applications.iter().find(|a| a.id == id)).map(|a| a.owners.clone()),
-                    "servicePrincipals" => tenant.and_then(|t| t.service_principals.iter().find(|a| a.id == id)).map(|a| a.owners.clone()),
+                    "applications" => tenant
+                        .and_then(|t| t.applications.iter().find(|a| a.id == id))
+                        .map(|a| a.owners.clone()),
+                    "servicePrincipals" => tenant
+                        .and_then(|t| t.service_principals.iter().find(|a| a.id == id))
+                        .map(|a| a.owners.clone()),
                     _ => None,
                 };
                 match owners {
-                    None => ids.error(404, "Request_ResourceNotFound", &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")),
+                    None => ids.error(
+                        404,
+                        "Request_ResourceNotFound",
+                        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+                    ),
                     Some(owners) => {
                         let value: Vec<Value> = owners.iter().map(|o| serde_json::to_value(o).unwrap_or(Value::Null)).collect();
-                        ids.respond(StatusCode::OK, &json!({"@odata.context": format!("{}/v1.0/$metadata#directoryObjects", state.base_url), "value": value}))
+                        ids.respond(
+                            StatusCode::OK,
+                            &json!({"@odata.context": format!("{}/v1.0/$metadata#directoryObjects", state.base_url), "value": value}),
+                        )
                     }
                 }
             }
@@ -280,7 +274,12 @@ const EXPAND_PAGE_MAX: usize = 100;
 
 /// The bearer check every Graph route shares: the token must be one we issued, unexpired, and
 /// its client allowed to read applications.
-fn authenticate(req: &HttpRequest, state: &super::State, ids: &RequestIds, extra: &mut LogExtra) -> Result<super::IssuedToken, Box<HttpResponse>> {
+fn authenticate(
+    req: &HttpRequest,
+    state: &super::State,
+    ids: &RequestIds,
+    extra: &mut LogExtra,
+) -> Result<super::IssuedToken, Box<HttpResponse>> {
     let bearer = req
         .headers()
         .get("authorization")
@@ -301,20 +300,22 @@ fn authenticate(req: &HttpRequest, state: &super::State, ids: &RequestIds, extra
     if token.revoked || token.expires_at <= Utc::now() {
         return Err(Box::new(ids.unauthorized("Lifetime validation failed, the token is expired.")));
     }
-    let denied = state.tenants.get(&token.tenant_id).and_then(|t| t.clients.get(&token.client_id)).is_none_or(|c| c.denied);
+    let denied = state
+        .tenants
+        .get(&token.tenant_id)
+        .and_then(|t| t.clients.get(&token.client_id))
+        .is_none_or(|c| c.denied);
     if denied {
-        return Err(Box::new(ids.error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")));
+        return Err(Box::new(ids.error(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )));
     }
     Ok(token)
 }
 
-fn list(
-    req: &HttpRequest,
-    shared: &Shared,
-    ids: &RequestIds,
-    extra: &mut LogExtra,
-    collection: Collection,
-) -> HttpResponse {
+fn list(req: &HttpRequest, shared: &Shared, ids: &RequestIds, extra: &mut LogExtra, collection: Collection) -> HttpResponse {
     let mut state = shared.lock();
     let token = match authenticate(req, &state, ids, extra) {
         Ok(t) => t,
@@ -342,15 +343,11 @@ fn list(
     // Injected faults, after authentication as on real Graph (throttling is per app+tenant).
     if state.throttle_remaining > 0 {
         state.throttle_remaining -= 1;
-        let mut res = ids.respond(
-            StatusCode::TOO_MANY_REQUESTS,
-            &throttled_body(&ids.request_id),
-        );
+        let mut res = ids.respond(StatusCode::TOO_MANY_REQUESTS, &throttled_body(&ids.request_id));
         if let Some(retry_after) = &state.throttle_retry_after
             && let Ok(value) = actix_web::http::header::HeaderValue::from_str(retry_after)
         {
-            res.headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, value);
+            res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
         }
         return res;
     }
@@ -377,11 +374,17 @@ fn list(
 
     let base = state.base_url.clone();
     let tenant = state.tenants.get(&token.tenant_id);
-    let total = tenant.map(|t| match collection {
-        Collection::Applications => t.applications.len(),
-        Collection::ServicePrincipals => t.service_principals.len(),
-    }).unwrap_or(0);
-    let top = if query.expand.is_some() { query.top.min(EXPAND_PAGE_MAX) } else { query.top };
+    let total = tenant
+        .map(|t| match collection {
+            Collection::Applications => t.applications.len(),
+            Collection::ServicePrincipals => t.service_principals.len(),
+        })
+        .unwrap_or(0);
+    let top = if query.expand.is_some() {
+        query.top.min(EXPAND_PAGE_MAX)
+    } else {
+        query.top
+    };
     let start = query.offset.min(total);
     let end = (start + top).min(total);
     let value: Vec<Value> = (start..end)
@@ -429,10 +432,7 @@ fn list(
         let mut params = query.carried.clone();
         let token = encode_skiptoken(query.page + 1, end).replace('\'', "%27");
         params.push(format!("$skiptoken={token}"));
-        page.insert(
-            "@odata.nextLink".into(),
-            json!(format!("{base}/v1.0/{coll}?{}", params.join("&"))),
-        );
+        page.insert("@odata.nextLink".into(), json!(format!("{base}/v1.0/{coll}?{}", params.join("&"))));
     }
     ids.respond(StatusCode::OK, &Value::Object(page))
 }

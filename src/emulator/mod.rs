@@ -193,9 +193,7 @@ impl Shared {
     /// A panic in one handler must not wedge every later request and assertion, so a
     /// poisoned lock is simply taken over.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -217,12 +215,8 @@ impl Emulator {
     /// Binds `addr` (a loopback address: the emulator serves plain http) and serves from the
     /// current tokio runtime.
     pub async fn start_on(addr: &str) -> anyhow::Result<Emulator> {
-        let listener =
-            TcpListener::bind(addr).with_context(|| format!("binding the emulator's listener on {addr}"))?;
-        let port = listener
-            .local_addr()
-            .context("reading the emulator's port")?
-            .port();
+        let listener = TcpListener::bind(addr).with_context(|| format!("binding the emulator's listener on {addr}"))?;
+        let port = listener.local_addr().context("reading the emulator's port")?.port();
         let url = format!("http://127.0.0.1:{port}");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -255,12 +249,7 @@ impl Emulator {
                     let fut = srv.call(req);
                     async move {
                         let res = fut.await?;
-                        let extra = res
-                            .response()
-                            .extensions()
-                            .get::<LogExtra>()
-                            .cloned()
-                            .unwrap_or_default();
+                        let extra = res.response().extensions().get::<LogExtra>().cloned().unwrap_or_default();
                         log_to.lock().log.push(RequestRecord {
                             method,
                             path,
@@ -275,18 +264,9 @@ impl Emulator {
                     }
                 })
                 .route("/{tenant}/oauth2/v2.0/token", web::post().to(token::token))
-                .route(
-                    "/v1.0/applications",
-                    web::get().to(graph::list_applications),
-                )
-                .route(
-                    "/v1.0/servicePrincipals",
-                    web::get().to(graph::list_service_principals),
-                )
-                .route(
-                    "/v1.0/{collection}/{id}/owners",
-                    web::get().to(graph::list_owners),
-                )
+                .route("/v1.0/applications", web::get().to(graph::list_applications))
+                .route("/v1.0/servicePrincipals", web::get().to(graph::list_service_principals))
+                .route("/v1.0/{collection}/{id}/owners", web::get().to(graph::list_owners))
                 .default_service(web::to(graph::not_found))
         })
         .workers(1)
@@ -296,12 +276,7 @@ impl Emulator {
         .run();
         let handle = server.handle();
         let task = tokio::spawn(server);
-        Ok(Emulator {
-            shared,
-            url,
-            handle,
-            task,
-        })
+        Ok(Emulator { shared, url, handle, task })
     }
 
     /// Base URL, `http://127.0.0.1:PORT`, of both the authority and Graph.
@@ -311,11 +286,7 @@ impl Emulator {
 
     /// Creates an (empty) tenant; a no-op when it exists.
     pub fn add_tenant(&self, tenant_id: &str) {
-        self.shared
-            .lock()
-            .tenants
-            .entry(tenant_id.to_string())
-            .or_default();
+        self.shared.lock().tenants.entry(tenant_id.to_string()).or_default();
     }
 
     /// Registers (or replaces) a client in a tenant, creating the tenant if needed.
@@ -324,11 +295,7 @@ impl Emulator {
             ClientAuth::Certificate { pem } => token::CertInfo::from_pem(pem),
             _ => None,
         };
-        let client = Client {
-            auth,
-            cert,
-            denied: false,
-        };
+        let client = Client { auth, cert, denied: false };
         self.shared
             .lock()
             .tenants
@@ -354,12 +321,7 @@ impl Emulator {
 
     /// Replaces the tenant's applications (creating the tenant if needed).
     pub fn set_applications(&self, tenant_id: &str, apps: Vec<Application>) {
-        self.shared
-            .lock()
-            .tenants
-            .entry(tenant_id.to_string())
-            .or_default()
-            .applications = apps;
+        self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().applications = apps;
     }
 
     /// Replaces the tenant's service principals (enterprise applications).
@@ -375,11 +337,7 @@ impl Emulator {
     /// Edits the tenant's applications in place, e.g. to rotate a secret between two listings.
     pub fn update_applications(&self, tenant_id: &str, f: impl FnOnce(&mut Vec<Application>)) {
         let mut state = self.shared.lock();
-        f(&mut state
-            .tenants
-            .entry(tenant_id.to_string())
-            .or_default()
-            .applications);
+        f(&mut state.tenants.entry(tenant_id.to_string()).or_default().applications);
     }
 
     /// The next `count` Graph GETs answer 429 `TooManyRequests`; `Retry-After` is sent verbatim
@@ -399,10 +357,7 @@ impl Emulator {
 
     /// Page `page_index` (0-based) of a listing answers `status` for its next `times` requests.
     pub fn fail_page(&self, page_index: usize, status: u16, times: usize) {
-        self.shared
-            .lock()
-            .page_failures
-            .insert(page_index, (status, times));
+        self.shared.lock().page_failures.insert(page_index, (status, times));
     }
 
     /// Page `page_index` (0-based) answers 200 with `body` verbatim for its next `times`

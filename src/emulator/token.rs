@@ -38,12 +38,7 @@ impl CertInfo {
                 continue;
             }
             let (_, cert) = x509_parser::parse_x509_certificate(&block.contents).ok()?;
-            let public_key_der = cert
-                .tbs_certificate
-                .subject_pki
-                .subject_public_key
-                .data
-                .to_vec();
+            let public_key_der = cert.tbs_certificate.subject_pki.subject_public_key.data.to_vec();
             return Some(CertInfo {
                 sha1: URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&block.contents)),
                 sha256: URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&block.contents)),
@@ -56,12 +51,7 @@ impl CertInfo {
 
 /// The token endpoint. The form is parsed by hand so that malformed bodies still get
 /// AADSTS-shaped answers rather than actix's plain-text extractor errors.
-pub(crate) async fn token(
-    req: HttpRequest,
-    tenant: web::Path<String>,
-    body: web::Bytes,
-    shared: web::Data<Shared>,
-) -> HttpResponse {
+pub(crate) async fn token(req: HttpRequest, tenant: web::Path<String>, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
     let tenant = tenant.into_inner();
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let mut extra = LogExtra {
@@ -69,9 +59,7 @@ pub(crate) async fn token(
         ..LogExtra::default()
     };
     let mut response = match issue(&req, &tenant, &form, &shared, &mut extra) {
-        Ok(body) => HttpResponse::Ok()
-            .insert_header(("Cache-Control", "no-store, no-cache"))
-            .json(body),
+        Ok(body) => HttpResponse::Ok().insert_header(("Cache-Control", "no-store, no-cache")).json(body),
         Err(err) => err.response(),
     };
     response.extensions_mut().insert(extra);
@@ -159,25 +147,16 @@ fn issue(
         _ => return Err(missing("client_id")),
     };
     extra.client_id = Some(client_id.clone());
-    let scope = form
-        .get("scope")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| missing("scope"))?;
+    let scope = form.get("scope").filter(|s| !s.is_empty()).ok_or_else(|| missing("scope"))?;
     if !scope.split_whitespace().all(|s| s.ends_with("/.default")) {
         return Err(AadError::new(
             400,
             "invalid_scope",
             70011,
-            format!(
-                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
-            ),
+            format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
         ));
     }
-    let client = shared
-        .lock()
-        .tenants
-        .get(tenant)
-        .and_then(|t| t.clients.get(&client_id).cloned());
+    let client = shared.lock().tenants.get(tenant).and_then(|t| t.clients.get(&client_id).cloned());
     let Some(client) = client else {
         return Err(AadError::new(
             400,
@@ -229,29 +208,19 @@ fn issue(
                     400,
                     "invalid_request",
                     90014,
-                    format!(
-                        "The request body contains an unsupported client_assertion_type '{other}'; expected '{JWT_BEARER}'."
-                    ),
+                    format!("The request body contains an unsupported client_assertion_type '{other}'; expected '{JWT_BEARER}'."),
                 ));
             }
         }
         let expected_aud = format!("{}/{tenant}/oauth2/v2.0/token", shared.lock().base_url);
         extra.auth_method = Some(match &client.auth {
-            ClientAuth::Federated {
-                assertion: registered,
-            } => {
+            ClientAuth::Federated { assertion: registered } => {
                 check_federated(assertion, registered)?;
                 AuthMethod::Federated
             }
             // A secret-only app has no key to check against, which Entra reports as an
             // unknown thumbprint.
-            _ => verify_assertion(
-                assertion,
-                client.cert.as_ref(),
-                &client_id,
-                &expected_aud,
-                extra,
-            )?,
+            _ => verify_assertion(assertion, client.cert.as_ref(), &client_id, &expected_aud, extra)?,
         });
     } else {
         return Err(AadError::new(
@@ -289,12 +258,9 @@ fn check_federated(assertion: &str, registered: &str) -> Result<(), AadError> {
     if assertion == registered {
         return Ok(());
     }
-    let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Value>(assertion)
-        .map_err(|_| malformed("The client assertion is not a JWT."))?;
-    let subject = claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let claims =
+        jsonwebtoken::dangerous::insecure_decode_claims::<Value>(assertion).map_err(|_| malformed("The client assertion is not a JWT."))?;
+    let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
     Err(AadError::new(
         401,
         "invalid_client",
@@ -340,15 +306,12 @@ fn verify_assertion(
     expected_aud: &str,
     extra: &mut LogExtra,
 ) -> Result<AuthMethod, AadError> {
-    let header = jsonwebtoken::decode_header(jwt)
-        .map_err(|_| malformed("The client assertion could not be parsed."))?;
+    let header = jsonwebtoken::decode_header(jwt).map_err(|_| malformed("The client assertion could not be parsed."))?;
     let method = match header.alg {
         Algorithm::RS256 => AuthMethod::AssertionRs256,
         Algorithm::PS256 => AuthMethod::AssertionPs256,
         other => {
-            return Err(signature_failure(&format!(
-                "The signing algorithm '{other:?}' is not supported."
-            )));
+            return Err(signature_failure(&format!("The signing algorithm '{other:?}' is not supported.")));
         }
     };
     // Record the attempted method even if validation fails below.
@@ -389,9 +352,9 @@ fn verify_assertion(
         Ok(data) => data.claims,
         Err(err) => {
             return Err(match err.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => signature_failure(
-                    "The signature does not verify with the registered certificate.",
-                ),
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    signature_failure("The signature does not verify with the registered certificate.")
+                }
                 _ => malformed("The client assertion could not be decoded."),
             });
         }
@@ -407,9 +370,7 @@ fn verify_assertion(
             401,
             "invalid_client",
             700027,
-            format!(
-                "Client assertion audience claim does not match Realm issuer. Expected '{expected_aud}'."
-            ),
+            format!("Client assertion audience claim does not match Realm issuer. Expected '{expected_aud}'."),
         ));
     }
     let iss = claims.get("iss").and_then(Value::as_str);
@@ -422,11 +383,7 @@ fn verify_assertion(
             "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .",
         ));
     }
-    if claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
+    if claims.get("jti").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(malformed("The 'jti' claim is missing."));
     }
     let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {

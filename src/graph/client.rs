@@ -4,7 +4,8 @@
 use super::GraphError;
 use super::http::{Retrier, body_limited, http_client};
 use super::model::{
-    APPLICATION_SELECT, ApplicationPage, EXPAND_LIMIT, GraphErrorBody, OWNERS_EXPAND, OwnerPage, SERVICE_PRINCIPAL_SELECT, ServicePrincipalPage, WireOwner,
+    APPLICATION_SELECT, ApplicationPage, EXPAND_LIMIT, GraphErrorBody, OWNERS_EXPAND, OwnerPage, SERVICE_PRINCIPAL_SELECT,
+    ServicePrincipalPage, WireOwner,
 };
 use super::token::TokenProvider;
 use crate::config::{EnvironmentConfig, SyncConfig};
@@ -61,7 +62,10 @@ impl GraphClient {
 
     /// Signs in and reads one application, proving the Application.Read.All permission.
     pub async fn probe(&self) -> Result<(), GraphError> {
-        let mut url = self.graph_url.join("v1.0/applications").map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
+        let mut url = self
+            .graph_url
+            .join("v1.0/applications")
+            .map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
         url.query_pairs_mut().append_pair("$select", "id").append_pair("$top", "1");
         self.get_json::<serde_json::Value>(&url).await.map(|_| ())
     }
@@ -99,7 +103,10 @@ impl GraphClient {
             stats.pages += 1;
             let mut sps: Vec<ListedApplication> = Vec::new();
             for sp in page.value {
-                if let Some(app) = sp.into_domain().map_err(|e| GraphError::Malformed(format!("page {}: {e}", stats.pages)))? {
+                if let Some(app) = sp
+                    .into_domain()
+                    .map_err(|e| GraphError::Malformed(format!("page {}: {e}", stats.pages)))?
+                {
                     // Most service principals (Microsoft's own among them) carry no credential.
                     if !app.credentials.is_empty() {
                         sps.push(app);
@@ -117,9 +124,15 @@ impl GraphClient {
     }
 
     fn listing_url(&self, path: &str, select: &str) -> Result<Url, GraphError> {
-        let mut url = self.graph_url.join(path).map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
+        let mut url = self
+            .graph_url
+            .join(path)
+            .map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
         if self.fetch_owners {
-            url.query_pairs_mut().append_pair("$select", select).append_pair("$expand", OWNERS_EXPAND).append_pair("$top", EXPANDED_PAGE);
+            url.query_pairs_mut()
+                .append_pair("$select", select)
+                .append_pair("$expand", OWNERS_EXPAND)
+                .append_pair("$top", EXPANDED_PAGE);
         } else {
             url.query_pairs_mut().append_pair("$select", select).append_pair("$top", "999");
         }
@@ -130,10 +143,18 @@ impl GraphClient {
     /// many owners may have more, so its owners are read in full from `/{collection}/{id}/owners`.
     /// That is rare (few apps have 20 owners), so the listing stays one request per page.
     async fn complete_owners(&self, collection: &str, apps: &mut [ListedApplication]) -> Result<(), GraphError> {
-        for app in apps.iter_mut().filter(|a| a.owners.as_ref().is_some_and(|o| o.len() >= EXPAND_LIMIT)) {
+        for app in apps
+            .iter_mut()
+            .filter(|a| a.owners.as_ref().is_some_and(|o| o.len() >= EXPAND_LIMIT))
+        {
             let id: String = url::form_urlencoded::byte_serialize(app.object_id.as_bytes()).collect();
-            let mut url = self.graph_url.join(&format!("v1.0/{collection}/{id}/owners")).map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
-            url.query_pairs_mut().append_pair("$select", "id,displayName,mail,userPrincipalName,appId").append_pair("$top", "999");
+            let mut url = self
+                .graph_url
+                .join(&format!("v1.0/{collection}/{id}/owners"))
+                .map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
+            url.query_pairs_mut()
+                .append_pair("$select", "id,displayName,mail,userPrincipalName,appId")
+                .append_pair("$top", "999");
             let mut owners: Vec<Owner> = Vec::new();
             loop {
                 let page: OwnerPage = self.get_json(&url).await?;
@@ -169,13 +190,19 @@ impl GraphClient {
             let token = self.tokens.token().await?;
             let resp = self
                 .retrier
-                .send("Microsoft Graph", || self.http.get(url.clone()).bearer_auth(token.expose_secret()).header("Accept", "application/json"))
+                .send("Microsoft Graph", || {
+                    self.http
+                        .get(url.clone())
+                        .bearer_auth(token.expose_secret())
+                        .header("Accept", "application/json")
+                })
                 .await?;
             let status = resp.status().as_u16();
             let body = body_limited(resp, MAX_PAGE_BYTES).await?;
             match status {
                 200 => {
-                    return serde_json::from_slice(&body).map_err(|e| GraphError::Malformed(format!("a page of applications did not parse: {e}")));
+                    return serde_json::from_slice(&body)
+                        .map_err(|e| GraphError::Malformed(format!("a page of applications did not parse: {e}")));
                 }
                 // An access token can expire or be revoked mid-listing: sign in again, once.
                 401 if !renewed => {
@@ -185,15 +212,25 @@ impl GraphClient {
                 }
                 401 => {
                     let d = GraphErrorBody::parse(&body);
-                    return Err(GraphError::Unauthorized { code: d.code, message: d.message });
+                    return Err(GraphError::Unauthorized {
+                        code: d.code,
+                        message: d.message,
+                    });
                 }
                 403 => {
                     let d = GraphErrorBody::parse(&body);
-                    return Err(GraphError::Forbidden { code: d.code, client_id: self.client_id.clone() });
+                    return Err(GraphError::Forbidden {
+                        code: d.code,
+                        client_id: self.client_id.clone(),
+                    });
                 }
                 _ => {
                     let d = GraphErrorBody::parse(&body);
-                    return Err(GraphError::Http { status, code: d.code, message: d.message });
+                    return Err(GraphError::Http {
+                        status,
+                        code: d.code,
+                        message: d.message,
+                    });
                 }
             }
         }

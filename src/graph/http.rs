@@ -33,7 +33,11 @@ fn retryable(status: StatusCode) -> bool {
 
 impl Retrier {
     pub fn new(sync: &SyncConfig) -> Retrier {
-        Retrier { max_attempts: sync.max_attempts.max(1), base: sync.backoff_base, cap: sync.max_backoff }
+        Retrier {
+            max_attempts: sync.max_attempts.max(1),
+            base: sync.backoff_base,
+            cap: sync.max_backoff,
+        }
     }
 
     /// Sends the request built by `build` until it gets an answer that is not throttling or a
@@ -52,7 +56,12 @@ impl Retrier {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(resp) if retryable(resp.status()) => {
-                    return Err(GraphError::Unavailable { what: what.to_string(), status: Some(resp.status().as_u16()), attempts: attempt, detail: String::new() });
+                    return Err(GraphError::Unavailable {
+                        what: what.to_string(),
+                        status: Some(resp.status().as_u16()),
+                        attempts: attempt,
+                        detail: String::new(),
+                    });
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if !last => {
@@ -61,7 +70,12 @@ impl Retrier {
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) => {
-                    return Err(GraphError::Unavailable { what: what.to_string(), status: None, attempts: attempt, detail: describe_transport(&e) });
+                    return Err(GraphError::Unavailable {
+                        what: what.to_string(),
+                        status: None,
+                        attempts: attempt,
+                        detail: describe_transport(&e),
+                    });
                 }
             }
         }
@@ -98,7 +112,11 @@ pub fn describe_transport(e: &reqwest::Error) -> String {
         cause = s.to_string();
         source = s.source();
     }
-    if cause.is_empty() { kind.to_string() } else { format!("{kind}: {cause}") }
+    if cause.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {cause}")
+    }
 }
 
 /// Reads a response body, refusing one larger than `limit` bytes (a broken or hostile server
@@ -115,7 +133,12 @@ pub async fn body_limited(mut resp: reqwest::Response, limit: usize) -> Result<V
             }
             Ok(None) => return Ok(body),
             Err(e) => {
-                return Err(GraphError::Unavailable { what: "response".into(), status: None, attempts: 1, detail: describe_transport(&e) });
+                return Err(GraphError::Unavailable {
+                    what: "response".into(),
+                    status: None,
+                    attempts: 1,
+                    detail: describe_transport(&e),
+                });
             }
         }
     }

@@ -14,9 +14,17 @@ pub use client::GraphClient;
 pub enum GraphError {
     /// The token endpoint refused to sign us in.
     #[error("sign-in failed ({}{error}, HTTP {status}): {hint}{}", code.map(|c| format!("AADSTS{c} ")).unwrap_or_default(), if description.is_empty() { String::new() } else { format!(" [{description}]") })]
-    SignIn { status: u16, code: Option<u64>, error: String, description: String, hint: &'static str },
+    SignIn {
+        status: u16,
+        code: Option<u64>,
+        error: String,
+        description: String,
+        hint: &'static str,
+    },
     /// Graph answered 403: the app lacks the permission or admin consent.
-    #[error("Graph refused to list applications (HTTP 403 {code}): the app registration {client_id} needs the Microsoft Graph application permission Application.Read.All with admin consent granted in this tenant")]
+    #[error(
+        "Graph refused to list applications (HTTP 403 {code}): the app registration {client_id} needs the Microsoft Graph application permission Application.Read.All with admin consent granted in this tenant"
+    )]
     Forbidden { code: String, client_id: String },
     /// Graph kept rejecting our token after a fresh sign-in.
     #[error("Graph rejected a freshly issued access token (HTTP 401 {code}): {message}")]
@@ -26,7 +34,12 @@ pub enum GraphError {
     Http { status: u16, code: String, message: String },
     /// Throttled, unavailable, timing out or unreachable on every attempt.
     #[error("{what} unavailable after {attempts} attempt(s){}{}", status.map(|s| format!(", last HTTP {s}")).unwrap_or_default(), if detail.is_empty() { String::new() } else { format!(": {detail}") })]
-    Unavailable { what: String, status: Option<u16>, attempts: u32, detail: String },
+    Unavailable {
+        what: String,
+        status: Option<u16>,
+        attempts: u32,
+        detail: String,
+    },
     /// A response that is not what Graph sends.
     #[error("malformed response from Graph: {0}")]
     Malformed(String),

@@ -88,8 +88,20 @@ pub struct OwnerPage {
 impl WireOwner {
     pub fn into_domain(self) -> Option<Owner> {
         let id = self.id.filter(|i| !i.is_empty())?;
-        let kind = self.odata_type.as_deref().unwrap_or("#microsoft.graph.directoryObject").trim_start_matches("#microsoft.graph.").to_string();
-        Some(Owner { id, kind, display_name: self.display_name, mail: self.mail, user_principal_name: self.user_principal_name, app_id: self.app_id })
+        let kind = self
+            .odata_type
+            .as_deref()
+            .unwrap_or("#microsoft.graph.directoryObject")
+            .trim_start_matches("#microsoft.graph.")
+            .to_string();
+        Some(Owner {
+            id,
+            kind,
+            display_name: self.display_name,
+            mail: self.mail,
+            user_principal_name: self.user_principal_name,
+            app_id: self.app_id,
+        })
     }
 }
 
@@ -134,8 +146,16 @@ impl WireApplication {
             return Err("an application without id or appId".into());
         }
         let mut credentials = Vec::new();
-        let secrets = self.password_credentials.unwrap_or_default().into_iter().map(|c| (CredentialKind::Secret, c));
-        let certs = self.key_credentials.unwrap_or_default().into_iter().map(|c| (CredentialKind::Certificate, c));
+        let secrets = self
+            .password_credentials
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| (CredentialKind::Secret, c));
+        let certs = self
+            .key_credentials
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| (CredentialKind::Certificate, c));
         for (kind, c) in secrets.chain(certs) {
             credentials.push(c.into_domain(kind).map_err(|e| format!("application {}: {e}", self.id))?);
         }
@@ -189,7 +209,11 @@ impl WireServicePrincipal {
             .filter(|p| !cki(p).is_some_and(|t| thumbprints.contains(&t)) && !p.key_id.as_ref().is_some_and(|id| key_ids.contains(id)))
             .collect();
         let mut credentials = Vec::new();
-        for (kind, c) in secrets.into_iter().map(|c| (CredentialKind::Secret, c)).chain(certs.into_iter().map(|c| (CredentialKind::Certificate, c))) {
+        for (kind, c) in secrets
+            .into_iter()
+            .map(|c| (CredentialKind::Secret, c))
+            .chain(certs.into_iter().map(|c| (CredentialKind::Certificate, c)))
+        {
             credentials.push(c.into_domain(kind).map_err(|e| format!("service principal {}: {e}", self.id))?);
         }
         Ok(Some(ListedApplication {
@@ -207,7 +231,10 @@ impl WireServicePrincipal {
 
 impl WireCredential {
     fn into_domain(self, kind: CredentialKind) -> Result<ListedCredential, String> {
-        let key_id = self.key_id.filter(|k| !k.is_empty()).ok_or_else(|| format!("a {kind} without keyId"))?;
+        let key_id = self
+            .key_id
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| format!("a {kind} without keyId"))?;
         let end = self.end_date_time.ok_or_else(|| format!("{kind} {key_id} has no endDateTime"))?;
         let end = parse_time(&end).ok_or_else(|| format!("{kind} {key_id} has an unreadable endDateTime {:?}", truncate(&end)))?;
         let start = match self.start_date_time {
@@ -215,7 +242,14 @@ impl WireCredential {
             None => None,
         };
         let hint = if kind == CredentialKind::Secret { self.hint } else { None };
-        Ok(ListedCredential { key_id, kind, display_name: self.display_name, hint, start, end })
+        Ok(ListedCredential {
+            key_id,
+            kind,
+            display_name: self.display_name,
+            hint,
+            start,
+            end,
+        })
     }
 }
 
@@ -256,7 +290,14 @@ mod tests {
 
     #[test]
     fn parses_every_fraction_and_far_years() {
-        for s in ["2026-03-05T00:00:00Z", "2021-03-05T17:15:46.052Z", "2021-09-09T19:50:29.3086381Z", "2299-12-31T00:00:00Z", "9999-12-31T23:59:59.9999999Z", "2022-03-02T11:58:20.219356+00:00"] {
+        for s in [
+            "2026-03-05T00:00:00Z",
+            "2021-03-05T17:15:46.052Z",
+            "2021-09-09T19:50:29.3086381Z",
+            "2299-12-31T00:00:00Z",
+            "9999-12-31T23:59:59.9999999Z",
+            "2022-03-02T11:58:20.219356+00:00",
+        ] {
             assert!(parse_time(s).is_some(), "{s}");
         }
         assert_eq!(parse_time("2021-03-05T17:15:46.052Z").unwrap().timestamp_subsec_millis(), 52);
@@ -292,7 +333,8 @@ mod tests {
         assert_eq!(app.source, Source::ServicePrincipal);
         let ids: Vec<(&str, CredentialKind)> = app.credentials.iter().map(|c| (c.key_id.as_str(), c.kind)).collect();
         assert_eq!(ids, vec![("s1", CredentialKind::Secret), ("k-sign", CredentialKind::Certificate)]);
-        let mi: WireServicePrincipal = serde_json::from_str(r#"{"id":"sp2","appId":"a2","servicePrincipalType":"ManagedIdentity","keyCredentials":[]}"#).unwrap();
+        let mi: WireServicePrincipal =
+            serde_json::from_str(r#"{"id":"sp2","appId":"a2","servicePrincipalType":"ManagedIdentity","keyCredentials":[]}"#).unwrap();
         assert!(mi.into_domain().unwrap().is_none());
     }
 

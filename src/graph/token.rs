@@ -31,7 +31,10 @@ pub struct ClientCertificate {
 
 impl fmt::Debug for ClientCertificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCertificate").field("thumbprint", &self.thumbprint_hex).field("key", &"[REDACTED]").finish()
+        f.debug_struct("ClientCertificate")
+            .field("thumbprint", &self.thumbprint_hex)
+            .field("key", &"[REDACTED]")
+            .finish()
     }
 }
 
@@ -50,7 +53,11 @@ impl ClientCertificate {
             match pem.label.as_str() {
                 "CERTIFICATE" if cert_der.is_none() => cert_der = Some(pem.contents),
                 "PRIVATE KEY" | "RSA PRIVATE KEY" if key.is_none() => key = Some((pem.label, pem.contents)),
-                "ENCRYPTED PRIVATE KEY" => return Err("the private key is encrypted; credwatch needs an unencrypted PEM key (protect the file with permissions)".into()),
+                "ENCRYPTED PRIVATE KEY" => {
+                    return Err(
+                        "the private key is encrypted; credwatch needs an unencrypted PEM key (protect the file with permissions)".into(),
+                    );
+                }
                 _ => {}
             }
         }
@@ -62,7 +69,8 @@ impl ClientCertificate {
             "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
             base64::engine::general_purpose::STANDARD.encode(&key_der)
         );
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem_text.as_bytes()).map_err(|e| format!("the private key is not a usable RSA key: {e}"))?;
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem_text.as_bytes())
+            .map_err(|e| format!("the private key is not a usable RSA key: {e}"))?;
         let sha1 = sha1::Sha1::digest(&cert_der);
         let sha256 = sha2::Sha256::digest(&cert_der);
         Ok(ClientCertificate {
@@ -90,8 +98,18 @@ impl ClientCertificate {
         let now = chrono::Utc::now().timestamp();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
         header.x5t_s256 = Some(self.x5t_s256.clone());
-        let claims = Claims { aud: audience, iss: client_id, sub: client_id, jti: uuid::Uuid::new_v4().to_string(), nbf: now, iat: now, exp: now + 300 };
-        jsonwebtoken::encode(&header, &claims, &self.key).map(SecretString::from).map_err(|e| format!("cannot sign the client assertion: {e}"))
+        let claims = Claims {
+            aud: audience,
+            iss: client_id,
+            sub: client_id,
+            jti: uuid::Uuid::new_v4().to_string(),
+            nbf: now,
+            iat: now,
+            exp: now + 300,
+        };
+        jsonwebtoken::encode(&header, &claims, &self.key)
+            .map(SecretString::from)
+            .map_err(|e| format!("cannot sign the client assertion: {e}"))
     }
 }
 
@@ -135,7 +153,10 @@ impl TokenProvider {
             .map_err(|e| GraphError::Config(format!("token URL for tenant {:?}: {e}", env.tenant_id)))?;
         // Checked at config load too; checked again here because this is where secrets leave.
         if token_url.scheme() != "https" && !is_loopback(&token_url) {
-            return Err(GraphError::Config(format!("refusing to send a client secret over plain http to {}", token_url.host_str().unwrap_or("?"))));
+            return Err(GraphError::Config(format!(
+                "refusing to send a client secret over plain http to {}",
+                token_url.host_str().unwrap_or("?")
+            )));
         }
         let scope = format!("{}/.default", env.graph_url.as_str().trim_end_matches('/'));
         Ok(TokenProvider {
@@ -152,10 +173,10 @@ impl TokenProvider {
     /// A valid access token, from the cache or freshly acquired.
     pub async fn token(&self) -> Result<SecretString, GraphError> {
         let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_ref() {
-            if Instant::now() < c.refresh_at {
-                return Ok(c.token.clone());
-            }
+        if let Some(c) = cached.as_ref()
+            && Instant::now() < c.refresh_at
+        {
+            return Ok(c.token.clone());
         }
         let fresh = self.acquire().await?;
         let token = fresh.token.clone();
@@ -181,7 +202,9 @@ impl TokenProvider {
             ClientCredential::Secret(s) => form.push(("client_secret", s.expose_secret().to_string())),
             ClientCredential::SecretFile(p) => form.push(("client_secret", read_trimmed(p)?)),
             ClientCredential::Certificate(cert) => {
-                let assertion = cert.assertion(&self.client_id, self.token_url.as_str()).map_err(GraphError::Config)?;
+                let assertion = cert
+                    .assertion(&self.client_id, self.token_url.as_str())
+                    .map_err(GraphError::Config)?;
                 form.push(("client_assertion_type", assertion_type));
                 form.push(("client_assertion", assertion.expose_secret().to_string()));
             }
@@ -206,7 +229,10 @@ impl TokenProvider {
         // Renew five minutes early, or halfway through a short-lived token.
         let margin = Duration::from_secs(300).min(lifetime / 2);
         tracing::debug!(expires_in = parsed.expires_in, "signed in");
-        Ok(Cached { token: SecretString::from(parsed.access_token), refresh_at: started + lifetime - margin })
+        Ok(Cached {
+            token: SecretString::from(parsed.access_token),
+            refresh_at: started + lifetime - margin,
+        })
     }
 }
 
@@ -222,29 +248,58 @@ fn read_trimmed(path: &Path) -> Result<String, GraphError> {
 /// Turns a token endpoint error into an AADSTS error with a plain-language hint.
 fn sign_in_error(status: u16, body: &[u8]) -> GraphError {
     let Ok(parsed) = serde_json::from_slice::<TokenErrorBody>(body) else {
-        return GraphError::SignIn { status, code: None, error: "unexpected response".into(), description: snippet(body), hint: "the token endpoint did not answer like the Microsoft identity platform; check authority_host" };
+        return GraphError::SignIn {
+            status,
+            code: None,
+            error: "unexpected response".into(),
+            description: snippet(body),
+            hint: "the token endpoint did not answer like the Microsoft identity platform; check authority_host",
+        };
     };
     let code = parsed.error_codes.first().copied().or_else(|| {
         let d = parsed.error_description.strip_prefix("AADSTS")?;
         d.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
     });
     // The description carries trace and correlation IDs after the first line; keep only the message.
-    let description = parsed.error_description.split("\r\n").next().unwrap_or_default().split(" Trace ID:").next().unwrap_or_default().trim().to_string();
-    GraphError::SignIn { status, code, error: parsed.error, description, hint: aadsts_hint(code) }
+    let description = parsed
+        .error_description
+        .split("\r\n")
+        .next()
+        .unwrap_or_default()
+        .split(" Trace ID:")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    GraphError::SignIn {
+        status,
+        code,
+        error: parsed.error,
+        description,
+        hint: aadsts_hint(code),
+    }
 }
 
 /// What an operator should do about an AADSTS code.
 pub fn aadsts_hint(code: Option<u64>) -> &'static str {
     match code {
-        Some(7000215) => "wrong client secret: use the secret's Value (shown once when created), not its Secret ID, and check it belongs to this client_id",
-        Some(7000222) => "the client secret has expired: create a new one under Certificates & secrets of credwatch's app registration and update the configuration",
+        Some(7000215) => {
+            "wrong client secret: use the secret's Value (shown once when created), not its Secret ID, and check it belongs to this client_id"
+        }
+        Some(7000222) => {
+            "the client secret has expired: create a new one under Certificates & secrets of credwatch's app registration and update the configuration"
+        }
         Some(90002) => "tenant not found: check tenant_id (a GUID or a domain) and that authority_host is the right cloud",
         Some(700016) => "application not found in the tenant: check client_id and that the app is registered in this tenant (tenant_id)",
-        Some(700027) => "the certificate was not accepted: upload this certificate (see its thumbprint) to the app registration, or check that the key and certificate match",
+        Some(700027) => {
+            "the certificate was not accepted: upload this certificate (see its thumbprint) to the app registration, or check that the key and certificate match"
+        }
         Some(700024) => "the client assertion is outside its valid time range: check this machine's clock",
         Some(70011) => "invalid scope: check graph_url",
         Some(50027) => "the client assertion is malformed: check the certificate or federated token file",
-        Some(700213) | Some(70021) => "no federated credential matches the presented token: check the federated credential's issuer and subject on the app registration",
+        Some(700213) | Some(70021) => {
+            "no federated credential matches the presented token: check the federated credential's issuer and subject on the app registration"
+        }
         Some(7000112) => "the application is disabled in the tenant",
         _ => "see the error description; https://login.microsoftonline.com/error?code=<code> explains the code",
     }

@@ -56,7 +56,12 @@ impl Mailer {
             EmailTransport::None => Ok(None),
             EmailTransport::File { dir } => Ok(Some(Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(dir), dir.clone()))),
             EmailTransport::Smtp { url, username, password } => {
-                let creds = username.as_ref().map(|u| Credentials::new(u.clone(), password.as_ref().map(|p| p.expose_secret().to_string()).unwrap_or_default()));
+                let creds = username.as_ref().map(|u| {
+                    Credentials::new(
+                        u.clone(),
+                        password.as_ref().map(|p| p.expose_secret().to_string()).unwrap_or_default(),
+                    )
+                });
                 Ok(Some(Mailer::Smtp(smtp_transport(url, creds, SMTP_TIMEOUT)?)))
             }
         }
@@ -69,12 +74,21 @@ impl Mailer {
                 Err(_) => Err(MailError::Unreachable(format!("no answer within {} s", SEND_TIMEOUT.as_secs()))),
                 Ok(result) => result.map(|_| ()).map_err(|e| {
                     let text = error_chain(&e);
-                    if e.is_permanent() || e.is_transient() { MailError::Refused(text) } else { MailError::Unreachable(text) }
+                    if e.is_permanent() || e.is_transient() {
+                        MailError::Refused(text)
+                    } else {
+                        MailError::Unreachable(text)
+                    }
                 }),
             },
             Mailer::File(t, dir) => {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| MailError::File(format!("{}: {e}", dir.display())))?;
-                t.send(message).await.map(|_| ()).map_err(|e| MailError::File(format!("{}: {}", dir.display(), error_chain(&e))))
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| MailError::File(format!("{}: {e}", dir.display())))?;
+                t.send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| MailError::File(format!("{}: {}", dir.display(), error_chain(&e))))
             }
         }
     }
@@ -98,7 +112,11 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// An SMTP transport for `url`: `smtp://host[:port]` uses STARTTLS when the server offers it,
 /// `?tls=required` insists on it, `?tls=none` never uses TLS, `smtps://` is implicit TLS (port
 /// 465 by default).
-pub fn smtp_transport(url: &Url, credentials: Option<Credentials>, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+pub fn smtp_transport(
+    url: &Url,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let host = url.host_str().ok_or_else(|| MailError::Config(format!("{url} has no host")))?;
     // IPv6 literals come bracketed from the URL; the socket address and the TLS name want them bare.
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
@@ -115,7 +133,10 @@ pub fn smtp_transport(url: &Url, credentials: Option<Credentials>, timeout: Dura
             _ => Tls::Opportunistic(params()?),
         }
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone()).port(port).tls(tls).timeout(Some(timeout));
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
+        .port(port)
+        .tls(tls)
+        .timeout(Some(timeout));
     if let Some(c) = credentials {
         builder = builder.credentials(c);
     }

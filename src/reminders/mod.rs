@@ -63,11 +63,17 @@ pub struct RemindReport {
 
 impl RemindReport {
     pub fn sent(&self) -> usize {
-        self.digests.iter().filter(|d| matches!(d.outcome, DigestOutcome::Sent | DigestOutcome::SentNotRecorded(_))).count()
+        self.digests
+            .iter()
+            .filter(|d| matches!(d.outcome, DigestOutcome::Sent | DigestOutcome::SentNotRecorded(_)))
+            .count()
     }
 
     pub fn failed(&self) -> usize {
-        self.digests.iter().filter(|d| matches!(d.outcome, DigestOutcome::Failed(_) | DigestOutcome::SentNotRecorded(_))).count()
+        self.digests
+            .iter()
+            .filter(|d| matches!(d.outcome, DigestOutcome::Failed(_) | DigestOutcome::SentNotRecorded(_)))
+            .count()
     }
 
     /// True when every digest due was accepted and recorded (or none was due).
@@ -113,13 +119,30 @@ pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) 
     let Some(end_before) = plan::horizon(&config.reminders, now) else {
         return Ok(Plan { now, digests: Vec::new() });
     };
-    let credentials = store.credentials(&CredentialFilter { end_before: Some(end_before), ..Default::default() }).await?;
+    let credentials = store
+        .credentials(&CredentialFilter {
+            end_before: Some(end_before),
+            ..Default::default()
+        })
+        .await?;
     let ledger = Ledger::new(&store.reminder_ledger(end_before).await?);
     // Rotation awareness needs the newer credentials too, which end after the horizon.
-    let siblings = store.live_credentials_of(&credentials.iter().map(|c| c.application_id).collect::<Vec<_>>()).await?;
+    let siblings = store
+        .live_credentials_of(&credentials.iter().map(|c| c.application_id).collect::<Vec<_>>())
+        .await?;
     let successors = crate::policy::supersession(&siblings, now);
-    let rules = plan::Rules { exclusions: Some(&config.exclusions), successors: Some(&successors) };
-    Ok(plan::plan_with(&credentials, &ledger, &Recipients::from_config(config), &config.reminders, &rules, now))
+    let rules = plan::Rules {
+        exclusions: Some(&config.exclusions),
+        successors: Some(&successors),
+    };
+    Ok(plan::plan_with(
+        &credentials,
+        &ledger,
+        &Recipients::from_config(config),
+        &config.reminders,
+        &rules,
+        now,
+    ))
 }
 
 /// One reminder run as of `now`. With `dry_run`, or with `transport = "none"`, the plan is
@@ -129,7 +152,12 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
     // Webhooks send whatever the e-mail transport is.
     let transport_none = matches!(config.email.transport, EmailTransport::None) && config.webhooks.is_empty();
     let plan = plan_reminders(store, config, now).await?;
-    let mut report = RemindReport { now, dry_run, transport_none, digests: Vec::new() };
+    let mut report = RemindReport {
+        now,
+        dry_run,
+        transport_none,
+        digests: Vec::new(),
+    };
     let mailer = if dry_run { None } else { Mailer::from_config(&config.email)? };
     let from = config.email.from.as_ref();
     // Once the server is unreachable, the remaining digests are not attempted: they would only
@@ -139,7 +167,12 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
     for digest in &plan.digests {
         let rendered = render::render(digest, &config.server.public_url, now)?;
         let lines = rendered.groups.iter().flat_map(|g| g.lines.iter().map(describe)).collect();
-        let mut entry = DigestReport { recipient: digest.recipient.to_string(), subject: rendered.subject.clone(), lines, outcome: DigestOutcome::NotSent };
+        let mut entry = DigestReport {
+            recipient: digest.recipient.to_string(),
+            subject: rendered.subject.clone(),
+            lines,
+            outcome: DigestOutcome::NotSent,
+        };
         let sent: Option<Result<(), String>> = match &digest.recipient {
             Recipient::Email(to) => match (&mailer, from) {
                 (Some(mailer), Some(from)) => Some(match &unreachable {
@@ -171,7 +204,10 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
         entry.outcome = match sent {
             None => DigestOutcome::NotSent,
             // Recorded only now that the server accepted it (STYLE habit 13).
-            Some(Ok(())) => match store.record_reminders(&digest.key, &digest.sent_rows(), &digest.skipped_rows(), Utc::now().timestamp()).await {
+            Some(Ok(())) => match store
+                .record_reminders(&digest.key, &digest.sent_rows(), &digest.skipped_rows(), Utc::now().timestamp())
+                .await
+            {
                 Ok(()) => DigestOutcome::Sent,
                 Err(e) => {
                     tracing::error!(recipient = %digest.key, error = %e, "a digest was sent but could not be recorded");
@@ -186,13 +222,26 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
         report.digests.push(entry);
     }
     if !dry_run {
-        tracing::info!(digests = report.digests.len(), sent = report.sent(), failed = report.failed(), transport_none, "reminder run finished");
+        tracing::info!(
+            digests = report.digests.len(),
+            sent = report.sent(),
+            failed = report.failed(),
+            transport_none,
+            "reminder run finished"
+        );
     }
     Ok(report)
 }
 
 /// One credential of a digest on one line, for the terminal.
 fn describe(l: &render::Line) -> String {
-    let hint = if l.hint.is_empty() { String::new() } else { format!(" ({})", l.hint) };
-    format!("[{}] {}: {} \"{}\"{hint} ends {}, {} ({})", l.environment, l.app, l.kind, l.name, l.end, l.when, l.reminder)
+    let hint = if l.hint.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", l.hint)
+    };
+    format!(
+        "[{}] {}: {} \"{}\"{hint} ends {}, {} ({})",
+        l.environment, l.app, l.kind, l.name, l.end, l.when, l.reminder
+    )
 }

@@ -67,7 +67,12 @@ impl Recipients {
         Recipients {
             all: config.email.to.clone(),
             by_environment: config.environments.iter().map(|e| (e.name.clone(), e.notify.clone())).collect(),
-            owners_notified: config.environments.iter().filter(|e| e.notify_owners).map(|e| e.name.clone()).collect(),
+            owners_notified: config
+                .environments
+                .iter()
+                .filter(|e| e.notify_owners)
+                .map(|e| e.name.clone())
+                .collect(),
             webhooks: config.webhooks.iter().map(|w| (w.name.clone(), w.environments.clone())).collect(),
         }
     }
@@ -122,7 +127,10 @@ impl Ledger {
     pub fn new(rows: &[ReminderRow]) -> Ledger {
         let mut recorded: HashMap<(i64, String), Vec<Rung>> = HashMap::new();
         for row in rows {
-            recorded.entry((row.credential_id, row.recipient.clone())).or_default().push(row.rung());
+            recorded
+                .entry((row.credential_id, row.recipient.clone()))
+                .or_default()
+                .push(row.rung());
         }
         Ledger { recorded }
     }
@@ -180,7 +188,10 @@ impl Digest {
         for item in &self.items {
             match groups.iter_mut().find(|g| g.environment == item.credential.environment) {
                 Some(g) => g.items.push(item),
-                None => groups.push(EnvironmentGroup { environment: &item.credential.environment, items: vec![item] }),
+                None => groups.push(EnvironmentGroup {
+                    environment: &item.credential.environment,
+                    items: vec![item],
+                }),
             }
         }
         groups
@@ -201,7 +212,10 @@ impl Digest {
 
     /// (credential, rung) pairs to record as skipped once this digest was accepted.
     pub fn skipped_rows(&self) -> Vec<(i64, Rung)> {
-        self.items.iter().flat_map(|i| i.skip.iter().map(move |r| (i.credential.id, *r))).collect()
+        self.items
+            .iter()
+            .flat_map(|i| i.skip.iter().map(move |r| (i.credential.id, *r)))
+            .collect()
     }
 }
 
@@ -249,7 +263,14 @@ pub fn plan(credentials: &[CredentialView], ledger: &Ledger, recipients: &Recipi
 }
 
 /// [`plan`] with exclusions and rotation awareness.
-pub fn plan_with(credentials: &[CredentialView], ledger: &Ledger, recipients: &Recipients, ladder: &Ladder, rules: &Rules, now: DateTime<Utc>) -> Plan {
+pub fn plan_with(
+    credentials: &[CredentialView],
+    ledger: &Ledger,
+    recipients: &Recipients,
+    ladder: &Ladder,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> Plan {
     let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
     for credential in credentials.iter().filter(|c| c.removed_at.is_none()) {
         if rules.exclusions.is_some_and(|x| x.find(credential, now).is_some()) {
@@ -262,9 +283,18 @@ pub fn plan_with(credentials: &[CredentialView], ledger: &Ledger, recipients: &R
             let Some(rung) = decision.send else { continue };
             digests
                 .entry(key.clone())
-                .or_insert_with(|| Digest { recipient, key, items: Vec::new() })
+                .or_insert_with(|| Digest {
+                    recipient,
+                    key,
+                    items: Vec::new(),
+                })
                 .items
-                .push(PlannedItem { credential: credential.clone(), rung, skip: decision.skip, superseded_by: superseded_by.clone() });
+                .push(PlannedItem {
+                    credential: credential.clone(),
+                    rung,
+                    skip: decision.skip,
+                    superseded_by: superseded_by.clone(),
+                });
         }
     }
     let mut digests: Vec<Digest> = digests.into_values().collect();
@@ -315,7 +345,11 @@ mod tests {
     fn recipients_get_their_environments_and_skips_follow_the_ledger() {
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
         let day = chrono::Duration::days(1);
-        let creds = vec![view(1, "prod", now + day * 10), view(2, "test", now - day), view(3, "prod", now + day * 100)];
+        let creds = vec![
+            view(1, "prod", now + day * 10),
+            view(2, "test", now - day),
+            view(3, "prod", now + day * 100),
+        ];
         let recipients = Recipients {
             all: vec![mb("Ops <OPS@example.com>")],
             by_environment: [("prod".to_string(), vec![mb("oncall@example.com"), mb("ops@example.com")])].into(),
@@ -326,14 +360,23 @@ mod tests {
         assert_eq!(p.digests.len(), 2);
         let ops = &p.digests[1];
         assert_eq!(ops.key, "ops@example.com");
-        assert_eq!(ops.items.iter().map(|i| (i.credential.id, i.rung)).collect::<Vec<_>>(), vec![(2, Rung::Expired), (1, Rung::DaysBefore(14))]);
+        assert_eq!(
+            ops.items.iter().map(|i| (i.credential.id, i.rung)).collect::<Vec<_>>(),
+            vec![(2, Rung::Expired), (1, Rung::DaysBefore(14))]
+        );
         assert_eq!(ops.items[1].skip, vec![Rung::DaysBefore(30), Rung::DaysBefore(60)]);
         assert_eq!(p.digests[0].key, "oncall@example.com");
         assert_eq!(p.digests[0].items.len(), 1);
 
         let rows: Vec<ReminderRow> = [(1, 14), (1, 30), (1, 60), (2, -1)]
             .iter()
-            .map(|&(c, r)| ReminderRow { credential_id: c, rung: r, recipient: "ops@example.com".into(), outcome: "sent".into(), decided_at: 0 })
+            .map(|&(c, r)| ReminderRow {
+                credential_id: c,
+                rung: r,
+                recipient: "ops@example.com".into(),
+                outcome: "sent".into(),
+                decided_at: 0,
+            })
             .collect();
         let p = plan(&creds, &Ledger::new(&rows), &recipients, &ladder, now);
         assert_eq!(p.digests.len(), 1, "ops has everything; on-call still gets its reminder");

@@ -17,7 +17,15 @@ const MAX_NAME_CHARS: usize = 120;
 pub fn clean(text: &str) -> String {
     let mut out: String = text
         .chars()
-        .map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') { ' ' } else { c })
+        .map(|c| {
+            if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            {
+                ' '
+            } else {
+                c
+            }
+        })
         .take(MAX_NAME_CHARS + 1)
         .collect();
     if out.chars().count() > MAX_NAME_CHARS {
@@ -79,7 +87,12 @@ impl Line {
             app_id: clean(&c.app_id),
             environment: clean(&c.environment),
             kind: c.kind().as_str(),
-            name: c.display_name.as_deref().map(clean).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "(no name)".into()),
+            name: c
+                .display_name
+                .as_deref()
+                .map(clean)
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| "(no name)".into()),
             hint: c.hint.as_deref().map(|h| format!("{}…", clean(h))).unwrap_or_default(),
             key_id: clean(&c.key_id),
             end: c.end().format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -94,8 +107,17 @@ impl Line {
             credwatch_link: credwatch_link(public_url, &c.environment, &c.app_object_id),
             source_label: c.source().label(),
             superseded: item.superseded_by.as_ref().map(|s| {
-                let name = s.display_name.as_deref().map(clean).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| clean(&s.key_id));
-                format!("\"{name}\", ending {}, seen since {}", s.end.format("%Y-%m-%d"), s.first_seen.format("%Y-%m-%d"))
+                let name = s
+                    .display_name
+                    .as_deref()
+                    .map(clean)
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| clean(&s.key_id));
+                format!(
+                    "\"{name}\", ending {}, seen since {}",
+                    s.end.format("%Y-%m-%d"),
+                    s.first_seen.format("%Y-%m-%d")
+                )
             }),
             action: if item.superseded_by.is_some() {
                 format!("already rotated: remove the old {} once nothing uses it", c.kind().as_str())
@@ -110,8 +132,17 @@ impl Line {
 
 /// The app's page on credwatch's own dashboard.
 pub fn credwatch_link(public_url: &Url, environment: &str, app_object_id: &str) -> String {
-    let seg = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20") };
-    format!("{}/environments/{}/applications/{}", public_url.as_str().trim_end_matches('/'), seg(environment), seg(app_object_id))
+    let seg = |s: &str| -> String {
+        url::form_urlencoded::byte_serialize(s.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
+    format!(
+        "{}/environments/{}/applications/{}",
+        public_url.as_str().trim_end_matches('/'),
+        seg(environment),
+        seg(app_object_id)
+    )
 }
 
 /// One environment's lines.
@@ -145,10 +176,19 @@ pub fn subject(digest: &Digest, now: DateTime<Utc>) -> String {
     let text = match (expired, upcoming) {
         (e, 0) => format!("{e} credential{} {} expired", plural(e), if e == 1 { "has" } else { "have" }),
         (0, u) => format!("{u} credential{} {} {within}", plural(u), if u == 1 { "expires" } else { "expire" }),
-        (e, u) => format!("{e} credential{} {} expired, {u} {} {within}", plural(e), if e == 1 { "has" } else { "have" }, if u == 1 { "expires" } else { "expire" }),
+        (e, u) => format!(
+            "{e} credential{} {} expired, {u} {} {within}",
+            plural(e),
+            if e == 1 { "has" } else { "have" },
+            if u == 1 { "expires" } else { "expire" }
+        ),
     };
     let envs = digest.environments();
-    let envs = if envs.len() > 4 { format!("{}, +{} more", envs[..3].join(", "), envs.len() - 3) } else { envs.join(", ") };
+    let envs = if envs.len() > 4 {
+        format!("{}, +{} more", envs[..3].join(", "), envs.len() - 3)
+    } else {
+        envs.join(", ")
+    };
     clean(&format!("[credwatch] {text} ({envs})"))
 }
 
@@ -183,11 +223,29 @@ pub fn render(digest: &Digest, public_url: &Url, now: DateTime<Utc>) -> Result<R
     let groups: Vec<Group> = digest
         .groups()
         .into_iter()
-        .map(|g| Group { environment: clean(g.environment), lines: g.items.into_iter().map(|i| Line::new(i, public_url, now)).collect() })
+        .map(|g| Group {
+            environment: clean(g.environment),
+            lines: g.items.into_iter().map(|i| Line::new(i, public_url, now)).collect(),
+        })
         .collect();
     let subject = subject(digest, now);
     let dashboard = public_url.as_str().trim_end_matches('/').to_string();
-    let text = DigestText { subject: &subject, groups: &groups, dashboard: &dashboard }.render()?;
-    let html = DigestHtml { subject: &subject, groups: &groups, dashboard: &dashboard }.render()?;
-    Ok(Rendered { subject, text, html, groups })
+    let text = DigestText {
+        subject: &subject,
+        groups: &groups,
+        dashboard: &dashboard,
+    }
+    .render()?;
+    let html = DigestHtml {
+        subject: &subject,
+        groups: &groups,
+        dashboard: &dashboard,
+    }
+    .render()?;
+    Ok(Rendered {
+        subject,
+        text,
+        html,
+        groups,
+    })
 }

@@ -42,11 +42,20 @@ pub fn client() -> reqwest::Client {
 /// Posts `body` to the webhook; `Ok` only on a 2xx answer.
 pub async fn send(http: &reqwest::Client, hook: &WebhookConfig, body: &Value) -> Result<(), WebhookError> {
     let url = url::Url::parse(hook.url.expose_secret()).map_err(|_| WebhookError::Url)?;
-    let resp = http.post(url).json(body).send().await.map_err(|e| WebhookError::Unreachable(e.without_url().to_string()))?;
+    let resp = http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| WebhookError::Unreachable(e.without_url().to_string()))?;
     let status = resp.status();
     // Drain a little of the body so the connection can be reused; its content is not needed.
     let _ = tokio::time::timeout(Duration::from_secs(5), resp.bytes()).await;
-    if status.is_success() { Ok(()) } else { Err(WebhookError::Status(status.as_u16())) }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(WebhookError::Status(status.as_u16()))
+    }
 }
 
 /// The payload `hook` expects for one digest.
@@ -63,7 +72,10 @@ pub fn payload(kind: WebhookKind, digest: &Digest, subject: &str, groups: &[Grou
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '|' | '<' | '>' | '~' | '&') {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '|' | '<' | '>' | '~' | '&'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -102,7 +114,10 @@ fn teams_card(subject: &str, groups: &[Group], dashboard: &str) -> Value {
     let total: usize = groups.iter().map(|g| g.lines.len()).sum();
     let mut shown = 0;
     'groups: for g in groups {
-        body.push(text_block(format!("Environment: {}", escape_markdown(&g.environment)), json!({"weight": "Bolder", "separator": true, "spacing": "Medium"})));
+        body.push(text_block(
+            format!("Environment: {}", escape_markdown(&g.environment)),
+            json!({"weight": "Bolder", "separator": true, "spacing": "Medium"}),
+        ));
         for l in &g.lines {
             if shown == MAX_CARD_LINES {
                 break 'groups;
@@ -110,7 +125,13 @@ fn teams_card(subject: &str, groups: &[Group], dashboard: &str) -> Value {
             shown += 1;
             let color = if l.expired || l.days_left < 7 { "Attention" } else { "Warning" };
             body.push(text_block(
-                format!("{}: {} \"{}\" ({})", escape_markdown(&l.app), escape_markdown(l.kind), escape_markdown(&l.name), escape_markdown(&l.reminder)),
+                format!(
+                    "{}: {} \"{}\" ({})",
+                    escape_markdown(&l.app),
+                    escape_markdown(l.kind),
+                    escape_markdown(&l.name),
+                    escape_markdown(&l.reminder)
+                ),
                 json!({"color": color, "weight": "Bolder"}),
             ));
             body.push(line_facts(l));
@@ -121,7 +142,10 @@ fn teams_card(subject: &str, groups: &[Group], dashboard: &str) -> Value {
         }
     }
     if shown < total {
-        body.push(text_block(format!("{} more on the dashboard\\.", total - shown), json!({"isSubtle": true})));
+        body.push(text_block(
+            format!("{} more on the dashboard\\.", total - shown),
+            json!({"isSubtle": true}),
+        ));
     }
     json!({
         "type": "message",
@@ -187,7 +211,10 @@ mod tests {
 
     #[test]
     fn markdown_is_escaped() {
-        assert_eq!(escape_markdown("[x](https://evil) **b** _i_"), "\\[x\\]\\(https://evil\\) \\*\\*b\\*\\* \\_i\\_");
+        assert_eq!(
+            escape_markdown("[x](https://evil) **b** _i_"),
+            "\\[x\\]\\(https://evil\\) \\*\\*b\\*\\* \\_i\\_"
+        );
         assert_eq!(escape_markdown("plain name"), "plain name");
     }
 }

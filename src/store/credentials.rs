@@ -76,7 +76,8 @@ impl CredentialView {
     /// The app's "Certificates & secrets" blade in its environment's Azure portal, or for an
     /// enterprise application its single sign-on blade (where SAML certificates are managed).
     pub fn portal_link(&self) -> String {
-        let portal = url::Url::parse(&self.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
+        let portal =
+            url::Url::parse(&self.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
         match self.source() {
             crate::domain::Source::Application => crate::config::portal_link(&portal, &self.app_id),
             crate::domain::Source::ServicePrincipal => crate::config::enterprise_app_link(&portal, &self.app_object_id, &self.app_id),
@@ -181,7 +182,14 @@ impl Store {
         )
         .fetch(&self.pool);
         while let Some((environment, app_id, app_name, kind, key_id, end_at)) = rows.try_next().await.context("reading expiries")? {
-            each(ExpiryRow { environment: &environment, app_id: &app_id, app_name: app_name.as_deref(), kind: &kind, key_id: &key_id, end_at });
+            each(ExpiryRow {
+                environment: &environment,
+                app_id: &app_id,
+                app_name: app_name.as_deref(),
+                kind: &kind,
+                key_id: &key_id,
+                end_at,
+            });
         }
         Ok(())
     }
@@ -200,7 +208,11 @@ impl Store {
                 list.push_bind(*id);
             }
             q.push(")");
-            let rows: Vec<CredentialView> = q.build_query_as().fetch_all(&self.pool).await.context("reading an application's credentials")?;
+            let rows: Vec<CredentialView> = q
+                .build_query_as()
+                .fetch_all(&self.pool)
+                .await
+                .context("reading an application's credentials")?;
             out.extend(rows);
         }
         Ok(out)

@@ -99,14 +99,28 @@ impl Store {
         // An in-memory database exists per connection: keep exactly one.
         let max = if in_memory { 1 } else { 8 };
         let path = options.get_filename().to_path_buf();
-        let pool = match SqlitePoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).connect_with(options).await {
+        let pool = match SqlitePoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+        {
             Ok(pool) => pool,
             // SQLite says only "unable to open database file"; the file system says why.
-            Err(e) if !in_memory => return Err(StoreError::Setup(format!("cannot open {}: {}", path.display(), why_unwritable(&path).unwrap_or_else(|| describe(&e))))),
+            Err(e) if !in_memory => {
+                return Err(StoreError::Setup(format!(
+                    "cannot open {}: {}",
+                    path.display(),
+                    why_unwritable(&path).unwrap_or_else(|| describe(&e))
+                )));
+            }
             Err(e) => return Err(e).context("opening"),
         };
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool, write_lock: Default::default() })
+        Ok(Store {
+            pool,
+            write_lock: Default::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -154,11 +168,13 @@ impl Store {
     }
 
     pub async fn environment_by_name(&self, name: &str) -> Result<EnvironmentRow, StoreError> {
-        sqlx::query_as::<_, EnvironmentRow>("SELECT id, name, tenant_id, client_id, portal_url, retired_at FROM environments WHERE name = ?")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await
-            .context("finding an environment")
+        sqlx::query_as::<_, EnvironmentRow>(
+            "SELECT id, name, tenant_id, client_id, portal_url, retired_at FROM environments WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await
+        .context("finding an environment")
     }
 }
 
@@ -170,14 +186,20 @@ fn why_unwritable(path: &std::path::Path) -> Option<String> {
             _ => format!("the file is not writable ({e})"),
         });
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let probe = dir.join(format!(".credwatch-probe-{}", std::process::id()));
     match std::fs::File::create(&probe) {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
             None
         }
-        Err(e) => Some(format!("its directory {} is not writable, and SQLite keeps its journal there ({e})", dir.display())),
+        Err(e) => Some(format!(
+            "its directory {} is not writable, and SQLite keeps its journal there ({e})",
+            dir.display()
+        )),
     }
 }
 

@@ -58,15 +58,29 @@ impl Store {
     /// Records, in one transaction, that `recipient`'s digest was accepted: the rungs in `sent`
     /// as sent and those in `skipped` as skipped. A row already there (another process sent the
     /// same rung meanwhile) is left as it is.
-    pub async fn record_reminders(&self, recipient: &str, sent: &[(i64, Rung)], skipped: &[(i64, Rung)], decided_at: i64) -> Result<(), StoreError> {
+    pub async fn record_reminders(
+        &self,
+        recipient: &str,
+        sent: &[(i64, Rung)],
+        skipped: &[(i64, Rung)],
+        decided_at: i64,
+    ) -> Result<(), StoreError> {
         const CTX: &str = "recording reminders";
-        let rows: Vec<(i64, Rung, &str)> =
-            sent.iter().map(|&(c, r)| (c, r, "sent")).chain(skipped.iter().map(|&(c, r)| (c, r, "skipped"))).collect();
+        let rows: Vec<(i64, Rung, &str)> = sent
+            .iter()
+            .map(|&(c, r)| (c, r, "sent"))
+            .chain(skipped.iter().map(|&(c, r)| (c, r, "skipped")))
+            .collect();
         let mut tx = self.pool.begin().await.context(CTX)?;
         for chunk in rows.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO reminders (credential_id, rung, recipient, outcome, decided_at) ");
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO reminders (credential_id, rung, recipient, outcome, decided_at) ");
             q.push_values(chunk, |mut b, (credential, rung, outcome)| {
-                b.push_bind(*credential).push_bind(rung.to_db()).push_bind(recipient).push_bind(*outcome).push_bind(decided_at);
+                b.push_bind(*credential)
+                    .push_bind(rung.to_db())
+                    .push_bind(recipient)
+                    .push_bind(*outcome)
+                    .push_bind(decided_at);
             });
             q.push(" ON CONFLICT (credential_id, rung, recipient) DO NOTHING");
             q.build().execute(&mut *tx).await.context(CTX)?;

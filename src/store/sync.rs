@@ -38,12 +38,13 @@ const CRED_CHUNK: usize = 400;
 impl Store {
     /// Records that a sync of `environment_id` started; the run stays `running` until finished.
     pub async fn begin_run(&self, environment_id: i64, started_at: i64) -> Result<i64, StoreError> {
-        let (id,): (i64,) = sqlx::query_as("INSERT INTO sync_runs (environment_id, started_at, outcome) VALUES (?, ?, 'running') RETURNING id")
-            .bind(environment_id)
-            .bind(started_at)
-            .fetch_one(&self.pool)
-            .await
-            .context("recording a sync run")?;
+        let (id,): (i64,) =
+            sqlx::query_as("INSERT INTO sync_runs (environment_id, started_at, outcome) VALUES (?, ?, 'running') RETURNING id")
+                .bind(environment_id)
+                .bind(started_at)
+                .fetch_one(&self.pool)
+                .await
+                .context("recording a sync run")?;
         Ok(id)
     }
 
@@ -74,14 +75,24 @@ impl Store {
     /// credentials seen are inserted or, when they changed, updated; those not seen are marked
     /// removed; the run is recorded as a success. Either all of it happens or none. Unchanged rows
     /// are not written at all: a live row was last seen at its environment's `last_success_at`.
-    pub async fn apply_listing(&self, environment_id: i64, run_id: i64, now: i64, pages: i64, apps: &[ListedApplication]) -> Result<ListingCounts, StoreError> {
+    pub async fn apply_listing(
+        &self,
+        environment_id: i64,
+        run_id: i64,
+        now: i64,
+        pages: i64,
+        apps: &[ListedApplication],
+    ) -> Result<ListingCounts, StoreError> {
         let _writer = self.write_lock.lock().await;
         let mut conn = self.pool.acquire().await.context("writing a sync's result")?;
         // IMMEDIATE: take the write lock before reading, so another process's write cannot
         // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT). The transaction is managed by
         // hand: after SQLite rolled back by itself (a full disk), sqlx's own bookkeeping would
         // leave the pooled connection unusable.
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.context("writing a sync's result")?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .context("writing a sync's result")?;
         match apply(&mut conn, environment_id, run_id, now, pages, apps).await {
             Ok(counts) => match sqlx::query("COMMIT").execute(&mut *conn).await {
                 Ok(_) => Ok(counts),
@@ -102,11 +113,21 @@ impl Store {
 }
 
 /// The body of [`Store::apply_listing`], inside its transaction.
-async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now: i64, pages: i64, apps: &[ListedApplication]) -> Result<ListingCounts, StoreError> {
+async fn apply(
+    tx: &mut SqliteConnection,
+    environment_id: i64,
+    run_id: i64,
+    now: i64,
+    pages: i64,
+    apps: &[ListedApplication],
+) -> Result<ListingCounts, StoreError> {
     {
         const CTX: &str = "writing a sync's result";
-        let (previous_success,): (Option<i64>,) =
-            sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?").bind(environment_id).fetch_one(&mut *tx).await.context(CTX)?;
+        let (previous_success,): (Option<i64>,) = sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?")
+            .bind(environment_id)
+            .fetch_one(&mut *tx)
+            .await
+            .context(CTX)?;
 
         // Applications: object_id -> (id, digest of the stored fields, removed).
         let mut known: HashMap<String, (i64, u64, bool)> = HashMap::new();
@@ -117,7 +138,14 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
             .bind(environment_id)
             .fetch(&mut *tx);
             while let Some(row) = rows.try_next().await.context(CTX)? {
-                let digest = app_digest(&row.app_id, row.display_name.as_deref(), &row.source, &row.tags, row.notes.as_deref(), row.owners.as_deref());
+                let digest = app_digest(
+                    &row.app_id,
+                    row.display_name.as_deref(),
+                    &row.source,
+                    &row.tags,
+                    row.notes.as_deref(),
+                    row.owners.as_deref(),
+                );
                 known.insert(row.object_id, (row.id, digest, row.removed_at.is_some()));
             }
         }
@@ -132,7 +160,17 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
             match known.get(&a.object_id) {
                 Some((id, old, removed)) => {
                     let (tags, owners) = &encoded[a.object_id.as_str()];
-                    if *removed || *old != app_digest(&a.app_id, a.display_name.as_deref(), a.source.as_str(), tags, a.notes.as_deref(), owners.as_deref()) {
+                    if *removed
+                        || *old
+                            != app_digest(
+                                &a.app_id,
+                                a.display_name.as_deref(),
+                                a.source.as_str(),
+                                tags,
+                                a.notes.as_deref(),
+                                owners.as_deref(),
+                            )
+                    {
                         changed_apps.push((*id, a));
                     }
                     app_ids.insert(&a.object_id, *id);
@@ -149,8 +187,17 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
             );
             q.push_values(chunk, |mut b, a| {
                 let (tags, owners) = &encoded[a.object_id.as_str()];
-                b.push_bind(environment_id).push_bind(&a.object_id).push_bind(&a.app_id).push_bind(&a.display_name).push_bind(now).push_bind(now).push_bind(run_id);
-                b.push_bind(a.source.as_str()).push_bind(tags.clone()).push_bind(&a.notes).push_bind(owners.clone());
+                b.push_bind(environment_id)
+                    .push_bind(&a.object_id)
+                    .push_bind(&a.app_id)
+                    .push_bind(&a.display_name)
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(run_id);
+                b.push_bind(a.source.as_str())
+                    .push_bind(tags.clone())
+                    .push_bind(&a.notes)
+                    .push_bind(owners.clone());
             });
             q.push(" RETURNING id, object_id");
             let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *tx).await.context(CTX)?;
@@ -179,7 +226,11 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
                 .context(CTX)?;
         }
         let seen_app_ids: std::collections::HashSet<i64> = app_ids.values().copied().collect();
-        let gone_apps: Vec<i64> = known.values().filter(|(id, _, removed)| !removed && !seen_app_ids.contains(id)).map(|v| v.0).collect();
+        let gone_apps: Vec<i64> = known
+            .values()
+            .filter(|(id, _, removed)| !removed && !seen_app_ids.contains(id))
+            .map(|v| v.0)
+            .collect();
         mark_removed(tx, "applications", &gone_apps, now, previous_success).await?;
 
         // Credentials: (application id, kind, key_id) -> (id, digest of the stored fields, removed).
@@ -192,7 +243,10 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
             .bind(environment_id)
             .fetch(&mut *tx);
             while let Some((id, app, kind, key_id, name, hint, start, end, removed)) = rows.try_next().await.context(CTX)? {
-                known.insert((app, kind, key_id), (id, fields_digest(name.as_deref(), hint.as_deref(), start, end), removed.is_some()));
+                known.insert(
+                    (app, kind, key_id),
+                    (id, fields_digest(name.as_deref(), hint.as_deref(), start, end), removed.is_some()),
+                );
             }
         }
         let mut seen: std::collections::HashSet<(i64, &str, &str)> = std::collections::HashSet::new();
@@ -205,7 +259,12 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
                 if !seen.insert((app, c.kind.as_str(), c.key_id.as_str())) {
                     continue; // listed twice (a page repeated): the first wins
                 }
-                let fields = fields_digest(c.display_name.as_deref(), c.hint.as_deref(), c.start.map(|s| s.timestamp()), c.end.timestamp());
+                let fields = fields_digest(
+                    c.display_name.as_deref(),
+                    c.hint.as_deref(),
+                    c.start.map(|s| s.timestamp()),
+                    c.end.timestamp(),
+                );
                 match known.get(&(app, c.kind.as_str().to_string(), c.key_id.clone())) {
                     Some((id, old, removed)) => {
                         seen_ids.insert(*id);
@@ -253,7 +312,11 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
             .await
             .context(CTX)?;
         }
-        let gone: Vec<i64> = known.values().filter(|(id, _, removed)| !removed && !seen_ids.contains(id)).map(|v| v.0).collect();
+        let gone: Vec<i64> = known
+            .values()
+            .filter(|(id, _, removed)| !removed && !seen_ids.contains(id))
+            .map(|v| v.0)
+            .collect();
         mark_removed(tx, "credentials", &gone, now, previous_success).await?;
 
         let counts = ListingCounts {
@@ -262,7 +325,12 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
             added: new_creds.len() as i64,
             removed: gone.len() as i64,
         };
-        sqlx::query("UPDATE environments SET last_success_at = ? WHERE id = ?").bind(now).bind(environment_id).execute(&mut *tx).await.context(CTX)?;
+        sqlx::query("UPDATE environments SET last_success_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(environment_id)
+            .execute(&mut *tx)
+            .await
+            .context(CTX)?;
         sqlx::query(
             "UPDATE sync_runs SET finished_at = ?, outcome = 'success', pages = ?, applications = ?, credentials = ?, added = ?, removed = ?, error = NULL WHERE id = ?",
         )
@@ -281,7 +349,6 @@ async fn apply(tx: &mut SqliteConnection, environment_id: i64, run_id: i64, now:
 }
 
 impl Store {
-
     /// The most recent runs of an environment, newest first.
     pub async fn recent_runs(&self, environment_id: i64, limit: i64) -> Result<Vec<RunRow>, StoreError> {
         sqlx::query_as::<_, RunRow>(
@@ -297,10 +364,19 @@ impl Store {
 }
 
 /// Marks rows of `table` removed at `now`; they were last seen at the previous successful sync.
-async fn mark_removed(tx: &mut SqliteConnection, table: &'static str, ids: &[i64], now: i64, last_seen: Option<i64>) -> Result<(), StoreError> {
+async fn mark_removed(
+    tx: &mut SqliteConnection,
+    table: &'static str,
+    ids: &[i64],
+    now: i64,
+    last_seen: Option<i64>,
+) -> Result<(), StoreError> {
     for chunk in ids.chunks(900) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("UPDATE {table} SET removed_at = "));
-        q.push_bind(now).push(", last_seen_at = COALESCE(").push_bind(last_seen).push(", last_seen_at) WHERE id IN (");
+        q.push_bind(now)
+            .push(", last_seen_at = COALESCE(")
+            .push_bind(last_seen)
+            .push(", last_seen_at) WHERE id IN (");
         let mut list = q.separated(", ");
         for id in chunk {
             list.push_bind(*id);

@@ -117,7 +117,10 @@ pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result
     let now = Utc::now();
     let filter = filter_from(&req, &state, now).await?;
     let rows = state.store.credentials(&filter).await?;
-    let siblings = state.store.live_credentials_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>()).await?;
+    let siblings = state
+        .store
+        .live_credentials_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
+        .await?;
     let mut successors = crate::policy::supersession(&siblings, now);
     let body = CredentialsBody {
         credentials: rows

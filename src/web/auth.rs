@@ -52,12 +52,19 @@ const MAX_CACHED: usize = 1024;
 
 impl AuthGuard {
     pub fn new(config: AuthConfig) -> AuthGuard {
-        AuthGuard { config, verified: Mutex::new(HashSet::new()) }
+        AuthGuard {
+            config,
+            verified: Mutex::new(HashSet::new()),
+        }
     }
 
     /// Paths that never need a login.
     fn open(path: &str) -> bool {
-        path == "/healthz" || path.starts_with("/static/") || path == "/calendar.ics" || path.starts_with("/calendar/") || path == "/favicon.ico"
+        path == "/healthz"
+            || path.starts_with("/static/")
+            || path == "/calendar.ics"
+            || path.starts_with("/calendar/")
+            || path == "/favicon.ico"
     }
 
     pub async fn decide(&self, path: &str, headers: &header::HeaderMap, peer: Option<IpAddr>) -> Verdict {
@@ -65,12 +72,11 @@ impl AuthGuard {
             return Verdict::Allow;
         }
         let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        if path == "/metrics" {
-            if let (Some(token), Some(given)) = (&self.config.metrics_token, authorization.strip_prefix("Bearer ")) {
-                if bool::from(given.trim().as_bytes().ct_eq(token.expose_secret().as_bytes())) {
-                    return Verdict::Allow;
-                }
-            }
+        if path == "/metrics"
+            && let (Some(token), Some(given)) = (&self.config.metrics_token, authorization.strip_prefix("Bearer "))
+            && bool::from(given.trim().as_bytes().ct_eq(token.expose_secret().as_bytes()))
+        {
+            return Verdict::Allow;
         }
         match &self.config.mode {
             AuthMode::None => Verdict::Allow,
@@ -83,12 +89,22 @@ impl AuthGuard {
                     _ => Verdict::Challenge,
                 }
             }
-            AuthMode::Proxy { user_header, trusted_proxies } => {
+            AuthMode::Proxy {
+                user_header,
+                trusted_proxies,
+            } => {
                 if !peer.is_some_and(|ip| trusted_proxies.iter().any(|net| net.contains(&ip))) {
                     return Verdict::Forbidden("this credwatch only answers through its authenticating proxy");
                 }
-                let named = headers.get(user_header.as_str()).and_then(|v| v.to_str().ok()).is_some_and(|v| !v.trim().is_empty());
-                if named { Verdict::Allow } else { Verdict::Forbidden("the proxy did not name a user") }
+                let named = headers
+                    .get(user_header.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| !v.trim().is_empty());
+                if named {
+                    Verdict::Allow
+                } else {
+                    Verdict::Forbidden("the proxy did not name a user")
+                }
             }
         }
     }
@@ -108,7 +124,8 @@ impl AuthGuard {
         // argon2 takes tens of milliseconds of CPU: off the async workers.
         let ok = web::block(move || {
             use argon2::PasswordVerifier;
-            argon2::PasswordHash::new(&hash).is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            argon2::PasswordHash::new(&hash)
+                .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
         .unwrap_or(false);
@@ -131,7 +148,9 @@ impl AuthGuard {
 }
 
 fn basic_credentials(authorization: &str) -> Option<(String, String)> {
-    let encoded = authorization.strip_prefix("Basic ").or_else(|| authorization.strip_prefix("basic "))?;
+    let encoded = authorization
+        .strip_prefix("Basic ")
+        .or_else(|| authorization.strip_prefix("basic "))?;
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
@@ -139,7 +158,10 @@ fn basic_credentials(authorization: &str) -> Option<(String, String)> {
 }
 
 /// The middleware: lets a request through or answers 401/403 itself.
-pub async fn guard(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let Some(guard) = req.app_data::<web::Data<AuthGuard>>().cloned() else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
@@ -148,13 +170,18 @@ pub async fn guard(req: ServiceRequest, next: Next<impl MessageBody + 'static>) 
         Verdict::Allow => next.call(req).await.map(ServiceResponse::map_into_left_body),
         Verdict::Challenge => {
             let response = HttpResponse::Unauthorized()
-                .insert_header((header::WWW_AUTHENTICATE, format!("Basic realm=\"{}\", charset=\"UTF-8\"", guard.realm())))
+                .insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Basic realm=\"{}\", charset=\"UTF-8\"", guard.realm()),
+                ))
                 .content_type("text/plain; charset=utf-8")
                 .body("credwatch: log in to see this page\n");
             Ok(req.into_response(response).map_into_right_body())
         }
         Verdict::Forbidden(why) => {
-            let response = HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body(format!("credwatch: {why}\n"));
+            let response = HttpResponse::Forbidden()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("credwatch: {why}\n"));
             Ok(req.into_response(response).map_into_right_body())
         }
     }
@@ -167,5 +194,8 @@ pub fn hash_password(password: &str) -> Result<String, String> {
     let mut bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     let salt = SaltString::encode_b64(&bytes).map_err(|e| e.to_string())?;
-    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }

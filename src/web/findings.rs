@@ -42,7 +42,13 @@ fn row(f: &Finding) -> Row {
         app_href: view::application_href(&f.environment, &f.app_object_id),
         enterprise: f.source == crate::domain::Source::ServicePrincipal,
         credential: match (&f.credential_kind, &f.key_id) {
-            (Some(k), Some(id)) => format!("{k} “{}”", f.credential_name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| id.clone())),
+            (Some(k), Some(id)) => format!(
+                "{k} “{}”",
+                f.credential_name
+                    .clone()
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| id.clone())
+            ),
             _ => String::new(),
         },
         detail: f.detail.clone(),
@@ -56,7 +62,11 @@ pub async fn findings_page(state: web::Data<AppState>) -> Result<HttpResponse, P
     let found = crate::policy::findings(&all, now);
     let sections = FindingKind::ALL
         .iter()
-        .map(|k| Section { title: k.title(), key: k.as_str(), rows: found.iter().filter(|f| f.kind == *k).map(row).collect() })
+        .map(|k| Section {
+            title: k.title(),
+            key: k.as_str(),
+            rows: found.iter().filter(|f| f.kind == *k).map(row).collect(),
+        })
         .collect();
     let envs = state.store.environments().await?;
     let page = FindingsPage {

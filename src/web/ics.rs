@@ -69,7 +69,9 @@ impl ResponseError for IcsError {
         if let IcsError::Store(e) = self {
             tracing::error!(error = %e, "calendar feed: reading the store failed");
         }
-        HttpResponse::build(self.status_code()).content_type("text/plain; charset=utf-8").body(format!("{self}\n"))
+        HttpResponse::build(self.status_code())
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{self}\n"))
     }
 }
 
@@ -81,7 +83,9 @@ pub struct TokenQuery {
 /// True only when a token is configured and `given` equals it. Both sides are hashed first so the
 /// comparison is constant-time whatever their lengths.
 pub fn token_matches(configured: Option<&SecretString>, given: Option<&str>) -> bool {
-    let (Some(configured), Some(given)) = (configured, given) else { return false };
+    let (Some(configured), Some(given)) = (configured, given) else {
+        return false;
+    };
     let a = Sha256::digest(configured.expose_secret().as_bytes());
     let b = Sha256::digest(given.as_bytes());
     bool::from(a.ct_eq(&b))
@@ -123,7 +127,11 @@ async fn serve(state: &AppState, token: Option<&str>, environment: Option<&str>,
     let body = feed(&credentials, &state.config, environment);
     let etag = format!("\"{}\"", hex(&Sha256::digest(body.as_bytes())[..16]));
     let not_modified = if_none_match(req, &etag);
-    let mut response = if not_modified { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
     response
         .insert_header((header::ETAG, etag))
         // The token is in the URL; keep shared caches out of it.
@@ -161,7 +169,10 @@ pub fn feed(credentials: &[CredentialView], config: &Config, environment: Option
         .append_property(Property::new("CALSCALE", "GREGORIAN"))
         .append_property(Property::new("METHOD", "PUBLISH"))
         .name(&name)
-        .append_property(Property::new("X-WR-CALDESC", "Expiry of Microsoft Entra ID app-registration secrets and certificates"))
+        .append_property(Property::new(
+            "X-WR-CALDESC",
+            "Expiry of Microsoft Entra ID app-registration secrets and certificates",
+        ))
         .append_property(Property::new("REFRESH-INTERVAL", REFRESH).add_parameter("VALUE", "DURATION").done())
         .append_property(Property::new("X-PUBLISHED-TTL", REFRESH));
     for c in credentials.iter().filter(|c| c.removed_at.is_none()) {
@@ -172,7 +183,13 @@ pub fn feed(credentials: &[CredentialView], config: &Config, environment: Option
 
 /// Stable identity of a credential's event.
 pub fn uid(c: &CredentialView) -> String {
-    clean(&format!("{}-{}-{}@{}.credwatch", c.app_object_id, c.kind().as_str(), c.key_id, c.environment))
+    clean(&format!(
+        "{}-{}-{}@{}.credwatch",
+        c.app_object_id,
+        c.kind().as_str(),
+        c.key_id,
+        c.environment
+    ))
 }
 
 fn utc(t: DateTime<Utc>) -> String {
@@ -181,12 +198,20 @@ fn utc(t: DateTime<Utc>) -> String {
 
 fn event(c: &CredentialView, ladder: &Ladder, public_url: &url::Url) -> icalendar::Event {
     let app = c.app_display_name.as_deref().map(clean).unwrap_or_else(|| "(no name)".into());
-    let name = c.display_name.as_deref().map(clean).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "(no name)".into());
+    let name = c
+        .display_name
+        .as_deref()
+        .map(clean)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "(no name)".into());
     let kind = c.kind().as_str();
     let env = clean(&c.environment);
     let end = c.end();
     let summary = format!("{kind} \"{name}\" of {app} expires ({env})");
-    let mut description = format!("Application: {app} ({})\nEnvironment: {env}\nKind: {kind}\nName: {name}\n", clean(&c.app_id));
+    let mut description = format!(
+        "Application: {app} ({})\nEnvironment: {env}\nKind: {kind}\nName: {name}\n",
+        clean(&c.app_id)
+    );
     if let Some(hint) = &c.hint {
         description.push_str(&format!("Hint: {}…\n", clean(hint)));
     }
@@ -247,7 +272,10 @@ pub struct FeedUrls {
 pub fn feed_urls(public_url: &url::Url, environment: Option<&str>) -> FeedUrls {
     let base = public_url.as_str().trim_end_matches('/');
     let https = match environment {
-        Some(env) => format!("{base}/calendar/{}.ics", url::form_urlencoded::byte_serialize(env.as_bytes()).collect::<String>()),
+        Some(env) => format!(
+            "{base}/calendar/{}.ics",
+            url::form_urlencoded::byte_serialize(env.as_bytes()).collect::<String>()
+        ),
         None => format!("{base}/calendar.ics"),
     };
     let webcal = match https.split_once("://") {
@@ -277,7 +305,10 @@ mod tests {
         let u = url::Url::parse("https://credwatch.example.com/").unwrap();
         assert_eq!(
             feed_urls(&u, Some("prod")),
-            FeedUrls { https: "https://credwatch.example.com/calendar/prod.ics".into(), webcal: "webcal://credwatch.example.com/calendar/prod.ics".into() }
+            FeedUrls {
+                https: "https://credwatch.example.com/calendar/prod.ics".into(),
+                webcal: "webcal://credwatch.example.com/calendar/prod.ics".into()
+            }
         );
         assert_eq!(feed_urls(&u, None).webcal, "webcal://credwatch.example.com/calendar.ics");
     }

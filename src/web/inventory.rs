@@ -159,7 +159,10 @@ pub async fn environment(
     }
     let first_key = found.first().map(|c| (c.end_at, c.id));
     let last_key = found.last().map(|c| (c.end_at, c.id));
-    let siblings = state.store.live_credentials_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>()).await?;
+    let siblings = state
+        .store
+        .live_credentials_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
+        .await?;
     let successors = crate::policy::supersession(&siblings, now);
     let rows: Vec<CredentialRow> = found
         .iter()
@@ -326,12 +329,25 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
         o.into_iter()
             .map(|o| OwnerView {
                 name: o.display_name.unwrap_or_else(|| o.id.clone()),
-                kind: if o.kind == "user" { "user".into() } else if o.kind == "servicePrincipal" { "service principal".into() } else { o.kind },
+                kind: if o.kind == "user" {
+                    "user".into()
+                } else if o.kind == "servicePrincipal" {
+                    "service principal".into()
+                } else {
+                    o.kind
+                },
                 contact: o.mail.or(o.user_principal_name).or(o.app_id).unwrap_or_default(),
             })
             .collect()
     });
-    let note_contacts: Vec<String> = app.notes.as_deref().map(crate::policy::notes_contacts).unwrap_or_default().iter().map(|m| m.email.to_string()).collect();
+    let note_contacts: Vec<String> = app
+        .notes
+        .as_deref()
+        .map(crate::policy::notes_contacts)
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.email.to_string())
+        .collect();
     let enterprise = crate::domain::Source::parse(&app.source) == crate::domain::Source::ServicePrincipal;
     let tags = app.tags();
     let portal_url =

@@ -135,11 +135,21 @@ pub struct CredentialRow {
 
 impl CredentialRow {
     /// Marks the row with what the policy says: excluded (rule and reason) and superseded.
-    pub fn with_policy(mut self, c: &CredentialView, exclusions: &crate::policy::Exclusions, successors: &std::collections::HashMap<i64, crate::policy::Successor>, now: DateTime<Utc>) -> Self {
+    pub fn with_policy(
+        mut self,
+        c: &CredentialView,
+        exclusions: &crate::policy::Exclusions,
+        successors: &std::collections::HashMap<i64, crate::policy::Successor>,
+        now: DateTime<Utc>,
+    ) -> Self {
         if c.removed_at.is_none() {
             self.excluded = exclusions.find(c, now).map(|r| (r.name.clone(), r.reason.clone()));
             self.superseded = successors.get(&c.id).map(|s| {
-                let name = s.display_name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| s.key_id.clone());
+                let name = s
+                    .display_name
+                    .clone()
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| s.key_id.clone());
                 format!("“{name}”, ending {}", s.end.format("%Y-%m-%d"))
             });
         }

@@ -32,7 +32,12 @@ pub struct Env<'a> {
 
 impl<'a> Env<'a> {
     pub fn secret(name: &'a str, tenant: &'a str, client: &'a str) -> Env<'a> {
-        Env { name, tenant, client, source: format!("client_secret_env = \"{}_SECRET\"", name.to_uppercase().replace('-', "_")) }
+        Env {
+            name,
+            tenant,
+            client,
+            source: format!("client_secret_env = \"{}_SECRET\"", name.to_uppercase().replace('-', "_")),
+        }
     }
 }
 
@@ -50,8 +55,16 @@ impl World {
     /// Registers a tenant and a client with a secret in the emulator, and the secret in the env.
     pub fn tenant_with_secret(&mut self, env_name: &str, tenant: &str, client: &str) {
         self.emu.add_tenant(tenant);
-        self.emu.register_client(tenant, client, ClientAuth::Secret { value: SECRET.into(), expired: false });
-        self.vars.insert(format!("{}_SECRET", env_name.to_uppercase().replace('-', "_")), SECRET.into());
+        self.emu.register_client(
+            tenant,
+            client,
+            ClientAuth::Secret {
+                value: SECRET.into(),
+                expired: false,
+            },
+        );
+        self.vars
+            .insert(format!("{}_SECRET", env_name.to_uppercase().replace('-', "_")), SECRET.into());
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -83,7 +96,8 @@ impl World {
     /// Parses the config with this world's env variables; backoff shortened for tests.
     pub fn config(&self, envs: &[Env], extra: &str) -> Config {
         let vars = self.vars.clone();
-        let mut config = Config::from_toml(&self.config_text(envs, extra), None, &move |k| vars.get(k).cloned()).expect("test config is valid");
+        let mut config =
+            Config::from_toml(&self.config_text(envs, extra), None, &move |k| vars.get(k).cloned()).expect("test config is valid");
         config.sync.backoff_base = Duration::from_millis(20);
         config
     }
@@ -98,12 +112,22 @@ impl World {
     /// Runs the real binary with this world's env variables; returns (exit code, stdout, stderr).
     pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_credwatch"));
-        cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).current_dir(self.dir.path());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(self.dir.path());
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
         // Blocking wait on a worker thread: the emulator keeps serving on the runtime meanwhile.
-        let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().expect("the binary runs");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .expect("the binary runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 }

@@ -80,7 +80,11 @@ impl Handler for Recorder {
             std::thread::sleep(delay);
         }
         let mut state = self.state.lock().unwrap();
-        state.received.push(Received { from: self.from.clone(), to: self.to.clone(), data: std::mem::take(&mut self.data) });
+        state.received.push(Received {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            data: std::mem::take(&mut self.data),
+        });
         response::OK
     }
 }
@@ -105,9 +109,19 @@ impl SmtpServer {
     fn start_with(listener: TcpListener) -> SmtpServer {
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State::default()));
-        let handler = Recorder { state: state.clone(), from: String::new(), to: Vec::new(), data: Vec::new() };
+        let handler = Recorder {
+            state: state.clone(),
+            from: String::new(),
+            to: Vec::new(),
+            data: Vec::new(),
+        };
         let mut server = Server::new(handler);
-        server.with_name("smtp.test").with_ssl(SslConfig::None).expect("no TLS").with_tcp_listener(listener).with_num_threads(16);
+        server
+            .with_name("smtp.test")
+            .with_ssl(SslConfig::None)
+            .expect("no TLS")
+            .with_tcp_listener(listener)
+            .with_num_threads(16);
         std::thread::spawn(move || {
             let _ = server.serve();
         });
