@@ -4,7 +4,9 @@
 
 use crate::config::{Config, EnvironmentConfig};
 use crate::graph::GraphClient;
-use crate::graph::GraphError;
+use crate::domain::ListedApplication;
+use crate::graph::{GraphError, PageSink};
+use crate::store::Staging;
 use crate::store::{ListingCounts, Store};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -152,29 +154,27 @@ impl Syncer {
             Err(e) => return fail(e.clone()).await,
         };
         let listing_started = Instant::now();
-        let mut apps = Vec::new();
-        let listed = tokio::select! {
-            r = client.list_applications(|page| {
-                let n = pages.fetch_add(1, Ordering::Relaxed) + 1;
-                apps.extend(page);
-                if let Some(progress) = &self.progress {
-                    progress(&target.env.name, n, apps.len());
-                }
-            }) => r,
-            _ = cancel.cancelled() => Err(GraphError::Config("interrupted: credwatch is shutting down".into())),
+        // Pages are staged in the store as they arrive; only the complete listing is applied.
+        let mut staging = match self.store.begin_staging().await {
+            Ok(s) => s,
+            Err(e) => return fail(e.to_string()).await,
+        };
+        let listed = {
+            let sink = StagingSink { staging: &mut staging, pages, applications: 0, environment: &target.env.name, progress: self.progress.as_ref() };
+            tokio::select! {
+                r = client.list_applications(sink) => r,
+                _ = cancel.cancelled() => Err(GraphError::Config("interrupted: credwatch is shutting down".into())),
+            }
         };
         if let Err(e) = listed {
+            drop(staging);
             return fail(e.to_string()).await;
         }
         let listed_in = listing_started.elapsed();
-        // The write is not cancelled: it is one short transaction, all or nothing.
+        // The write is not cancelled: it is one transaction, all or nothing.
         let now = chrono::Utc::now().timestamp();
         let write_started = Instant::now();
-        match self
-            .store
-            .apply_listing(env.id, run_id, now, pages.load(Ordering::Relaxed) as i64, &apps)
-            .await
-        {
+        match staging.apply(&self.store, env.id, run_id, now, pages.load(Ordering::Relaxed) as i64).await {
             Ok(counts) => {
                 tracing::debug!(
                     listing_ms = listed_in.as_millis() as u64,
@@ -185,5 +185,26 @@ impl Syncer {
             }
             Err(e) => fail(e.to_string()).await,
         }
+    }
+}
+
+/// Stages each page of a listing as it arrives and reports progress.
+struct StagingSink<'a> {
+    staging: &'a mut Staging,
+    pages: &'a AtomicUsize,
+    applications: usize,
+    environment: &'a str,
+    progress: Option<&'a Progress>,
+}
+
+impl PageSink for StagingSink<'_> {
+    async fn page(&mut self, apps: Vec<ListedApplication>) -> Result<(), String> {
+        self.staging.add(&apps).await.map_err(|e| e.to_string())?;
+        let n = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
+        self.applications += apps.len();
+        if let Some(progress) = self.progress {
+            progress(self.environment, n, self.applications);
+        }
+        Ok(())
     }
 }

@@ -33,6 +33,19 @@ pub struct GraphClient {
 /// says; asking for exactly that keeps the request honest.
 const EXPANDED_PAGE: &str = "100";
 
+/// Where a listing's pages go as they arrive (a sync stages them in the store). A plain closure
+/// is a sink too.
+pub trait PageSink {
+    fn page(&mut self, apps: Vec<ListedApplication>) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+impl<F: FnMut(Vec<ListedApplication>) + Send> PageSink for F {
+    async fn page(&mut self, apps: Vec<ListedApplication>) -> Result<(), String> {
+        self(apps);
+        Ok(())
+    }
+}
+
 /// What a complete listing amounted to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListingStats {
@@ -74,7 +87,7 @@ impl GraphClient {
     /// application), handing each page to `on_page` as it arrives. Returns only when the last
     /// page (the one without `@odata.nextLink`) of every listing was read: an `Ok` means the
     /// listing is complete.
-    pub async fn list_applications(&self, mut on_page: impl FnMut(Vec<ListedApplication>)) -> Result<ListingStats, GraphError> {
+    pub async fn list_applications(&self, mut on_page: impl PageSink) -> Result<ListingStats, GraphError> {
         let mut stats = ListingStats::default();
         let mut url = self.listing_url("v1.0/applications", APPLICATION_SELECT)?;
         loop {
@@ -88,7 +101,7 @@ impl GraphClient {
                 .map_err(|e| GraphError::Malformed(format!("page {}: {e}", stats.pages)))?;
             self.complete_owners("applications", &mut apps).await?;
             stats.applications += apps.len();
-            on_page(apps);
+            on_page.page(apps).await.map_err(GraphError::Sink)?;
             match page.next_link {
                 Some(next) => url = self.checked_next_link(&next)?,
                 None => break,
@@ -115,7 +128,7 @@ impl GraphClient {
             }
             self.complete_owners("servicePrincipals", &mut sps).await?;
             stats.applications += sps.len();
-            on_page(sps);
+            on_page.page(sps).await.map_err(GraphError::Sink)?;
             match page.next_link {
                 Some(next) => url = self.checked_next_link(&next)?,
                 None => return Ok(stats),

@@ -6,7 +6,7 @@ pub mod http;
 pub mod model;
 pub mod token;
 
-pub use client::GraphClient;
+pub use client::{GraphClient, PageSink};
 
 /// Everything that can go wrong talking to Graph or the token endpoint. Messages never carry a
 /// secret, an assertion or a token.
@@ -43,6 +43,9 @@ pub enum GraphError {
     /// A response that is not what Graph sends.
     #[error("malformed response from Graph: {0}")]
     Malformed(String),
+    /// Where the pages went failed (the store could not stage a page).
+    #[error("{0}")]
+    Sink(String),
     /// A local problem: unreadable secret file, unusable URL, cannot sign.
     #[error("{0}")]
     Config(String),

@@ -9,7 +9,7 @@ mod sync;
 pub use credentials::{CredentialFilter, CredentialView, ExpiryRow};
 pub use dashboard::{ApplicationRow, Cursor, EnvironmentState, MonthCount, StatusCounts, status_bounds};
 pub use reminders::ReminderRow;
-pub use sync::{ListingCounts, RunRow};
+pub use sync::{ListingCounts, RunRow, Staging};
 
 use crate::config::EnvironmentConfig;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -89,9 +89,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true)
-            // Statement journals of the large multi-row inserts stay in memory.
-            .pragma("temp_store", "memory");
+            .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
             create_private(options.get_filename().to_path_buf())?;

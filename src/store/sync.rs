@@ -1,10 +1,8 @@
 //! Writing a sync's result: runs, and a complete listing applied in one transaction.
 
 use super::{Context, Store, StoreError};
-use crate::domain::{ListedApplication, ListedCredential};
-use futures_util::TryStreamExt;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use std::collections::HashMap;
+use crate::domain::ListedApplication;
+use sqlx::{Sqlite, SqliteConnection};
 
 /// What applying a complete listing changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,10 +28,6 @@ pub struct RunRow {
     pub removed: i64,
     pub error: Option<String>,
 }
-
-/// Rows per multi-row INSERT: well under SQLite's bound-parameter limit.
-const APP_CHUNK: usize = 400;
-const CRED_CHUNK: usize = 400;
 
 impl Store {
     /// Records that a sync of `environment_id` started; the run stays `running` until finished.
@@ -71,10 +65,7 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Applies a complete listing for one environment in a single transaction: applications and
-    /// credentials seen are inserted or, when they changed, updated; those not seen are marked
-    /// removed; the run is recorded as a success. Either all of it happens or none. Unchanged rows
-    /// are not written at all: a live row was last seen at its environment's `last_success_at`.
+    /// Applies a complete listing held in memory: stages it and merges it (see [`Staging`]).
     pub async fn apply_listing(
         &self,
         environment_id: i64,
@@ -83,25 +74,139 @@ impl Store {
         pages: i64,
         apps: &[ListedApplication],
     ) -> Result<ListingCounts, StoreError> {
-        let _writer = self.write_lock.lock().await;
-        let mut conn = self.pool.acquire().await.context("writing a sync's result")?;
+        let mut staging = self.begin_staging().await?;
+        staging.add(apps).await?;
+        staging.apply(self, environment_id, run_id, now, pages).await
+    }
+
+    /// Starts staging a listing: pages are written to temporary tables as they arrive, so a
+    /// tenant of any size is never held in memory, and a listing that fails is simply dropped.
+    pub async fn begin_staging(&self) -> Result<Staging, StoreError> {
+        const CTX: &str = "staging a listing";
+        let mut conn = self.pool.acquire().await.context(CTX)?;
+        // Temporary tables live with this connection only; leftovers of an abandoned staging
+        // on a reused connection are cleared.
+        for sql in [
+            "CREATE TEMP TABLE IF NOT EXISTS stage_apps (object_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, display_name TEXT,
+               source TEXT NOT NULL, tags TEXT NOT NULL, notes TEXT, owners TEXT)",
+            "CREATE TEMP TABLE IF NOT EXISTS stage_creds (object_id TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL,
+               display_name TEXT, hint TEXT, start_at INTEGER, end_at INTEGER NOT NULL, PRIMARY KEY (object_id, kind, key_id))",
+            "DELETE FROM temp.stage_apps",
+            "DELETE FROM temp.stage_creds",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.context(CTX)?;
+        }
+        Ok(Staging { conn: Some(conn) })
+    }
+}
+
+/// A listing being staged: [`Staging::add`] each page, then [`Staging::apply`] the complete
+/// listing in one transaction, or drop it (a failed listing changes nothing).
+pub struct Staging {
+    conn: Option<sqlx::pool::PoolConnection<Sqlite>>,
+}
+
+/// One staged application, as the JSON array `json_each` reads: a page is one bound parameter.
+#[derive(serde::Serialize)]
+struct StagedApp<'a> {
+    o: &'a str,
+    a: &'a str,
+    n: Option<&'a str>,
+    s: &'a str,
+    t: String,
+    x: Option<&'a str>,
+    w: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct StagedCred<'a> {
+    o: &'a str,
+    k: &'a str,
+    i: &'a str,
+    n: Option<&'a str>,
+    h: Option<&'a str>,
+    s: Option<i64>,
+    e: i64,
+}
+
+impl Staging {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        self.conn.as_deref_mut().expect("staging is open until applied")
+    }
+
+    /// Stages one page. An application or credential listed twice keeps its first listing.
+    pub async fn add(&mut self, apps: &[ListedApplication]) -> Result<(), StoreError> {
+        const CTX: &str = "staging a page";
+        let staged: Vec<StagedApp> = apps
+            .iter()
+            .map(|a| StagedApp {
+                o: &a.object_id,
+                a: &a.app_id,
+                n: a.display_name.as_deref(),
+                s: a.source.as_str(),
+                t: serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".into()),
+                x: a.notes.as_deref(),
+                w: a.owners.as_ref().map(|o| serde_json::to_string(o).unwrap_or_else(|_| "[]".into())),
+            })
+            .collect();
+        let creds: Vec<StagedCred> = apps
+            .iter()
+            .flat_map(|a| {
+                a.credentials.iter().map(move |c| StagedCred {
+                    o: &a.object_id,
+                    k: c.kind.as_str(),
+                    i: &c.key_id,
+                    n: c.display_name.as_deref(),
+                    h: c.hint.as_deref(),
+                    s: c.start.map(|s| s.timestamp()),
+                    e: c.end.timestamp(),
+                })
+            })
+            .collect();
+        let apps_json = serde_json::to_string(&staged).map_err(|e| StoreError::Setup(format!("encoding a page: {e}")))?;
+        let creds_json = serde_json::to_string(&creds).map_err(|e| StoreError::Setup(format!("encoding a page: {e}")))?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO temp.stage_apps (object_id, app_id, display_name, source, tags, notes, owners)
+             SELECT value->>'o', value->>'a', value->>'n', value->>'s', value->>'t', value->>'x', value->>'w' FROM json_each(?)",
+        )
+        .bind(apps_json)
+        .execute(self.conn())
+        .await
+        .context(CTX)?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO temp.stage_creds (object_id, kind, key_id, display_name, hint, start_at, end_at)
+             SELECT value->>'o', value->>'k', value->>'i', value->>'n', value->>'h', value->>'s', value->>'e' FROM json_each(?)",
+        )
+        .bind(creds_json)
+        .execute(self.conn())
+        .await
+        .context(CTX)?;
+        Ok(())
+    }
+
+    /// Applies the staged, complete listing to one environment in a single transaction:
+    /// applications and credentials seen are inserted or, when they changed, updated; those not
+    /// seen are marked removed; the run is recorded as a success. Unchanged rows are not written
+    /// at all: a live row was last seen at its environment's `last_success_at`.
+    pub async fn apply(mut self, store: &Store, environment_id: i64, run_id: i64, now: i64, pages: i64) -> Result<ListingCounts, StoreError> {
+        const CTX: &str = "writing a sync's result";
+        let _writer = store.write_lock.lock().await;
+        let mut conn = self.conn.take().expect("staging is open until applied");
         // IMMEDIATE: take the write lock before reading, so another process's write cannot
         // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT). The transaction is managed by
         // hand: after SQLite rolled back by itself (a full disk), sqlx's own bookkeeping would
         // leave the pooled connection unusable.
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *conn)
-            .await
-            .context("writing a sync's result")?;
-        match apply(&mut conn, environment_id, run_id, now, pages, apps).await {
-            Ok(counts) => match sqlx::query("COMMIT").execute(&mut *conn).await {
-                Ok(_) => Ok(counts),
-                Err(e) => {
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                    let _ = conn.close().await;
-                    Err(e).context("writing a sync's result")
-                }
-            },
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.context(CTX)?;
+        let result = match merge(&mut conn, environment_id, run_id, now, pages).await {
+            Ok(counts) => sqlx::query("COMMIT").execute(&mut *conn).await.context(CTX).map(|_| counts),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(counts) => {
+                let _ = sqlx::query("DELETE FROM temp.stage_apps").execute(&mut *conn).await;
+                let _ = sqlx::query("DELETE FROM temp.stage_creds").execute(&mut *conn).await;
+                Ok(counts)
+            }
             Err(e) => {
                 // The connection's state is unknown after a failed write: roll back and retire it.
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
@@ -112,240 +217,110 @@ impl Store {
     }
 }
 
-/// The body of [`Store::apply_listing`], inside its transaction.
-async fn apply(
-    tx: &mut SqliteConnection,
-    environment_id: i64,
-    run_id: i64,
-    now: i64,
-    pages: i64,
-    apps: &[ListedApplication],
-) -> Result<ListingCounts, StoreError> {
-    {
-        const CTX: &str = "writing a sync's result";
-        let (previous_success,): (Option<i64>,) = sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?")
-            .bind(environment_id)
-            .fetch_one(&mut *tx)
-            .await
-            .context(CTX)?;
+impl Drop for Staging {
+    /// A staging dropped unapplied (a failed or cancelled listing) retires its connection, and
+    /// with it the temporary tables.
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
 
-        // Applications: object_id -> (id, digest of the stored fields, removed).
-        let mut known: HashMap<String, (i64, u64, bool)> = HashMap::new();
-        {
-            let mut rows = sqlx::query_as::<_, AppFields>(
-                "SELECT id, object_id, app_id, display_name, source, tags, notes, owners, removed_at FROM applications WHERE environment_id = ?",
-            )
-            .bind(environment_id)
-            .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await.context(CTX)? {
-                let digest = app_digest(
-                    &row.app_id,
-                    row.display_name.as_deref(),
-                    &row.source,
-                    &row.tags,
-                    row.notes.as_deref(),
-                    row.owners.as_deref(),
-                );
-                known.insert(row.object_id, (row.id, digest, row.removed_at.is_some()));
-            }
-        }
-        let encoded: HashMap<&str, (String, Option<String>)> = apps.iter().map(|a| (a.object_id.as_str(), encode_app(a))).collect();
-        let mut app_ids: HashMap<&str, i64> = HashMap::with_capacity(apps.len());
-        let mut new_apps: Vec<&ListedApplication> = Vec::new();
-        let mut changed_apps: Vec<(i64, &ListedApplication)> = Vec::new();
-        for a in apps {
-            if app_ids.contains_key(a.object_id.as_str()) {
-                continue; // listed twice (a page repeated): the first wins
-            }
-            match known.get(&a.object_id) {
-                Some((id, old, removed)) => {
-                    let (tags, owners) = &encoded[a.object_id.as_str()];
-                    if *removed
-                        || *old
-                            != app_digest(
-                                &a.app_id,
-                                a.display_name.as_deref(),
-                                a.source.as_str(),
-                                tags,
-                                a.notes.as_deref(),
-                                owners.as_deref(),
-                            )
-                    {
-                        changed_apps.push((*id, a));
-                    }
-                    app_ids.insert(&a.object_id, *id);
-                }
-                None => {
-                    app_ids.insert(&a.object_id, 0);
-                    new_apps.push(a);
-                }
-            }
-        }
-        for chunk in new_apps.chunks(APP_CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO applications (environment_id, object_id, app_id, display_name, first_seen_at, last_seen_at, last_seen_run, source, tags, notes, owners) ",
-            );
-            q.push_values(chunk, |mut b, a| {
-                let (tags, owners) = &encoded[a.object_id.as_str()];
-                b.push_bind(environment_id)
-                    .push_bind(&a.object_id)
-                    .push_bind(&a.app_id)
-                    .push_bind(&a.display_name)
-                    .push_bind(now)
-                    .push_bind(now)
-                    .push_bind(run_id);
-                b.push_bind(a.source.as_str())
-                    .push_bind(tags.clone())
-                    .push_bind(&a.notes)
-                    .push_bind(owners.clone());
-            });
-            q.push(" RETURNING id, object_id");
-            let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *tx).await.context(CTX)?;
-            for (id, object_id) in rows {
-                if let Some(slot) = app_ids.get_mut(object_id.as_str()) {
-                    *slot = id;
-                }
-            }
-        }
-        for (id, a) in &changed_apps {
-            let (tags, owners) = &encoded[a.object_id.as_str()];
-            sqlx::query(
-                "UPDATE applications SET app_id = ?, display_name = ?, source = ?, tags = ?, notes = ?, owners = ?, last_seen_at = ?, last_seen_run = ?, removed_at = NULL WHERE id = ?",
-            )
-                .bind(&a.app_id)
-                .bind(&a.display_name)
-                .bind(a.source.as_str())
-                .bind(tags)
-                .bind(&a.notes)
-                .bind(owners)
-                .bind(now)
-                .bind(run_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .context(CTX)?;
-        }
-        let seen_app_ids: std::collections::HashSet<i64> = app_ids.values().copied().collect();
-        let gone_apps: Vec<i64> = known
-            .values()
-            .filter(|(id, _, removed)| !removed && !seen_app_ids.contains(id))
-            .map(|v| v.0)
-            .collect();
-        mark_removed(tx, "applications", &gone_apps, now, previous_success).await?;
-
-        // Credentials: (application id, kind, key_id) -> (id, digest of the stored fields, removed).
-        // A digest instead of the fields keeps a 200,000-credential tenant's map small.
-        let mut known: HashMap<(i64, String, String), (i64, u64, bool)> = HashMap::new();
-        {
-            let mut rows = sqlx::query_as::<_, (i64, i64, String, String, Option<String>, Option<String>, Option<i64>, i64, Option<i64>)>(
-                "SELECT id, application_id, kind, key_id, display_name, hint, start_at, end_at, removed_at FROM credentials WHERE environment_id = ?",
-            )
-            .bind(environment_id)
-            .fetch(&mut *tx);
-            while let Some((id, app, kind, key_id, name, hint, start, end, removed)) = rows.try_next().await.context(CTX)? {
-                known.insert(
-                    (app, kind, key_id),
-                    (id, fields_digest(name.as_deref(), hint.as_deref(), start, end), removed.is_some()),
-                );
-            }
-        }
-        let mut seen: std::collections::HashSet<(i64, &str, &str)> = std::collections::HashSet::new();
-        let mut seen_ids: std::collections::HashSet<i64> = std::collections::HashSet::new();
-        let mut new_creds: Vec<(i64, &ListedCredential)> = Vec::new();
-        let mut changed_creds: Vec<(i64, &ListedCredential)> = Vec::new();
-        for a in apps {
-            let Some(&app) = app_ids.get(a.object_id.as_str()) else { continue };
-            for c in &a.credentials {
-                if !seen.insert((app, c.kind.as_str(), c.key_id.as_str())) {
-                    continue; // listed twice (a page repeated): the first wins
-                }
-                let fields = fields_digest(
-                    c.display_name.as_deref(),
-                    c.hint.as_deref(),
-                    c.start.map(|s| s.timestamp()),
-                    c.end.timestamp(),
-                );
-                match known.get(&(app, c.kind.as_str().to_string(), c.key_id.clone())) {
-                    Some((id, old, removed)) => {
-                        seen_ids.insert(*id);
-                        if *removed || *old != fields {
-                            changed_creds.push((*id, c));
-                        }
-                    }
-                    None => new_creds.push((app, c)),
-                }
-            }
-        }
-        for chunk in new_creds.chunks(CRED_CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO credentials (application_id, environment_id, kind, key_id, display_name, hint, start_at, end_at,
-                   first_seen_at, first_seen_run, last_seen_at, last_seen_run) ",
-            );
-            q.push_values(chunk, |mut b, (app, c)| {
-                b.push_bind(*app)
-                    .push_bind(environment_id)
-                    .push_bind(c.kind.as_str())
-                    .push_bind(&c.key_id)
-                    .push_bind(&c.display_name)
-                    .push_bind(&c.hint)
-                    .push_bind(c.start.map(|s| s.timestamp()))
-                    .push_bind(c.end.timestamp())
-                    .push_bind(now)
-                    .push_bind(run_id)
-                    .push_bind(now)
-                    .push_bind(run_id);
-            });
-            q.build().execute(&mut *tx).await.context(CTX)?;
-        }
-        for (id, c) in &changed_creds {
-            sqlx::query(
-                "UPDATE credentials SET display_name = ?, hint = ?, start_at = ?, end_at = ?, last_seen_at = ?, last_seen_run = ?, removed_at = NULL WHERE id = ?",
-            )
-            .bind(&c.display_name)
-            .bind(&c.hint)
-            .bind(c.start.map(|s| s.timestamp()))
-            .bind(c.end.timestamp())
-            .bind(now)
-            .bind(run_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .context(CTX)?;
-        }
-        let gone: Vec<i64> = known
-            .values()
-            .filter(|(id, _, removed)| !removed && !seen_ids.contains(id))
-            .map(|v| v.0)
-            .collect();
-        mark_removed(tx, "credentials", &gone, now, previous_success).await?;
-
-        let counts = ListingCounts {
-            applications: seen_app_ids.len() as i64,
-            credentials: seen.len() as i64,
-            added: new_creds.len() as i64,
-            removed: gone.len() as i64,
-        };
-        sqlx::query("UPDATE environments SET last_success_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(environment_id)
-            .execute(&mut *tx)
-            .await
-            .context(CTX)?;
-        sqlx::query(
-            "UPDATE sync_runs SET finished_at = ?, outcome = 'success', pages = ?, applications = ?, credentials = ?, added = ?, removed = ?, error = NULL WHERE id = ?",
-        )
+/// The set-based merge of the staged listing into the environment, inside the transaction.
+async fn merge(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, pages: i64) -> Result<ListingCounts, StoreError> {
+    const CTX: &str = "writing a sync's result";
+    let (previous_success,): (Option<i64>,) = sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?")
+        .bind(env)
+        .fetch_one(&mut *tx)
+        .await
+        .context(CTX)?;
+    let run_sql = |sql: &'static str| sqlx::query(sql).bind(env).bind(now).bind(run).bind(previous_success);
+    // ?1 environment, ?2 now, ?3 run, ?4 the previous success (when removed rows were last seen).
+    run_sql(
+        "UPDATE applications SET removed_at = ?2, last_seen_at = COALESCE(?4, last_seen_at)
+         WHERE environment_id = ?1 AND removed_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM temp.stage_apps s WHERE s.object_id = applications.object_id)",
+    )
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?;
+    run_sql(
+        "UPDATE applications AS a SET app_id = s.app_id, display_name = s.display_name, source = s.source, tags = s.tags,
+           notes = s.notes, owners = s.owners, last_seen_at = ?2, last_seen_run = ?3, removed_at = NULL
+         FROM temp.stage_apps s
+         WHERE a.environment_id = ?1 AND a.object_id = s.object_id
+           AND (a.removed_at IS NOT NULL OR a.app_id IS NOT s.app_id OR a.display_name IS NOT s.display_name OR a.source IS NOT s.source
+                OR a.tags IS NOT s.tags OR a.notes IS NOT s.notes OR a.owners IS NOT s.owners)",
+    )
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?;
+    run_sql(
+        "INSERT INTO applications (environment_id, object_id, app_id, display_name, first_seen_at, last_seen_at, last_seen_run, source, tags, notes, owners)
+         SELECT ?1, s.object_id, s.app_id, s.display_name, ?2, ?2, ?3, s.source, s.tags, s.notes, s.owners FROM temp.stage_apps s
+         WHERE NOT EXISTS (SELECT 1 FROM applications a WHERE a.environment_id = ?1 AND a.object_id = s.object_id)",
+    )
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?;
+    let removed = run_sql(
+        "UPDATE credentials SET removed_at = ?2, last_seen_at = COALESCE(?4, last_seen_at)
+         WHERE environment_id = ?1 AND removed_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM applications a JOIN temp.stage_creds s ON s.object_id = a.object_id
+                           WHERE a.id = credentials.application_id AND s.kind = credentials.kind AND s.key_id = credentials.key_id)",
+    )
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?
+    .rows_affected() as i64;
+    run_sql(
+        "UPDATE credentials AS c SET display_name = s.display_name, hint = s.hint, start_at = s.start_at, end_at = s.end_at,
+           last_seen_at = ?2, last_seen_run = ?3, removed_at = NULL
+         FROM temp.stage_creds s JOIN applications a ON a.environment_id = ?1 AND a.object_id = s.object_id
+         WHERE c.application_id = a.id AND c.kind = s.kind AND c.key_id = s.key_id
+           AND (c.removed_at IS NOT NULL OR c.display_name IS NOT s.display_name OR c.hint IS NOT s.hint
+                OR c.start_at IS NOT s.start_at OR c.end_at IS NOT s.end_at)",
+    )
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?;
+    let added = run_sql(
+        "INSERT INTO credentials (application_id, environment_id, kind, key_id, display_name, hint, start_at, end_at,
+           first_seen_at, first_seen_run, last_seen_at, last_seen_run)
+         SELECT a.id, ?1, s.kind, s.key_id, s.display_name, s.hint, s.start_at, s.end_at, ?2, ?3, ?2, ?3
+         FROM temp.stage_creds s JOIN applications a ON a.environment_id = ?1 AND a.object_id = s.object_id
+         WHERE NOT EXISTS (SELECT 1 FROM credentials c WHERE c.application_id = a.id AND c.kind = s.kind AND c.key_id = s.key_id)",
+    )
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?
+    .rows_affected() as i64;
+    let (applications, credentials): (i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM temp.stage_apps), (SELECT count(*) FROM temp.stage_creds)")
+        .fetch_one(&mut *tx)
+        .await
+        .context(CTX)?;
+    let counts = ListingCounts { applications, credentials, added, removed };
+    sqlx::query("UPDATE environments SET last_success_at = ? WHERE id = ?")
         .bind(now)
-        .bind(pages)
-        .bind(counts.applications)
-        .bind(counts.credentials)
-        .bind(counts.added)
-        .bind(counts.removed)
-        .bind(run_id)
+        .bind(env)
         .execute(&mut *tx)
         .await
         .context(CTX)?;
-        Ok(counts)
-    }
+    sqlx::query(
+        "UPDATE sync_runs SET finished_at = ?, outcome = 'success', pages = ?, applications = ?, credentials = ?, added = ?, removed = ?, error = NULL WHERE id = ?",
+    )
+    .bind(now)
+    .bind(pages)
+    .bind(counts.applications)
+    .bind(counts.credentials)
+    .bind(counts.added)
+    .bind(counts.removed)
+    .bind(run)
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?;
+    Ok(counts)
 }
 
 impl Store {
@@ -363,62 +338,3 @@ impl Store {
     }
 }
 
-/// Marks rows of `table` removed at `now`; they were last seen at the previous successful sync.
-async fn mark_removed(
-    tx: &mut SqliteConnection,
-    table: &'static str,
-    ids: &[i64],
-    now: i64,
-    last_seen: Option<i64>,
-) -> Result<(), StoreError> {
-    for chunk in ids.chunks(900) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("UPDATE {table} SET removed_at = "));
-        q.push_bind(now)
-            .push(", last_seen_at = COALESCE(")
-            .push_bind(last_seen)
-            .push(", last_seen_at) WHERE id IN (");
-        let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        q.push(")");
-        q.build().execute(&mut *tx).await.context("marking removed rows")?;
-    }
-    Ok(())
-}
-
-/// An application's stored fields, for telling a changed one from an unchanged one.
-#[derive(sqlx::FromRow)]
-struct AppFields {
-    id: i64,
-    object_id: String,
-    app_id: String,
-    display_name: Option<String>,
-    source: String,
-    tags: String,
-    notes: Option<String>,
-    owners: Option<String>,
-    removed_at: Option<i64>,
-}
-
-/// Tags and owners as the JSON the columns hold.
-fn encode_app(a: &ListedApplication) -> (String, Option<String>) {
-    let tags = serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".into());
-    let owners = a.owners.as_ref().map(|o| serde_json::to_string(o).unwrap_or_else(|_| "[]".into()));
-    (tags, owners)
-}
-
-fn app_digest(app_id: &str, name: Option<&str>, source: &str, tags: &str, notes: Option<&str>, owners: Option<&str>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (app_id, name, source, tags, notes, owners).hash(&mut h);
-    h.finish()
-}
-
-/// A digest of the fields a sync may change, to tell a changed credential from an unchanged one.
-fn fields_digest(name: Option<&str>, hint: Option<&str>, start: Option<i64>, end: i64) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (name, hint, start, end).hash(&mut h);
-    h.finish()
-}
