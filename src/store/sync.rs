@@ -87,12 +87,19 @@ impl Store {
         // Temporary tables live with this connection only; leftovers of an abandoned staging
         // on a reused connection are cleared.
         for sql in [
-            "CREATE TEMP TABLE IF NOT EXISTS stage_apps (object_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, display_name TEXT,
+            // Plain heaps while pages arrive (appending is cheap); keyed once, at the merge.
+            "DROP TABLE IF EXISTS temp.stage_apps",
+            "DROP TABLE IF EXISTS temp.stage_creds",
+            "CREATE TEMP TABLE stage_apps (object_id TEXT NOT NULL, app_id TEXT NOT NULL, display_name TEXT,
                source TEXT NOT NULL, tags TEXT NOT NULL, notes TEXT, owners TEXT)",
-            "CREATE TEMP TABLE IF NOT EXISTS stage_creds (object_id TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL,
-               display_name TEXT, hint TEXT, start_at INTEGER, end_at INTEGER NOT NULL, PRIMARY KEY (object_id, kind, key_id))",
-            "DELETE FROM temp.stage_apps",
-            "DELETE FROM temp.stage_creds",
+            "CREATE TEMP TABLE stage_creds (object_id TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL,
+               display_name TEXT, hint TEXT, start_at INTEGER, end_at INTEGER NOT NULL)",
+            // Room for a large tenant's staged rows and the merge's index pages; reset after.
+            "PRAGMA temp.cache_size = -32768",
+            "PRAGMA main.cache_size = -32768",
+            // Staged pages accumulate in one transaction on the temporary database: no commit
+            // per page. It locks nothing in the main database.
+            "BEGIN",
         ] {
             sqlx::query(sql).execute(&mut *conn).await.context(CTX)?;
         }
@@ -134,7 +141,8 @@ impl Staging {
         self.conn.as_deref_mut().expect("staging is open until applied")
     }
 
-    /// Stages one page. An application or credential listed twice keeps its first listing.
+    /// Stages one page. An application or credential listed twice keeps its first listing (see
+    /// [`Staging::apply`]).
     pub async fn add(&mut self, apps: &[ListedApplication]) -> Result<(), StoreError> {
         const CTX: &str = "staging a page";
         let staged: Vec<StagedApp> = apps
@@ -166,7 +174,7 @@ impl Staging {
         let apps_json = serde_json::to_string(&staged).map_err(|e| StoreError::Setup(format!("encoding a page: {e}")))?;
         let creds_json = serde_json::to_string(&creds).map_err(|e| StoreError::Setup(format!("encoding a page: {e}")))?;
         sqlx::query(
-            "INSERT OR IGNORE INTO temp.stage_apps (object_id, app_id, display_name, source, tags, notes, owners)
+            "INSERT INTO temp.stage_apps (object_id, app_id, display_name, source, tags, notes, owners)
              SELECT value->>'o', value->>'a', value->>'n', value->>'s', value->>'t', value->>'x', value->>'w' FROM json_each(?)",
         )
         .bind(apps_json)
@@ -174,7 +182,7 @@ impl Staging {
         .await
         .context(CTX)?;
         sqlx::query(
-            "INSERT OR IGNORE INTO temp.stage_creds (object_id, kind, key_id, display_name, hint, start_at, end_at)
+            "INSERT INTO temp.stage_creds (object_id, kind, key_id, display_name, hint, start_at, end_at)
              SELECT value->>'o', value->>'k', value->>'i', value->>'n', value->>'h', value->>'s', value->>'e' FROM json_each(?)",
         )
         .bind(creds_json)
@@ -196,6 +204,16 @@ impl Staging {
         // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT). The transaction is managed by
         // hand: after SQLite rolled back by itself (a full disk), sqlx's own bookkeeping would
         // leave the pooled connection unusable.
+        // Key the staged rows: a row listed twice (a page repeated) keeps its first listing.
+        for sql in [
+            "DELETE FROM temp.stage_apps WHERE rowid NOT IN (SELECT min(rowid) FROM temp.stage_apps GROUP BY object_id)",
+            "DELETE FROM temp.stage_creds WHERE rowid NOT IN (SELECT min(rowid) FROM temp.stage_creds GROUP BY object_id, kind, key_id)",
+            "CREATE UNIQUE INDEX temp.stage_apps_key ON stage_apps (object_id)",
+            "CREATE UNIQUE INDEX temp.stage_creds_key ON stage_creds (object_id, kind, key_id)",
+            "COMMIT",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.context(CTX)?;
+        }
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.context(CTX)?;
         let result = match merge(&mut conn, environment_id, run_id, now, pages).await {
             Ok(counts) => sqlx::query("COMMIT").execute(&mut *conn).await.context(CTX).map(|_| counts),
@@ -203,8 +221,9 @@ impl Staging {
         };
         match result {
             Ok(counts) => {
-                let _ = sqlx::query("DELETE FROM temp.stage_apps").execute(&mut *conn).await;
-                let _ = sqlx::query("DELETE FROM temp.stage_creds").execute(&mut *conn).await;
+                for sql in ["DROP TABLE temp.stage_apps", "DROP TABLE temp.stage_creds", "PRAGMA temp.cache_size = -2000", "PRAGMA main.cache_size = -2000"] {
+                    let _ = sqlx::query(sql).execute(&mut *conn).await;
+                }
                 Ok(counts)
             }
             Err(e) => {
