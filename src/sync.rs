@@ -5,8 +5,7 @@
 use crate::config::{Config, EnvironmentConfig};
 use crate::graph::GraphClient;
 use crate::domain::ListedApplication;
-use crate::graph::{GraphError, PageSink};
-use crate::store::Staging;
+use crate::graph::PageSink;
 use crate::store::{ListingCounts, Store};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -159,16 +158,26 @@ impl Syncer {
             Ok(s) => s,
             Err(e) => return fail(e.to_string()).await,
         };
-        let listed = {
-            let sink = StagingSink { staging: &mut staging, pages, applications: 0, environment: &target.env.name, progress: self.progress.as_ref() };
-            tokio::select! {
-                r = client.list_applications(sink) => r,
-                _ = cancel.cancelled() => Err(GraphError::Config("interrupted: credwatch is shutting down".into())),
+        // Listing and staging overlap: the next page is fetched while the last one is written.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ListedApplication>>(2);
+        let sink = ChannelSink { tx, pages, applications: 0, environment: &target.env.name, progress: self.progress.as_ref() };
+        let stage = async {
+            while let Some(page) = rx.recv().await {
+                staging.add(&page).await?;
             }
+            Ok::<(), crate::store::StoreError>(())
         };
-        if let Err(e) = listed {
+        let outcome = tokio::select! {
+            (listed, staged) = async { tokio::join!(client.list_applications(sink), stage) } => match (listed, staged) {
+                (_, Err(e)) => Err(e.to_string()),
+                (Err(e), Ok(())) => Err(e.to_string()),
+                (Ok(_), Ok(())) => Ok(()),
+            },
+            _ = cancel.cancelled() => Err("interrupted: credwatch is shutting down".to_string()),
+        };
+        if let Err(e) = outcome {
             drop(staging);
-            return fail(e.to_string()).await;
+            return fail(e).await;
         }
         let listed_in = listing_started.elapsed();
         // The write is not cancelled: it is one transaction, all or nothing.
@@ -188,20 +197,22 @@ impl Syncer {
     }
 }
 
-/// Stages each page of a listing as it arrives and reports progress.
-struct StagingSink<'a> {
-    staging: &'a mut Staging,
+/// Hands each page of a listing to the staging task as it arrives, and reports progress.
+struct ChannelSink<'a> {
+    tx: tokio::sync::mpsc::Sender<Vec<ListedApplication>>,
     pages: &'a AtomicUsize,
     applications: usize,
     environment: &'a str,
     progress: Option<&'a Progress>,
 }
 
-impl PageSink for StagingSink<'_> {
+impl PageSink for ChannelSink<'_> {
     async fn page(&mut self, apps: Vec<ListedApplication>) -> Result<(), String> {
-        self.staging.add(&apps).await.map_err(|e| e.to_string())?;
+        let count = apps.len();
+        // The receiver is gone only when staging failed; its error is the one reported.
+        self.tx.send(apps).await.map_err(|_| "staging stopped".to_string())?;
         let n = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
-        self.applications += apps.len();
+        self.applications += count;
         if let Some(progress) = self.progress {
             progress(self.environment, n, self.applications);
         }

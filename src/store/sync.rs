@@ -2,7 +2,9 @@
 
 use super::{Context, Store, StoreError};
 use crate::domain::ListedApplication;
+use sha2::Digest;
 use sqlx::{Sqlite, SqliteConnection};
+use std::collections::HashSet;
 
 /// What applying a complete listing changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -103,7 +105,7 @@ impl Store {
         ] {
             sqlx::query(sql).execute(&mut *conn).await.context(CTX)?;
         }
-        Ok(Staging { conn: Some(conn) })
+        Ok(Staging { conn: Some(conn), seen_apps: HashSet::new(), seen_creds: HashSet::new(), digest: 0, applications: 0, credentials: 0 })
     }
 }
 
@@ -111,6 +113,25 @@ impl Store {
 /// listing in one transaction, or drop it (a failed listing changes nothing).
 pub struct Staging {
     conn: Option<sqlx::pool::PoolConnection<Sqlite>>,
+    /// Keys already staged (128-bit digests: 200,000 credentials take 3 MB), so a row listed
+    /// twice keeps its first listing.
+    seen_apps: HashSet<u128>,
+    seen_creds: HashSet<u128>,
+    /// Order-independent digest of every staged row (a wrapping sum of row digests).
+    digest: u128,
+    applications: i64,
+    credentials: i64,
+}
+
+/// The first 128 bits of SHA-256 over length-prefixed parts.
+fn digest128(parts: &[&[u8]]) -> u128 {
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let out = h.finalize();
+    u128::from_le_bytes(out[..16].try_into().expect("SHA-256 has 32 bytes"))
 }
 
 /// One staged application, as the JSON array `json_each` reads: a page is one bound parameter.
@@ -145,22 +166,34 @@ impl Staging {
     /// [`Staging::apply`]).
     pub async fn add(&mut self, apps: &[ListedApplication]) -> Result<(), StoreError> {
         const CTX: &str = "staging a page";
-        let staged: Vec<StagedApp> = apps
-            .iter()
-            .map(|a| StagedApp {
+        let encode = |e: serde_json::Error| StoreError::Setup(format!("encoding a page: {e}"));
+        let (mut apps_json, mut creds_json) = (String::from("["), String::from("["));
+        for a in apps {
+            if !self.seen_apps.insert(digest128(&[b"app", a.object_id.as_bytes()])) {
+                continue;
+            }
+            let row = serde_json::to_string(&StagedApp {
                 o: &a.object_id,
                 a: &a.app_id,
                 n: a.display_name.as_deref(),
                 s: a.source.as_str(),
-                t: serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".into()),
+                t: serde_json::to_string(&a.tags).map_err(encode)?,
                 x: a.notes.as_deref(),
-                w: a.owners.as_ref().map(|o| serde_json::to_string(o).unwrap_or_else(|_| "[]".into())),
+                w: a.owners.as_ref().map(serde_json::to_string).transpose().map_err(encode)?,
             })
-            .collect();
-        let creds: Vec<StagedCred> = apps
-            .iter()
-            .flat_map(|a| {
-                a.credentials.iter().map(move |c| StagedCred {
+            .map_err(encode)?;
+            self.digest = self.digest.wrapping_add(digest128(&[b"app-row", row.as_bytes()]));
+            self.applications += 1;
+            if apps_json.len() > 1 {
+                apps_json.push(',');
+            }
+            apps_json.push_str(&row);
+            for c in &a.credentials {
+                let key = digest128(&[b"cred", a.object_id.as_bytes(), c.kind.as_str().as_bytes(), c.key_id.as_bytes()]);
+                if !self.seen_creds.insert(key) {
+                    continue;
+                }
+                let row = serde_json::to_string(&StagedCred {
                     o: &a.object_id,
                     k: c.kind.as_str(),
                     i: &c.key_id,
@@ -169,10 +202,17 @@ impl Staging {
                     s: c.start.map(|s| s.timestamp()),
                     e: c.end.timestamp(),
                 })
-            })
-            .collect();
-        let apps_json = serde_json::to_string(&staged).map_err(|e| StoreError::Setup(format!("encoding a page: {e}")))?;
-        let creds_json = serde_json::to_string(&creds).map_err(|e| StoreError::Setup(format!("encoding a page: {e}")))?;
+                .map_err(encode)?;
+                self.digest = self.digest.wrapping_add(digest128(&[b"cred-row", row.as_bytes()]));
+                self.credentials += 1;
+                if creds_json.len() > 1 {
+                    creds_json.push(',');
+                }
+                creds_json.push_str(&row);
+            }
+        }
+        apps_json.push(']');
+        creds_json.push(']');
         sqlx::query(
             "INSERT INTO temp.stage_apps (object_id, app_id, display_name, source, tags, notes, owners)
              SELECT value->>'o', value->>'a', value->>'n', value->>'s', value->>'t', value->>'x', value->>'w' FROM json_each(?)",
@@ -200,22 +240,14 @@ impl Staging {
         const CTX: &str = "writing a sync's result";
         let _writer = store.write_lock.lock().await;
         let mut conn = self.conn.take().expect("staging is open until applied");
+        let listing = Listing { digest: format!("{:032x}-{}-{}", self.digest, self.applications, self.credentials), applications: self.applications, credentials: self.credentials };
         // IMMEDIATE: take the write lock before reading, so another process's write cannot
         // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT). The transaction is managed by
         // hand: after SQLite rolled back by itself (a full disk), sqlx's own bookkeeping would
         // leave the pooled connection unusable.
-        // Key the staged rows: a row listed twice (a page repeated) keeps its first listing.
-        for sql in [
-            "DELETE FROM temp.stage_apps WHERE rowid NOT IN (SELECT min(rowid) FROM temp.stage_apps GROUP BY object_id)",
-            "DELETE FROM temp.stage_creds WHERE rowid NOT IN (SELECT min(rowid) FROM temp.stage_creds GROUP BY object_id, kind, key_id)",
-            "CREATE UNIQUE INDEX temp.stage_apps_key ON stage_apps (object_id)",
-            "CREATE UNIQUE INDEX temp.stage_creds_key ON stage_creds (object_id, kind, key_id)",
-            "COMMIT",
-        ] {
-            sqlx::query(sql).execute(&mut *conn).await.context(CTX)?;
-        }
+        sqlx::query("COMMIT").execute(&mut *conn).await.context(CTX)?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.context(CTX)?;
-        let result = match merge(&mut conn, environment_id, run_id, now, pages).await {
+        let result = match merge(&mut conn, environment_id, run_id, now, pages, &listing).await {
             Ok(counts) => sqlx::query("COMMIT").execute(&mut *conn).await.context(CTX).map(|_| counts),
             Err(e) => Err(e),
         };
@@ -246,14 +278,61 @@ impl Drop for Staging {
     }
 }
 
+/// What was staged, in sum.
+struct Listing {
+    digest: String,
+    applications: i64,
+    credentials: i64,
+}
+
 /// The set-based merge of the staged listing into the environment, inside the transaction.
-async fn merge(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, pages: i64) -> Result<ListingCounts, StoreError> {
+async fn merge(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, pages: i64, listing: &Listing) -> Result<ListingCounts, StoreError> {
     const CTX: &str = "writing a sync's result";
-    let (previous_success,): (Option<i64>,) = sqlx::query_as("SELECT last_success_at FROM environments WHERE id = ?")
+    let (previous_success, previous_digest): (Option<i64>, Option<String>) =
+        sqlx::query_as("SELECT last_success_at, listing_digest FROM environments WHERE id = ?")
+            .bind(env)
+            .fetch_one(&mut *tx)
+            .await
+            .context(CTX)?;
+    let counts = if previous_digest.as_deref() == Some(listing.digest.as_str()) {
+        // Exactly the listing applied last time: the live rows already say all of it.
+        ListingCounts { applications: listing.applications, credentials: listing.credentials, added: 0, removed: 0 }
+    } else {
+        diff(tx, env, run, now, previous_success, listing).await?
+    };
+    sqlx::query("UPDATE environments SET last_success_at = ?, listing_digest = ? WHERE id = ?")
+        .bind(now)
+        .bind(&listing.digest)
         .bind(env)
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await
         .context(CTX)?;
+    sqlx::query(
+        "UPDATE sync_runs SET finished_at = ?, outcome = 'success', pages = ?, applications = ?, credentials = ?, added = ?, removed = ?, error = NULL WHERE id = ?",
+    )
+    .bind(now)
+    .bind(pages)
+    .bind(counts.applications)
+    .bind(counts.credentials)
+    .bind(counts.added)
+    .bind(counts.removed)
+    .bind(run)
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?;
+    Ok(counts)
+}
+
+/// Writes the differences between the staged listing and the stored environment.
+async fn diff(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, previous_success: Option<i64>, listing: &Listing) -> Result<ListingCounts, StoreError> {
+    const CTX: &str = "writing a sync's result";
+    // Keyed once, here: building an index in one pass beats keeping it while pages arrive.
+    for sql in [
+        "CREATE UNIQUE INDEX temp.stage_apps_key ON stage_apps (object_id)",
+        "CREATE UNIQUE INDEX temp.stage_creds_key ON stage_creds (object_id, kind, key_id)",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
+    }
     let run_sql = |sql: &'static str| sqlx::query(sql).bind(env).bind(now).bind(run).bind(previous_success);
     // ?1 environment, ?2 now, ?3 run, ?4 the previous success (when removed rows were last seen).
     run_sql(
@@ -315,31 +394,7 @@ async fn merge(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, pages: i
     .await
     .context(CTX)?
     .rows_affected() as i64;
-    let (applications, credentials): (i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM temp.stage_apps), (SELECT count(*) FROM temp.stage_creds)")
-        .fetch_one(&mut *tx)
-        .await
-        .context(CTX)?;
-    let counts = ListingCounts { applications, credentials, added, removed };
-    sqlx::query("UPDATE environments SET last_success_at = ? WHERE id = ?")
-        .bind(now)
-        .bind(env)
-        .execute(&mut *tx)
-        .await
-        .context(CTX)?;
-    sqlx::query(
-        "UPDATE sync_runs SET finished_at = ?, outcome = 'success', pages = ?, applications = ?, credentials = ?, added = ?, removed = ?, error = NULL WHERE id = ?",
-    )
-    .bind(now)
-    .bind(pages)
-    .bind(counts.applications)
-    .bind(counts.credentials)
-    .bind(counts.added)
-    .bind(counts.removed)
-    .bind(run)
-    .execute(&mut *tx)
-    .await
-    .context(CTX)?;
-    Ok(counts)
+    Ok(ListingCounts { applications: listing.applications, credentials: listing.credentials, added, removed })
 }
 
 impl Store {
