@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use actix_web::dev::{ServerHandle, Service};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 pub use generate::{generate_applications, hostile_applications};
 pub use model::{Application, DirectoryObject, KeyCredential, PasswordCredential, ServicePrincipal};
@@ -267,6 +267,7 @@ impl Emulator {
                 .route("/v1.0/applications", web::get().to(graph::list_applications))
                 .route("/v1.0/servicePrincipals", web::get().to(graph::list_service_principals))
                 .route("/v1.0/{collection}/{id}/owners", web::get().to(graph::list_owners))
+                .route("/_emulator/rotate", web::post().to(rotate))
                 .default_service(web::to(graph::not_found))
         })
         .workers(1)
@@ -340,6 +341,12 @@ impl Emulator {
         f(&mut state.tenants.entry(tenant_id.to_string()).or_default().applications);
     }
 
+    /// Changes one credential in every `every` (of every tenant): its end moves a week later, as
+    /// when a secret is replaced by one with the same key. For benchmarks of partial changes.
+    pub fn rotate_every(&self, every: usize) -> usize {
+        rotate_in(&self.shared, every)
+    }
+
     /// The next `count` Graph GETs answer 429 `TooManyRequests`; `Retry-After` is sent verbatim
     /// when `Some` (Graph sends fractional values such as "2.128") and omitted when `None`.
     pub fn throttle(&self, count: usize, retry_after: Option<String>) {
@@ -406,3 +413,40 @@ impl Emulator {
         let _ = self.task.await;
     }
 }
+
+/// `POST /_emulator/rotate?every=N`: [`Emulator::rotate_every`] over HTTP, for `credwatch emulate`
+/// driven by a benchmark script. Not part of Graph.
+async fn rotate(shared: web::Data<Shared>, query: web::Query<HashMap<String, String>>) -> actix_web::HttpResponse {
+    let every = query.get("every").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let changed = rotate_in(&shared, every);
+    actix_web::HttpResponse::Ok().body(format!("{changed}\n"))
+}
+
+fn rotate_in(shared: &Shared, every: usize) -> usize {
+    let every = every.max(1);
+    let mut state = shared.lock();
+    let mut n = 0usize;
+    let mut changed = 0usize;
+    for tenant in state.tenants.values_mut() {
+        for app in &mut tenant.applications {
+            for end in app
+                .password_credentials
+                .iter_mut()
+                .map(|c| &mut c.end_date_time)
+                .chain(app.key_credentials.iter_mut().map(|c| &mut c.end_date_time))
+            {
+                n += 1;
+                if n % every == 0 {
+                    if let Some(t) = end.as_deref().and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok()) {
+                        // A week later, or earlier where later would leave the four-digit years.
+                    let week = if t.year() >= 9990 { chrono::Duration::days(-7) } else { chrono::Duration::days(7) };
+                    *end = Some((t + week).to_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string());
+                        changed += 1;
+                    }
+                }
+            }
+        }
+    }
+    changed
+}
+
