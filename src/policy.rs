@@ -4,7 +4,7 @@
 //! all ask these same functions, so they never disagree.
 
 use crate::domain::{CredentialKind, Owner, Source};
-use crate::store::CredentialView;
+use crate::store::{CredentialView, Sibling};
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use lettre::message::Mailbox;
 use serde::Serialize;
@@ -159,12 +159,12 @@ pub struct Successor {
 /// For each live credential of `credentials` (which must hold *all* live credentials of the
 /// applications concerned), the newer one that supersedes it, if any: same application, same
 /// kind, started later, ends later, not expired and seen for at least [`SUPERSEDED_AFTER_SECS`].
-pub fn supersession(credentials: &[CredentialView], now: DateTime<Utc>) -> HashMap<i64, Successor> {
-    let mut by_app: HashMap<(i64, &str), Vec<&CredentialView>> = HashMap::new();
-    for c in credentials.iter().filter(|c| c.removed_at.is_none()) {
+pub fn supersession(credentials: &[Sibling], now: DateTime<Utc>) -> HashMap<i64, Successor> {
+    let mut by_app: HashMap<(i64, &str), Vec<&Sibling>> = HashMap::new();
+    for c in credentials {
         by_app.entry((c.application_id, c.kind.as_str())).or_default().push(c);
     }
-    let started = |c: &CredentialView| c.start_at.unwrap_or(c.first_seen_at);
+    let started = |c: &Sibling| c.start_at.unwrap_or(c.first_seen_at);
     let mut out = HashMap::new();
     for group in by_app.values().filter(|g| g.len() > 1) {
         for c in group {
@@ -184,7 +184,7 @@ pub fn supersession(credentials: &[CredentialView], now: DateTime<Utc>) -> HashM
                     Successor {
                         key_id: d.key_id.clone(),
                         display_name: d.display_name.clone(),
-                        end: d.end(),
+                        end: DateTime::from_timestamp(d.end_at, 0).unwrap_or(DateTime::<Utc>::MAX_UTC),
                         first_seen: DateTime::from_timestamp(d.first_seen_at, 0).unwrap_or(now),
                     },
                 );

@@ -3,8 +3,8 @@
 //! never stops the others, and a failed or partial listing changes no credential.
 
 use crate::config::{Config, EnvironmentConfig};
-use crate::graph::GraphClient;
 use crate::domain::ListedApplication;
+use crate::graph::GraphClient;
 use crate::graph::PageSink;
 use crate::store::{ListingCounts, Store};
 use futures_util::StreamExt;
@@ -160,7 +160,13 @@ impl Syncer {
         };
         // Listing and staging overlap: the next page is fetched while the last one is written.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ListedApplication>>(2);
-        let sink = ChannelSink { tx, pages, applications: 0, environment: &target.env.name, progress: self.progress.as_ref() };
+        let sink = ChannelSink {
+            tx,
+            pages,
+            applications: 0,
+            environment: &target.env.name,
+            progress: self.progress.as_ref(),
+        };
         let stage = async {
             while let Some(page) = rx.recv().await {
                 staging.add(&page).await?;
@@ -183,7 +189,10 @@ impl Syncer {
         // The write is not cancelled: it is one transaction, all or nothing.
         let now = chrono::Utc::now().timestamp();
         let write_started = Instant::now();
-        match staging.apply(&self.store, env.id, run_id, now, pages.load(Ordering::Relaxed) as i64).await {
+        match staging
+            .apply(&self.store, env.id, run_id, now, pages.load(Ordering::Relaxed) as i64)
+            .await
+        {
             Ok(counts) => {
                 tracing::debug!(
                     listing_ms = listed_in.as_millis() as u64,

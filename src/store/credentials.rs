@@ -85,6 +85,34 @@ impl CredentialView {
     }
 }
 
+/// What rotation awareness needs of a live credential.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Sibling {
+    pub id: i64,
+    pub application_id: i64,
+    pub kind: String,
+    pub key_id: String,
+    pub display_name: Option<String>,
+    pub start_at: Option<i64>,
+    pub end_at: i64,
+    pub first_seen_at: i64,
+}
+
+impl From<&CredentialView> for Sibling {
+    fn from(c: &CredentialView) -> Sibling {
+        Sibling {
+            id: c.id,
+            application_id: c.application_id,
+            kind: c.kind.clone(),
+            key_id: c.key_id.clone(),
+            display_name: c.display_name.clone(),
+            start_at: c.start_at,
+            end_at: c.end_at,
+            first_seen_at: c.first_seen_at,
+        }
+    }
+}
+
 /// The labels of one expiry series.
 pub struct ExpiryRow<'a> {
     pub environment: &'a str,
@@ -194,21 +222,24 @@ impl Store {
         Ok(())
     }
 
-    /// Every live credential of the given applications (store ids), for rotation awareness.
-    pub async fn live_credentials_of(&self, application_ids: &[i64]) -> Result<Vec<CredentialView>, StoreError> {
+    /// Every live credential of the given applications (store ids), for rotation awareness:
+    /// only the columns it needs, from one table, since every page that shows credentials asks.
+    pub async fn live_credentials_of(&self, application_ids: &[i64]) -> Result<Vec<Sibling>, StoreError> {
         let mut ids: Vec<i64> = application_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
         let mut out = Vec::new();
         for chunk in ids.chunks(500) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
-            q.push(" AND c.removed_at IS NULL AND c.application_id IN (");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT id, application_id, kind, key_id, display_name, start_at, end_at, first_seen_at FROM credentials
+                 WHERE removed_at IS NULL AND application_id IN (",
+            );
             let mut list = q.separated(", ");
             for id in chunk {
                 list.push_bind(*id);
             }
             q.push(")");
-            let rows: Vec<CredentialView> = q
+            let rows: Vec<Sibling> = q
                 .build_query_as()
                 .fetch_all(&self.pool)
                 .await

@@ -105,7 +105,14 @@ impl Store {
         ] {
             sqlx::query(sql).execute(&mut *conn).await.context(CTX)?;
         }
-        Ok(Staging { conn: Some(conn), seen_apps: HashSet::new(), seen_creds: HashSet::new(), digest: 0, applications: 0, credentials: 0 })
+        Ok(Staging {
+            conn: Some(conn),
+            seen_apps: HashSet::new(),
+            seen_creds: HashSet::new(),
+            digest: 0,
+            applications: 0,
+            credentials: 0,
+        })
     }
 }
 
@@ -236,11 +243,22 @@ impl Staging {
     /// applications and credentials seen are inserted or, when they changed, updated; those not
     /// seen are marked removed; the run is recorded as a success. Unchanged rows are not written
     /// at all: a live row was last seen at its environment's `last_success_at`.
-    pub async fn apply(mut self, store: &Store, environment_id: i64, run_id: i64, now: i64, pages: i64) -> Result<ListingCounts, StoreError> {
+    pub async fn apply(
+        mut self,
+        store: &Store,
+        environment_id: i64,
+        run_id: i64,
+        now: i64,
+        pages: i64,
+    ) -> Result<ListingCounts, StoreError> {
         const CTX: &str = "writing a sync's result";
         let _writer = store.write_lock.lock().await;
         let mut conn = self.conn.take().expect("staging is open until applied");
-        let listing = Listing { digest: format!("{:032x}-{}-{}", self.digest, self.applications, self.credentials), applications: self.applications, credentials: self.credentials };
+        let listing = Listing {
+            digest: format!("{:032x}-{}-{}", self.digest, self.applications, self.credentials),
+            applications: self.applications,
+            credentials: self.credentials,
+        };
         // IMMEDIATE: take the write lock before reading, so another process's write cannot
         // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT). The transaction is managed by
         // hand: after SQLite rolled back by itself (a full disk), sqlx's own bookkeeping would
@@ -253,7 +271,12 @@ impl Staging {
         };
         match result {
             Ok(counts) => {
-                for sql in ["DROP TABLE temp.stage_apps", "DROP TABLE temp.stage_creds", "PRAGMA temp.cache_size = -2000", "PRAGMA main.cache_size = -2000"] {
+                for sql in [
+                    "DROP TABLE temp.stage_apps",
+                    "DROP TABLE temp.stage_creds",
+                    "PRAGMA temp.cache_size = -2000",
+                    "PRAGMA main.cache_size = -2000",
+                ] {
                     let _ = sqlx::query(sql).execute(&mut *conn).await;
                 }
                 Ok(counts)
@@ -286,7 +309,14 @@ struct Listing {
 }
 
 /// The set-based merge of the staged listing into the environment, inside the transaction.
-async fn merge(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, pages: i64, listing: &Listing) -> Result<ListingCounts, StoreError> {
+async fn merge(
+    tx: &mut SqliteConnection,
+    env: i64,
+    run: i64,
+    now: i64,
+    pages: i64,
+    listing: &Listing,
+) -> Result<ListingCounts, StoreError> {
     const CTX: &str = "writing a sync's result";
     let (previous_success, previous_digest): (Option<i64>, Option<String>) =
         sqlx::query_as("SELECT last_success_at, listing_digest FROM environments WHERE id = ?")
@@ -296,7 +326,12 @@ async fn merge(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, pages: i
             .context(CTX)?;
     let counts = if previous_digest.as_deref() == Some(listing.digest.as_str()) {
         // Exactly the listing applied last time: the live rows already say all of it.
-        ListingCounts { applications: listing.applications, credentials: listing.credentials, added: 0, removed: 0 }
+        ListingCounts {
+            applications: listing.applications,
+            credentials: listing.credentials,
+            added: 0,
+            removed: 0,
+        }
     } else {
         diff(tx, env, run, now, previous_success, listing).await?
     };
@@ -324,7 +359,14 @@ async fn merge(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, pages: i
 }
 
 /// Writes the differences between the staged listing and the stored environment.
-async fn diff(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, previous_success: Option<i64>, listing: &Listing) -> Result<ListingCounts, StoreError> {
+async fn diff(
+    tx: &mut SqliteConnection,
+    env: i64,
+    run: i64,
+    now: i64,
+    previous_success: Option<i64>,
+    listing: &Listing,
+) -> Result<ListingCounts, StoreError> {
     const CTX: &str = "writing a sync's result";
     // Keyed once, here: building an index in one pass beats keeping it while pages arrive.
     for sql in [
@@ -394,7 +436,12 @@ async fn diff(tx: &mut SqliteConnection, env: i64, run: i64, now: i64, previous_
     .await
     .context(CTX)?
     .rows_affected() as i64;
-    Ok(ListingCounts { applications: listing.applications, credentials: listing.credentials, added, removed })
+    Ok(ListingCounts {
+        applications: listing.applications,
+        credentials: listing.credentials,
+        added,
+        removed,
+    })
 }
 
 impl Store {
@@ -411,4 +458,3 @@ impl Store {
         .context("listing sync runs")
     }
 }
-

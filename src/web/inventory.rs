@@ -320,7 +320,8 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
             ..Default::default()
         })
         .await?;
-    let successors = crate::policy::supersession(&creds, now);
+    let live: Vec<crate::store::Sibling> = creds.iter().filter(|c| c.removed_at.is_none()).map(Into::into).collect();
+    let successors = crate::policy::supersession(&live, now);
     let (live, history): (Vec<_>, Vec<_>) = creds
         .iter()
         .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
