@@ -92,7 +92,12 @@ pub async fn environment(
     name: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
-    let env = active_environment(&state, &name).await?;
+    // The environments come with the (cached) snapshot: no query of their own.
+    let (envs, snap) = cache.get(&state).await?;
+    let env = envs
+        .iter()
+        .find(|e| e.name == *name)
+        .ok_or_else(|| PageError::NotFound(format!("There is no environment named “{name}”.")))?;
     let params = Params::parse(req.query_string());
     let q = params.get("q").unwrap_or("").trim().to_string();
     let status = params
@@ -134,7 +139,6 @@ pub async fn environment(
     if let Some(s) = status {
         filter = filter.with_status(s, &state.config.status, now);
     }
-    let (envs, snap) = cache.get(&state).await?;
     let counts = snap.counts.get(&env.id).copied().unwrap_or_default();
     // The snapshot already knows the totals without search or kind; count only what it cannot.
     let (total, capped) = match (&filter.search, kind, status) {
@@ -168,10 +172,7 @@ pub async fn environment(
         .iter()
         .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
         .collect();
-    let state_row = envs
-        .iter()
-        .find(|e| e.id == env.id)
-        .context("the environment vanished while reading it")?;
+    let state_row = env;
     let card = EnvironmentCard::new(state_row, counts, now.timestamp(), view::stale_after_secs(&state.config));
 
     let base = card.href.clone();
