@@ -292,12 +292,28 @@ async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("credwatch_sync_failures_total{environment=\"test\"} 1"), "{metrics}");
-    assert!(metrics.contains("credwatch_sync_failures_total{environment=\"prod\"} 0"), "{metrics}");
-    assert!(metrics.contains("credwatch_sync_last_success_timestamp_seconds{environment=\"test\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("credwatch_sync_failures_total{environment=\"test\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("credwatch_sync_failures_total{environment=\"prod\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("credwatch_sync_last_success_timestamp_seconds{environment=\"test\"} 0"),
+        "{metrics}"
+    );
     let overview = reqwest::get(format!("{base}/")).await.unwrap().text().await.unwrap();
-    let test_card = overview.split("<article class=\"card").skip(1).find(|c| c.contains("href=\"/environments/test\"")).expect("a card for test");
-    assert!(test_card.contains("health-never") || test_card.contains("health-failing"), "{test_card}");
+    let test_card = overview
+        .split("<article class=\"card")
+        .skip(1)
+        .find(|c| c.contains("href=\"/environments/test\""))
+        .expect("a card for test");
+    assert!(
+        test_card.contains("health-never") || test_card.contains("health-failing"),
+        "{test_card}"
+    );
     assert!(test_card.contains("outcome-failed") && test_card.contains("500"), "{test_card}");
 }
 

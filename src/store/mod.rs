@@ -67,6 +67,9 @@ pub struct Store {
     /// Serialises this process's large write transactions (environments sync concurrently), so
     /// they queue here instead of timing out in SQLite's busy handler.
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Bumped by every sync-run write of this process, so caches of the web side notice at once;
+    /// another process's writes are noticed when the caches expire.
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// One configured environment as stored.
@@ -118,7 +121,17 @@ impl Store {
         Ok(Store {
             pool,
             write_lock: Default::default(),
+            generation: Default::default(),
         })
+    }
+
+    /// Changes whenever this process records a sync run (start, failure, success).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn bump_generation(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub fn pool(&self) -> &SqlitePool {

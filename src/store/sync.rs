@@ -41,6 +41,7 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await
                 .context("recording a sync run")?;
+        self.bump_generation();
         Ok(id)
     }
 
@@ -54,6 +55,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .context("recording a failed sync run")?;
+        self.bump_generation();
         Ok(())
     }
 
@@ -269,6 +271,7 @@ impl Staging {
             Ok(counts) => sqlx::query("COMMIT").execute(&mut *conn).await.context(CTX).map(|_| counts),
             Err(e) => Err(e),
         };
+        store.bump_generation();
         match result {
             Ok(counts) => {
                 for sql in [

@@ -40,17 +40,36 @@ pub struct Snapshot {
     pub own_listed: Vec<i64>,
 }
 
+/// How long the environments' state is reused without asking the store: a page under load
+/// asks once a second, not once a request.
+const ENVIRONMENTS_TTL: Duration = Duration::from_secs(1);
+
 /// One snapshot per worker, retaken by one request at a time.
 #[derive(Default)]
 pub struct SnapshotCache {
     current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    environments: tokio::sync::Mutex<Option<(Instant, u64, Vec<EnvironmentState>)>>,
 }
 
 impl SnapshotCache {
     /// The environments as they are now, and a snapshot at most a few seconds old that matches
     /// their latest runs.
     pub async fn get(&self, state: &AppState) -> Result<(Vec<EnvironmentState>, Arc<Snapshot>), crate::store::StoreError> {
-        let envs = state.store.environment_states().await?;
+        let envs = {
+            let mut cached = self.environments.lock().await;
+            let generation = state.store.generation();
+            match cached
+                .as_ref()
+                .filter(|(at, g, _)| *g == generation && at.elapsed() < ENVIRONMENTS_TTL)
+            {
+                Some((_, _, envs)) => envs.clone(),
+                None => {
+                    let envs = state.store.environment_states().await?;
+                    *cached = Some((Instant::now(), generation, envs.clone()));
+                    envs
+                }
+            }
+        };
         let key: Vec<_> = envs.iter().map(|e| (e.id, e.last_run_id)).collect();
         let mut current = self.current.lock().await;
         if let Some(s) = current.as_ref().filter(|s| s.key == key && s.taken.elapsed() < SNAPSHOT_TTL) {
