@@ -49,9 +49,31 @@ const ENVIRONMENTS_TTL: Duration = Duration::from_secs(1);
 pub struct SnapshotCache {
     current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     environments: tokio::sync::Mutex<Option<(Instant, u64, Vec<EnvironmentState>)>>,
+    /// The recent runs shown on each environment's inventory, kept like the environments.
+    runs: tokio::sync::Mutex<HashMap<i64, (Instant, u64, Arc<Vec<crate::store::RunRow>>)>>,
 }
 
 impl SnapshotCache {
+    /// The last `RECENT_RUNS` runs of an environment, at most a second old (or fresh after this
+    /// process recorded a run).
+    pub async fn recent_runs(
+        &self,
+        state: &AppState,
+        environment_id: i64,
+    ) -> Result<Arc<Vec<crate::store::RunRow>>, crate::store::StoreError> {
+        const RECENT_RUNS: i64 = 8;
+        let generation = state.store.generation();
+        let mut cached = self.runs.lock().await;
+        if let Some((at, g, runs)) = cached.get(&environment_id) {
+            if *g == generation && at.elapsed() < ENVIRONMENTS_TTL {
+                return Ok(runs.clone());
+            }
+        }
+        let runs = Arc::new(state.store.recent_runs(environment_id, RECENT_RUNS).await?);
+        cached.insert(environment_id, (Instant::now(), generation, runs.clone()));
+        Ok(runs)
+    }
+
     /// The environments as they are now, and a snapshot at most a few seconds old that matches
     /// their latest runs.
     pub async fn get(&self, state: &AppState) -> Result<(Vec<EnvironmentState>, Arc<Snapshot>), crate::store::StoreError> {

@@ -234,7 +234,7 @@ pub async fn environment(
     if let Some(s) = status {
         csv.append_pair("status", s.as_str());
     }
-    let runs = state.store.recent_runs(env.id, 8).await?.iter().map(RunView::new).collect();
+    let runs = cache.recent_runs(&state, env.id).await?.iter().map(RunView::new).collect();
     let page_view = EnvironmentPage {
         layout: Layout::new(
             format!("{} inventory", env.name),
