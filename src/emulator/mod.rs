@@ -436,17 +436,17 @@ fn rotate_in(shared: &Shared, every: usize) -> usize {
                 .chain(app.key_credentials.iter_mut().map(|c| &mut c.end_date_time))
             {
                 n += 1;
-                if n % every == 0 {
-                    if let Some(t) = end.as_deref().and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok()) {
-                        // A week later, or earlier where later would leave the four-digit years.
-                        let week = if t.year() >= 9990 {
-                            chrono::Duration::days(-7)
-                        } else {
-                            chrono::Duration::days(7)
-                        };
-                        *end = Some((t + week).to_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string());
-                        changed += 1;
-                    }
+                if n.is_multiple_of(every)
+                    && let Some(t) = end.as_deref().and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                {
+                    // A week later, or earlier where later would leave the four-digit years.
+                    let week = if t.year() >= 9990 {
+                        chrono::Duration::days(-7)
+                    } else {
+                        chrono::Duration::days(7)
+                    };
+                    *end = Some((t + week).to_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string());
+                    changed += 1;
                 }
             }
         }

@@ -44,13 +44,16 @@ pub struct Snapshot {
 /// asks once a second, not once a request.
 const ENVIRONMENTS_TTL: Duration = Duration::from_secs(1);
 
+/// An environment's recent runs, when they were read and at which store generation.
+type CachedRuns = (Instant, u64, Arc<Vec<crate::store::RunRow>>);
+
 /// One snapshot per worker, retaken by one request at a time.
 #[derive(Default)]
 pub struct SnapshotCache {
     current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     environments: tokio::sync::Mutex<Option<(Instant, u64, Vec<EnvironmentState>)>>,
     /// The recent runs shown on each environment's inventory, kept like the environments.
-    runs: tokio::sync::Mutex<HashMap<i64, (Instant, u64, Arc<Vec<crate::store::RunRow>>)>>,
+    runs: tokio::sync::Mutex<HashMap<i64, CachedRuns>>,
 }
 
 impl SnapshotCache {
@@ -64,10 +67,11 @@ impl SnapshotCache {
         const RECENT_RUNS: i64 = 8;
         let generation = state.store.generation();
         let mut cached = self.runs.lock().await;
-        if let Some((at, g, runs)) = cached.get(&environment_id) {
-            if *g == generation && at.elapsed() < ENVIRONMENTS_TTL {
-                return Ok(runs.clone());
-            }
+        if let Some((at, g, runs)) = cached.get(&environment_id)
+            && *g == generation
+            && at.elapsed() < ENVIRONMENTS_TTL
+        {
+            return Ok(runs.clone());
         }
         let runs = Arc::new(state.store.recent_runs(environment_id, RECENT_RUNS).await?);
         cached.insert(environment_id, (Instant::now(), generation, runs.clone()));
