@@ -94,13 +94,14 @@ impl Store {
             // Plain heaps while pages arrive (appending is cheap); keyed once, at the merge.
             "DROP TABLE IF EXISTS temp.stage_apps",
             "DROP TABLE IF EXISTS temp.stage_creds",
+            "DROP TABLE IF EXISTS temp.stage_match",
             "CREATE TEMP TABLE stage_apps (object_id TEXT NOT NULL, app_id TEXT NOT NULL, display_name TEXT,
                source TEXT NOT NULL, tags TEXT NOT NULL, notes TEXT, owners TEXT)",
             "CREATE TEMP TABLE stage_creds (object_id TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL,
                display_name TEXT, hint TEXT, start_at INTEGER, end_at INTEGER NOT NULL)",
             // Room for a large tenant's staged rows and the merge's index pages; reset after.
             "PRAGMA temp.cache_size = -32768",
-            "PRAGMA main.cache_size = -32768",
+            "PRAGMA main.cache_size = -65536",
             // Staged pages accumulate in one transaction on the temporary database: no commit
             // per page. It locks nothing in the main database.
             "BEGIN",
@@ -407,11 +408,31 @@ async fn diff(
     .execute(&mut *tx)
     .await
     .context(CTX)?;
+    // Match staged credentials to stored ones in one join, then remove, update and insert from
+    // the match instead of repeating the join (and a correlated lookup per stored credential).
+    // An environment's first sync has nothing to match.
+    let (stored,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM credentials WHERE environment_id = ?)")
+        .bind(env)
+        .fetch_one(&mut *tx)
+        .await
+        .context(CTX)?;
+    run_sql(if stored {
+        "CREATE TEMP TABLE stage_match AS
+         SELECT c.id AS credential_id, s.rowid AS staged,
+                (c.removed_at IS NOT NULL OR c.display_name IS NOT s.display_name OR c.hint IS NOT s.hint
+                 OR c.start_at IS NOT s.start_at OR c.end_at IS NOT s.end_at) AS changed
+         FROM temp.stage_creds s
+         JOIN applications a ON a.environment_id = ?1 AND a.object_id = s.object_id
+         JOIN credentials c ON c.application_id = a.id AND c.kind = s.kind AND c.key_id = s.key_id"
+    } else {
+        "CREATE TEMP TABLE stage_match (credential_id INTEGER, staged INTEGER, changed INTEGER)"
+    })
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?;
     let removed = run_sql(
         "UPDATE credentials SET removed_at = ?2, last_seen_at = COALESCE(?4, last_seen_at)
-         WHERE environment_id = ?1 AND removed_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM applications a JOIN temp.stage_creds s ON s.object_id = a.object_id
-                           WHERE a.id = credentials.application_id AND s.kind = credentials.kind AND s.key_id = credentials.key_id)",
+         WHERE environment_id = ?1 AND removed_at IS NULL AND id NOT IN (SELECT credential_id FROM temp.stage_match)",
     )
     .execute(&mut *tx)
     .await
@@ -420,25 +441,44 @@ async fn diff(
     run_sql(
         "UPDATE credentials AS c SET display_name = s.display_name, hint = s.hint, start_at = s.start_at, end_at = s.end_at,
            last_seen_at = ?2, last_seen_run = ?3, removed_at = NULL
-         FROM temp.stage_creds s JOIN applications a ON a.environment_id = ?1 AND a.object_id = s.object_id
-         WHERE c.application_id = a.id AND c.kind = s.kind AND c.key_id = s.key_id
-           AND (c.removed_at IS NOT NULL OR c.display_name IS NOT s.display_name OR c.hint IS NOT s.hint
-                OR c.start_at IS NOT s.start_at OR c.end_at IS NOT s.end_at)",
+         FROM temp.stage_match m JOIN temp.stage_creds s ON s.rowid = m.staged
+         WHERE m.changed AND c.id = m.credential_id",
     )
     .execute(&mut *tx)
     .await
     .context(CTX)?;
+    // A bulk load (more rows than the table holds) builds the expiry indexes afterwards in one
+    // sorted pass, inside this transaction, instead of updating them row by row.
+    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM credentials")
+        .fetch_one(&mut *tx)
+        .await
+        .context(CTX)?;
+    let bulk = listing.credentials > 10_000 && listing.credentials > total;
+    if bulk {
+        for sql in ["DROP INDEX credentials_live_end", "DROP INDEX credentials_env_live_end"] {
+            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
+        }
+    }
     let added = run_sql(
         "INSERT INTO credentials (application_id, environment_id, kind, key_id, display_name, hint, start_at, end_at,
            first_seen_at, first_seen_run, last_seen_at, last_seen_run)
          SELECT a.id, ?1, s.kind, s.key_id, s.display_name, s.hint, s.start_at, s.end_at, ?2, ?3, ?2, ?3
          FROM temp.stage_creds s JOIN applications a ON a.environment_id = ?1 AND a.object_id = s.object_id
-         WHERE NOT EXISTS (SELECT 1 FROM credentials c WHERE c.application_id = a.id AND c.kind = s.kind AND c.key_id = s.key_id)",
+         WHERE s.rowid NOT IN (SELECT staged FROM temp.stage_match)",
     )
     .execute(&mut *tx)
     .await
     .context(CTX)?
     .rows_affected() as i64;
+    if bulk {
+        for sql in [
+            "CREATE INDEX credentials_live_end ON credentials (end_at) WHERE removed_at IS NULL",
+            "CREATE INDEX credentials_env_live_end ON credentials (environment_id, end_at) WHERE removed_at IS NULL",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
+        }
+    }
+    sqlx::query("DROP TABLE temp.stage_match").execute(&mut *tx).await.context(CTX)?;
     Ok(ListingCounts {
         applications: listing.applications,
         credentials: listing.credentials,
