@@ -289,3 +289,26 @@ fn the_example_config_is_valid() {
     assert_eq!(c.environments.len(), 2);
     assert!(c.calendar.token.is_some());
 }
+
+#[test]
+fn help_and_version_explain_every_command() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_credwatch")).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(&["--version"]).starts_with(&format!("credwatch {}", env!("CARGO_PKG_VERSION"))));
+    let help = run(&["--help"]);
+    for command in ["serve", "sync", "remind", "check", "demo", "hash-password"] {
+        assert!(help.contains(command), "--help lists {command}");
+    }
+    assert!(!help.contains("emulate"), "the emulator stays hidden");
+    let sync = run(&["sync", "--help"]);
+    assert!(
+        sync.contains("--env") && sync.contains("--config") && sync.contains("exit 1"),
+        "{sync}"
+    );
+    let remind = run(&["remind", "--help"]);
+    assert!(remind.contains("--now") && remind.contains("--dry-run"), "{remind}");
+    assert!(run(&["demo", "--help"]).contains("--listen"));
+}
