@@ -84,10 +84,6 @@ impl Syncer {
         self
     }
 
-    pub fn environment_names(&self) -> impl Iterator<Item = &str> {
-        self.targets.iter().map(|t| t.env.name.as_str())
-    }
-
     /// Syncs every environment (or only `only`), at most `concurrency` at once, calling
     /// `on_report` as each finishes. Cancelling stops listings in flight; their runs are recorded
     /// as failed and nothing else changes.
