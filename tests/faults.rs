@@ -328,6 +328,17 @@ async fn sigkill_during_sync_leaves_a_consistent_database() {
     let (code, out, _) = w.run(&["sync", "--config", cfg]).await;
     assert_eq!(code, 0, "{out}");
     let full = live_keys(&w, &prod()).await;
+    // A bulk load rebuilds the secondary indexes it dropped, in the same transaction.
+    let store = open_store(&w.config(&prod(), "")).await.unwrap();
+    let (indexes,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN
+         ('applications_env_name', 'applications_app_id', 'credentials_live_end', 'credentials_env_live_end')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(indexes, 4);
+    drop(store);
     // A third of the tenant goes away; every killed sync must leave either the old state
     // (transaction not committed) or the new one, never a mix.
     w.emu.update_applications("tenant-prod", |apps| apps.truncate(4_000));

@@ -400,14 +400,36 @@ async fn diff(
     .execute(&mut *tx)
     .await
     .context(CTX)?;
+    // A bulk load (more rows than the table holds) builds the secondary indexes afterwards in
+    // one sorted pass, inside this transaction, instead of updating them row by row; rows go in
+    // in key order, so the unique indexes grow at their end instead of at random places.
+    let (stored_apps,): (i64,) = sqlx::query_as("SELECT count(*) FROM applications")
+        .fetch_one(&mut *tx)
+        .await
+        .context(CTX)?;
+    let bulk_apps = listing.applications > 5_000 && listing.applications > stored_apps;
+    if bulk_apps {
+        for sql in ["DROP INDEX applications_env_name", "DROP INDEX applications_app_id"] {
+            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
+        }
+    }
     run_sql(
         "INSERT INTO applications (environment_id, object_id, app_id, display_name, first_seen_at, last_seen_at, last_seen_run, source, tags, notes, owners)
          SELECT ?1, s.object_id, s.app_id, s.display_name, ?2, ?2, ?3, s.source, s.tags, s.notes, s.owners FROM temp.stage_apps s
-         WHERE NOT EXISTS (SELECT 1 FROM applications a WHERE a.environment_id = ?1 AND a.object_id = s.object_id)",
+         WHERE NOT EXISTS (SELECT 1 FROM applications a WHERE a.environment_id = ?1 AND a.object_id = s.object_id)
+         ORDER BY s.object_id",
     )
     .execute(&mut *tx)
     .await
     .context(CTX)?;
+    if bulk_apps {
+        for sql in [
+            "CREATE INDEX applications_env_name ON applications (environment_id, display_name)",
+            "CREATE INDEX applications_app_id ON applications (app_id)",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
+        }
+    }
     // Match staged credentials to stored ones in one join, then remove, update and insert from
     // the match instead of repeating the join (and a correlated lookup per stored credential).
     // An environment's first sync has nothing to match.
@@ -464,7 +486,8 @@ async fn diff(
            first_seen_at, first_seen_run, last_seen_at, last_seen_run)
          SELECT a.id, ?1, s.kind, s.key_id, s.display_name, s.hint, s.start_at, s.end_at, ?2, ?3, ?2, ?3
          FROM temp.stage_creds s JOIN applications a ON a.environment_id = ?1 AND a.object_id = s.object_id
-         WHERE s.rowid NOT IN (SELECT staged FROM temp.stage_match)",
+         WHERE s.rowid NOT IN (SELECT staged FROM temp.stage_match)
+         ORDER BY s.object_id, s.kind, s.key_id",
     )
     .execute(&mut *tx)
     .await
