@@ -4,7 +4,6 @@
 use super::{Context, Store, StoreError};
 use crate::domain::{CredentialKind, Status, Thresholds};
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Sqlite};
 
 /// A credential with its application and environment, as every output needs it.
@@ -114,12 +113,14 @@ impl From<&CredentialView> for Sibling {
 }
 
 /// The labels of one expiry series.
-pub struct ExpiryRow<'a> {
-    pub environment: &'a str,
-    pub app_id: &'a str,
-    pub app_name: Option<&'a str>,
-    pub kind: &'a str,
-    pub key_id: &'a str,
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Expiry {
+    pub id: i64,
+    pub environment: String,
+    pub app_id: String,
+    pub app_name: Option<String>,
+    pub kind: String,
+    pub key_id: String,
     pub end_at: i64,
 }
 
@@ -200,26 +201,20 @@ impl Store {
         Ok(n)
     }
 
-    /// Every live credential's labels and end, in no particular order, handed to `each` as the
-    /// rows stream in: `/metrics` at 200,000 credentials must not sort or hold them all.
-    pub async fn each_live_expiry(&self, mut each: impl FnMut(ExpiryRow<'_>)) -> Result<(), StoreError> {
-        let mut rows = sqlx::query_as::<_, (String, String, Option<String>, String, String, i64)>(
-            "SELECT e.name, a.app_id, a.display_name, c.kind, c.key_id, c.end_at
+    /// Up to `limit` live credentials' labels and ends, in store-id order after `after_id`:
+    /// `/metrics` reads a large tenant in batches, holding neither all rows nor a connection
+    /// while its client reads.
+    pub async fn live_expiries(&self, after_id: i64, limit: i64) -> Result<Vec<Expiry>, StoreError> {
+        sqlx::query_as::<_, Expiry>(
+            "SELECT c.id, e.name AS environment, a.app_id, a.display_name AS app_name, c.kind, c.key_id, c.end_at
              FROM credentials c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id
-             WHERE c.removed_at IS NULL AND e.retired_at IS NULL",
+             WHERE c.removed_at IS NULL AND e.retired_at IS NULL AND c.id > ? ORDER BY c.id LIMIT ?",
         )
-        .fetch(&self.pool);
-        while let Some((environment, app_id, app_name, kind, key_id, end_at)) = rows.try_next().await.context("reading expiries")? {
-            each(ExpiryRow {
-                environment: &environment,
-                app_id: &app_id,
-                app_name: app_name.as_deref(),
-                kind: &kind,
-                key_id: &key_id,
-                end_at,
-            });
-        }
-        Ok(())
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading expiries")
     }
 
     /// Every live credential of the given applications (store ids), for rotation awareness:

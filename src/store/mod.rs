@@ -6,7 +6,7 @@ mod dashboard;
 mod reminders;
 mod sync;
 
-pub use credentials::{CredentialFilter, CredentialView, ExpiryRow, Sibling};
+pub use credentials::{CredentialFilter, CredentialView, Expiry, Sibling};
 pub use dashboard::{ApplicationRow, Cursor, EnvironmentState, MonthCount, StatusCounts, status_bounds};
 pub use reminders::ReminderRow;
 pub use sync::{ListingCounts, RunRow, Staging};

@@ -4,12 +4,15 @@
 use super::AppState;
 use super::error::ApiError;
 use super::query::Params;
+use super::stream;
 use super::view::rfc3339;
 use crate::domain::{CredentialKind, Status};
 use crate::store::{CredentialFilter, CredentialView, StoreError};
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 /// One live credential, the API's row. Field order is SPEC.md's.
@@ -107,67 +110,81 @@ async fn filter_from(req: &HttpRequest, state: &AppState, now: DateTime<Utc>) ->
     Ok(filter)
 }
 
-#[derive(Serialize)]
-struct CredentialsBody {
-    credentials: Vec<CredentialJson>,
-}
-
+/// `{"credentials": [ … ]}`, streamed in batches (see [`super::stream`]); each batch's rotation
+/// awareness is worked out from its own applications' live credentials.
 #[get("/api/v1/credentials")]
 pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let filter = filter_from(&req, &state, now).await?;
-    let rows = state.store.credentials(&filter).await?;
-    let siblings = state
-        .store
-        .live_credentials_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
-        .await?;
-    let mut successors = crate::policy::supersession(&siblings, now);
-    let body = CredentialsBody {
-        credentials: rows
-            .into_iter()
-            .map(|c| {
+    let first = stream::first_credentials(&state.store, &filter).await?;
+    let mut lead = "";
+    let rows = stream::credential_batches(state.store.clone(), filter, first).and_then(move |rows| {
+        let state = state.clone();
+        let sep = std::mem::replace(&mut lead, ",");
+        async move {
+            let siblings = state
+                .store
+                .live_credentials_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
+                .await?;
+            let mut successors = crate::policy::supersession(&siblings, now);
+            let mut out = Vec::with_capacity(rows.len() * 512);
+            for (i, c) in rows.into_iter().enumerate() {
+                out.extend_from_slice(if i == 0 { sep } else { "," }.as_bytes());
                 let by = successors.remove(&c.id);
                 let mut j = CredentialJson::new(c, &state, now);
                 j.superseded_by = by;
-                j
-            })
-            .collect(),
-    };
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
+                serde_json::to_writer(&mut out, &j).map_err(|e| StoreError::Setup(format!("encoding a credential: {e}")))?;
+            }
+            Ok(Bytes::from(out))
+        }
+    });
+    let body = futures_util::stream::once(async { stream::chunk(r#"{"credentials":["#) })
+        .chain(rows.map_err(stream::cut_short("streaming /api/v1/credentials")))
+        .chain(futures_util::stream::once(async { stream::chunk("]}") }));
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(body))
 }
 
-/// The same rows as a spreadsheet-safe CSV (RFC 4180, formulas neutralised).
+/// The same rows as a spreadsheet-safe CSV (RFC 4180, formulas neutralised), streamed in batches.
 #[get("/api/v1/credentials.csv")]
 pub async fn credentials_csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let filter = filter_from(&req, &state, now).await?;
-    let rows = state.store.credentials(&filter).await?;
-    let mut out =
-        String::from("environment,app_object_id,app_id,app_display_name,kind,key_id,display_name,hint,start,end,days_left,status\r\n");
-    for c in rows {
-        let j = CredentialJson::new(c, &state, now);
-        let cells = [
-            text_cell(&j.environment),
-            text_cell(&j.app_object_id),
-            text_cell(&j.app_id),
-            text_cell(j.app_display_name.as_deref().unwrap_or("")),
-            j.kind.as_str().to_string(),
-            text_cell(&j.key_id),
-            text_cell(j.display_name.as_deref().unwrap_or("")),
-            text_cell(j.hint.as_deref().unwrap_or("")),
-            j.start.unwrap_or_default(),
-            j.end,
-            j.days_left.to_string(),
-            j.status.as_str().to_string(),
-        ];
-        out.push_str(&cells.join(","));
-        out.push_str("\r\n");
-    }
+    let first = stream::first_credentials(&state.store, &filter).await?;
+    let rows = stream::credential_batches(state.store.clone(), filter, first).map_ok(move |rows| {
+        let mut out = String::with_capacity(rows.len() * 256);
+        for c in rows {
+            let j = CredentialJson::new(c, &state, now);
+            let cells = [
+                text_cell(&j.environment),
+                text_cell(&j.app_object_id),
+                text_cell(&j.app_id),
+                text_cell(j.app_display_name.as_deref().unwrap_or("")),
+                j.kind.as_str().to_string(),
+                text_cell(&j.key_id),
+                text_cell(j.display_name.as_deref().unwrap_or("")),
+                text_cell(j.hint.as_deref().unwrap_or("")),
+                j.start.unwrap_or_default(),
+                j.end,
+                j.days_left.to_string(),
+                j.status.as_str().to_string(),
+            ];
+            out.push_str(&cells.join(","));
+            out.push_str("\r\n");
+        }
+        Bytes::from(out)
+    });
+    let body = futures_util::stream::once(async {
+        stream::chunk("environment,app_object_id,app_id,app_display_name,kind,key_id,display_name,hint,start,end,days_left,status\r\n")
+    })
+    .chain(rows.map_err(stream::cut_short("streaming /api/v1/credentials.csv")));
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"credwatch-credentials.csv\""))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(out))
+        .streaming(body))
 }
 
 /// A text cell a spreadsheet shows as text: a leading `= + - @`, tab or carriage return would make

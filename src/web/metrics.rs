@@ -4,8 +4,12 @@
 use super::AppState;
 use super::dashboard::SnapshotCache;
 use super::error::PageError;
+use super::stream;
 use crate::domain::Status;
+use crate::store::Expiry;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, web};
+use futures_util::{StreamExt, TryStreamExt};
 use std::fmt::Write;
 
 /// Escapes a label value as the text format requires: backslash, double quote and line feed.
@@ -27,40 +31,20 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// The environment-level families first (a few lines each), then one expiry series per live
+/// credential, streamed in batches (see [`super::stream`]).
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<HttpResponse, PageError> {
     let (envs, snap) = cache.get(&state).await?;
     let sent = state.store.reminders_sent().await?;
-    let mut out = String::with_capacity(64 << 10);
-
-    header(
-        &mut out,
-        "credwatch_credential_expiry_timestamp_seconds",
-        "gauge",
-        "When each live credential expires, in Unix seconds.",
-    );
-    state
-        .store
-        .each_live_expiry(|c| {
-            let _ = writeln!(
-                out,
-                "credwatch_credential_expiry_timestamp_seconds{{environment=\"{}\",app_id=\"{}\",app_name=\"{}\",kind=\"{}\",key_id=\"{}\"}} {}",
-                escape_label(c.environment),
-                escape_label(c.app_id),
-                escape_label(c.app_name.unwrap_or("")),
-                escape_label(c.kind),
-                escape_label(c.key_id),
-                c.end_at
-            );
-        })
-        .await?;
+    let mut out = String::with_capacity(4 << 10);
     header(
         &mut out,
         "credwatch_sync_last_success_timestamp_seconds",
         "gauge",
         "When the last successful sync of each environment finished, in Unix seconds (0: never).",
     );
-    for e in &envs {
+    for e in envs.iter() {
         let _ = writeln!(
             out,
             "credwatch_sync_last_success_timestamp_seconds{{environment=\"{}\"}} {}",
@@ -74,7 +58,7 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
         "counter",
         "Sync runs of each environment that failed.",
     );
-    for e in &envs {
+    for e in envs.iter() {
         let _ = writeln!(
             out,
             "credwatch_sync_failures_total{{environment=\"{}\"}} {}",
@@ -95,7 +79,7 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
         "gauge",
         "Live credentials of each environment by status (refreshed every few seconds).",
     );
-    for e in &envs {
+    for e in envs.iter() {
         let counts = snap.counts.get(&e.id).copied().unwrap_or_default();
         for s in Status::ALL {
             let _ = writeln!(
@@ -107,9 +91,53 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
             );
         }
     }
+    header(
+        &mut out,
+        "credwatch_credential_expiry_timestamp_seconds",
+        "gauge",
+        "When each live credential expires, in Unix seconds.",
+    );
+    let first = state.store.live_expiries(0, stream::BATCH).await?;
+    let store = state.store.clone();
+    let batches = futures_util::stream::try_unfold((Some(first), 0), move |(next, after)| {
+        let store = store.clone();
+        async move {
+            let rows = match next {
+                Some(rows) => rows,
+                None if after < 0 => return Ok(None),
+                None => store.live_expiries(after, stream::BATCH).await?,
+            };
+            // A short batch is the last: -1 marks the end.
+            let after = match rows.last() {
+                Some(last) if rows.len() as i64 >= stream::BATCH => last.id,
+                _ => -1,
+            };
+            Ok(Some((series(&rows), (None, after))))
+        }
+    });
+    let body =
+        futures_util::stream::once(async move { stream::chunk(out) }).chain(batches.map_err(stream::cut_short("streaming /metrics")));
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(out))
+        .streaming(body))
+}
+
+/// One batch of expiry series.
+fn series(rows: &[Expiry]) -> Bytes {
+    let mut out = String::with_capacity(rows.len() * 192);
+    for c in rows {
+        let _ = writeln!(
+            out,
+            "credwatch_credential_expiry_timestamp_seconds{{environment=\"{}\",app_id=\"{}\",app_name=\"{}\",kind=\"{}\",key_id=\"{}\"}} {}",
+            escape_label(&c.environment),
+            escape_label(&c.app_id),
+            escape_label(c.app_name.as_deref().unwrap_or("")),
+            escape_label(&c.kind),
+            escape_label(&c.key_id),
+            c.end_at
+        );
+    }
+    Bytes::from(out)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod inventory;
 mod layout;
 pub mod metrics;
 mod query;
+pub mod stream;
 pub mod view;
 
 use crate::config::Config;
