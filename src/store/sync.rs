@@ -375,14 +375,19 @@ async fn diff(
     // Keyed once, here: building an index in one pass beats keeping it while pages arrive.
     for sql in [
         "CREATE UNIQUE INDEX temp.stage_apps_key ON stage_apps (object_id)",
-        "CREATE UNIQUE INDEX temp.stage_creds_key ON stage_creds (object_id, kind, key_id)",
+        // Covering: matching and inserting read the staged credentials from the index alone,
+        // in key order, instead of jumping around the heap. (Keys are unique: staging dedupes.)
+        "CREATE INDEX temp.stage_creds_key ON stage_creds (object_id, kind, key_id, display_name, hint, start_at, end_at)",
     ] {
         sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
     }
     let run_sql = |sql: &'static str| sqlx::query(sql).bind(env).bind(now).bind(run).bind(previous_success);
     // ?1 environment, ?2 now, ?3 run, ?4 the previous success (when removed rows were last seen).
+    // The stored applications are walked by their unique key (environment, object id), so that the
+    // staged rows are probed in key order too; left to itself SQLite walks them by name, and at
+    // 100,000 applications every probe lands somewhere new (2-5x slower).
     run_sql(
-        "UPDATE applications SET removed_at = ?2, last_seen_at = COALESCE(?4, last_seen_at)
+        "UPDATE applications INDEXED BY sqlite_autoindex_applications_1 SET removed_at = ?2, last_seen_at = COALESCE(?4, last_seen_at)
          WHERE environment_id = ?1 AND removed_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM temp.stage_apps s WHERE s.object_id = applications.object_id)",
     )
@@ -390,7 +395,7 @@ async fn diff(
     .await
     .context(CTX)?;
     run_sql(
-        "UPDATE applications AS a SET app_id = s.app_id, display_name = s.display_name, source = s.source, tags = s.tags,
+        "UPDATE applications AS a INDEXED BY sqlite_autoindex_applications_1 SET app_id = s.app_id, display_name = s.display_name, source = s.source, tags = s.tags,
            notes = s.notes, owners = s.owners, last_seen_at = ?2, last_seen_run = ?3, removed_at = NULL
          FROM temp.stage_apps s
          WHERE a.environment_id = ?1 AND a.object_id = s.object_id
