@@ -213,6 +213,11 @@ pub struct SyncConfig {
     /// default true). Graph then pages by 100 instead of 999, so a tenant with 10,000 apps
     /// takes 100 requests instead of 11.
     pub fetch_owners: bool,
+    /// `sync.owners_refresh_hours`: how often owners are read again (default 24; 0 = at every
+    /// sync). Syncs in between list credentials only, at 999 per page, and keep each
+    /// application's stored owners; an application first seen in between has its owners read at
+    /// the next refresh.
+    pub owners_refresh: Duration,
 }
 
 impl Default for SyncConfig {
@@ -224,6 +229,7 @@ impl Default for SyncConfig {
             max_backoff: Duration::from_secs(60),
             backoff_base: Duration::from_secs(1),
             fetch_owners: true,
+            owners_refresh: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -456,6 +462,7 @@ struct RawSync {
     max_attempts: Option<u32>,
     max_backoff_secs: Option<u64>,
     fetch_owners: Option<bool>,
+    owners_refresh_hours: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1056,6 +1063,16 @@ impl Loader<'_> {
             max_backoff: raw.max_backoff_secs.map(Duration::from_secs).unwrap_or(d.max_backoff),
             backoff_base: d.backoff_base,
             fetch_owners: raw.fetch_owners.unwrap_or(d.fetch_owners),
+            owners_refresh: match raw.owners_refresh_hours {
+                Some(h) if h > 24 * 366 => {
+                    return Err(self.err(
+                        "sync.owners_refresh_hours",
+                        format!("{h} hours is more than a year; use at most 8784"),
+                    ));
+                }
+                Some(h) => Duration::from_secs(h * 3600),
+                None => d.owners_refresh,
+            },
         };
         if cfg.concurrency == 0 {
             return Err(self.err("sync.concurrency", "must be at least 1"));

@@ -6,7 +6,7 @@ use crate::config::{Config, EnvironmentConfig};
 use crate::domain::ListedApplication;
 use crate::graph::GraphClient;
 use crate::graph::PageSink;
-use crate::store::{ListingCounts, Store};
+use crate::store::{ListingCounts, Owners, Store};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +47,9 @@ impl std::fmt::Display for EnvironmentReport {
 pub struct Syncer {
     store: Store,
     concurrency: usize,
+    /// `sync.fetch_owners` and `sync.owners_refresh_hours`.
+    fetch_owners: bool,
+    owners_refresh: std::time::Duration,
     targets: Vec<Target>,
     progress: Option<Progress>,
 }
@@ -73,6 +76,8 @@ impl Syncer {
         Syncer {
             store,
             concurrency: config.sync.concurrency,
+            fetch_owners: config.sync.fetch_owners,
+            owners_refresh: config.sync.owners_refresh,
             targets,
             progress: None,
         }
@@ -148,12 +153,20 @@ impl Syncer {
             Ok(c) => c,
             Err(e) => return fail(e.clone()).await,
         };
+        // Owners are listed when a refresh is due; in between, the stored ones are kept.
+        let owners = match self.store.owners_fetched_at(env.id).await {
+            _ if !self.fetch_owners => Owners::Unknown,
+            Ok(Some(at)) if started_at - at < self.owners_refresh.as_secs() as i64 => Owners::Kept,
+            Ok(_) => Owners::Listed,
+            Err(e) => return fail(e.to_string()).await,
+        };
         let listing_started = Instant::now();
         // Pages are staged in the store as they arrive; only the complete listing is applied.
         let mut staging = match self.store.begin_staging().await {
             Ok(s) => s,
             Err(e) => return fail(e.to_string()).await,
         };
+        staging.set_owners(owners);
         // Listing and staging overlap: the next page is fetched while the last one is written.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ListedApplication>>(2);
         let sink = ChannelSink {
@@ -170,7 +183,7 @@ impl Syncer {
             Ok::<(), crate::store::StoreError>(())
         };
         let outcome = tokio::select! {
-            (listed, staged) = async { tokio::join!(client.list_applications(sink), stage) } => match (listed, staged) {
+            (listed, staged) = async { tokio::join!(client.list_applications(owners == Owners::Listed, sink), stage) } => match (listed, staged) {
                 (_, Err(e)) => Err(e.to_string()),
                 (Err(e), Ok(())) => Err(e.to_string()),
                 (Ok(_), Ok(())) => Ok(()),

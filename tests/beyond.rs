@@ -692,3 +692,100 @@ fn config_errors_name_the_key() {
     );
     assert!(err("[[webhooks]]\nname = \"t\"\nkind = \"json\"\n").contains("webhooks[0].url_env"));
 }
+
+#[tokio::test]
+async fn owners_are_refreshed_on_their_own_cadence_and_kept_in_between() {
+    let w = World::new().await;
+    let now = w.now;
+    let cred = |k: &str| secret(k, "ci", now - Duration::days(10), now + Duration::days(100));
+    let alice = DirectoryObject::user("u-alice", "Alice", Some("alice@example.com"));
+    let bob = DirectoryObject::user("u-bob", "Bob", Some("bob@example.com"));
+    w.emu.set_applications(
+        TENANT,
+        vec![
+            app(1, "Payroll", vec![cred("k-pay")], vec![alice.clone()], None),
+            app(2, "Orphan", vec![cred("k-orphan")], vec![], None),
+        ],
+    );
+    let owner_names = |store: Store| async move {
+        let creds = store.credentials(&CredentialFilter::default()).await.unwrap();
+        let mut out: Vec<(String, Option<Vec<String>>)> = creds
+            .iter()
+            .map(|c| {
+                let names = c.owners().map(|o| o.into_iter().filter_map(|o| o.display_name).collect());
+                (c.key_id.clone(), names)
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let listings = |from: usize| -> Vec<String> {
+        w.emu.requests()[from..]
+            .iter()
+            .filter(|r| r.path == "/v1.0/applications")
+            .map(|r| r.query.clone())
+            .collect()
+    };
+    let named = |k: &str, o: Option<&[&str]>| (k.to_string(), o.map(|o| o.iter().map(|s| s.to_string()).collect()));
+
+    // First sync: owners listed ($expand, pages of 100).
+    let config = w.config("", "", &[]);
+    let store = w.sync(&config).await;
+    let first = listings(0);
+    assert!(first.iter().all(|q| q.contains("expand") && q.contains("top=100")), "{first:?}");
+    assert_eq!(
+        owner_names(store.clone()).await,
+        vec![named("k-orphan", Some(&[])), named("k-pay", Some(&["Alice"]))]
+    );
+
+    // Within the refresh interval: credentials only, at 999 per page; stored owners are kept
+    // (Payroll's change of owner waits), a new application's owners are unknown until the refresh.
+    w.emu.update_applications(TENANT, |apps| {
+        apps[0].owners = vec![bob.clone()];
+        apps.push(app(3, "New", vec![cred("k-new")], vec![alice.clone()], None));
+    });
+    let seen = w.emu.requests().len();
+    let store = w.sync(&config).await;
+    let between = listings(seen);
+    assert!(
+        !between.is_empty() && between.iter().all(|q| !q.contains("expand") && q.contains("top=999")),
+        "{between:?}"
+    );
+    assert_eq!(
+        owner_names(store.clone()).await,
+        vec![named("k-new", None), named("k-orphan", Some(&[])), named("k-pay", Some(&["Alice"]))]
+    );
+
+    // A day later the refresh is due: owners listed again, changes applied.
+    sqlx::query("UPDATE environments SET owners_fetched_at = owners_fetched_at - 25 * 3600")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let seen = w.emu.requests().len();
+    let store = w.sync(&config).await;
+    assert!(listings(seen).iter().all(|q| q.contains("expand")));
+    assert_eq!(
+        owner_names(store.clone()).await,
+        vec![
+            named("k-new", Some(&["Alice"])),
+            named("k-orphan", Some(&[])),
+            named("k-pay", Some(&["Bob"]))
+        ]
+    );
+
+    // `owners_refresh_hours = 0` lists them at every sync.
+    let every = w.config("[sync]\nowners_refresh_hours = 0", "", &[]);
+    let seen = w.emu.requests().len();
+    w.sync(&every).await;
+    assert!(listings(seen).iter().all(|q| q.contains("expand")));
+
+    // Fetching turned off: owners become unknown rather than silently stale, and turning it on
+    // again lists them at once.
+    let off = w.config("[sync]\nfetch_owners = false", "", &[]);
+    let store = w.sync(&off).await;
+    assert!(owner_names(store.clone()).await.iter().all(|(_, o)| o.is_none()));
+    let seen = w.emu.requests().len();
+    let store = w.sync(&config).await;
+    assert!(listings(seen).iter().all(|q| q.contains("expand")));
+    assert_eq!(owner_names(store).await[2], named("k-pay", Some(&["Bob"])));
+}

@@ -122,6 +122,11 @@ fn errors_name_the_file_the_key_and_the_problem() {
         ("[reminders]\ndays_before = [7, -1]\n", &[], &["reminders.days_before", "negative"]),
         ("[email]\ntransport = \"pigeon\"\n", &[], &["email.transport", "pigeon"]),
         (
+            "[sync]\nowners_refresh_hours = 100000\n",
+            &[],
+            &["sync.owners_refresh_hours", "more than a year"],
+        ),
+        (
             "[email]\ntransport = \"smtp\"\nto = [\"ops@example.com\"]\n",
             &[],
             &["email.from", "required"],

@@ -264,7 +264,7 @@ async fn a_token_expiring_mid_listing_is_renewed() {
     let mut pages = 0;
     let mut apps = 0;
     let stats = client
-        .list_applications(|page: Vec<credwatch::domain::ListedApplication>| {
+        .list_applications(true, |page: Vec<credwatch::domain::ListedApplication>| {
             pages += 1;
             apps += page.len();
             if pages == 1 {

@@ -23,8 +23,6 @@ pub struct GraphClient {
     tokens: TokenProvider,
     graph_url: Url,
     client_id: String,
-    /// `sync.fetch_owners`: expand owners on the listings.
-    fetch_owners: bool,
     /// `environments[].include_service_principals`: list enterprise applications too.
     include_service_principals: bool,
 }
@@ -63,7 +61,6 @@ impl GraphClient {
             tokens,
             graph_url: env.graph_url.clone(),
             client_id: env.client_id.clone(),
-            fetch_owners: sync.fetch_owners,
             include_service_principals: env.include_service_principals,
         })
     }
@@ -87,9 +84,10 @@ impl GraphClient {
     /// application), handing each page to `on_page` as it arrives. Returns only when the last
     /// page (the one without `@odata.nextLink`) of every listing was read: an `Ok` means the
     /// listing is complete.
-    pub async fn list_applications(&self, mut on_page: impl PageSink) -> Result<ListingStats, GraphError> {
+    /// With `with_owners`, each object's owners are expanded in the listing.
+    pub async fn list_applications(&self, with_owners: bool, mut on_page: impl PageSink) -> Result<ListingStats, GraphError> {
         let mut stats = ListingStats::default();
-        let mut url = self.listing_url("v1.0/applications", APPLICATION_SELECT)?;
+        let mut url = self.listing_url("v1.0/applications", APPLICATION_SELECT, with_owners)?;
         loop {
             let page: ApplicationPage = self.get_json(&url).await?;
             stats.pages += 1;
@@ -110,7 +108,7 @@ impl GraphClient {
         if !self.include_service_principals {
             return Ok(stats);
         }
-        let mut url = self.listing_url("v1.0/servicePrincipals", SERVICE_PRINCIPAL_SELECT)?;
+        let mut url = self.listing_url("v1.0/servicePrincipals", SERVICE_PRINCIPAL_SELECT, with_owners)?;
         loop {
             let page: ServicePrincipalPage = self.get_json(&url).await?;
             stats.pages += 1;
@@ -136,12 +134,12 @@ impl GraphClient {
         }
     }
 
-    fn listing_url(&self, path: &str, select: &str) -> Result<Url, GraphError> {
+    fn listing_url(&self, path: &str, select: &str, with_owners: bool) -> Result<Url, GraphError> {
         let mut url = self
             .graph_url
             .join(path)
             .map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
-        if self.fetch_owners {
+        if with_owners {
             url.query_pairs_mut()
                 .append_pair("$select", select)
                 .append_pair("$expand", OWNERS_EXPAND)

@@ -9,7 +9,7 @@ mod sync;
 pub use credentials::{CredentialFilter, CredentialView, Expiry, Sibling};
 pub use dashboard::{ApplicationRow, Cursor, EnvironmentState, MonthCount, StatusCounts, status_bounds};
 pub use reminders::ReminderRow;
-pub use sync::{ListingCounts, RunRow, Staging};
+pub use sync::{ListingCounts, Owners, RunRow, Staging};
 
 use crate::config::EnvironmentConfig;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

@@ -15,6 +15,28 @@ pub struct ListingCounts {
     pub removed: i64,
 }
 
+/// What a listing says about the applications' owners.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Owners {
+    /// Listed with the applications: stored as listed, and the environment's owners are fresh.
+    #[default]
+    Listed,
+    /// Not listed this time (a refresh is not due): every application keeps its stored owners.
+    Kept,
+    /// Not read at all (`sync.fetch_owners = false`): unknown, and stored as such.
+    Unknown,
+}
+
+impl Owners {
+    fn as_str(self) -> &'static str {
+        match self {
+            Owners::Listed => "listed",
+            Owners::Kept => "kept",
+            Owners::Unknown => "unknown",
+        }
+    }
+}
+
 /// One sync run as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
@@ -69,6 +91,17 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// When the environment's owners were last listed (`None`: never, or not since fetching them
+    /// was turned off).
+    pub async fn owners_fetched_at(&self, environment_id: i64) -> Result<Option<i64>, StoreError> {
+        let (at,): (Option<i64>,) = sqlx::query_as("SELECT owners_fetched_at FROM environments WHERE id = ?")
+            .bind(environment_id)
+            .fetch_one(&self.pool)
+            .await
+            .context("reading when owners were last listed")?;
+        Ok(at)
+    }
+
     /// Applies a complete listing held in memory: stages it and merges it (see [`Staging`]).
     pub async fn apply_listing(
         &self,
@@ -109,10 +142,12 @@ impl Store {
             sqlx::query(sql).execute(&mut *conn).await.context(CTX)?;
         }
         Ok(Staging {
+            owners: Owners::Listed,
             conn: Some(conn),
             seen_apps: HashSet::new(),
             seen_creds: HashSet::new(),
             digest: 0,
+            owners_digest: 0,
             applications: 0,
             credentials: 0,
         })
@@ -122,6 +157,8 @@ impl Store {
 /// A listing being staged: [`Staging::add`] each page, then [`Staging::apply`] the complete
 /// listing in one transaction, or drop it (a failed listing changes nothing).
 pub struct Staging {
+    /// What this listing says about owners (see [`Staging::set_owners`]).
+    owners: Owners,
     conn: Option<sqlx::pool::PoolConnection<Sqlite>>,
     /// Keys already staged (128-bit digests: 200,000 credentials take 3 MB), so a row listed
     /// twice keeps its first listing.
@@ -129,6 +166,8 @@ pub struct Staging {
     seen_creds: HashSet<u128>,
     /// Order-independent digest of every staged row (a wrapping sum of row digests).
     digest: u128,
+    /// The same over the listed owners (see [`Owners`]).
+    owners_digest: u128,
     applications: i64,
     credentials: i64,
 }
@@ -172,6 +211,11 @@ impl Staging {
         self.conn.as_deref_mut().expect("staging is open until applied")
     }
 
+    /// Says what the listing holds of owners (by default [`Owners::Listed`]).
+    pub fn set_owners(&mut self, owners: Owners) {
+        self.owners = owners;
+    }
+
     /// Stages one page. An application or credential listed twice keeps its first listing (see
     /// [`Staging::apply`]).
     pub async fn add(&mut self, apps: &[ListedApplication]) -> Result<(), StoreError> {
@@ -182,17 +226,26 @@ impl Staging {
             if !self.seen_apps.insert(digest128(&[b"app", a.object_id.as_bytes()])) {
                 continue;
             }
-            let row = serde_json::to_string(&StagedApp {
+            let mut staged = StagedApp {
                 o: &a.object_id,
                 a: &a.app_id,
                 n: a.display_name.as_deref(),
                 s: a.source.as_str(),
                 t: serde_json::to_string(&a.tags).map_err(encode)?,
                 x: a.notes.as_deref(),
-                w: a.owners.as_ref().map(serde_json::to_string).transpose().map_err(encode)?,
-            })
-            .map_err(encode)?;
-            self.digest = self.digest.wrapping_add(digest128(&[b"app-row", row.as_bytes()]));
+                w: None,
+            };
+            // Owners are digested apart: a listing without them (a refresh not due) is still
+            // recognised as unchanged.
+            let bare = serde_json::to_string(&staged).map_err(encode)?;
+            self.digest = self.digest.wrapping_add(digest128(&[b"app-row", bare.as_bytes()]));
+            staged.w = a.owners.as_ref().map(serde_json::to_string).transpose().map_err(encode)?;
+            if let Some(w) = &staged.w {
+                self.owners_digest = self
+                    .owners_digest
+                    .wrapping_add(digest128(&[b"owners", a.object_id.as_bytes(), w.as_bytes()]));
+            }
+            let row = serde_json::to_string(&staged).map_err(encode)?;
             self.applications += 1;
             if apps_json.len() > 1 {
                 apps_json.push(',');
@@ -261,6 +314,11 @@ impl Staging {
             digest: format!("{:032x}-{}-{}", self.digest, self.applications, self.credentials),
             applications: self.applications,
             credentials: self.credentials,
+            owners: self.owners,
+            owners_digest: match self.owners {
+                Owners::Listed => Some(format!("{:032x}", self.owners_digest)),
+                Owners::Kept | Owners::Unknown => None,
+            },
         };
         // IMMEDIATE: take the write lock before reading, so another process's write cannot
         // invalidate our snapshot halfway (SQLITE_BUSY_SNAPSHOT). The transaction is managed by
@@ -310,6 +368,9 @@ struct Listing {
     digest: String,
     applications: i64,
     credentials: i64,
+    owners: Owners,
+    /// `None` unless owners were listed.
+    owners_digest: Option<String>,
 }
 
 /// The set-based merge of the staged listing into the environment, inside the transaction.
@@ -322,13 +383,14 @@ async fn merge(
     listing: &Listing,
 ) -> Result<ListingCounts, StoreError> {
     const CTX: &str = "writing a sync's result";
-    let (previous_success, previous_digest): (Option<i64>, Option<String>) =
-        sqlx::query_as("SELECT last_success_at, listing_digest FROM environments WHERE id = ?")
+    let (previous_success, previous_digest, previous_owners): (Option<i64>, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT last_success_at, listing_digest, owners_digest FROM environments WHERE id = ?")
             .bind(env)
             .fetch_one(&mut *tx)
             .await
             .context(CTX)?;
-    let counts = if previous_digest.as_deref() == Some(listing.digest.as_str()) {
+    let same_owners = listing.owners == Owners::Kept || previous_owners == listing.owners_digest;
+    let counts = if same_owners && previous_digest.as_deref() == Some(listing.digest.as_str()) {
         // Exactly the listing applied last time: the live rows already say all of it.
         ListingCounts {
             applications: listing.applications,
@@ -339,13 +401,20 @@ async fn merge(
     } else {
         diff(tx, env, run, now, previous_success, listing).await?
     };
-    sqlx::query("UPDATE environments SET last_success_at = ?, listing_digest = ? WHERE id = ?")
-        .bind(now)
-        .bind(&listing.digest)
-        .bind(env)
-        .execute(&mut *tx)
-        .await
-        .context(CTX)?;
+    sqlx::query(
+        "UPDATE environments SET last_success_at = ?1, listing_digest = ?2,
+           owners_fetched_at = CASE ?3 WHEN 'listed' THEN ?1 WHEN 'kept' THEN owners_fetched_at END,
+           owners_digest = CASE ?3 WHEN 'kept' THEN owners_digest ELSE ?5 END
+         WHERE id = ?4",
+    )
+    .bind(now)
+    .bind(&listing.digest)
+    .bind(listing.owners.as_str())
+    .bind(env)
+    .bind(&listing.owners_digest)
+    .execute(&mut *tx)
+    .await
+    .context(CTX)?;
     sqlx::query(
         "UPDATE sync_runs SET finished_at = ?, outcome = 'success', pages = ?, applications = ?, credentials = ?, added = ?, removed = ?, error = NULL WHERE id = ?",
     )
@@ -394,14 +463,16 @@ async fn diff(
     .execute(&mut *tx)
     .await
     .context(CTX)?;
+    // ?5: owners were not listed this time, so each application keeps its stored ones.
     run_sql(
         "UPDATE applications AS a INDEXED BY sqlite_autoindex_applications_1 SET app_id = s.app_id, display_name = s.display_name, source = s.source, tags = s.tags,
-           notes = s.notes, owners = s.owners, last_seen_at = ?2, last_seen_run = ?3, removed_at = NULL
+           notes = s.notes, owners = CASE WHEN ?5 THEN a.owners ELSE s.owners END, last_seen_at = ?2, last_seen_run = ?3, removed_at = NULL
          FROM temp.stage_apps s
          WHERE a.environment_id = ?1 AND a.object_id = s.object_id
            AND (a.removed_at IS NOT NULL OR a.app_id IS NOT s.app_id OR a.display_name IS NOT s.display_name OR a.source IS NOT s.source
-                OR a.tags IS NOT s.tags OR a.notes IS NOT s.notes OR a.owners IS NOT s.owners)",
+                OR a.tags IS NOT s.tags OR a.notes IS NOT s.notes OR (NOT ?5 AND a.owners IS NOT s.owners))",
     )
+    .bind(listing.owners == Owners::Kept)
     .execute(&mut *tx)
     .await
     .context(CTX)?;
