@@ -16,10 +16,9 @@ pub struct ListingCounts {
 }
 
 /// What a listing says about the applications' owners.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owners {
     /// Listed with the applications: stored as listed, and the environment's owners are fresh.
-    #[default]
     Listed,
     /// Not listed this time (a refresh is not due): every application keeps its stored owners.
     Kept,
@@ -239,13 +238,17 @@ impl Staging {
             // recognised as unchanged.
             let bare = serde_json::to_string(&staged).map_err(encode)?;
             self.digest = self.digest.wrapping_add(digest128(&[b"app-row", bare.as_bytes()]));
-            staged.w = a.owners.as_ref().map(serde_json::to_string).transpose().map_err(encode)?;
-            if let Some(w) = &staged.w {
-                self.owners_digest = self
-                    .owners_digest
-                    .wrapping_add(digest128(&[b"owners", a.object_id.as_bytes(), w.as_bytes()]));
-            }
-            let row = serde_json::to_string(&staged).map_err(encode)?;
+            let row = match &a.owners {
+                None => bare,
+                Some(owners) => {
+                    let w = serde_json::to_string(owners).map_err(encode)?;
+                    self.owners_digest = self
+                        .owners_digest
+                        .wrapping_add(digest128(&[b"owners", a.object_id.as_bytes(), w.as_bytes()]));
+                    staged.w = Some(w);
+                    serde_json::to_string(&staged).map_err(encode)?
+                }
+            };
             self.applications += 1;
             if apps_json.len() > 1 {
                 apps_json.push(',');
@@ -476,19 +479,15 @@ async fn diff(
     .execute(&mut *tx)
     .await
     .context(CTX)?;
-    // A bulk load (more rows than the table holds) builds the secondary indexes afterwards in
-    // one sorted pass, inside this transaction, instead of updating them row by row; rows go in
-    // in key order, so the unique indexes grow at their end instead of at random places.
-    let (stored_apps,): (i64,) = sqlx::query_as("SELECT count(*) FROM applications")
-        .fetch_one(&mut *tx)
-        .await
-        .context(CTX)?;
-    let bulk_apps = listing.applications > 5_000 && listing.applications > stored_apps;
-    if bulk_apps {
-        for sql in ["DROP INDEX applications_env_name", "DROP INDEX applications_app_id"] {
-            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
-        }
-    }
+    // Rows go in in key order, so the unique indexes grow at their end instead of at random places.
+    let bulk_apps = drop_for_bulk_load(
+        tx,
+        "SELECT count(*) FROM applications",
+        listing.applications,
+        5_000,
+        &APPLICATION_INDEXES,
+    )
+    .await?;
     run_sql(
         "INSERT INTO applications (environment_id, object_id, app_id, display_name, first_seen_at, last_seen_at, last_seen_run, source, tags, notes, owners)
          SELECT ?1, s.object_id, s.app_id, s.display_name, ?2, ?2, ?3, s.source, s.tags, s.notes, s.owners FROM temp.stage_apps s
@@ -499,12 +498,7 @@ async fn diff(
     .await
     .context(CTX)?;
     if bulk_apps {
-        for sql in [
-            "CREATE INDEX applications_env_name ON applications (environment_id, display_name)",
-            "CREATE INDEX applications_app_id ON applications (app_id)",
-        ] {
-            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
-        }
+        rebuild_indexes(tx, &APPLICATION_INDEXES).await?;
     }
     // Match staged credentials to stored ones in one join, then remove, update and insert from
     // the match instead of repeating the join (and a correlated lookup per stored credential).
@@ -545,18 +539,14 @@ async fn diff(
     .execute(&mut *tx)
     .await
     .context(CTX)?;
-    // A bulk load (more rows than the table holds) builds the expiry indexes afterwards in one
-    // sorted pass, inside this transaction, instead of updating them row by row.
-    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM credentials")
-        .fetch_one(&mut *tx)
-        .await
-        .context(CTX)?;
-    let bulk = listing.credentials > 10_000 && listing.credentials > total;
-    if bulk {
-        for sql in ["DROP INDEX credentials_live_end", "DROP INDEX credentials_env_live_end"] {
-            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
-        }
-    }
+    let bulk = drop_for_bulk_load(
+        tx,
+        "SELECT count(*) FROM credentials",
+        listing.credentials,
+        10_000,
+        &CREDENTIAL_INDEXES,
+    )
+    .await?;
     let added = run_sql(
         "INSERT INTO credentials (application_id, environment_id, kind, key_id, display_name, hint, start_at, end_at,
            first_seen_at, first_seen_run, last_seen_at, last_seen_run)
@@ -570,12 +560,7 @@ async fn diff(
     .context(CTX)?
     .rows_affected() as i64;
     if bulk {
-        for sql in [
-            "CREATE INDEX credentials_live_end ON credentials (end_at) WHERE removed_at IS NULL",
-            "CREATE INDEX credentials_env_live_end ON credentials (environment_id, end_at) WHERE removed_at IS NULL",
-        ] {
-            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
-        }
+        rebuild_indexes(tx, &CREDENTIAL_INDEXES).await?;
     }
     sqlx::query("DROP TABLE temp.stage_match").execute(&mut *tx).await.context(CTX)?;
     Ok(ListingCounts {
@@ -584,6 +569,64 @@ async fn diff(
         added,
         removed,
     })
+}
+
+/// Secondary indexes that a bulk load drops and rebuilds: how to drop each, and its definition
+/// as in the migrations.
+type Indexes = [(&'static str, &'static str); 2];
+
+const APPLICATION_INDEXES: Indexes = [
+    (
+        "DROP INDEX applications_env_name",
+        "CREATE INDEX applications_env_name ON applications (environment_id, display_name)",
+    ),
+    (
+        "DROP INDEX applications_app_id",
+        "CREATE INDEX applications_app_id ON applications (app_id)",
+    ),
+];
+
+const CREDENTIAL_INDEXES: Indexes = [
+    (
+        "DROP INDEX credentials_live_end",
+        "CREATE INDEX credentials_live_end ON credentials (end_at) WHERE removed_at IS NULL",
+    ),
+    (
+        "DROP INDEX credentials_env_live_end",
+        "CREATE INDEX credentials_env_live_end ON credentials (environment_id, end_at) WHERE removed_at IS NULL",
+    ),
+];
+
+/// A bulk load (more than `at_least` incoming rows, and more than the table holds, as
+/// `count_sql` says) builds its
+/// secondary indexes afterwards in one sorted pass, inside the transaction, instead of updating
+/// them row by row: drops them and says so; [`rebuild_indexes`] puts them back.
+async fn drop_for_bulk_load(
+    tx: &mut SqliteConnection,
+    count_sql: &'static str,
+    incoming: i64,
+    at_least: i64,
+    indexes: &Indexes,
+) -> Result<bool, StoreError> {
+    const CTX: &str = "preparing a bulk load";
+    let (stored,): (i64,) = sqlx::query_as(count_sql).fetch_one(&mut *tx).await.context(CTX)?;
+    let bulk = incoming > at_least && incoming > stored;
+    if bulk {
+        for (drop, _) in indexes {
+            sqlx::query(*drop).execute(&mut *tx).await.context(CTX)?;
+        }
+    }
+    Ok(bulk)
+}
+
+async fn rebuild_indexes(tx: &mut SqliteConnection, indexes: &Indexes) -> Result<(), StoreError> {
+    for (_, create) in indexes {
+        sqlx::query(*create)
+            .execute(&mut *tx)
+            .await
+            .context("rebuilding indexes after a bulk load")?;
+    }
+    Ok(())
 }
 
 impl Store {

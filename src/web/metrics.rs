@@ -99,22 +99,15 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
     );
     let first = state.store.live_expiries(0, stream::BATCH).await?;
     let store = state.store.clone();
-    let batches = futures_util::stream::try_unfold((Some(first), 0), move |(next, after)| {
-        let store = store.clone();
-        async move {
-            let rows = match next {
-                Some(rows) => rows,
-                None if after < 0 => return Ok(None),
-                None => store.live_expiries(after, stream::BATCH).await?,
-            };
-            // A short batch is the last: -1 marks the end.
-            let after = match rows.last() {
-                Some(last) if rows.len() as i64 >= stream::BATCH => last.id,
-                _ => -1,
-            };
-            Ok(Some((series(&rows), (None, after))))
-        }
-    });
+    let batches = stream::keyset_batches(
+        first,
+        |c| c.id,
+        move |after| {
+            let store = store.clone();
+            async move { store.live_expiries(after, stream::BATCH).await }
+        },
+    )
+    .map_ok(|rows| series(&rows));
     let body =
         futures_util::stream::once(async move { stream::chunk(out) }).chain(batches.map_err(stream::cut_short("streaming /metrics")));
     Ok(HttpResponse::Ok()

@@ -15,29 +15,45 @@ use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 /// Rows per batch: about 1 MB of JSON.
 pub const BATCH: i64 = 2_000;
 
-/// The credentials matching `filter` in `(end_at, id)` order, `first` (the first batch, read by
-/// the caller) then the rest as the body is consumed.
+/// `first` (the first batch, read by the caller), then the batches after it as the body is
+/// consumed: `next` reads the batch after a row's key, `key` gives that key. A short batch is the
+/// last. Empty batches are skipped.
+pub fn keyset_batches<T, K, Fut>(
+    first: Vec<T>,
+    key: fn(&T) -> K,
+    next: impl FnMut(K) -> Fut,
+) -> impl Stream<Item = Result<Vec<T>, StoreError>>
+where
+    Fut: Future<Output = Result<Vec<T>, StoreError>>,
+{
+    let after = move |rows: &[T]| rows.last().filter(|_| rows.len() as i64 >= BATCH).map(key);
+    let rest = stream::try_unfold((after(&first), next), move |(start, mut next)| async move {
+        let Some(k) = start else {
+            return Ok(None);
+        };
+        let rows = next(k).await?;
+        let start = after(&rows);
+        Ok(Some((rows, (start, next))))
+    });
+    stream::once(async { Ok(first) })
+        .chain(rest)
+        .try_filter(|rows| std::future::ready(!rows.is_empty()))
+}
+
+/// The credentials matching `filter` in `(end_at, id)` order, in batches after `first`.
 pub fn credential_batches(
     store: Store,
     filter: CredentialFilter,
     first: Vec<CredentialView>,
 ) -> impl Stream<Item = Result<Vec<CredentialView>, StoreError>> {
-    let more = first.len() as i64 >= BATCH;
-    let rest = stream::try_unfold(
-        (store, filter, first.last().map(|c| (c.end_at, c.id)), more),
-        |(store, filter, last, more)| async move {
-            let Some((end, id)) = last.filter(|_| more) else {
-                return Ok(None);
-            };
-            let rows = store.credentials_page(&filter, Some(Cursor::After(end, id)), 0, BATCH).await?;
-            let more = rows.len() as i64 >= BATCH;
-            let last = rows.last().map(|c| (c.end_at, c.id));
-            Ok(Some((rows, (store, filter, last, more))))
+    keyset_batches(
+        first,
+        |c| (c.end_at, c.id),
+        move |(end, id)| {
+            let (store, filter) = (store.clone(), filter.clone());
+            async move { store.credentials_page(&filter, Some(Cursor::After(end, id)), 0, BATCH).await }
         },
-    );
-    stream::once(async { Ok(first) })
-        .chain(rest)
-        .try_filter(|rows| std::future::ready(!rows.is_empty()))
+    )
 }
 
 /// Reads the first batch of `filter`'s credentials (see the module's note on errors).
