@@ -138,7 +138,20 @@ impl Syncer {
         report
     }
 
+    /// One environment's sync under its lease, so two processes never list and apply the same
+    /// environment at once; the second is told who is syncing it and records no run.
     async fn try_sync(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, String> {
+        let lease = match self.store.take_lease(&format!("sync:{}", target.env.name)).await {
+            Ok(Ok(lease)) => lease,
+            Ok(Err(held)) => return Err(format!("not synced: {held}")),
+            Err(e) => return Err(e.to_string()),
+        };
+        let result = self.sync_leased(target, cancel, pages).await;
+        lease.release().await;
+        result
+    }
+
+    async fn sync_leased(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, String> {
         let env = self.store.environment_by_name(&target.env.name).await.map_err(|e| e.to_string())?;
         let started_at = chrono::Utc::now().timestamp();
         let run_id = self.store.begin_run(env.id, started_at).await.map_err(|e| e.to_string())?;

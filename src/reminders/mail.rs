@@ -1,12 +1,12 @@
 //! Sending digests with lettre: SMTP (plain, STARTTLS when offered, STARTTLS required, implicit
-//! TLS; optional authentication) or one `.eml` file per message.
+//! TLS; optional authentication) or one `.eml` file per message, readable by its owner only.
 
 use crate::config::{EmailConfig, EmailTransport};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,7 +46,9 @@ impl MailError {
 /// Where digests go.
 pub enum Mailer {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    /// The outbox directory: reminders name credentials and apps, so the directory is created
+    /// 0700 and each message 0600, whatever the umask.
+    File(PathBuf),
 }
 
 impl Mailer {
@@ -54,7 +56,7 @@ impl Mailer {
     pub fn from_config(email: &EmailConfig) -> Result<Option<Mailer>, MailError> {
         match &email.transport {
             EmailTransport::None => Ok(None),
-            EmailTransport::File { dir } => Ok(Some(Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(dir), dir.clone()))),
+            EmailTransport::File { dir } => Ok(Some(Mailer::File(dir.clone()))),
             EmailTransport::Smtp { url, username, password } => {
                 let creds = username.as_ref().map(|u| {
                     Credentials::new(
@@ -81,17 +83,32 @@ impl Mailer {
                     }
                 }),
             },
-            Mailer::File(t, dir) => {
-                tokio::fs::create_dir_all(dir)
+            Mailer::File(dir) => {
+                let (dir, message) = (dir.clone(), message.formatted());
+                tokio::task::spawn_blocking(move || write_private(&dir, &message).map_err(|e| MailError::File(format!("{}: {e}", dir.display()))))
                     .await
-                    .map_err(|e| MailError::File(format!("{}: {e}", dir.display())))?;
-                t.send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| MailError::File(format!("{}: {}", dir.display(), error_chain(&e))))
+                    .map_err(|e| MailError::File(e.to_string()))?
             }
         }
     }
+}
+
+/// Writes one message as `{uuid}.eml` in `dir`, created owner-only; the file is created 0600
+/// rather than narrowed after writing, so no other user can open it in between.
+fn write_private(dir: &std::path::Path, message: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(dir.join(format!("{}.eml", uuid::Uuid::new_v4())))?;
+    file.write_all(message)?;
+    file.sync_all()
 }
 
 /// The error with its causes, each said once.
