@@ -10,6 +10,7 @@ use std::sync::Arc;
 const USER: &str = "ops";
 const PASSWORD: &str = "correct horse";
 const CALENDAR_TOKEN: &str = "calendar-token-value";
+const GRAPH_SECRET: &str = "graph-secret";
 
 /// An argon2id hash of `password` with small costs: the tests count checks, they do not time them.
 fn cheap_hash(password: &str) -> String {
@@ -30,6 +31,8 @@ struct Served {
     url: String,
     port: u16,
     guard: Arc<AuthGuard>,
+    config: Config,
+    store: credwatch::store::Store,
     _dir: tempfile::TempDir,
 }
 
@@ -42,6 +45,7 @@ impl Served {
 fn load(text: &str) -> Config {
     Config::from_toml(text, None, &|k| match k {
         "CAL_TOKEN" => Some(CALENDAR_TOKEN.to_string()),
+        "SECRET" => Some(GRAPH_SECRET.to_string()),
         "METRICS_TOKEN" => Some("scrape-me".to_string()),
         _ => None,
     })
@@ -59,11 +63,14 @@ async fn serve(tables: &str) -> Served {
     let app = Application::build(load(&text), Some(listener)).await.unwrap();
     let port = app.port();
     let guard = app.auth_guard();
+    let store = app.store().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     Served {
         url: format!("http://127.0.0.1:{port}"),
         port,
         guard,
+        config: load(&text),
+        store,
         _dir: dir,
     }
 }
@@ -294,6 +301,7 @@ async fn answers_with_credential_data_or_a_token_are_not_stored() {
     for path in [
         "/".to_string(),
         "/environments/prod".into(),
+        "/environments/prod/applications/00000000-0000-4000-8000-000000000001".into(),
         "/findings".into(),
         "/metrics".into(),
         "/api/v1/credentials".into(),
@@ -311,4 +319,37 @@ async fn answers_with_credential_data_or_a_token_are_not_stored() {
             r.status()
         );
     }
+}
+
+#[tokio::test]
+async fn a_search_longer_than_200_characters_is_a_400_naming_q() {
+    use credwatch::emulator::{ClientAuth, Emulator, generate_applications};
+    let emu = Emulator::start().await.unwrap();
+    emu.add_tenant("tenant");
+    emu.register_client(
+        "tenant",
+        "client",
+        ClientAuth::Secret {
+            value: GRAPH_SECRET.into(),
+            expired: false,
+        },
+    );
+    emu.set_applications("tenant", generate_applications(1, 30, chrono::Utc::now()));
+    let s = serve(&format!(
+        "[[environments]]\nname = \"prod\"\ntenant_id = \"tenant\"\nclient_id = \"client\"\nclient_secret_env = \"SECRET\"\nauthority_host = \"{u}\"\ngraph_url = \"{u}\"\n",
+        u = emu.url()
+    ))
+    .await;
+    let reports = credwatch::sync::Syncer::new(&s.config, s.store.clone())
+        .sync_all(None, &tokio_util::sync::CancellationToken::new(), |_| {})
+        .await;
+    assert!(reports[0].succeeded(), "{}", reports[0]);
+    let http = reqwest::Client::new();
+    let search = |q: String| http.get(format!("{}/environments/prod", s.url)).query(&[("q", q)]).send();
+    let r = search("x".repeat(60_000)).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("(q)") && body.contains("200"), "{body}");
+    assert_eq!(search("é".repeat(200)).await.unwrap().status(), 200, "200 characters, 400 bytes: still a search");
+    assert_eq!(search("é".repeat(201)).await.unwrap().status(), 400);
 }

@@ -16,6 +16,9 @@ use chrono::Utc;
 
 const PER_PAGE: i64 = 50;
 const MAX_PER_PAGE: i64 = 500;
+/// The longest search looked for, in characters: longer than any name, and far below SQLite's
+/// LIKE pattern limit (50,000 bytes), past which the query fails.
+pub const MAX_SEARCH: usize = 200;
 /// Counting stops here: "10,000+" is as useful as an exact figure and stays fast for any search.
 const COUNT_CAP: i64 = 10_000;
 
@@ -100,6 +103,12 @@ pub async fn environment(
         .ok_or_else(|| PageError::NotFound(format!("There is no environment named “{name}”.")))?;
     let params = Params::parse(req.query_string());
     let q = params.get("q").unwrap_or("").trim().to_string();
+    if q.chars().count() > MAX_SEARCH {
+        return Err(PageError::BadRequest(format!(
+            "The search (q) is {} characters long; at most {MAX_SEARCH} are looked for.",
+            q.chars().count()
+        )));
+    }
     let status = params
         .get("status")
         .map(|s| {
