@@ -10,7 +10,7 @@ pub use throttle::{FREE_FAILURES, LONGEST_WAIT};
 
 use crate::config::{AuthConfig, AuthMode};
 use checks::{Busy, Checks, StoredHash};
-use throttle::{ClientKey, Throttle};
+use throttle::{ClientKey, Escalation, Throttle};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
@@ -177,7 +177,7 @@ impl AuthGuard {
         let reservation = Reservation {
             throttle: &self.throttle,
             client,
-            outcome: None,
+            done: false,
         };
         // An unknown name is checked against the decoy, so it costs what a known one does and
         // its answer's timing does not tell which names exist.
@@ -186,7 +186,15 @@ impl AuthGuard {
             Ok(ok) => ok && account.is_some(),
             Err(Busy) => return Verdict::Busy,
         };
-        reservation.finish(ok);
+        let escalation = reservation.finish(ok);
+        if let Some((failures, wait)) = escalation.client_waits {
+            tracing::warn!(client = ?client, failures, wait_secs = wait.as_secs(), "failed logins: this address now waits before each attempt");
+        }
+        if escalation.attack_began {
+            tracing::warn!(
+                "failed logins from many addresses: every address that has failed now waits; addresses that never failed are not held back"
+            );
+        }
         if !ok {
             return Verdict::Challenge;
         }
@@ -213,18 +221,21 @@ impl AuthGuard {
 struct Reservation<'a> {
     throttle: &'a Throttle,
     client: ClientKey,
-    outcome: Option<bool>,
+    done: bool,
 }
 
 impl Reservation<'_> {
-    fn finish(mut self, ok: bool) {
-        self.outcome = Some(ok);
+    fn finish(mut self, ok: bool) -> Escalation {
+        self.done = true;
+        self.throttle.finish(self.client, Some(ok), Instant::now())
     }
 }
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.throttle.finish(self.client, self.outcome, Instant::now());
+        if !self.done {
+            let _ = self.throttle.finish(self.client, None, Instant::now());
+        }
     }
 }
 
@@ -306,7 +317,6 @@ async fn answer(
         Verdict::Forbidden(why) => text(HttpResponse::Forbidden(), format!("credwatch: {why}\n")),
         Verdict::TooManyFailures(wait) => {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            tracing::warn!(client = ?peer, retry_after = secs, "login refused: too many failed logins from this address");
             let mut r = HttpResponse::TooManyRequests();
             r.insert_header((header::RETRY_AFTER, secs.to_string()));
             text(r, format!("credwatch: too many failed logins from your address; try again in {secs} s\n"))

@@ -175,25 +175,40 @@ impl Throttle {
     }
 
     /// Ends a reservation: `Some(false)` records a failure, `Some(true)` a success, `None` a
-    /// verification that never ran.
-    pub fn finish(&self, key: ClientKey, outcome: Option<bool>, now: Instant) {
+    /// verification that never ran. Says what a failure changed, for one log line per change
+    /// rather than one per refused request.
+    pub fn finish(&self, key: ClientKey, outcome: Option<bool>, now: Instant) -> Escalation {
         let mut state = self.lock();
+        let mut escalation = Escalation::default();
         if outcome == Some(false) {
-            state.global_failures(now);
+            let before = state.global_failures(now);
             state.global += 1.0;
+            escalation.attack_began = before < ATTACK_FAILURES && state.global >= ATTACK_FAILURES;
         }
+        let allowance = state.allowance(now);
         let Some(record) = state.clients.get_mut(&key) else {
-            return;
+            return escalation;
         };
         record.checking = record.checking.saturating_sub(1);
         if outcome == Some(false) {
             record.failures += 1;
             record.last_failure = now;
+            escalation.client_waits = record.wait(now, allowance).map(|wait| (record.failures, wait));
         }
         if record.failures == 0 && record.checking == 0 {
             state.clients.remove(&key);
         }
+        escalation
     }
+}
+
+/// What one failure changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Escalation {
+    /// The client now waits: its failures and the wait.
+    pub client_waits: Option<(u32, Duration)>,
+    /// Failures from everywhere just passed [`ATTACK_FAILURES`].
+    pub attack_began: bool,
 }
 
 #[cfg(test)]
@@ -206,7 +221,7 @@ mod tests {
 
     fn fail(t: &Throttle, key: ClientKey, now: Instant) {
         t.reserve(key, now).expect("may try");
-        t.finish(key, Some(false), now);
+        let _ = t.finish(key, Some(false), now);
     }
 
     #[test]
@@ -237,7 +252,7 @@ mod tests {
             t.reserve(a, now).expect("within the allowance");
         }
         assert!(t.reserve(a, now).is_err(), "one more would exceed what it may fail");
-        t.finish(a, None, now);
+        assert_eq!(t.finish(a, None, now), Escalation::default());
         assert!(t.reserve(a, now).is_ok(), "a slot came back");
     }
 
@@ -266,7 +281,7 @@ mod tests {
         for i in 0..(MAX_CLIENTS + 50) as u32 {
             let key = ClientKey(IpAddr::from(i.to_be_bytes()));
             t.reserve(key, now).unwrap();
-            t.finish(key, Some(false), now);
+            let _ = t.finish(key, Some(false), now);
         }
         assert!(t.lock().clients.len() <= MAX_CLIENTS);
     }
