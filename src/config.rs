@@ -3,7 +3,7 @@
 //! so the process can exit before doing anything.
 
 use crate::domain::{Ladder, Thresholds};
-use crate::graph::token::ClientCertificate;
+use crate::certificate::{CertError, ClientCertificate};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -1150,7 +1150,8 @@ impl Loader<'_> {
             self.read_secret_file(&k("client_secret_file"), &path)?;
             ClientCredential::SecretFile(self.path(&path))
         } else if let Some(path) = raw.certificate_path {
-            let cert = ClientCertificate::load(&self.path(&path)).map_err(|e| self.err(k("certificate_path"), e))?;
+            let path = self.path(&path);
+            let cert = ClientCertificate::load(&path).map_err(|e| self.err(k("certificate_path"), cert_problem(&path, e)))?;
             ClientCredential::Certificate(std::sync::Arc::new(cert))
         } else {
             let path = self.path(raw.federated_token_file.as_deref().expect("counted above"));
@@ -1195,7 +1196,7 @@ impl Loader<'_> {
         let credential = if let Some(secret) = self.var("AZURE_CLIENT_SECRET") {
             ClientCredential::Secret(SecretString::from(secret.trim().to_string()))
         } else if let Some(path) = self.var("AZURE_CLIENT_CERTIFICATE_PATH") {
-            let cert = ClientCertificate::load(Path::new(&path)).map_err(|e| self.env_err("AZURE_CLIENT_CERTIFICATE_PATH", e))?;
+            let cert = ClientCertificate::load(Path::new(&path)).map_err(|e| self.env_err("AZURE_CLIENT_CERTIFICATE_PATH", cert_problem(Path::new(&path), e)))?;
             ClientCredential::Certificate(std::sync::Arc::new(cert))
         } else if let Some(path) = self.var("AZURE_FEDERATED_TOKEN_FILE") {
             ClientCredential::FederatedTokenFile(PathBuf::from(path))
@@ -1222,6 +1223,14 @@ impl Loader<'_> {
             notify_owners: false,
             include_service_principals: false,
         }))
+    }
+}
+
+/// A certificate error in words, naming the file (a read error names it already).
+fn cert_problem(path: &Path, e: CertError) -> String {
+    match e {
+        CertError::Read { .. } => e.to_string(),
+        e => format!("{}: {e}", path.display()),
     }
 }
 
