@@ -3,9 +3,9 @@
 //! over HTTP, writes reminder e-mails to an outbox folder and serves the dashboard.
 
 use crate::config::Config;
-use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
 use crate::startup::Application as Service;
 use chrono::{Duration, Utc};
+use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

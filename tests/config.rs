@@ -348,7 +348,10 @@ certificate_path = "pair.pem"
     let mismatched = format!("{key}\n{}\n", block(&other, "CERTIFICATE"));
     let err = config(&mismatched).unwrap_err();
     assert_eq!(err.key, "environments[0].certificate_path");
-    assert!(err.problem.contains("pair.pem") && err.problem.contains("does not match the certificate"), "{err}");
+    assert!(
+        err.problem.contains("pair.pem") && err.problem.contains("does not match the certificate"),
+        "{err}"
+    );
     let body = key.lines().nth(1).expect("a line of the key");
     assert!(!err.to_string().contains(body), "the error shows key material: {err}");
 
