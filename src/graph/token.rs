@@ -4,13 +4,35 @@
 
 use super::GraphError;
 use super::http::{Retrier, body_limited};
+use crate::certificate::CertError;
 use crate::config::{ClientCredential, EnvironmentConfig, SyncConfig, is_loopback};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use url::Url;
+
+/// A local problem signing in: nothing was sent to the token endpoint. (What the endpoint
+/// answers is a [`GraphError::SignIn`].)
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// `authority_host` and `tenant_id` do not make a URL.
+    #[error("token URL for tenant {tenant:?}: {error}")]
+    TokenUrl { tenant: String, error: url::ParseError },
+    /// The token endpoint is plain http on a host that is not this machine.
+    #[error("refusing to send a client secret over plain http to {host}")]
+    PlainHttp { host: String },
+    /// A secret file or federated token file cannot be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Unreadable { path: PathBuf, error: std::io::Error },
+    /// A secret file or federated token file holds nothing.
+    #[error("{} is empty", path.display())]
+    Empty { path: PathBuf },
+    /// The certificate could not sign the client assertion; its own error says why.
+    #[error(transparent)]
+    Assertion(#[from] CertError),
+}
 
 /// An access token and when to stop using it.
 struct Cached {
@@ -48,14 +70,16 @@ struct TokenErrorBody {
 impl TokenProvider {
     pub fn new(http: reqwest::Client, env: &EnvironmentConfig, sync: &SyncConfig) -> Result<TokenProvider, GraphError> {
         let authority = env.authority_host.as_str().trim_end_matches('/');
-        let token_url = Url::parse(&format!("{authority}/{}/oauth2/v2.0/token", env.tenant_id))
-            .map_err(|e| GraphError::Config(format!("token URL for tenant {:?}: {e}", env.tenant_id)))?;
+        let token_url = Url::parse(&format!("{authority}/{}/oauth2/v2.0/token", env.tenant_id)).map_err(|error| TokenError::TokenUrl {
+            tenant: env.tenant_id.clone(),
+            error,
+        })?;
         // Checked at config load too; checked again here because this is where secrets leave.
         if token_url.scheme() != "https" && !is_loopback(&token_url) {
-            return Err(GraphError::Config(format!(
-                "refusing to send a client secret over plain http to {}",
-                token_url.host_str().unwrap_or("?")
-            )));
+            return Err(TokenError::PlainHttp {
+                host: token_url.host_str().unwrap_or("?").to_string(),
+            }
+            .into());
         }
         let scope = format!("{}/.default", env.graph_url.as_str().trim_end_matches('/'));
         Ok(TokenProvider {
@@ -103,7 +127,7 @@ impl TokenProvider {
             ClientCredential::Certificate(cert) => {
                 let assertion = cert
                     .assertion(&self.client_id, self.token_url.as_str())
-                    .map_err(|e| GraphError::Config(e.to_string()))?;
+                    .map_err(TokenError::Assertion)?;
                 form.push(("client_assertion_type", assertion_type));
                 form.push(("client_assertion", assertion.expose_secret().to_string()));
             }
@@ -135,11 +159,14 @@ impl TokenProvider {
     }
 }
 
-fn read_trimmed(path: &Path) -> Result<String, GraphError> {
-    let text = std::fs::read_to_string(path).map_err(|e| GraphError::Config(format!("cannot read {}: {e}", path.display())))?;
+fn read_trimmed(path: &Path) -> Result<String, TokenError> {
+    let text = std::fs::read_to_string(path).map_err(|error| TokenError::Unreadable {
+        path: path.to_path_buf(),
+        error,
+    })?;
     let text = text.trim();
     if text.is_empty() {
-        return Err(GraphError::Config(format!("{} is empty", path.display())));
+        return Err(TokenError::Empty { path: path.to_path_buf() });
     }
     Ok(text.to_string())
 }
