@@ -9,7 +9,7 @@
 mod defaults;
 mod links;
 mod load;
-mod raw;
+pub(crate) mod raw;
 
 pub use links::{enterprise_app_link, portal_link};
 

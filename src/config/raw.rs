@@ -1,14 +1,15 @@
 //! The config file as serde reads it: one field a key, every one optional here (the loader says
 //! which are required), unknown keys refused. The defaults are in `defaults.rs`; what each value
-//! becomes, and the checks on it, in `load.rs`.
+//! becomes, and the checks on it, in `load/`. `credwatch demo` writes its config through the
+//! same structs, so it cannot name a key the loader does not know.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The whole file.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawConfig {
+pub(crate) struct RawConfig {
     /// `[server]`: where the dashboard listens and who may see it.
     #[serde(default)]
     pub server: RawServer,
@@ -45,9 +46,9 @@ pub(super) struct RawConfig {
 
 /// One `[[exclusions]]` table. Every criterion given must match; at least one of `app_id`,
 /// `app_name`, `credential_name`, `tag`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawExclusion {
+pub(crate) struct RawExclusion {
     /// `name`: shown on the dashboard; default `exclusions[N]`. A built-in's name replaces it.
     pub name: Option<String>,
     /// `environment`: only this environment.
@@ -67,9 +68,9 @@ pub(super) struct RawExclusion {
 }
 
 /// One `[[webhooks]]` table.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawWebhook {
+pub(crate) struct RawWebhook {
     /// `name` (required): `[a-z0-9-]+`, unique; the ledger records `webhook:{name}`.
     pub name: Option<String>,
     /// `kind` (required): `"teams"` (a Teams Workflows webhook) or `"json"`.
@@ -84,9 +85,9 @@ pub(super) struct RawWebhook {
 }
 
 /// `[server]`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawServer {
+pub(crate) struct RawServer {
     /// `listen`: address and port of the dashboard, API, feed and metrics (env `CREDWATCH_LISTEN`).
     pub listen: Option<String>,
     /// `public_url`: base of the links in e-mails and calendar events; default from `listen`.
@@ -96,9 +97,9 @@ pub(super) struct RawServer {
 }
 
 /// `[server.auth]`: who may see the dashboard and API.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawAuth {
+pub(crate) struct RawAuth {
     /// `mode`: `"none"`, `"basic"` or `"proxy"`.
     pub mode: Option<String>,
     /// `allow_anonymous`: accept `mode = "none"` on a non-loopback address (a firewall guards it).
@@ -120,9 +121,9 @@ pub(super) struct RawAuth {
 }
 
 /// One `[[server.auth.users]]` table.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawUser {
+pub(crate) struct RawUser {
     /// `name`: the Basic user name, without `:`.
     pub name: String,
     /// `password_hash`: an argon2 PHC string from `credwatch hash-password`.
@@ -130,17 +131,17 @@ pub(super) struct RawUser {
 }
 
 /// `[database]`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawDatabase {
+pub(crate) struct RawDatabase {
     /// `url`: a `sqlite:` URL (env `CREDWATCH_DATABASE_URL`).
     pub url: Option<String>,
 }
 
 /// `[schedule]`: cron with seconds, in UTC; `""` turns a job off.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawSchedule {
+pub(crate) struct RawSchedule {
     /// `sync`: when to sync every environment.
     pub sync: Option<String>,
     /// `remind`: when to send the reminders due.
@@ -148,9 +149,9 @@ pub(super) struct RawSchedule {
 }
 
 /// `[status]`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawStatus {
+pub(crate) struct RawStatus {
     /// `critical_days`: fewer days left than this is critical.
     pub critical_days: Option<i64>,
     /// `warning_days`: fewer days left than this is a warning.
@@ -158,9 +159,9 @@ pub(super) struct RawStatus {
 }
 
 /// `[reminders]`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawReminders {
+pub(crate) struct RawReminders {
     /// `days_before`: the rungs of the ladder, in days before the end.
     pub days_before: Option<Vec<i64>>,
     /// `expired_notice`: one more notice once a credential has expired.
@@ -170,9 +171,9 @@ pub(super) struct RawReminders {
 }
 
 /// `[email]`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawEmail {
+pub(crate) struct RawEmail {
     /// `transport`: `"smtp"`, `"file"` or `"none"`.
     pub transport: Option<String>,
     /// `url`: `smtp://host:port` (STARTTLS when offered), `?tls=required|opportunistic|none`, or `smtps://`.
@@ -193,9 +194,9 @@ pub(super) struct RawEmail {
 }
 
 /// `[calendar]`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawCalendar {
+pub(crate) struct RawCalendar {
     /// `token_env`: the environment variable holding the feed's token; without a token the feed is refused.
     pub token_env: Option<String>,
     /// `token_file`: or a file holding it.
@@ -203,9 +204,9 @@ pub(super) struct RawCalendar {
 }
 
 /// `[sync]`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawSync {
+pub(crate) struct RawSync {
     /// `concurrency`: environments synced at once.
     pub concurrency: Option<usize>,
     /// `request_timeout_secs`: timeout of every request to Graph or the token endpoint.
@@ -221,9 +222,9 @@ pub(super) struct RawSync {
 }
 
 /// One `[[environments]]` table.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawEnvironment {
+pub(crate) struct RawEnvironment {
     /// `name` (required): unique, `[a-z0-9-]+`.
     pub name: Option<String>,
     /// `tenant_id` (required): the directory (tenant) ID or its domain.
