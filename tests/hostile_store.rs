@@ -3,7 +3,7 @@
 
 use chrono::{Duration, SecondsFormat, Utc};
 use credwatch::config::Config;
-use credwatch::emulator::{Application, ClientAuth, Emulator, PasswordCredential};
+use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential};
 use credwatch::reminders::{RemindError, try_remind};
 use credwatch::startup::open_store;
 use credwatch::store::Store;
@@ -270,6 +270,8 @@ async fn a_sync_stands_back_while_another_process_syncs_the_environment() {
     let syncer = Syncer::new(&config, store.clone());
     let reports = syncer.sync_all(None, &CancellationToken::new(), |_| {}).await;
     let error = reports[0].result.as_ref().expect_err("not synced while held");
+    assert!(matches!(error, credwatch::sync::SyncError::Busy(_)), "{error:?}");
+    let error = error.to_string();
     assert!(error.contains("pid 7 on elsewhere") && error.contains("sync:prod"), "{error}");
     let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs").fetch_one(store.pool()).await.unwrap();
     assert_eq!(runs, 0, "standing back records no run");

@@ -323,7 +323,7 @@ async fn answers_with_credential_data_or_a_token_are_not_stored() {
 
 #[tokio::test]
 async fn a_search_longer_than_200_characters_is_a_400_naming_q() {
-    use credwatch::emulator::{ClientAuth, Emulator, generate_applications};
+    use credwatch_emulator::{ClientAuth, Emulator, generate_applications};
     let emu = Emulator::start().await.unwrap();
     emu.add_tenant("tenant");
     emu.register_client(

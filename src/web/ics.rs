@@ -23,7 +23,7 @@
 //! long lines, but lets CR and other control characters through, so every name goes through
 //! [`crate::reminders::render::clean`] first.
 
-use super::AppState;
+use super::state::AppState;
 use crate::config::Config;
 use crate::domain::Ladder;
 use crate::reminders::render::{clean, credwatch_link};
