@@ -55,15 +55,12 @@ impl Application {
             store: store.clone(),
             config: config.clone(),
         };
-        let guard = actix_web::web::Data::new(web::auth::AuthGuard::new(
-            config.server.auth.clone(),
-            web::auth::default_password_checks(),
-        ));
+        let guard = actix_web::web::Data::new(web::auth::AuthGuard::new(config.server.auth.clone()));
         let app_guard = guard.clone();
         let hosts = actix_web::web::Data::new(web::host::AllowedHosts::new(
             listener.local_addr()?,
             &config.server.public_url,
-            &[],
+            &config.server.allowed_hosts,
         ));
         let server = HttpServer::new(move || {
             App::new()

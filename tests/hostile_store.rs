@@ -3,11 +3,11 @@
 
 use chrono::{Duration, SecondsFormat, Utc};
 use credwatch::config::Config;
-use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential};
 use credwatch::reminders::{RemindError, try_remind};
 use credwatch::startup::open_store;
 use credwatch::store::Store;
 use credwatch::sync::Syncer;
+use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential};
 use mailin_embedded::{Handler, Response, Server, SslConfig, response};
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -165,7 +165,12 @@ impl Gated {
     }
 
     fn digests_to(&self, address: &str) -> usize {
-        self.received.lock().unwrap().iter().filter(|to| to.iter().any(|t| t == address)).count()
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|to| to.iter().any(|t| t == address))
+            .count()
     }
 }
 
@@ -230,17 +235,26 @@ async fn the_remind_command_says_another_process_is_sending() {
     let config_path = write_config(&world, &world.dir.path().join("credwatch.db"), &email);
     let now = Utc::now().timestamp();
     assert_eq!(
-        store.try_lease("remind", "pid 1 on elsewhere", now, std::time::Duration::from_secs(300)).await.unwrap(),
+        store
+            .try_lease("remind", "pid 1 on elsewhere", now, std::time::Duration::from_secs(300))
+            .await
+            .unwrap(),
         Ok(())
     );
     let out = run(&["remind", "--config", &config_path]).await;
     assert_eq!(out.0, 1, "{out:?}");
     assert!(out.2.contains("pid 1 on elsewhere") && out.2.contains("sent nothing"), "{out:?}");
-    assert!(!outbox.exists() || std::fs::read_dir(&outbox).unwrap().next().is_none(), "nothing was written");
+    assert!(
+        !outbox.exists() || std::fs::read_dir(&outbox).unwrap().next().is_none(),
+        "nothing was written"
+    );
     // An expired lease is taken over.
     store.release_lease("remind", "pid 1 on elsewhere").await.unwrap();
     assert_eq!(
-        store.try_lease("remind", "pid 1 on elsewhere", now - 600, std::time::Duration::from_secs(300)).await.unwrap(),
+        store
+            .try_lease("remind", "pid 1 on elsewhere", now - 600, std::time::Duration::from_secs(300))
+            .await
+            .unwrap(),
         Ok(())
     );
     let out = run(&["remind", "--config", &config_path]).await;
@@ -273,7 +287,10 @@ async fn a_sync_stands_back_while_another_process_syncs_the_environment() {
     assert!(matches!(error, credwatch::sync::SyncError::Busy(_)), "{error:?}");
     let error = error.to_string();
     assert!(error.contains("pid 7 on elsewhere") && error.contains("sync:prod"), "{error}");
-    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs").fetch_one(store.pool()).await.unwrap();
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(runs, 0, "standing back records no run");
     // Held by someone else, renewing and releasing are refused; the holder itself may renew.
     assert!(!store.renew_lease("sync:prod", "me", now, hour).await.unwrap());
@@ -282,11 +299,18 @@ async fn a_sync_stands_back_while_another_process_syncs_the_environment() {
     assert!(store.try_lease("sync:prod", "me", now, hour).await.unwrap().is_err());
     // Once it has expired, the next sync takes it over, and gives it back afterwards.
     let reports = {
-        sqlx::query("UPDATE leases SET expires_at = ?").bind(now - 1).execute(store.pool()).await.unwrap();
+        sqlx::query("UPDATE leases SET expires_at = ?")
+            .bind(now - 1)
+            .execute(store.pool())
+            .await
+            .unwrap();
         syncer.sync_all(None, &CancellationToken::new(), |_| {}).await
     };
     assert!(reports[0].succeeded(), "{}", reports[0]);
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM leases").fetch_one(store.pool()).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM leases")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(left, 0, "released after the run");
 }
 
@@ -322,7 +346,10 @@ async fn a_readable_database_is_made_private_with_its_wal_and_shm() {
     let out = run_with_umask("022", &["remind", "--dry-run", "--config", &write_config(&world, &db, "")]).await;
     assert_eq!(out.0, 0, "{out:?}");
     assert_eq!(mode(&db), 0o600);
-    assert!(out.2.contains(&db.display().to_string()) && out.2.contains("0600"), "a log line names the file: {out:?}");
+    assert!(
+        out.2.contains(&db.display().to_string()) && out.2.contains("0600"),
+        "a log line names the file: {out:?}"
+    );
     // SQLite removes the WAL and SHM at the last close: look at them while the database is open,
     // once left behind readable and once created afresh.
     for leftover in [true, false] {

@@ -1,7 +1,7 @@
 //! Sending digests with lettre: SMTP (plain, STARTTLS when offered, STARTTLS required, implicit
 //! TLS; optional authentication) or one `.eml` file per message, readable by its owner only.
 
-use crate::config::{EmailConfig, EmailTransport};
+use crate::config::{EmailConfig, EmailTransport, SmtpTls};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -57,14 +57,19 @@ impl Mailer {
         match &email.transport {
             EmailTransport::None => Ok(None),
             EmailTransport::File { dir } => Ok(Some(Mailer::File(dir.clone()))),
-            EmailTransport::Smtp { url, username, password } => {
+            EmailTransport::Smtp {
+                url,
+                tls,
+                username,
+                password,
+            } => {
                 let creds = username.as_ref().map(|u| {
                     Credentials::new(
                         u.clone(),
                         password.as_ref().map(|p| p.expose_secret().to_string()).unwrap_or_default(),
                     )
                 });
-                Ok(Some(Mailer::Smtp(smtp_transport(url, creds, SMTP_TIMEOUT)?)))
+                Ok(Some(Mailer::Smtp(smtp_transport(url, *tls, creds, SMTP_TIMEOUT)?)))
             }
         }
     }
@@ -85,9 +90,11 @@ impl Mailer {
             },
             Mailer::File(dir) => {
                 let (dir, message) = (dir.clone(), message.formatted());
-                tokio::task::spawn_blocking(move || write_private(&dir, &message).map_err(|e| MailError::File(format!("{}: {e}", dir.display()))))
-                    .await
-                    .map_err(|e| MailError::File(e.to_string()))?
+                tokio::task::spawn_blocking(move || {
+                    write_private(&dir, &message).map_err(|e| MailError::File(format!("{}: {e}", dir.display())))
+                })
+                .await
+                .map_err(|e| MailError::File(e.to_string()))?
             }
         }
     }
@@ -126,29 +133,26 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// An SMTP transport for `url`: `smtp://host[:port]` uses STARTTLS when the server offers it,
-/// `?tls=required` insists on it, `?tls=none` never uses TLS, `smtps://` is implicit TLS (port
-/// 465 by default).
+/// An SMTP transport for `url` with the TLS the config parsed from it: `smtps://` is implicit
+/// TLS (port 465 by default), `?tls=required` insists on STARTTLS, `smtp://` uses it when the
+/// server offers it, `?tls=none` never does. (The config refuses the last two with a password to
+/// a server off this machine.)
 pub fn smtp_transport(
     url: &Url,
+    tls: SmtpTls,
     credentials: Option<Credentials>,
     timeout: Duration,
 ) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let host = url.host_str().ok_or_else(|| MailError::Config(format!("{url} has no host")))?;
     // IPv6 literals come bracketed from the URL; the socket address and the TLS name want them bare.
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    let implicit = url.scheme() == "smtps";
-    let port = url.port().unwrap_or(if implicit { 465 } else { 25 });
-    let mode = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    let port = url.port().unwrap_or(if tls == SmtpTls::Implicit { 465 } else { 25 });
     let params = || TlsParameters::new(host.clone()).map_err(|e| MailError::Config(format!("TLS for {host}: {e}")));
-    let tls = if implicit {
-        Tls::Wrapper(params()?)
-    } else {
-        match mode.as_deref() {
-            Some("none") => Tls::None,
-            Some("required") => Tls::Required(params()?),
-            _ => Tls::Opportunistic(params()?),
-        }
+    let tls = match tls {
+        SmtpTls::Implicit => Tls::Wrapper(params()?),
+        SmtpTls::Required => Tls::Required(params()?),
+        SmtpTls::Opportunistic => Tls::Opportunistic(params()?),
+        SmtpTls::None => Tls::None,
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
         .port(port)

@@ -31,7 +31,11 @@ impl std::fmt::Display for LeaseHeld {
         let until = chrono::DateTime::from_timestamp(self.expires_at, 0)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_else(|| self.expires_at.to_string());
-        write!(f, "another credwatch ({}) holds the {:?} lease until {until} unless it renews it", self.holder, self.name)
+        write!(
+            f,
+            "another credwatch ({}) holds the {:?} lease until {until} unless it renews it",
+            self.holder, self.name
+        )
     }
 }
 
@@ -197,10 +201,7 @@ fn holder_is_dead(holder: &str) -> bool {
     let Ok(pid) = pid.parse::<u32>() else {
         return false;
     };
-    host == host_name()
-        && pid != std::process::id()
-        && Path::new("/proc/self").exists()
-        && !Path::new(&format!("/proc/{pid}")).exists()
+    host == host_name() && pid != std::process::id() && Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn now() -> i64 {
@@ -218,7 +219,10 @@ mod tests {
         let host = host_name();
         // Beyond the kernel's pid_max (2^22), so no process has it.
         assert!(holder_is_dead(&format!("pid 4194399 on {host}, run 0000")));
-        assert!(!holder_is_dead("pid 4194399 on another-host.example, run 0000"), "elsewhere: unknown");
+        assert!(
+            !holder_is_dead("pid 4194399 on another-host.example, run 0000"),
+            "elsewhere: unknown"
+        );
         assert!(!holder_is_dead("someone"));
     }
 }

@@ -9,14 +9,13 @@ pub use checks::CheckStats;
 pub use throttle::{FREE_FAILURES, LONGEST_WAIT};
 
 use crate::config::{AuthConfig, AuthMode};
-use checks::{Busy, Checks, StoredHash};
-use throttle::{ClientKey, Escalation, Throttle};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{Error, HttpResponse, web};
 use base64::Engine;
+use checks::{Busy, Checks, StoredHash};
 use secrecy::ExposeSecret;
 use sha2::Digest;
 use std::collections::HashSet;
@@ -24,6 +23,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
+use throttle::{ClientKey, Escalation, Throttle};
 
 /// The Content-Security-Policy: scripts only from our own /static (no inline script), no framing.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
@@ -69,15 +69,14 @@ pub enum Verdict {
 
 const MAX_CACHED: usize = 1024;
 
-/// Password checks that may run at once by default: one per core, so a flood cannot take more
-/// CPU than the machine has, nor more memory than one argon2 block per core.
-pub fn default_password_checks() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
-}
-
 impl AuthGuard {
-    /// A guard running at most `password_checks` argon2 verifications at once.
-    pub fn new(config: AuthConfig, password_checks: usize) -> AuthGuard {
+    /// The guard of `[server.auth]`; with `mode = "basic"`, at most `password_checks` argon2
+    /// verifications run at once.
+    pub fn new(config: AuthConfig) -> AuthGuard {
+        let password_checks = match &config.mode {
+            AuthMode::Basic { password_checks, .. } => *password_checks,
+            _ => 1,
+        };
         let accounts: Vec<(String, StoredHash)> = match &config.mode {
             AuthMode::Basic { users, .. } => users
                 .iter()
@@ -301,9 +300,7 @@ async fn answer(
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
     let peer = req.peer_addr().map(|a| a.ip());
-    let text = |mut response: actix_web::HttpResponseBuilder, body: String| {
-        response.content_type("text/plain; charset=utf-8").body(body)
-    };
+    let text = |mut response: actix_web::HttpResponseBuilder, body: String| response.content_type("text/plain; charset=utf-8").body(body);
     let response = match guard.decide(req.path(), req.headers(), peer).await {
         Verdict::Allow => return next.call(req).await.map(ServiceResponse::map_into_left_body),
         Verdict::Challenge => {
@@ -319,12 +316,18 @@ async fn answer(
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             let mut r = HttpResponse::TooManyRequests();
             r.insert_header((header::RETRY_AFTER, secs.to_string()));
-            text(r, format!("credwatch: too many failed logins from your address; try again in {secs} s\n"))
+            text(
+                r,
+                format!("credwatch: too many failed logins from your address; try again in {secs} s\n"),
+            )
         }
         Verdict::Busy => {
             let mut r = HttpResponse::ServiceUnavailable();
             r.insert_header((header::RETRY_AFTER, "1"));
-            text(r, "credwatch: too many logins are being checked right now; try again in a second\n".into())
+            text(
+                r,
+                "credwatch: too many logins are being checked right now; try again in a second\n".into(),
+            )
         }
     };
     Ok(req.into_response(response).map_into_right_body())

@@ -5,6 +5,7 @@
 //! gets 421 Misdirected Request, in every auth mode. An IP address cannot be rebound, so when
 //! credwatch listens on every address (`0.0.0.0`, `[::]`), any IP literal is accepted too.
 
+use crate::config::normalise_host as normalise;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
@@ -16,7 +17,7 @@ use url::Url;
 /// The host names and addresses requests may name.
 #[derive(Debug, Clone)]
 pub struct AllowedHosts {
-    /// Normalised by [`normalise`]: lower case, no port, no trailing dot, IPs in canonical form.
+    /// Normalised by [`crate::config::normalise_host`]: lower case, no port, no trailing dot, IPs in canonical form.
     names: Vec<String>,
     /// Listening on every address: any IP literal is one of ours.
     any_ip: bool,
@@ -24,7 +25,7 @@ pub struct AllowedHosts {
 
 impl AllowedHosts {
     /// The hosts of a server listening on `listen` and reached at `public_url`, plus `extra`
-    /// (`server.allowed_hosts`, names or addresses, with or without a port).
+    /// (`server.allowed_hosts`, already normalised).
     pub fn new(listen: SocketAddr, public_url: &Url, extra: &[String]) -> AllowedHosts {
         let mut names = vec!["localhost".to_string()];
         let any_ip = listen.ip().is_unspecified();
@@ -32,7 +33,7 @@ impl AllowedHosts {
             names.push(listen.ip().to_canonical().to_string());
         }
         names.extend(public_url.host_str().and_then(normalise));
-        names.extend(extra.iter().filter_map(|h| normalise(h)));
+        names.extend(extra.iter().cloned());
         names.sort();
         names.dedup();
         AllowedHosts { names, any_ip }
@@ -47,37 +48,6 @@ impl AllowedHosts {
     }
 }
 
-/// `Host`-header syntax (`name`, `name:port`, `1.2.3.4:80`, `[::1]:8080`) to a comparable name;
-/// `None` when it is not a host at all.
-pub fn normalise(host: &str) -> Option<String> {
-    let host = host.trim();
-    if let Some(rest) = host.strip_prefix('[') {
-        let (inside, after) = rest.split_once(']')?;
-        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
-        return port_ok
-            .then(|| inside.parse::<std::net::Ipv6Addr>().ok())
-            .flatten()
-            .map(|ip| IpAddr::V6(ip).to_canonical().to_string());
-    }
-    let bare = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        Some(_) => return None,
-        None => host,
-    };
-    let bare = bare.strip_suffix('.').unwrap_or(bare);
-    if bare.is_empty() {
-        return None;
-    }
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Some(ip.to_canonical().to_string());
-    }
-    match url::Host::parse(bare).ok()? {
-        url::Host::Domain(d) => Some(d.to_ascii_lowercase()),
-        url::Host::Ipv4(ip) => Some(ip.to_string()),
-        url::Host::Ipv6(ip) => Some(ip.to_string()),
-    }
-}
-
 /// The middleware: 421 for a request that names a host this credwatch is not.
 pub async fn check(
     req: ServiceRequest,
@@ -88,7 +58,9 @@ pub async fn check(
     };
     // An absolute request target names a host too, and some servers prefer it to `Host`.
     let named = [
-        req.headers().get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}").to_string()),
+        req.headers()
+            .get(header::HOST)
+            .map(|h| h.to_str().unwrap_or("\u{fffd}").to_string()),
         req.uri().authority().map(|a| a.to_string()),
     ];
     let refused = if named.iter().all(Option::is_none) {
@@ -114,26 +86,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_header_forms_normalise() {
-        assert_eq!(normalise("Example.COM:8080").as_deref(), Some("example.com"));
-        assert_eq!(normalise("example.com.").as_deref(), Some("example.com"));
-        assert_eq!(normalise("[::1]:8080").as_deref(), Some("::1"));
-        assert_eq!(normalise("[::ffff:127.0.0.1]").as_deref(), Some("127.0.0.1"));
-        assert_eq!(normalise("127.0.0.1:80").as_deref(), Some("127.0.0.1"));
-        assert_eq!(normalise("a b"), None);
-        assert_eq!(normalise("host:port"), None);
-        assert_eq!(normalise(""), None);
-        assert_eq!(normalise("[::1"), None);
-    }
-
-    #[test]
     fn only_our_names_pass() {
         let public = Url::parse("https://credwatch.example.com/").unwrap();
-        let hosts = AllowedHosts::new("127.0.0.1:8080".parse().unwrap(), &public, &["cw.internal:8443".into()]);
-        for ok in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST", "credwatch.example.com", "credwatch.example.com:443", "cw.internal"] {
+        let hosts = AllowedHosts::new("127.0.0.1:8080".parse().unwrap(), &public, &["cw.internal".into()]);
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "credwatch.example.com",
+            "credwatch.example.com:443",
+            "cw.internal",
+        ] {
             assert!(hosts.allows(ok), "{ok}");
         }
-        for bad in ["attacker.example", "attacker.example:8080", "10.0.0.1", "127.0.0.2:8080", "credwatch.example.com.attacker.example"] {
+        for bad in [
+            "attacker.example",
+            "attacker.example:8080",
+            "10.0.0.1",
+            "127.0.0.2:8080",
+            "credwatch.example.com.attacker.example",
+        ] {
             assert!(!hosts.allows(bad), "{bad}");
         }
         let everywhere = AllowedHosts::new("0.0.0.0:8080".parse().unwrap(), &public, &[]);
