@@ -6,7 +6,7 @@ mod checks;
 mod throttle;
 
 pub use checks::CheckStats;
-pub use throttle::{FREE_FAILURES, LONGEST_WAIT};
+pub use throttle::FREE_FAILURES;
 
 use crate::config::{AuthConfig, AuthMode};
 use actix_web::body::{EitherBody, MessageBody};

@@ -20,7 +20,8 @@ pub const ATTACK_FAILURES: f64 = 20.0;
 const ATTACK_DECAY_PER_SEC: f64 = ATTACK_FAILURES / 60.0;
 /// The first wait past the allowance; each further failure doubles it.
 const FIRST_WAIT: Duration = Duration::from_secs(1);
-pub const LONGEST_WAIT: Duration = Duration::from_secs(60);
+/// The longest wait: a user who mistyped is never held back for long.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
 /// An address that has not failed for this long starts over.
 const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Addresses remembered at most; past it the stalest is forgotten, so an attacker with many
