@@ -52,7 +52,7 @@ pub struct Config {
     pub sync: SyncConfig,
     pub environments: Vec<EnvironmentConfig>,
     /// `[[exclusions]]` plus the built-in rules kept by `reminders.builtin_exclusions`.
-    pub exclusions: crate::policy::Exclusions,
+    pub exclusions: crate::domain::Exclusions,
     /// `[[webhooks]]`: chat or JSON endpoints that receive reminders besides e-mail.
     pub webhooks: Vec<WebhookConfig>,
 }
@@ -298,29 +298,8 @@ pub struct EnvironmentConfig {
 impl EnvironmentConfig {
     /// The "Certificates & secrets" blade of an app registration in the Azure portal.
     pub fn portal_link(&self, app_id: &str) -> String {
-        portal_link(&self.portal_url, app_id)
+        crate::domain::portal_link(self.portal_url.as_str(), app_id)
     }
-}
-
-/// The "Certificates & secrets" blade of an app registration, on the given portal.
-pub fn portal_link(portal_url: &Url, app_id: &str) -> String {
-    let app_id: String = url::form_urlencoded::byte_serialize(app_id.as_bytes()).collect();
-    format!(
-        "{}/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/{app_id}",
-        portal_url.as_str().trim_end_matches('/')
-    )
-}
-
-/// The single sign-on blade of an enterprise application (service principal), where its SAML
-/// signing certificates and secrets are managed.
-pub fn enterprise_app_link(portal_url: &Url, object_id: &str, app_id: &str) -> String {
-    let enc = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
-    format!(
-        "{}/#view/Microsoft_AAD_IAM/ManagedAppMenuBlade/~/SignOnV2/objectId/{}/appId/{}",
-        portal_url.as_str().trim_end_matches('/'),
-        enc(object_id),
-        enc(app_id)
-    )
 }
 
 // ---- the raw file, as serde sees it -------------------------------------------------------
@@ -664,8 +643,8 @@ impl Loader<'_> {
         raw: Vec<RawExclusion>,
         builtin: Option<Vec<String>>,
         envs: &[EnvironmentConfig],
-    ) -> Result<crate::policy::Exclusions, ConfigError> {
-        use crate::policy::{ExclusionRule, Glob, builtin_exclusions, builtin_names};
+    ) -> Result<crate::domain::Exclusions, ConfigError> {
+        use crate::domain::{ExclusionRule, Glob, builtin_exclusions, builtin_names};
         let mut rules = Vec::new();
         let mut names = HashSet::new();
         for (i, r) in raw.into_iter().enumerate() {
@@ -742,7 +721,7 @@ impl Loader<'_> {
                 .into_iter()
                 .filter(|b| keep.contains(&b.name) && !names.contains(&b.name)),
         );
-        Ok(crate::policy::Exclusions { rules })
+        Ok(crate::domain::Exclusions { rules })
     }
 
     fn webhooks(&self, raw: Vec<RawWebhook>, envs: &[EnvironmentConfig]) -> Result<Vec<WebhookConfig>, ConfigError> {
@@ -1164,7 +1143,7 @@ impl Loader<'_> {
         let graph_url = self.secure_url(&k("graph_url"), raw.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH))?;
         let portal_url = match raw.portal_url {
             Some(v) => self.url(&k("portal_url"), &v)?,
-            None => default_portal(&graph_url),
+            None => crate::domain::default_portal(&graph_url),
         };
         let notify = raw
             .notify
@@ -1216,7 +1195,7 @@ impl Loader<'_> {
             client_id,
             credential,
             authority_host: self.default_authority()?,
-            portal_url: default_portal(&graph_url),
+            portal_url: crate::domain::default_portal(&graph_url),
             graph_url,
             notify: Vec::new(),
             notify_owners: false,
@@ -1233,17 +1212,4 @@ pub fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
     }
-}
-
-/// The Azure portal of the cloud whose Graph lives at `graph_url`.
-fn default_portal(graph_url: &Url) -> Url {
-    let host = graph_url.host_str().unwrap_or_default();
-    let portal = if host.ends_with(".us") {
-        "https://portal.azure.us"
-    } else if host.ends_with(".cn") {
-        "https://portal.azure.cn"
-    } else {
-        "https://portal.azure.com"
-    };
-    Url::parse(portal).expect("constant URL")
 }

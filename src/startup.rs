@@ -29,7 +29,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .await
         .with_context(|| format!("opening the database {}", config.database.url))?;
     store.register_environments(&config.environments).await?;
-    let interrupted = store.close_interrupted_runs(chrono::Utc::now().timestamp()).await?;
+    let interrupted = store
+        .close_interrupted_runs(crate::domain::Timestamp::from(chrono::Utc::now()))
+        .await?;
     if interrupted > 0 {
         tracing::warn!(
             runs = interrupted,

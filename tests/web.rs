@@ -172,7 +172,7 @@ async fn environments_that_never_synced_or_synced_nothing_or_long_ago_never_look
     app.emulator.set_applications("tenant-dev", Vec::new());
     app.resync("dev").await;
     let prod = app.store.environment_by_name("prod").await.unwrap();
-    let day_ago = chrono::Utc::now().timestamp() - 86_400;
+    let day_ago = credwatch::domain::Timestamp::from(chrono::Utc::now()).plus_days(-1);
     let run = app.store.begin_run(prod.id, day_ago).await.unwrap();
     app.store.apply_listing(prod.id, run, day_ago, 1, &[]).await.unwrap();
     let html = app.page("/").await;
@@ -374,7 +374,7 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
         "superseded_by",
     ]
     .into();
-    let now = chrono::Utc::now();
+    let now = credwatch::domain::Timestamp::from(chrono::Utc::now());
     for c in &all {
         let obj = c.as_object().unwrap();
         assert_eq!(obj.keys().map(String::as_str).collect::<BTreeSet<_>>(), keys);
@@ -384,7 +384,7 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
         assert!(c["hint"].is_null() || c["hint"].is_string());
         let end = c["end"].as_str().unwrap();
         assert!(end.ends_with('Z'), "{end}");
-        let end = chrono::DateTime::parse_from_rfc3339(end).unwrap().with_timezone(&chrono::Utc);
+        let end = credwatch::domain::Timestamp::parse(end).unwrap();
         let days = c["days_left"].as_i64().unwrap();
         assert_eq!(days, credwatch::domain::days_left(end, now), "{c}");
         let status = credwatch::domain::Thresholds::default().status(end, now);
@@ -564,14 +564,16 @@ async fn large_answers_stream_every_row_exactly_once() {
         .execute(app.store.pool())
         .await
         .unwrap();
-    let siblings: Vec<credwatch::store::Sibling> = sqlx::query_as(
-        "SELECT id, application_id, kind, key_id, display_name, start_at, end_at, first_seen_at FROM credentials
-         WHERE removed_at IS NULL",
-    )
-    .fetch_all(app.store.pool())
-    .await
-    .unwrap();
-    let superseded = credwatch::policy::supersession(&siblings, chrono::Utc::now()).len();
+    let apps: Vec<(i64,)> = sqlx::query_as("SELECT id FROM applications")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    let siblings = app
+        .store
+        .live_credentials_of(&apps.into_iter().map(|(id,)| id).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let superseded = credwatch::domain::supersession(&siblings, chrono::Utc::now().into()).len();
     assert!(superseded > 0, "the generated tenants rotate some credentials");
 
     let r = app.get("/api/v1/credentials").await;

@@ -2,6 +2,8 @@
 //! TLS; optional authentication) or one `.eml` file per message.
 
 use crate::config::{EmailConfig, EmailTransport};
+use crate::domain::EmailAddress;
+use lettre::Address;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -143,6 +145,15 @@ pub fn smtp_transport(
     Ok(builder.build())
 }
 
+/// A plain address from the directory as a recipient, without a display name.
+impl From<EmailAddress> for Mailbox {
+    fn from(address: EmailAddress) -> Mailbox {
+        // Unchecked on purpose: `EmailAddress` admits only dot-atom local parts and dotted
+        // domain names, a subset of what lettre checks for (tested below).
+        Mailbox::new(None, Address::new_dangerous(address.local_part(), address.domain()))
+    }
+}
+
 const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
 const SUPPRESS_AUTO_REPLY: HeaderName = HeaderName::new_from_ascii_str("X-Auto-Response-Suppress");
 
@@ -161,4 +172,24 @@ pub fn build_message(from: &Mailbox, to: &Mailbox, subject: &str, text: String, 
         .raw_header(HeaderValue::new(SUPPRESS_AUTO_REPLY, "All".into()))
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| MailError::Message(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_plain_address_is_one_lettre_accepts() {
+        for text in [
+            "a@example.com",
+            "First.Last+tag@mail.example.co.uk",
+            "o'brien@example.ie",
+            "x!#$%&'*+-/=?^_`{|}~@a-b.c9",
+            "1@2.3",
+        ] {
+            let address = EmailAddress::parse(text).expect(text);
+            let checked: Address = text.parse().expect(text);
+            assert_eq!(Mailbox::from(address), Mailbox::new(None, checked), "{text}");
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Writing a sync's result: runs, and a complete listing applied in one transaction.
 
+use super::time::to_db;
 use super::{Context, Store, StoreError};
-use crate::domain::ListedApplication;
+use crate::domain::{ListedApplication, Timestamp};
 use sha2::Digest;
 use sqlx::{Sqlite, SqliteConnection};
 use std::collections::HashSet;
@@ -41,8 +42,8 @@ impl Owners {
 pub struct RunRow {
     pub id: i64,
     pub environment_id: i64,
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     pub outcome: String,
     pub pages: i64,
     pub applications: i64,
@@ -54,7 +55,7 @@ pub struct RunRow {
 
 impl Store {
     /// Records that a sync of `environment_id` started; the run stays `running` until finished.
-    pub async fn begin_run(&self, environment_id: i64, started_at: i64) -> Result<i64, StoreError> {
+    pub async fn begin_run(&self, environment_id: i64, started_at: Timestamp) -> Result<i64, StoreError> {
         let (id,): (i64,) =
             sqlx::query_as("INSERT INTO sync_runs (environment_id, started_at, outcome) VALUES (?, ?, 'running') RETURNING id")
                 .bind(environment_id)
@@ -67,7 +68,7 @@ impl Store {
     }
 
     /// Records a failed run. Nothing else is touched: a failed listing changes no credential.
-    pub async fn fail_run(&self, run_id: i64, finished_at: i64, pages: i64, error: &str) -> Result<(), StoreError> {
+    pub async fn fail_run(&self, run_id: i64, finished_at: Timestamp, pages: i64, error: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE sync_runs SET finished_at = ?, outcome = 'failed', pages = ?, error = ? WHERE id = ?")
             .bind(finished_at)
             .bind(pages)
@@ -81,7 +82,7 @@ impl Store {
     }
 
     /// Runs left `running` by a process that stopped mid-sync: marked interrupted at start-up.
-    pub async fn close_interrupted_runs(&self, now: i64) -> Result<u64, StoreError> {
+    pub async fn close_interrupted_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
         let done = sqlx::query("UPDATE sync_runs SET outcome = 'interrupted', finished_at = ?, error = 'the process stopped during this sync' WHERE outcome = 'running'")
             .bind(now)
             .execute(&self.pool)
@@ -92,8 +93,8 @@ impl Store {
 
     /// When the environment's owners were last listed (`None`: never, or not since fetching them
     /// was turned off).
-    pub async fn owners_fetched_at(&self, environment_id: i64) -> Result<Option<i64>, StoreError> {
-        let (at,): (Option<i64>,) = sqlx::query_as("SELECT owners_fetched_at FROM environments WHERE id = ?")
+    pub async fn owners_fetched_at(&self, environment_id: i64) -> Result<Option<Timestamp>, StoreError> {
+        let (at,): (Option<Timestamp>,) = sqlx::query_as("SELECT owners_fetched_at FROM environments WHERE id = ?")
             .bind(environment_id)
             .fetch_one(&self.pool)
             .await
@@ -106,7 +107,7 @@ impl Store {
         &self,
         environment_id: i64,
         run_id: i64,
-        now: i64,
+        now: Timestamp,
         pages: i64,
         apps: &[ListedApplication],
     ) -> Result<ListingCounts, StoreError> {
@@ -201,6 +202,7 @@ struct StagedCred<'a> {
     i: &'a str,
     n: Option<&'a str>,
     h: Option<&'a str>,
+    /// Start and end as stored (see [`super::time`]).
     s: Option<i64>,
     e: i64,
 }
@@ -265,8 +267,8 @@ impl Staging {
                     i: &c.key_id,
                     n: c.display_name.as_deref(),
                     h: c.hint.as_deref(),
-                    s: c.start.map(|s| s.timestamp()),
-                    e: c.end.timestamp(),
+                    s: c.start.map(to_db),
+                    e: to_db(c.end),
                 })
                 .map_err(encode)?;
                 self.digest = self.digest.wrapping_add(digest128(&[b"cred-row", row.as_bytes()]));
@@ -307,7 +309,7 @@ impl Staging {
         store: &Store,
         environment_id: i64,
         run_id: i64,
-        now: i64,
+        now: Timestamp,
         pages: i64,
     ) -> Result<ListingCounts, StoreError> {
         const CTX: &str = "writing a sync's result";
@@ -381,12 +383,12 @@ async fn merge(
     tx: &mut SqliteConnection,
     env: i64,
     run: i64,
-    now: i64,
+    now: Timestamp,
     pages: i64,
     listing: &Listing,
 ) -> Result<ListingCounts, StoreError> {
     const CTX: &str = "writing a sync's result";
-    let (previous_success, previous_digest, previous_owners): (Option<i64>, Option<String>, Option<String>) =
+    let (previous_success, previous_digest, previous_owners): (Option<Timestamp>, Option<String>, Option<String>) =
         sqlx::query_as("SELECT last_success_at, listing_digest, owners_digest FROM environments WHERE id = ?")
             .bind(env)
             .fetch_one(&mut *tx)
@@ -439,8 +441,8 @@ async fn diff(
     tx: &mut SqliteConnection,
     env: i64,
     run: i64,
-    now: i64,
-    previous_success: Option<i64>,
+    now: Timestamp,
+    previous_success: Option<Timestamp>,
     listing: &Listing,
 ) -> Result<ListingCounts, StoreError> {
     const CTX: &str = "writing a sync's result";

@@ -6,12 +6,12 @@ use super::error::ApiError;
 use super::query::Params;
 use super::stream;
 use super::view::rfc3339;
-use crate::domain::{CredentialKind, Status};
-use crate::store::{CredentialFilter, CredentialView, StoreError};
+use crate::domain::{Credential, CredentialKind, Status, Timestamp};
+use crate::store::{CredentialFilter, StoreError};
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
@@ -36,7 +36,7 @@ pub struct CredentialJson {
     /// The exclusion rule silencing this credential's reminders, if one applies.
     pub excluded: Option<Excluded>,
     /// The newer credential that replaced this one, if it was superseded.
-    pub superseded_by: Option<crate::policy::Successor>,
+    pub superseded_by: Option<crate::domain::Successor>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,17 +47,17 @@ pub struct Excluded {
 }
 
 impl CredentialJson {
-    fn new(c: CredentialView, state: &AppState, now: DateTime<Utc>) -> Self {
+    fn new(c: Credential, state: &AppState, now: Timestamp) -> Self {
         let excluded = state.config.exclusions.find(&c, now).map(|r| Excluded {
             rule: r.name.clone(),
             reason: r.reason.clone(),
             until: r.until.map(|u| u.to_string()),
         });
         CredentialJson {
-            source: c.source(),
+            source: c.app_source,
             excluded,
             superseded_by: None,
-            kind: c.kind(),
+            kind: c.kind,
             days_left: c.days_left(now),
             status: c.status(&state.config.status, now),
             start: c.start_at.map(rfc3339),
@@ -81,7 +81,7 @@ fn bad(parameter: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 /// `environment`, `status`, `within_days` (and `kind`) into a filter over live credentials.
-async fn filter_from(req: &HttpRequest, state: &AppState, now: DateTime<Utc>) -> Result<CredentialFilter, ApiError> {
+async fn filter_from(req: &HttpRequest, state: &AppState, now: Timestamp) -> Result<CredentialFilter, ApiError> {
     let params = Params::parse(req.query_string());
     let mut filter = CredentialFilter::default();
     if let Some(env) = params.get("environment") {
@@ -101,7 +101,7 @@ async fn filter_from(req: &HttpRequest, state: &AppState, now: DateTime<Utc>) ->
             .ok()
             .filter(|n| (0..=3_000_000).contains(n))
             .ok_or_else(|| bad("within_days", format!("{days:?} is not a whole number of days from 0 to 3000000")))?;
-        filter.end_before = Some(now.timestamp() + n * 86_400);
+        filter.end_before = Some(now.plus_days(n));
     }
     if let Some(status) = params.get("status") {
         let s = Status::parse(status).ok_or_else(|| bad("status", format!("{status:?} is not one of expired, critical, warning, ok")))?;
@@ -114,7 +114,7 @@ async fn filter_from(req: &HttpRequest, state: &AppState, now: DateTime<Utc>) ->
 /// awareness is worked out from its own applications' live credentials.
 #[get("/api/v1/credentials")]
 pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
+    let now = Timestamp::from(Utc::now());
     let filter = filter_from(&req, &state, now).await?;
     let first = stream::first_credentials(&state.store, &filter).await?;
     let mut lead = "";
@@ -126,7 +126,7 @@ pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result
                 .store
                 .live_credentials_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
                 .await?;
-            let mut successors = crate::policy::supersession(&siblings, now);
+            let mut successors = crate::domain::supersession(&siblings, now);
             let mut out = Vec::with_capacity(rows.len() * 512);
             for (i, c) in rows.into_iter().enumerate() {
                 out.extend_from_slice(if i == 0 { sep } else { "," }.as_bytes());
@@ -150,7 +150,7 @@ pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result
 /// The same rows as a spreadsheet-safe CSV (RFC 4180, formulas neutralised), streamed in batches.
 #[get("/api/v1/credentials.csv")]
 pub async fn credentials_csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
+    let now = Timestamp::from(Utc::now());
     let filter = filter_from(&req, &state, now).await?;
     let first = stream::first_credentials(&state.store, &filter).await?;
     let rows = stream::credential_batches(state.store.clone(), filter, first).map_ok(move |rows| {
@@ -263,17 +263,17 @@ mod tests {
 }
 
 /// `GET /api/v1/findings`: the policy findings over every live credential (see
-/// [`crate::policy::findings`]), with the counts per kind.
+/// [`crate::domain::findings`]), with the counts per kind.
 #[get("/api/v1/findings")]
 pub async fn findings(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
+    let now = Timestamp::from(Utc::now());
     let all = state.store.credentials(&CredentialFilter::default()).await?;
-    let findings = crate::policy::findings(&all, now);
-    let counts: std::collections::BTreeMap<&str, usize> = crate::policy::FindingKind::ALL
+    let findings = crate::domain::findings(&all, now);
+    let counts: std::collections::BTreeMap<&str, usize> = crate::domain::FindingKind::ALL
         .iter()
         .map(|k| (k.as_str(), findings.iter().filter(|f| f.kind == *k).count()))
         .collect();
-    let rules: Vec<&crate::policy::ExclusionRule> = state.config.exclusions.rules.iter().collect();
+    let rules: Vec<&crate::domain::ExclusionRule> = state.config.exclusions.rules.iter().collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({"counts": counts, "findings": findings, "exclusions": rules})))

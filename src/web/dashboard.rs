@@ -8,7 +8,8 @@ use super::AppState;
 use super::error::PageError;
 use super::layout::Layout;
 use super::view::{self, CredentialRow, EnvironmentCard, thousands};
-use crate::store::{CredentialFilter, CredentialView, EnvironmentState, MonthCount, StatusCounts, Store};
+use crate::domain::{Credential, Timestamp};
+use crate::store::{CredentialFilter, EnvironmentState, MonthCount, StatusCounts, Store};
 use actix_web::{HttpResponse, get, web};
 use anyhow::Context as _;
 use askama::Template;
@@ -31,12 +32,12 @@ pub struct Snapshot {
     /// Which finished run each environment was at: any new one invalidates the snapshot.
     key: Vec<(i64, Option<i64>)>,
     taken: Instant,
-    pub taken_at: i64,
+    pub taken_at: Timestamp,
     pub counts: HashMap<i64, StatusCounts>,
     pub months: Vec<MonthCount>,
-    pub chart_from: i64,
-    pub needs_action: Vec<CredentialView>,
-    pub own: Vec<CredentialView>,
+    pub chart_from: Timestamp,
+    pub needs_action: Vec<Credential>,
+    pub own: Vec<Credential>,
     pub own_listed: Vec<i64>,
 }
 
@@ -109,20 +110,20 @@ impl SnapshotCache {
 
 async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i64>)>) -> Result<Snapshot, crate::store::StoreError> {
     let now = Utc::now();
-    let now_s = now.timestamp();
+    let at = Timestamp::from(now);
     let thresholds = &state.config.status;
-    let counts = store.status_counts(thresholds, now_s).await?.into_iter().collect();
+    let counts = store.status_counts(thresholds, at).await?.into_iter().collect();
     let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now);
     let first = month_start.year() as i64 * 12 + month_start.month0() as i64;
-    let bounds: Vec<(i64, i64, i64)> = (0..CHART_MONTHS as u32)
+    let bounds: Vec<(i64, Timestamp, Timestamp)> = (0..CHART_MONTHS as u32)
         .filter_map(|i| {
             let lo = month_start.checked_add_months(chrono::Months::new(i))?;
             let hi = month_start.checked_add_months(chrono::Months::new(i + 1))?;
-            Some((first + i as i64, lo.timestamp(), hi.timestamp()))
+            Some((first + i as i64, lo.into(), hi.into()))
         })
         .collect();
     let months = store.expiries_by_month(&bounds).await?;
-    let [_, _, warning_before] = crate::store::status_bounds(thresholds, now_s);
+    let [_, _, warning_before] = thresholds.bounds(at);
     let needs_action = store
         .credentials(&CredentialFilter {
             end_before: Some(warning_before),
@@ -135,10 +136,10 @@ async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i6
     Ok(Snapshot {
         key,
         taken: Instant::now(),
-        taken_at: now_s,
+        taken_at: at,
         counts,
         months,
-        chart_from: month_start.timestamp(),
+        chart_from: month_start.into(),
         needs_action,
         own,
         own_listed,
@@ -168,13 +169,12 @@ impl OverviewPage {
 
 #[get("/")]
 pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<HttpResponse, PageError> {
-    let now = Utc::now();
-    let now_s = now.timestamp();
+    let now = Timestamp::from(Utc::now());
     let (envs, snap) = cache.get(&state).await?;
     let stale_after = view::stale_after_secs(&state.config);
     let cards: Vec<EnvironmentCard> = envs
         .iter()
-        .map(|e| EnvironmentCard::new(e, snap.counts.get(&e.id).copied().unwrap_or_default(), now_s, stale_after))
+        .map(|e| EnvironmentCard::new(e, snap.counts.get(&e.id).copied().unwrap_or_default(), now, stale_after))
         .collect();
     let totals = cards.iter().fold(StatusCounts::default(), |t, c| StatusCounts {
         expired: t.expired + c.counts.expired,
@@ -207,7 +207,7 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
         own_missing,
         chart: Chart::new(&snap.months, &names, snap.chart_from),
         calendar: calendar_links(&state, &names),
-        generated: view::utc(now_s),
+        generated: view::utc(now),
     };
     let html = page.render().context("rendering the overview")?;
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
@@ -275,11 +275,10 @@ impl Chart {
     const TOP: i64 = 12;
     const BOTTOM: i64 = 40;
 
-    fn new(months: &[MonthCount], environments: &[String], from: i64) -> Chart {
+    fn new(months: &[MonthCount], environments: &[String], from: Timestamp) -> Chart {
         let (width, height) = (760, 240);
-        let first = chrono::DateTime::from_timestamp(from, 0)
-            .map(|d| d.year() as i64 * 12 + d.month0() as i64)
-            .unwrap_or(0);
+        let from = from.naive_utc();
+        let first = from.year() as i64 * 12 + from.month0() as i64;
         let mut grid = vec![vec![0i64; CHART_MONTHS as usize]; environments.len()];
         for m in months {
             let slot = m.month - first;
@@ -385,7 +384,7 @@ mod tests {
 
     #[test]
     fn chart_stacks_environments_per_month() {
-        let from = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap().timestamp();
+        let from = Timestamp::from(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
         let m = |env: &str, month: i64, count| MonthCount {
             environment: env.into(),
             month,

@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::PageError;
 use super::layout::Layout;
 use super::view;
-use crate::policy::{ExclusionRule, Finding, FindingKind};
+use crate::domain::{ExclusionRule, Finding, FindingKind, Timestamp};
 use crate::store::CredentialFilter;
 use actix_web::{HttpResponse, get, web};
 use anyhow::Context;
@@ -57,9 +57,9 @@ fn row(f: &Finding) -> Row {
 
 #[get("/findings")]
 pub async fn findings_page(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let now = Utc::now();
+    let now = Timestamp::from(Utc::now());
     let all = state.store.credentials(&CredentialFilter::default()).await?;
-    let found = crate::policy::findings(&all, now);
+    let found = crate::domain::findings(&all, now);
     let sections = FindingKind::ALL
         .iter()
         .map(|k| Section {

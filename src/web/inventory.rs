@@ -7,7 +7,7 @@ use super::error::PageError;
 use super::layout::Layout;
 use super::query::Params;
 use super::view::{self, CredentialRow, EnvironmentCard, StatusView, thousands};
-use crate::domain::{CredentialKind, Status};
+use crate::domain::{CredentialKind, Sibling, Status, Timestamp};
 use crate::store::{CredentialFilter, Cursor, RunRow, StoreError};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use anyhow::Context as _;
@@ -63,7 +63,7 @@ impl RunView {
             started: view::utc(r.started_at),
             duration: r
                 .finished_at
-                .map(|f| format!("{} s", (f - r.started_at).max(0)))
+                .map(|f| format!("{} s", (f.ticks_since(r.started_at) / Timestamp::TICKS_PER_SECOND).max(0)))
                 .unwrap_or_else(|| "running".into()),
             outcome: r.outcome.clone(),
             applications: r.applications,
@@ -91,7 +91,7 @@ pub async fn environment(
     cache: web::Data<SnapshotCache>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let now = Utc::now();
+    let now = Timestamp::from(Utc::now());
     // The environments come with the (cached) snapshot: no query of their own.
     let (envs, snap) = cache.get(&state).await?;
     let env = envs
@@ -167,16 +167,16 @@ pub async fn environment(
         .store
         .live_credentials_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
         .await?;
-    let successors = crate::policy::supersession(&siblings, now);
+    let successors = crate::domain::supersession(&siblings, now);
     let rows: Vec<CredentialRow> = found
         .iter()
         .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
         .collect();
     let state_row = env;
-    let card = EnvironmentCard::new(state_row, counts, now.timestamp(), view::stale_after_secs(&state.config));
+    let card = EnvironmentCard::new(state_row, counts, now, view::stale_after_secs(&state.config));
 
     let base = card.href.clone();
-    let link = |page: i64, cursor: Option<(&str, (i64, i64))>| {
+    let link = |page: i64, cursor: Option<(&str, (Timestamp, i64))>| {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         if !q.is_empty() {
             s.append_pair("q", &q);
@@ -193,7 +193,7 @@ pub async fn environment(
         if page > 1 {
             s.append_pair("page", &page.to_string());
             if let Some((name, (end, id))) = cursor {
-                s.append_pair(name, &format!("{end}.{id}"));
+                s.append_pair(name, &format!("{}.{id}", end.ticks()));
             }
         }
         let query = s.finish();
@@ -261,9 +261,10 @@ pub async fn environment(
 }
 
 /// `END.ID`, as the pager writes it.
-fn parse_cursor(s: &str) -> Option<(i64, i64)> {
+/// `{end in ticks}.{id}`, as the page links write it.
+fn parse_cursor(s: &str) -> Option<(Timestamp, i64)> {
     let (end, id) = s.split_once('.')?;
-    Some((end.parse().ok()?, id.parse().ok()?))
+    Some((Timestamp::from_ticks(end.parse().ok()?), id.parse().ok()?))
 }
 
 #[derive(Template)]
@@ -303,7 +304,7 @@ struct OwnerView {
 #[get("/environments/{name}/applications/{object_id}")]
 pub async fn application(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
     let (name, object_id) = path.into_inner();
-    let now = Utc::now();
+    let now = Timestamp::from(Utc::now());
     let env = active_environment(&state, &name).await?;
     let app = match state.store.application(env.id, &object_id).await {
         Err(StoreError::NotFound) => {
@@ -321,13 +322,13 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
             ..Default::default()
         })
         .await?;
-    let live: Vec<crate::store::Sibling> = creds.iter().filter(|c| c.removed_at.is_none()).map(Into::into).collect();
-    let successors = crate::policy::supersession(&live, now);
+    let live: Vec<Sibling> = creds.iter().filter(|c| c.is_live()).map(Into::into).collect();
+    let successors = crate::domain::supersession(&live, now);
     let (live, history): (Vec<_>, Vec<_>) = creds
         .iter()
         .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
         .partition(|r| r.removed.is_none());
-    let owners: Option<Vec<OwnerView>> = app.owners().map(|o| {
+    let owners: Option<Vec<OwnerView>> = app.owners.clone().map(|o| {
         o.into_iter()
             .map(|o| OwnerView {
                 name: o.display_name.unwrap_or_else(|| o.id.clone()),
@@ -345,15 +346,13 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
     let note_contacts: Vec<String> = app
         .notes
         .as_deref()
-        .map(crate::policy::notes_contacts)
+        .map(crate::domain::notes_contacts)
         .unwrap_or_default()
         .iter()
-        .map(|m| m.email.to_string())
+        .map(ToString::to_string)
         .collect();
-    let enterprise = crate::domain::Source::parse(&app.source) == crate::domain::Source::ServicePrincipal;
-    let tags = app.tags();
-    let portal_url =
-        url::Url::parse(&env.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
+    let enterprise = app.source == crate::domain::Source::ServicePrincipal;
+    let tags = app.tags.clone();
     let (app_name, unnamed) = view::display_or(app.display_name.as_deref(), "(no name)");
     let envs = state.store.environments().await?;
     let page = ApplicationPage {
@@ -367,11 +366,7 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
         name: app_name,
         unnamed,
         is_monitor: app.app_id == env.client_id,
-        portal: if enterprise {
-            crate::config::enterprise_app_link(&portal_url, &app.object_id, &app.app_id)
-        } else {
-            crate::config::portal_link(&portal_url, &app.app_id)
-        },
+        portal: app.portal_link(&env.portal_url),
         enterprise,
         owners,
         note_contacts,
