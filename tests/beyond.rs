@@ -491,7 +491,8 @@ async fn exclusions_silence_and_superseded_credentials_say_remove() {
     let config = w.config(&extra, "", &[]);
     let store = w.sync(&config).await;
     // The new secret was first seen two days ago: long enough to count as deployed.
-    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - 2 * 86400")
+    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - ?")
+        .bind(2 * credwatch::domain::Timestamp::TICKS_PER_DAY)
         .execute(store.pool())
         .await
         .unwrap();
@@ -757,7 +758,8 @@ async fn owners_are_refreshed_on_their_own_cadence_and_kept_in_between() {
     );
 
     // A day later the refresh is due: owners listed again, changes applied.
-    sqlx::query("UPDATE environments SET owners_fetched_at = owners_fetched_at - 25 * 3600")
+    sqlx::query("UPDATE environments SET owners_fetched_at = owners_fetched_at - ?")
+        .bind(25 * 3600 * credwatch::domain::Timestamp::TICKS_PER_SECOND)
         .execute(store.pool())
         .await
         .unwrap();

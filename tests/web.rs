@@ -132,7 +132,7 @@ async fn overview_shows_each_environment_what_needs_action_and_the_monitors_own_
     let needs = &needs[..needs.find("</table>").unwrap()];
     assert!(count(needs, "<tr class=\"row-") > 0);
     assert_eq!(count(needs, "<tr class=\"row-ok"), 0);
-    let ends: Vec<i64> = needs
+    let ends: Vec<f64> = needs
         .split("<td data-value=\"")
         .skip(1)
         .step_by(3)
@@ -560,7 +560,8 @@ async fn large_answers_stream_every_row_exactly_once() {
     assert!(live > 2 * credwatch::web::stream::BATCH, "{live} credentials");
 
     // Seen for days, so that rotation awareness has something to say.
-    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - 3 * 86400")
+    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - ?")
+        .bind(3 * credwatch::domain::Timestamp::TICKS_PER_DAY)
         .execute(app.store.pool())
         .await
         .unwrap();
@@ -593,7 +594,7 @@ async fn large_answers_stream_every_row_exactly_once() {
         })
         .collect();
     assert_eq!(keys.len(), all.len(), "no row twice");
-    let ends: Vec<&str> = all.iter().map(|c| c["end"].as_str().unwrap()).collect();
+    let ends: Vec<credwatch::domain::Timestamp> = all.iter().map(|c| c["end"].as_str().unwrap().parse().unwrap()).collect();
     assert!(ends.windows(2).all(|w| w[0] <= w[1]), "earliest end first across batches");
     // Rotation awareness holds across batch boundaries: the same as over all credentials at once.
     assert_eq!(all.iter().filter(|c| !c["superseded_by"].is_null()).count(), superseded);
@@ -743,10 +744,9 @@ async fn metrics_parse_and_carry_the_spec_names() {
         // Label values round-trip, hostile names included.
         assert_eq!(labels[2].1, c["app_display_name"].as_str().unwrap_or(""));
         assert_eq!(labels[0].1, c["environment"].as_str().unwrap());
-        let end = chrono::DateTime::parse_from_rfc3339(c["end"].as_str().unwrap())
-            .unwrap()
-            .timestamp() as f64;
-        assert_eq!(*value, end);
+        let end = chrono::DateTime::parse_from_rfc3339(c["end"].as_str().unwrap()).unwrap();
+        let end = end.timestamp() as f64 + f64::from(end.timestamp_subsec_nanos()) / 1e9;
+        assert!((*value - end).abs() < 1e-6, "{value} {end}");
     }
     for name in [
         "<script>alert(1)</script>",

@@ -1,5 +1,6 @@
-//! How an instant is stored: the one place that knows. Every time column is an INTEGER of whole
-//! Unix seconds; they compare and index cheaply, and year 9999 fits.
+//! How an instant is stored: the one place that knows. Every time column is an INTEGER of 100 ns
+//! ticks since the Unix epoch (migration 0006), Graph's own resolution, so an instant is stored
+//! exactly as Graph gave it; integers compare and index cheaply, and year 9999 fits.
 
 use crate::domain::Timestamp;
 use sqlx::encode::IsNull;
@@ -9,12 +10,12 @@ use sqlx::{Decode, Encode, Type};
 
 /// The stored integer of an instant.
 pub(super) fn to_db(t: Timestamp) -> i64 {
-    t.unix_seconds()
+    t.ticks()
 }
 
 /// The instant a stored integer means.
 pub(super) fn from_db(v: i64) -> Timestamp {
-    Timestamp::from_unix_seconds(v)
+    Timestamp::from_ticks(v)
 }
 
 impl Type<Sqlite> for Timestamp {
