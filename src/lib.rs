@@ -2,11 +2,11 @@
 //!
 //! Data flows one way: `config → graph → sync → store → web`, and `store → reminders → mail`.
 
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
-pub mod emulator;
 pub mod graph;
 pub mod reminders;
 pub mod scheduler;

@@ -4,23 +4,42 @@
 
 use crate::config::{Config, EnvironmentConfig};
 use crate::domain::{ListedApplication, Timestamp};
-use crate::graph::GraphClient;
-use crate::graph::PageSink;
-use crate::store::{ListingCounts, Owners, Store};
+use crate::graph::{GraphClient, GraphError, PageSink, SinkStopped};
+use crate::store::{ListingCounts, Owners, Store, StoreError};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// Why one environment's sync failed. Turned into words only where it is shown: the run's
+/// record (and so the dashboard's last error), the log and the terminal. No variant carries a
+/// secret, an assertion or a token.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The environment's Graph client could not be built (an unusable URL, say); every run of
+    /// the environment fails with it until the configuration changes.
+    #[error(transparent)]
+    Client(Arc<GraphError>),
+    /// Signing in or listing failed.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The store could not record the run or stage or apply the listing.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// credwatch was asked to stop while listing.
+    #[error("interrupted: credwatch is shutting down")]
+    Interrupted,
+}
+
 /// The outcome of syncing one environment.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct EnvironmentReport {
     pub environment: String,
     pub duration: Duration,
     pub pages: usize,
-    /// The counts, or the error in words (never containing a secret).
-    pub result: Result<ListingCounts, String>,
+    /// The counts, or why the sync failed.
+    pub result: Result<ListingCounts, SyncError>,
 }
 
 impl EnvironmentReport {
@@ -60,7 +79,7 @@ pub type Progress = Arc<dyn Fn(&str, usize, usize) + Send + Sync>;
 struct Target {
     env: EnvironmentConfig,
     /// `Err` when the client could not even be built (e.g. an unusable URL): reported per run.
-    client: Result<Arc<GraphClient>, String>,
+    client: Result<Arc<GraphClient>, Arc<GraphError>>,
 }
 
 impl Syncer {
@@ -70,7 +89,7 @@ impl Syncer {
             .iter()
             .map(|env| Target {
                 env: env.clone(),
-                client: GraphClient::new(env, &config.sync).map(Arc::new).map_err(|e| e.to_string()),
+                client: GraphClient::new(env, &config.sync).map(Arc::new).map_err(Arc::new),
             })
             .collect();
         Syncer {
@@ -138,15 +157,16 @@ impl Syncer {
         report
     }
 
-    async fn try_sync(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, String> {
-        let env = self.store.environment_by_name(&target.env.name).await.map_err(|e| e.to_string())?;
+    async fn try_sync(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, SyncError> {
+        let env = self.store.environment_by_name(&target.env.name).await?;
         let started_at = Timestamp::from(chrono::Utc::now());
-        let run_id = self.store.begin_run(env.id, started_at).await.map_err(|e| e.to_string())?;
-        let fail = |error: String| async move {
+        let run_id = self.store.begin_run(env.id, started_at).await?;
+        // The run's record is where the error becomes words: the dashboard shows them.
+        let fail = |error: SyncError| async move {
             let pages = pages.load(Ordering::Relaxed) as i64;
             if let Err(e) = self
                 .store
-                .fail_run(run_id, Timestamp::from(chrono::Utc::now()), pages, &error)
+                .fail_run(run_id, Timestamp::from(chrono::Utc::now()), pages, &error.to_string())
                 .await
             {
                 tracing::error!(error = %e, "could not record the failed run");
@@ -155,20 +175,20 @@ impl Syncer {
         };
         let client = match &target.client {
             Ok(c) => c,
-            Err(e) => return fail(e.clone()).await,
+            Err(e) => return fail(SyncError::Client(e.clone())).await,
         };
         // Owners are listed when a refresh is due; in between, the stored ones are kept.
         let owners = match self.store.owners_fetched_at(env.id).await {
             _ if !self.fetch_owners => Owners::Unknown,
             Ok(Some(at)) if started_at < at.plus_seconds(self.owners_refresh.as_secs() as i64) => Owners::Kept,
             Ok(_) => Owners::Listed,
-            Err(e) => return fail(e.to_string()).await,
+            Err(e) => return fail(e.into()).await,
         };
         let listing_started = Instant::now();
         // Pages are staged in the store as they arrive; only the complete listing is applied.
         let mut staging = match self.store.begin_staging().await {
             Ok(s) => s,
-            Err(e) => return fail(e.to_string()).await,
+            Err(e) => return fail(e.into()).await,
         };
         staging.set_owners(owners);
         // Listing and staging overlap: the next page is fetched while the last one is written.
@@ -184,15 +204,16 @@ impl Syncer {
             while let Some(page) = rx.recv().await {
                 staging.add(&page).await?;
             }
-            Ok::<(), crate::store::StoreError>(())
+            Ok::<(), StoreError>(())
         };
         let outcome = tokio::select! {
             (listed, staged) = async { tokio::join!(client.list_applications(owners == Owners::Listed, sink), stage) } => match (listed, staged) {
-                (_, Err(e)) => Err(e.to_string()),
-                (Err(e), Ok(())) => Err(e.to_string()),
+                // A failed staging stops the sink, so its error is the cause of both.
+                (_, Err(e)) => Err(SyncError::Store(e)),
+                (Err(e), Ok(())) => Err(SyncError::Graph(e)),
                 (Ok(_), Ok(())) => Ok(()),
             },
-            _ = cancel.cancelled() => Err("interrupted: credwatch is shutting down".to_string()),
+            _ = cancel.cancelled() => Err(SyncError::Interrupted),
         };
         if let Err(e) = outcome {
             drop(staging);
@@ -214,7 +235,7 @@ impl Syncer {
                 );
                 Ok(counts)
             }
-            Err(e) => fail(e.to_string()).await,
+            Err(e) => fail(e.into()).await,
         }
     }
 }
@@ -229,10 +250,10 @@ struct ChannelSink<'a> {
 }
 
 impl PageSink for ChannelSink<'_> {
-    async fn page(&mut self, apps: Vec<ListedApplication>) -> Result<(), String> {
+    async fn page(&mut self, apps: Vec<ListedApplication>) -> Result<(), SinkStopped> {
         let count = apps.len();
         // The receiver is gone only when staging failed; its error is the one reported.
-        self.tx.send(apps).await.map_err(|_| "staging stopped".to_string())?;
+        self.tx.send(apps).await.map_err(|_| SinkStopped)?;
         let n = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
         self.applications += count;
         if let Some(progress) = self.progress {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Env, World};
-use credwatch::emulator::{Emulator, generate_applications};
+use credwatch_emulator::{Emulator, generate_applications};
 use credwatch::graph::model::ApplicationPage;
 use credwatch::startup::open_store;
 use credwatch::store::CredentialFilter;
@@ -84,7 +84,7 @@ async fn malformed_graph_pages_fail_the_run_change_nothing_and_the_next_run_reco
     for (name, body, expected) in cases {
         w.emu.corrupt_page(0, body, 1);
         let r = sync(&w, &prod()).await;
-        let err = r[0].result.clone().expect_err(name);
+        let err = r[0].result.as_ref().expect_err(name).to_string();
         assert!(err.contains(expected), "{name}: {err}");
         assert_eq!(
             live_keys(&w, &prod()).await,
@@ -113,7 +113,7 @@ fn the_page_parser_never_panics_on_mutated_input() {
         )
         .unwrap(),
     ];
-    seeds.push(serde_json::to_vec(&serde_json::json!({ "value": credwatch::emulator::hostile_applications() })).unwrap());
+    seeds.push(serde_json::to_vec(&serde_json::json!({ "value": credwatch_emulator::hostile_applications() })).unwrap());
     let tokens: &[&[u8]] = &[
         b"null",
         b"[]",
@@ -232,7 +232,7 @@ async fn unreachable_slow_and_resetting_services_fail_within_bounds() {
         let store = open_store(&config).await.unwrap();
         let started = Instant::now();
         let r = Syncer::new(&config, store).sync_all(None, &CancellationToken::new(), |_| {}).await;
-        let err = r[0].result.clone().unwrap_err();
+        let err = r[0].result.as_ref().unwrap_err().to_string();
         assert!(err.contains(expected), "{name}: {err}");
         assert!(started.elapsed() < Duration::from_secs(5), "{name} took {:?}", started.elapsed());
     }
@@ -240,7 +240,7 @@ async fn unreachable_slow_and_resetting_services_fail_within_bounds() {
     // Graph slower than the request timeout.
     w.emu.set_delay(Some(Duration::from_millis(1_500)));
     let started = Instant::now();
-    let err = sync(&w, &prod()).await[0].result.clone().unwrap_err();
+    let err = sync(&w, &prod()).await[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("timed out") && err.contains("2 attempt"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
     w.emu.set_delay(None);
@@ -258,7 +258,7 @@ async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
     stormy.register_client(
         "tenant-test",
         "client-test",
-        credwatch::emulator::ClientAuth::Secret {
+        credwatch_emulator::ClientAuth::Secret {
             value: common::SECRET.into(),
             expired: false,
         },
@@ -279,7 +279,7 @@ async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
         .sync_all(None, &CancellationToken::new(), |_| {})
         .await;
     assert!(reports[0].succeeded(), "prod: {:?}", reports[0].result);
-    let err = reports[1].result.clone().unwrap_err();
+    let err = reports[1].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("500") && err.contains("3 attempt"), "{err}");
     let graph_calls = stormy.requests().iter().filter(|r| r.path == "/v1.0/applications").count();
     assert_eq!(graph_calls, 3, "retries are bounded");
@@ -405,7 +405,7 @@ async fn a_locked_database_fails_the_run_clearly_and_recovers() {
         .unwrap();
     sqlx::query("BEGIN EXCLUSIVE").execute(&mut locker).await.unwrap();
     let r = syncer.sync_all(None, &CancellationToken::new(), |_| {}).await;
-    let err = r[0].result.clone().unwrap_err();
+    let err = r[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("locked"), "{err}");
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     drop(locker);
@@ -479,7 +479,7 @@ async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
         .set_applications("tenant-prod", generate_applications(27, 3_000, chrono::Utc::now()));
     let filler = fs.0.join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 4 << 20]);
-    let err = run().await.result.unwrap_err();
+    let err = run().await.result.unwrap_err().to_string();
     assert!(err.contains("disk is full"), "{err}");
     assert_eq!(count().await, before, "nothing changed");
     std::fs::remove_file(&filler).unwrap();

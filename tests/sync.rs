@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Env, SECRET, World};
-use credwatch::emulator::{ClientAuth, KeyCredential, PasswordCredential, generate_applications};
+use credwatch_emulator::{ClientAuth, KeyCredential, PasswordCredential, generate_applications};
 use credwatch::graph::GraphClient;
 use credwatch::startup::open_store;
 use credwatch::store::CredentialFilter;
@@ -11,8 +11,8 @@ use credwatch::sync::Syncer;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-fn app(id: &str, name: Option<&str>, secrets: &[(&str, &str)]) -> credwatch::emulator::Application {
-    credwatch::emulator::Application {
+fn app(id: &str, name: Option<&str>, secrets: &[(&str, &str)]) -> credwatch_emulator::Application {
+    credwatch_emulator::Application {
         id: format!("obj-{id}"),
         app_id: format!("app-{id}"),
         display_name: name.map(str::to_string),
@@ -117,7 +117,7 @@ async fn certificate_sign_in_uses_a_verified_assertion() {
         client: "client-cert",
         source,
     }];
-    let err = sync_once(&w, &envs).await[0].result.clone().unwrap_err();
+    let err = sync_once(&w, &envs).await[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("AADSTS700027") && err.contains("certificate"), "{err}");
 }
 
@@ -193,7 +193,7 @@ async fn sign_in_errors_carry_the_aadsts_code_and_a_hint() {
     ];
     for (env, secret, code, hint) in cases {
         w.vars.insert("PROD_SECRET".into(), secret.unwrap_or(SECRET).into());
-        let err = sync_once(&w, &[env]).await[0].result.clone().unwrap_err();
+        let err = sync_once(&w, &[env]).await[0].result.as_ref().unwrap_err().to_string();
         assert!(err.contains(code) && err.contains(hint), "{code}: {err}");
         assert!(
             !err.contains(SECRET) && !err.contains("wrong-secret"),
@@ -209,8 +209,9 @@ async fn a_403_names_the_missing_permission() {
     w.emu.deny_permission("tenant-prod", "client-prod");
     let err = sync_once(&w, &[Env::secret("prod", "tenant-prod", "client-prod")]).await[0]
         .result
-        .clone()
-        .unwrap_err();
+        .as_ref()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("Application.Read.All") && err.contains("admin consent"), "{err}");
 }
 
@@ -247,7 +248,7 @@ async fn throttling_without_retry_after_backs_off_and_gives_up_when_bounded() {
         .set_applications("tenant-prod", vec![app("1", Some("a"), &[("k1", "2027-01-01T00:00:00Z")])]);
     w.emu.fail_requests(10, 503);
     let envs = [Env::secret("prod", "tenant-prod", "client-prod")];
-    let err = sync_once(&w, &envs).await[0].result.clone().unwrap_err();
+    let err = sync_once(&w, &envs).await[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("after 3 attempt") && err.contains("503"), "{err}");
     let n = w.emu.requests().iter().filter(|r| r.path == "/v1.0/applications").count();
     assert_eq!(n, 3, "max_attempts = 3 bounds the retries");
@@ -386,7 +387,7 @@ async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
     w.emu.update_applications("tenant-prod", |apps| {
         apps[0].password_credentials[0].display_name = Some("renamed".into())
     });
-    let c = sync_once(&w, &envs).await[0].result.clone().unwrap();
+    let c = sync_once(&w, &envs).await[0].result.as_ref().unwrap().clone();
     assert_eq!((c.added, c.removed), (0, 0));
     assert!(live(&w, &envs).await.iter().any(|c| c.display_name.as_deref() == Some("renamed")));
 

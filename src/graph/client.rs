@@ -34,11 +34,17 @@ const EXPANDED_PAGE: &str = "100";
 /// Where a listing's pages go as they arrive (a sync stages them in the store). A plain closure
 /// is a sink too.
 pub trait PageSink {
-    fn page(&mut self, apps: Vec<ListedApplication>) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    fn page(&mut self, apps: Vec<ListedApplication>) -> impl std::future::Future<Output = Result<(), SinkStopped>> + Send;
 }
 
+/// A sink stopped taking pages, so the listing stops. The sink's owner knows why (a sync's
+/// staging failed) and reports that cause itself.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the listing was stopped: its pages could no longer be handed on")]
+pub struct SinkStopped;
+
 impl<F: FnMut(Vec<ListedApplication>) + Send> PageSink for F {
-    async fn page(&mut self, apps: Vec<ListedApplication>) -> Result<(), String> {
+    async fn page(&mut self, apps: Vec<ListedApplication>) -> Result<(), SinkStopped> {
         self(apps);
         Ok(())
     }
@@ -66,16 +72,15 @@ impl GraphClient {
     }
 
     /// Signs in (or reuses the cached token); `credwatch check` uses this alone.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
     pub async fn sign_in(&self) -> Result<(), GraphError> {
         self.tokens.token().await.map(|_| ())
     }
 
     /// Signs in and reads one application, proving the Application.Read.All permission.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
     pub async fn probe(&self) -> Result<(), GraphError> {
-        let mut url = self
-            .graph_url
-            .join("v1.0/applications")
-            .map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
+        let mut url = self.graph_url.join("v1.0/applications").map_err(GraphError::GraphUrl)?;
         url.query_pairs_mut().append_pair("$select", "id").append_pair("$top", "1");
         self.get_json::<serde_json::Value>(&url).await.map(|_| ())
     }
@@ -85,6 +90,7 @@ impl GraphClient {
     /// page (the one without `@odata.nextLink`) of every listing was read: an `Ok` means the
     /// listing is complete.
     /// With `with_owners`, each object's owners are expanded in the listing.
+    #[tracing::instrument(skip(self, on_page), fields(client_id = %self.client_id, service_principals = self.include_service_principals))]
     pub async fn list_applications(&self, with_owners: bool, mut on_page: impl PageSink) -> Result<ListingStats, GraphError> {
         let mut stats = ListingStats::default();
         let mut url = self.listing_url("v1.0/applications", APPLICATION_SELECT, with_owners)?;
@@ -99,7 +105,7 @@ impl GraphClient {
                 .map_err(|e| GraphError::Malformed(format!("page {}: {e}", stats.pages)))?;
             self.complete_owners("applications", &mut apps).await?;
             stats.applications += apps.len();
-            on_page.page(apps).await.map_err(GraphError::Sink)?;
+            on_page.page(apps).await?;
             match page.next_link {
                 Some(next) => url = self.checked_next_link(&next)?,
                 None => break,
@@ -126,7 +132,7 @@ impl GraphClient {
             }
             self.complete_owners("servicePrincipals", &mut sps).await?;
             stats.applications += sps.len();
-            on_page.page(sps).await.map_err(GraphError::Sink)?;
+            on_page.page(sps).await?;
             match page.next_link {
                 Some(next) => url = self.checked_next_link(&next)?,
                 None => return Ok(stats),
@@ -135,10 +141,7 @@ impl GraphClient {
     }
 
     fn listing_url(&self, path: &str, select: &str, with_owners: bool) -> Result<Url, GraphError> {
-        let mut url = self
-            .graph_url
-            .join(path)
-            .map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
+        let mut url = self.graph_url.join(path).map_err(GraphError::GraphUrl)?;
         if with_owners {
             url.query_pairs_mut()
                 .append_pair("$select", select)
@@ -153,6 +156,7 @@ impl GraphClient {
     /// An expanded relationship holds at most [`EXPAND_LIMIT`] objects: an object showing that
     /// many owners may have more, so its owners are read in full from `/{collection}/{id}/owners`.
     /// That is rare (few apps have 20 owners), so the listing stays one request per page.
+    #[tracing::instrument(skip(self, apps), fields(client_id = %self.client_id))]
     async fn complete_owners(&self, collection: &str, apps: &mut [ListedApplication]) -> Result<(), GraphError> {
         for app in apps
             .iter_mut()
@@ -162,7 +166,7 @@ impl GraphClient {
             let mut url = self
                 .graph_url
                 .join(&format!("v1.0/{collection}/{id}/owners"))
-                .map_err(|e| GraphError::Config(format!("graph_url: {e}")))?;
+                .map_err(GraphError::GraphUrl)?;
             url.query_pairs_mut()
                 .append_pair("$select", "id,displayName,mail,userPrincipalName,appId")
                 .append_pair("$top", "999");

@@ -16,7 +16,19 @@ pub fn http_client(sync: &SyncConfig) -> Result<reqwest::Client, GraphError> {
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("credwatch/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| GraphError::Config(format!("cannot build the HTTP client: {e}")))
+        .map_err(GraphError::HttpClient)
+}
+
+/// An error and its causes, outermost first, joined by ": ".
+pub fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[derive(Debug, Clone)]

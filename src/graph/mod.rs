@@ -6,7 +6,8 @@ pub mod http;
 pub mod model;
 pub mod token;
 
-pub use client::{GraphClient, PageSink};
+pub use client::{GraphClient, PageSink, SinkStopped};
+pub use token::TokenError;
 
 /// Everything that can go wrong talking to Graph or the token endpoint. Messages never carry a
 /// secret, an assertion or a token.
@@ -43,10 +44,16 @@ pub enum GraphError {
     /// A response that is not what Graph sends.
     #[error("malformed response from Graph: {0}")]
     Malformed(String),
-    /// Where the pages went failed (the store could not stage a page).
-    #[error("{0}")]
-    Sink(String),
-    /// A local problem: unreadable secret file, unusable URL, cannot sign.
-    #[error("{0}")]
-    Config(String),
+    /// Where the pages went stopped taking them (the store could not stage a page).
+    #[error(transparent)]
+    Sink(#[from] SinkStopped),
+    /// A local problem signing in: unreadable secret file, refused token URL, cannot sign.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// `graph_url` does not make a request URL.
+    #[error("graph_url: {0}")]
+    GraphUrl(url::ParseError),
+    /// The HTTP client could not be built (its TLS setup failed).
+    #[error("cannot build the HTTP client: {}", http::cause_chain(.0))]
+    HttpClient(reqwest::Error),
 }

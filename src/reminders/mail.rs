@@ -159,7 +159,7 @@ const SUPPRESS_AUTO_REPLY: HeaderName = HeaderName::new_from_ascii_str("X-Auto-R
 
 /// One digest message: multipart/alternative (text, HTML), a fresh Message-ID on the sender's
 /// domain, the current Date, and headers marking it automatic so out-of-office replies stay away.
-/// lettre encodes every header value; `subject` is one line already ([`super::render::clean`]).
+/// lettre encodes every header value; `subject` is one line already ([`crate::domain::clean`]).
 pub fn build_message(from: &Mailbox, to: &Mailbox, subject: &str, text: String, html: String) -> Result<Message, MailError> {
     let domain = from.email.domain();
     Message::builder()

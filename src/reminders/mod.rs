@@ -165,7 +165,11 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
     // Once the server is unreachable, the remaining digests are not attempted: they would only
     // wait for the same timeout.
     let mut unreachable: Option<String> = None;
+    // Built once per run; when it cannot be, each webhook's digest fails with that error.
     let http = webhook::client();
+    if let (Err(e), false) = (&http, config.webhooks.is_empty()) {
+        tracing::error!(error = %e, "no webhook is called in this run");
+    }
     for digest in &plan.digests {
         let rendered = render::render(digest, &config.server.public_url, plan.now)?;
         let lines = rendered.groups.iter().flat_map(|g| g.lines.iter().map(describe)).collect();
@@ -198,7 +202,10 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
                 Some(hook) if !dry_run => {
                     let dashboard = config.server.public_url.as_str().trim_end_matches('/');
                     let body = webhook::payload(hook.kind, digest, &rendered.subject, &rendered.groups, dashboard, now);
-                    Some(webhook::send(&http, hook, &body).await.map_err(|e| e.to_string()))
+                    Some(match &http {
+                        Ok(http) => webhook::send(http, hook, &body).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    })
                 }
                 _ => None,
             },

@@ -26,20 +26,26 @@ pub enum WebhookError {
     Unreachable(String),
     #[error("the webhook URL is unusable")]
     Url,
+    /// The HTTP client could not be built (its TLS setup failed). No webhook is called then:
+    /// a default client would wait without a timeout and follow redirects, taking the secret URL's
+    /// payload to another host.
+    #[error("the webhook HTTP client could not be built: {}{}", .0, std::error::Error::source(.0).map(|c| format!(": {c}")).unwrap_or_default())]
+    Client(reqwest::Error),
 }
 
 /// A client for webhooks: bounded time, no redirects (the body would follow to another host).
-pub fn client() -> reqwest::Client {
+pub fn client() -> Result<reqwest::Client, WebhookError> {
     reqwest::Client::builder()
         .timeout(WEBHOOK_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("credwatch/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_default()
+        .map_err(WebhookError::Client)
 }
 
 /// Posts `body` to the webhook; `Ok` only on a 2xx answer.
+#[tracing::instrument(skip(http, hook, body), fields(webhook = %hook.name, kind = ?hook.kind))]
 pub async fn send(http: &reqwest::Client, hook: &WebhookConfig, body: &Value) -> Result<(), WebhookError> {
     let url = url::Url::parse(hook.url.expose_secret()).map_err(|_| WebhookError::Url)?;
     let resp = http
@@ -68,7 +74,7 @@ pub fn payload(kind: WebhookKind, digest: &Digest, subject: &str, groups: &[Grou
 
 /// Markdown special characters escaped with a backslash, so a hostile name such as
 /// `[click](https://evil)` or `**urgent**` shows as typed in a TextBlock. Names are cleaned of
-/// control characters already ([`super::render::clean`]); serde_json escapes the JSON.
+/// control characters already ([`crate::domain::clean`]); serde_json escapes the JSON.
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -1,9 +1,9 @@
 //! `/api/v1/credentials`, its CSV twin and `/api/v1/environments`, shaped exactly as SPEC.md
 //! shows. Filters are parsed into a [`CredentialFilter`] once; a bad value is a 400 naming it.
 
-use super::AppState;
 use super::error::ApiError;
 use super::query::Params;
+use super::state::AppState;
 use super::stream;
 use super::view::rfc3339;
 use crate::domain::{Credential, CredentialKind, Status, Timestamp};

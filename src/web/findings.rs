@@ -1,9 +1,9 @@
 //! `/findings`: the policy findings (long-lived, never-expiring, expired-but-present, several
 //! live secrets, no owner) and the exclusion rules in force, as a page.
 
-use super::AppState;
 use super::error::PageError;
 use super::layout::Layout;
+use super::state::AppState;
 use super::view;
 use crate::domain::{ExclusionRule, Finding, FindingKind, Timestamp};
 use crate::store::CredentialFilter;

@@ -1,6 +1,6 @@
 //! `/healthz`: 200 when the process serves and its database answers.
 
-use super::AppState;
+use super::state::AppState;
 use actix_web::{HttpResponse, get, web};
 
 #[get("/healthz")]

@@ -23,7 +23,7 @@
 //! long lines, but lets CR and other control characters through, so every name goes through
 //! [`crate::domain::clean`] first.
 
-use super::AppState;
+use super::state::AppState;
 use crate::config::Config;
 use crate::domain::{Credential, Ladder, Timestamp, clean, credwatch_link};
 use crate::store::{CredentialFilter, StoreError};

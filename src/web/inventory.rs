@@ -1,14 +1,14 @@
 //! The inventory of one environment (every live credential, searchable, filterable, paginated)
 //! and the page of one application with its history.
 
-use super::AppState;
-use super::dashboard::SnapshotCache;
 use super::error::PageError;
 use super::layout::Layout;
 use super::query::Params;
+use super::snapshot::SnapshotCache;
+use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, StatusView, thousands};
 use crate::domain::{CredentialKind, Sibling, Status, Timestamp};
-use crate::store::{CredentialFilter, Cursor, RunRow, StoreError};
+use crate::store::{CredentialFilter, Cursor, RunRow, StatusCounts, StoreError};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use anyhow::Context as _;
 use askama::Template;
@@ -84,111 +84,78 @@ async fn active_environment(state: &AppState, name: &str) -> Result<crate::store
     }
 }
 
-#[get("/environments/{name}")]
-pub async fn environment(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    cache: web::Data<SnapshotCache>,
-    name: web::Path<String>,
-) -> Result<HttpResponse, PageError> {
-    let now = Timestamp::from(Utc::now());
-    // The environments come with the (cached) snapshot: no query of their own.
-    let (envs, snap) = cache.get(&state).await?;
-    let env = envs
-        .iter()
-        .find(|e| e.name == *name)
-        .ok_or_else(|| PageError::NotFound(format!("There is no environment named “{name}”.")))?;
-    let params = Params::parse(req.query_string());
-    let q = params.get("q").unwrap_or("").trim().to_string();
-    let status = params
-        .get("status")
-        .map(|s| {
-            Status::parse(s).ok_or_else(|| PageError::BadRequest(format!("“{s}” is not a status; use expired, critical, warning or ok.")))
-        })
-        .transpose()?;
-    let kind = params
-        .get("kind")
-        .map(|k| {
-            CredentialKind::parse(k)
-                .ok_or_else(|| PageError::BadRequest(format!("“{k}” is not a kind of credential; use secret or certificate.")))
-        })
-        .transpose()?;
-    let per_page = params
-        .get("per_page")
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(PER_PAGE)
-        .clamp(10, MAX_PER_PAGE);
-    let page = params.get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).max(1);
-    let cursor = match (
-        params.get("after").and_then(parse_cursor),
-        params.get("before").and_then(parse_cursor),
-    ) {
-        (Some((e, i)), _) => Some(Cursor::After(e, i)),
-        (None, Some((e, i))) => Some(Cursor::Before(e, i)),
-        (None, None) => None,
-    };
+/// The inventory's filters and place in the pager, read from the query string.
+struct InventoryQuery {
+    q: String,
+    status: Option<Status>,
+    kind: Option<CredentialKind>,
+    per_page: i64,
+    page: i64,
+    cursor: Option<Cursor>,
+}
 
-    let mut filter = CredentialFilter {
-        environment: Some(env.name.clone()),
-        kind,
-        search: (!q.is_empty()).then(|| q.clone()),
-        limit: Some(per_page),
-        offset: Some((page - 1).saturating_mul(per_page)),
-        ..Default::default()
-    };
-    if let Some(s) = status {
-        filter = filter.with_status(s, &state.config.status, now);
+impl InventoryQuery {
+    fn parse(params: &Params) -> Result<InventoryQuery, PageError> {
+        let status = params
+            .get("status")
+            .map(|s| {
+                Status::parse(s)
+                    .ok_or_else(|| PageError::BadRequest(format!("“{s}” is not a status; use expired, critical, warning or ok.")))
+            })
+            .transpose()?;
+        let kind = params
+            .get("kind")
+            .map(|k| {
+                CredentialKind::parse(k)
+                    .ok_or_else(|| PageError::BadRequest(format!("“{k}” is not a kind of credential; use secret or certificate.")))
+            })
+            .transpose()?;
+        let cursor = match (
+            params.get("after").and_then(parse_cursor),
+            params.get("before").and_then(parse_cursor),
+        ) {
+            (Some((e, i)), _) => Some(Cursor::After(e, i)),
+            (None, Some((e, i))) => Some(Cursor::Before(e, i)),
+            (None, None) => None,
+        };
+        Ok(InventoryQuery {
+            q: params.get("q").unwrap_or("").trim().to_string(),
+            status,
+            kind,
+            per_page: params
+                .get("per_page")
+                .and_then(|p| p.parse::<i64>().ok())
+                .unwrap_or(PER_PAGE)
+                .clamp(10, MAX_PER_PAGE),
+            page: params.get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).max(1),
+            cursor,
+        })
     }
-    let counts = snap.counts.get(&env.id).copied().unwrap_or_default();
-    // The snapshot already knows the totals without search or kind; count only what it cannot.
-    let (total, capped) = match (&filter.search, kind, status) {
-        (None, None, None) => (counts.total(), false),
-        (None, None, Some(s)) => (counts.get(s), false),
-        _ => {
-            let n = state.store.count_credentials_capped(&filter, COUNT_CAP + 1).await?;
-            (n.min(COUNT_CAP), n > COUNT_CAP)
-        }
-    };
-    // One row more than shown tells whether there is more in the direction of travel.
-    let mut found = state
-        .store
-        .credentials_page(&filter, cursor, (page - 1).saturating_mul(per_page), per_page + 1)
-        .await?;
-    let more = found.len() as i64 > per_page;
-    if more {
-        match cursor {
-            Some(Cursor::Before(..)) => drop(found.remove(0)),
-            _ => found.truncate(per_page as usize),
-        }
-    }
-    let first_key = found.first().map(|c| (c.end_at, c.id));
-    let last_key = found.last().map(|c| (c.end_at, c.id));
-    let siblings = state
-        .store
-        .live_credentials_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
-        .await?;
-    let successors = crate::domain::supersession(&siblings, now);
-    let rows: Vec<CredentialRow> = found
-        .iter()
-        .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
-        .collect();
-    let state_row = env;
-    let card = EnvironmentCard::new(state_row, counts, now, view::stale_after_secs(&state.config));
 
-    let base = card.href.clone();
-    let link = |page: i64, cursor: Option<(&str, (Timestamp, i64))>| {
+    fn filtered(&self) -> bool {
+        !self.q.is_empty() || self.status.is_some() || self.kind.is_some()
+    }
+
+    /// Rows before this page.
+    fn skipped(&self) -> i64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+
+    /// The address of `page` with the same filters, continuing from `cursor` (`after` or
+    /// `before` a row's key) when there is one.
+    fn link(&self, base: &str, page: i64, cursor: Option<(&str, (Timestamp, i64))>) -> String {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
-        if !q.is_empty() {
-            s.append_pair("q", &q);
+        if !self.q.is_empty() {
+            s.append_pair("q", &self.q);
         }
-        if let Some(st) = status {
+        if let Some(st) = self.status {
             s.append_pair("status", st.as_str());
         }
-        if let Some(k) = kind {
+        if let Some(k) = self.kind {
             s.append_pair("kind", k.as_str());
         }
-        if per_page != PER_PAGE {
-            s.append_pair("per_page", &per_page.to_string());
+        if self.per_page != PER_PAGE {
+            s.append_pair("per_page", &self.per_page.to_string());
         }
         if page > 1 {
             s.append_pair("page", &page.to_string());
@@ -198,40 +165,154 @@ pub async fn environment(
         }
         let query = s.finish();
         if query.is_empty() {
-            base.clone()
+            base.to_string()
         } else {
             format!("{base}?{query}")
         }
+    }
+}
+
+/// `END.ID` (the end in ticks), as the pager writes it.
+fn parse_cursor(s: &str) -> Option<(Timestamp, i64)> {
+    let (end, id) = s.split_once('.')?;
+    Some((Timestamp::from_ticks(end.parse().ok()?), id.parse().ok()?))
+}
+
+/// One page of an environment's credentials, as read from the store.
+struct InventorySlice {
+    rows: Vec<CredentialRow>,
+    /// How many match in all (at most [`COUNT_CAP`]), and whether there are more than that.
+    total: i64,
+    capped: bool,
+    /// Whether there are rows beyond this page in the direction of travel.
+    more: bool,
+    /// The `(end, id)` keys of the first and last rows, for the pager's cursors.
+    first_key: Option<(Timestamp, i64)>,
+    last_key: Option<(Timestamp, i64)>,
+}
+
+/// Reads the page `query` asks for: counts from the snapshot where it knows them, the rows (one
+/// more than shown, which tells whether there is more) and what the policy says of each.
+async fn load_slice(
+    state: &AppState,
+    env_name: &str,
+    counts: StatusCounts,
+    query: &InventoryQuery,
+    now: Timestamp,
+) -> Result<InventorySlice, PageError> {
+    let mut filter = CredentialFilter {
+        environment: Some(env_name.to_string()),
+        kind: query.kind,
+        search: (!query.q.is_empty()).then(|| query.q.clone()),
+        limit: Some(query.per_page),
+        offset: Some(query.skipped()),
+        ..Default::default()
     };
-    let first = (page - 1) * per_page;
-    let shown_to = first + rows.len() as i64;
-    let has_next = match cursor {
-        Some(Cursor::Before(..)) => !rows.is_empty(),
-        _ => more,
-    };
-    let has_prev = match cursor {
-        Some(Cursor::Before(..)) => more || page > 1,
-        _ => page > 1,
-    };
-    let pages = (!capped).then(|| (total.max(1) + per_page - 1) / per_page);
-    let range = if rows.is_empty() {
-        if total == 0 {
-            "No credentials match.".to_string()
-        } else {
-            format!("Nothing on page {page}; {} match.", thousands(total))
+    if let Some(s) = query.status {
+        filter = filter.with_status(s, &state.config.status, now);
+    }
+    // The snapshot already knows the totals without search or kind; count only what it cannot.
+    let (total, capped) = match (&filter.search, query.kind, query.status) {
+        (None, None, None) => (counts.total(), false),
+        (None, None, Some(s)) => (counts.get(s), false),
+        _ => {
+            let n = state.store.count_credentials_capped(&filter, COUNT_CAP + 1).await?;
+            (n.min(COUNT_CAP), n > COUNT_CAP)
         }
-    } else {
-        format!(
-            "{}–{} of {}{}",
-            thousands(first + 1),
-            thousands(shown_to),
-            thousands(total),
-            if capped { "+" } else { "" }
-        )
     };
+    let mut found = state
+        .store
+        .credentials_page(&filter, query.cursor, query.skipped(), query.per_page + 1)
+        .await?;
+    let more = found.len() as i64 > query.per_page;
+    if more {
+        match query.cursor {
+            Some(Cursor::Before(..)) => drop(found.remove(0)),
+            _ => found.truncate(query.per_page as usize),
+        }
+    }
+    let siblings = state
+        .store
+        .live_credentials_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
+        .await?;
+    let successors = crate::domain::supersession(&siblings, now);
+    Ok(InventorySlice {
+        first_key: found.first().map(|c| (c.end_at, c.id)),
+        last_key: found.last().map(|c| (c.end_at, c.id)),
+        rows: found
+            .iter()
+            .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
+            .collect(),
+        total,
+        capped,
+        more,
+    })
+}
+
+/// The pager of a slice: "1–50 of 1,234", the page count when known, and the links around it.
+struct Pager {
+    range: String,
+    pages: Option<i64>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+impl Pager {
+    fn new(query: &InventoryQuery, slice: &InventorySlice, base: &str) -> Pager {
+        let page = query.page;
+        let first = query.skipped();
+        let shown_to = first + slice.rows.len() as i64;
+        // Travelling backwards, "more" means more before; a page reached so always has a next one.
+        let (has_prev, has_next) = match query.cursor {
+            Some(Cursor::Before(..)) => (slice.more || page > 1, !slice.rows.is_empty()),
+            _ => (page > 1, slice.more),
+        };
+        let range = if slice.rows.is_empty() {
+            if slice.total == 0 {
+                "No credentials match.".to_string()
+            } else {
+                format!("Nothing on page {}; {} match.", thousands(page), thousands(slice.total))
+            }
+        } else {
+            format!(
+                "{}–{} of {}{}",
+                thousands(first + 1),
+                thousands(shown_to),
+                thousands(slice.total),
+                if slice.capped { "+" } else { "" }
+            )
+        };
+        Pager {
+            range,
+            pages: (!slice.capped).then(|| (slice.total.max(1) + query.per_page - 1) / query.per_page),
+            prev: (has_prev && page > 1).then(|| query.link(base, page - 1, slice.first_key.map(|k| ("before", k)))),
+            next: has_next.then(|| query.link(base, page + 1, slice.last_key.map(|k| ("after", k)))),
+        }
+    }
+}
+
+#[get("/environments/{name}")]
+pub async fn environment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    cache: web::Data<SnapshotCache>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let now = Timestamp::from(Utc::now());
+    let query = InventoryQuery::parse(&Params::parse(req.query_string()))?;
+    // The environments come with the (cached) snapshot: no query of their own.
+    let (envs, snap) = cache.get(&state).await?;
+    let env = envs
+        .iter()
+        .find(|e| e.name == *name)
+        .ok_or_else(|| PageError::NotFound(format!("There is no environment named “{name}”.")))?;
+    let counts = snap.counts.get(&env.id).copied().unwrap_or_default();
+    let slice = load_slice(&state, &env.name, counts, &query, now).await?;
+    let card = EnvironmentCard::new(env, counts, now, view::stale_after_secs(&state.config));
+    let pager = Pager::new(&query, &slice, &card.href);
     let mut csv = url::form_urlencoded::Serializer::new(String::new());
     csv.append_pair("environment", &env.name);
-    if let Some(s) = status {
+    if let Some(s) = query.status {
         csv.append_pair("status", s.as_str());
     }
     let runs = cache.recent_runs(&state, env.id).await?.iter().map(RunView::new).collect();
@@ -242,29 +323,22 @@ pub async fn environment(
             envs.iter().map(|e| e.name.clone()).collect(),
         ),
         card,
-        rows,
-        filtered: !q.is_empty() || status.is_some() || kind.is_some(),
-        q: q.clone(),
-        status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
-        kind: kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+        rows: slice.rows,
+        filtered: query.filtered(),
+        status: query.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        kind: query.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+        q: query.q,
         statuses: Status::ALL.iter().map(|&s| s.into()).collect(),
-        range,
-        page,
-        pages,
-        prev: (has_prev && page > 1).then(|| link(page - 1, first_key.map(|k| ("before", k)))),
-        next: has_next.then(|| link(page + 1, last_key.map(|k| ("after", k)))),
+        range: pager.range,
+        page: query.page,
+        pages: pager.pages,
+        prev: pager.prev,
+        next: pager.next,
         runs,
         csv: format!("/api/v1/credentials.csv?{}", csv.finish()),
     };
     let html = page_view.render().context("rendering an environment's inventory")?;
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
-}
-
-/// `END.ID`, as the pager writes it.
-/// `{end in ticks}.{id}`, as the page links write it.
-fn parse_cursor(s: &str) -> Option<(Timestamp, i64)> {
-    let (end, id) = s.split_once('.')?;
-    Some((Timestamp::from_ticks(end.parse().ok()?), id.parse().ok()?))
 }
 
 #[derive(Template)]

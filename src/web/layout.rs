@@ -1,6 +1,6 @@
 //! What every page's frame needs: title, asset URLs and the navigation.
 
-use super::assets;
+use super::embedded;
 
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -18,9 +18,9 @@ impl Layout {
     pub fn new(title: impl Into<String>, active: impl Into<String>, environments: Vec<String>) -> Self {
         Layout {
             title: title.into(),
-            css: assets::url("app.css"),
-            js: assets::url("app.js"),
-            favicon: assets::url("favicon.svg"),
+            css: embedded::url("app.css"),
+            js: embedded::url("app.js"),
+            favicon: embedded::url("favicon.svg"),
             active: active.into(),
             environments,
         }

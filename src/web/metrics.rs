@@ -1,9 +1,9 @@
 //! `GET /metrics`: Prometheus text format (version 0.0.4), derived from the store, so runs made by
 //! `credwatch sync` and `credwatch remind` count as well as the server's own.
 
-use super::AppState;
-use super::dashboard::SnapshotCache;
 use super::error::PageError;
+use super::snapshot::SnapshotCache;
+use super::state::AppState;
 use super::stream;
 use crate::domain::Status;
 use crate::store::Expiry;

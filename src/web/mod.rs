@@ -1,10 +1,15 @@
 //! The web side: reads only the store, never Graph. Each page's handler sits with its template
 //! struct in its own file; `view` turns store rows into what pages show.
+//!
+//! Imports between these modules run one way: handlers use the leaves (`state`, `snapshot`,
+//! `embedded`, `view`, `layout`, `error`, `stream`), leaves never use handlers, and this file
+//! only wires routes.
 
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod dashboard;
+mod embedded;
 pub mod error;
 pub mod findings;
 pub mod health;
@@ -13,25 +18,19 @@ pub mod inventory;
 mod layout;
 pub mod metrics;
 mod query;
+pub mod snapshot;
+pub mod state;
 pub mod stream;
 pub mod view;
 
-use crate::config::Config;
-use crate::store::Store;
-use actix_web::web;
-use std::sync::Arc;
+pub use state::AppState;
 
-/// What every handler may use.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub config: Arc<Config>,
-}
+use actix_web::web;
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Called once per worker: each keeps its own overview snapshot.
-    cfg.app_data(web::Data::new(dashboard::SnapshotCache::default()))
+    cfg.app_data(web::Data::new(snapshot::SnapshotCache::default()))
         .service(health::healthz)
         .service(dashboard::overview)
         .service(inventory::environment)

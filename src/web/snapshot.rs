@@ -1,0 +1,134 @@
+//! The expensive part of the overview, shared by the overview, the inventory and `/metrics`:
+//! counting a large tenant's credentials by status takes a scan, so it is a snapshot kept for a
+//! few seconds and retaken as soon as any sync run finishes.
+
+use super::state::AppState;
+use crate::domain::{Credential, Timestamp};
+use crate::store::{CredentialFilter, EnvironmentState, MonthCount, RunRow, StatusCounts, Store, StoreError};
+use chrono::{Datelike, TimeZone, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Rows of the "needs action" table; the rest is one click away in the inventory.
+const NEEDS_ACTION_ROWS: i64 = 100;
+/// How long a snapshot serves when no sync run finished meanwhile.
+const SNAPSHOT_TTL: Duration = Duration::from_secs(15);
+/// Months the chart covers, starting with the current one.
+pub const CHART_MONTHS: i64 = 24;
+
+/// The expensive part of the overview, shared by the API and metrics.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Which finished run each environment was at: any new one invalidates the snapshot.
+    key: Vec<(i64, Option<i64>)>,
+    taken: Instant,
+    pub taken_at: Timestamp,
+    pub counts: HashMap<i64, StatusCounts>,
+    pub months: Vec<MonthCount>,
+    pub chart_from: Timestamp,
+    pub needs_action: Vec<Credential>,
+    pub own: Vec<Credential>,
+    pub own_listed: Vec<i64>,
+}
+
+/// How long the environments' state is reused without asking the store: a page under load
+/// asks once a second, not once a request.
+const ENVIRONMENTS_TTL: Duration = Duration::from_secs(1);
+
+/// An environment's recent runs, when they were read and at which store generation.
+type CachedRuns = (Instant, u64, Arc<Vec<RunRow>>);
+
+/// One snapshot per worker, retaken by one request at a time.
+#[derive(Default)]
+pub struct SnapshotCache {
+    current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    environments: tokio::sync::Mutex<Option<(Instant, u64, Vec<EnvironmentState>)>>,
+    /// The recent runs shown on each environment's inventory, kept like the environments.
+    runs: tokio::sync::Mutex<HashMap<i64, CachedRuns>>,
+}
+
+impl SnapshotCache {
+    /// The last `RECENT_RUNS` runs of an environment, at most a second old (or fresh after this
+    /// process recorded a run).
+    pub async fn recent_runs(&self, state: &AppState, environment_id: i64) -> Result<Arc<Vec<RunRow>>, StoreError> {
+        const RECENT_RUNS: i64 = 8;
+        let generation = state.store.generation();
+        let mut cached = self.runs.lock().await;
+        if let Some((at, g, runs)) = cached.get(&environment_id)
+            && *g == generation
+            && at.elapsed() < ENVIRONMENTS_TTL
+        {
+            return Ok(runs.clone());
+        }
+        let runs = Arc::new(state.store.recent_runs(environment_id, RECENT_RUNS).await?);
+        cached.insert(environment_id, (Instant::now(), generation, runs.clone()));
+        Ok(runs)
+    }
+
+    /// The environments as they are now, and a snapshot at most a few seconds old that matches
+    /// their latest runs.
+    pub async fn get(&self, state: &AppState) -> Result<(Vec<EnvironmentState>, Arc<Snapshot>), StoreError> {
+        let envs = {
+            let mut cached = self.environments.lock().await;
+            let generation = state.store.generation();
+            match cached
+                .as_ref()
+                .filter(|(at, g, _)| *g == generation && at.elapsed() < ENVIRONMENTS_TTL)
+            {
+                Some((_, _, envs)) => envs.clone(),
+                None => {
+                    let envs = state.store.environment_states().await?;
+                    *cached = Some((Instant::now(), generation, envs.clone()));
+                    envs
+                }
+            }
+        };
+        let key: Vec<_> = envs.iter().map(|e| (e.id, e.last_run_id)).collect();
+        let mut current = self.current.lock().await;
+        if let Some(s) = current.as_ref().filter(|s| s.key == key && s.taken.elapsed() < SNAPSHOT_TTL) {
+            return Ok((envs, s.clone()));
+        }
+        let snapshot = Arc::new(take_snapshot(&state.store, state, key).await?);
+        *current = Some(snapshot.clone());
+        Ok((envs, snapshot))
+    }
+}
+
+async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i64>)>) -> Result<Snapshot, StoreError> {
+    let now = Utc::now();
+    let at = Timestamp::from(now);
+    let thresholds = &state.config.status;
+    let counts = store.status_counts(thresholds, at).await?.into_iter().collect();
+    let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now);
+    let first = month_start.year() as i64 * 12 + month_start.month0() as i64;
+    let bounds: Vec<(i64, Timestamp, Timestamp)> = (0..CHART_MONTHS as u32)
+        .filter_map(|i| {
+            let lo = month_start.checked_add_months(chrono::Months::new(i))?;
+            let hi = month_start.checked_add_months(chrono::Months::new(i + 1))?;
+            Some((first + i as i64, lo.into(), hi.into()))
+        })
+        .collect();
+    let months = store.expiries_by_month(&bounds).await?;
+    let [_, _, warning_before] = thresholds.bounds(at);
+    let needs_action = store
+        .credentials(&CredentialFilter {
+            end_before: Some(warning_before),
+            limit: Some(NEEDS_ACTION_ROWS),
+            ..Default::default()
+        })
+        .await?;
+    let own = store.own_credentials().await?;
+    let own_listed = store.environments_listing_themselves().await?;
+    Ok(Snapshot {
+        key,
+        taken: Instant::now(),
+        taken_at: at,
+        counts,
+        months,
+        chart_from: month_start.into(),
+        needs_action,
+        own,
+        own_listed,
+    })
+}
