@@ -85,7 +85,10 @@ impl ResponseError for PageError {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{parameter}: {message}")]
-    BadParameter { parameter: &'static str, message: String },
+    BadParameter { parameter: String, message: String },
+    /// A query string that names no parameter in particular could not be read.
+    #[error("{0}")]
+    BadQuery(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -99,7 +102,7 @@ impl From<StoreError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadParameter { .. } | ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,6 +112,7 @@ impl ResponseError for ApiError {
             ApiError::BadParameter { parameter, message } => {
                 serde_json::json!({ "error": format!("invalid {parameter}: {message}"), "parameter": parameter })
             }
+            ApiError::BadQuery(message) => serde_json::json!({ "error": message }),
             ApiError::Unexpected(e) => {
                 tracing::error!(error = ?e, "an API request failed");
                 serde_json::json!({ "error": "internal error; see credwatch's log" })
