@@ -1,6 +1,8 @@
 //! Pure types and rules of credwatch, with no IO: what a credential is, how urgent it is, and
 //! which rung of the reminder ladder applies to it.
 
+pub mod href;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;

@@ -3,7 +3,7 @@
 //! a header or forge a line; the HTML template escapes on top of that.
 
 use super::plan::{Digest, PlannedItem};
-use crate::domain::Rung;
+use crate::domain::{Rung, href};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use url::Url;
@@ -132,16 +132,11 @@ impl Line {
 
 /// The app's page on credwatch's own dashboard.
 pub fn credwatch_link(public_url: &Url, environment: &str, app_object_id: &str) -> String {
-    let seg = |s: &str| -> String {
-        url::form_urlencoded::byte_serialize(s.as_bytes())
-            .collect::<String>()
-            .replace('+', "%20")
-    };
     format!(
         "{}/environments/{}/applications/{}",
         public_url.as_str().trim_end_matches('/'),
-        seg(environment),
-        seg(app_object_id)
+        href::segment(environment),
+        href::segment(app_object_id)
     )
 }
 
