@@ -21,6 +21,7 @@ mod query;
 pub mod snapshot;
 pub mod state;
 pub mod stream;
+pub mod trace;
 pub mod view;
 
 pub use state::AppState;
