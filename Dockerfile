@@ -7,14 +7,16 @@ FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, so a source change does not rebuild them.
 COPY Cargo.toml Cargo.lock ./
+COPY crates/emulator/Cargo.toml crates/emulator/Cargo.toml
 COPY .cargo .cargo
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked && rm -rf src
+RUN mkdir src crates/emulator/src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs crates/emulator/src/lib.rs \
+    && cargo build --release --locked && rm -rf src crates/emulator/src
 COPY migrations migrations
 COPY templates templates
 COPY static static
+COPY crates crates
 COPY src src
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked \
+RUN touch src/main.rs src/lib.rs crates/emulator/src/lib.rs && cargo build --release --locked \
     && strip target/release/credwatch
 
 FROM debian:bookworm-slim

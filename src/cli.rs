@@ -310,7 +310,7 @@ async fn demo(listen: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &str, secret_env: &str) -> anyhow::Result<ExitCode> {
-    use crate::emulator::{ClientAuth, Emulator, generate_applications};
+    use credwatch_emulator::{ClientAuth, Emulator, generate_applications};
     let secret =
         std::env::var(secret_env).map_err(|_| anyhow::anyhow!("set {secret_env} to the client secret the emulator should accept"))?;
     let emu = Emulator::start_on(listen).await?;

@@ -3,7 +3,7 @@
 //! over HTTP, writes reminder e-mails to an outbox folder and serves the dashboard.
 
 use crate::config::Config;
-use crate::emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
+use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
 use crate::startup::Application as Service;
 use chrono::{Duration, Utc};
 use std::collections::HashMap;

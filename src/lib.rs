@@ -6,7 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
-pub mod emulator;
 pub mod graph;
 pub mod policy;
 pub mod reminders;

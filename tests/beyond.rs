@@ -9,7 +9,7 @@ mod smtp;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use credwatch::config::Config;
-use credwatch::emulator::{Application, ClientAuth, DirectoryObject, Emulator, PasswordCredential, ServicePrincipal};
+use credwatch_emulator::{Application, ClientAuth, DirectoryObject, Emulator, PasswordCredential, ServicePrincipal};
 use credwatch::reminders::{DigestOutcome, try_remind};
 use credwatch::startup::open_store;
 use credwatch::store::{CredentialFilter, Store};
@@ -226,7 +226,7 @@ async fn owners_enterprise_apps_and_saml_certificates_sync_once() {
         id: "sp-mi".into(),
         app_id: "mi-app".into(),
         service_principal_type: Some("ManagedIdentity".into()),
-        key_credentials: vec![credwatch::emulator::KeyCredential {
+        key_credentials: vec![credwatch_emulator::KeyCredential {
             key_id: "k-mi".into(),
             end_date_time: Some(rfc(now + Duration::days(5))),
             r#type: "AsymmetricX509Cert".into(),

@@ -4,7 +4,7 @@
 //! database named by its class on the 500 page.
 
 use credwatch::config::Config;
-use credwatch::emulator::{Application, ClientAuth, DirectoryObject, Emulator, PasswordCredential};
+use credwatch_emulator::{Application, ClientAuth, DirectoryObject, Emulator, PasswordCredential};
 use credwatch::startup::Application as Service;
 use credwatch::store::{Store, StoreError};
 use credwatch::sync::Syncer;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use credwatch::emulator::{Application, AuthMethod, ClientAuth, Emulator, generate_applications, hostile_applications};
+use credwatch_emulator::{Application, AuthMethod, ClientAuth, Emulator, generate_applications, hostile_applications};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha1::Digest;

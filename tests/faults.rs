@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Env, World};
-use credwatch::emulator::{Emulator, generate_applications};
+use credwatch_emulator::{Emulator, generate_applications};
 use credwatch::graph::model::ApplicationPage;
 use credwatch::startup::open_store;
 use credwatch::store::CredentialFilter;
@@ -113,7 +113,7 @@ fn the_page_parser_never_panics_on_mutated_input() {
         )
         .unwrap(),
     ];
-    seeds.push(serde_json::to_vec(&serde_json::json!({ "value": credwatch::emulator::hostile_applications() })).unwrap());
+    seeds.push(serde_json::to_vec(&serde_json::json!({ "value": credwatch_emulator::hostile_applications() })).unwrap());
     let tokens: &[&[u8]] = &[
         b"null",
         b"[]",
@@ -258,7 +258,7 @@ async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
     stormy.register_client(
         "tenant-test",
         "client-test",
-        credwatch::emulator::ClientAuth::Secret {
+        credwatch_emulator::ClientAuth::Secret {
             value: common::SECRET.into(),
             expired: false,
         },

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use credwatch::config::Config;
-use credwatch::emulator::{Application, ClientAuth, Emulator, KeyCredential, PasswordCredential, hostile_applications};
+use credwatch_emulator::{Application, ClientAuth, Emulator, KeyCredential, PasswordCredential, hostile_applications};
 use credwatch::startup::Application as App;
 use credwatch::store::{CredentialFilter, Store};
 use credwatch::sync::Syncer;

@@ -7,7 +7,7 @@ mod smtp;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use credwatch::config::Config;
 use credwatch::domain::Rung;
-use credwatch::emulator::{Application, ClientAuth, Emulator, KeyCredential, PasswordCredential, hostile_applications};
+use credwatch_emulator::{Application, ClientAuth, Emulator, KeyCredential, PasswordCredential, hostile_applications};
 use credwatch::reminders::{DigestOutcome, try_remind};
 use credwatch::startup::open_store;
 use credwatch::store::{CredentialFilter, Store};

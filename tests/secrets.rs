@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Env, World};
-use credwatch::emulator::{ClientAuth, generate_applications};
+use credwatch_emulator::{ClientAuth, generate_applications};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Env, World};
-use credwatch::emulator::generate_applications;
+use credwatch_emulator::generate_applications;
 use credwatch::startup::open_store;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Env, SECRET, World};
-use credwatch::emulator::{ClientAuth, KeyCredential, PasswordCredential, generate_applications};
+use credwatch_emulator::{ClientAuth, KeyCredential, PasswordCredential, generate_applications};
 use credwatch::graph::GraphClient;
 use credwatch::startup::open_store;
 use credwatch::store::CredentialFilter;
@@ -11,8 +11,8 @@ use credwatch::sync::Syncer;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-fn app(id: &str, name: Option<&str>, secrets: &[(&str, &str)]) -> credwatch::emulator::Application {
-    credwatch::emulator::Application {
+fn app(id: &str, name: Option<&str>, secrets: &[(&str, &str)]) -> credwatch_emulator::Application {
+    credwatch_emulator::Application {
         id: format!("obj-{id}"),
         app_id: format!("app-{id}"),
         display_name: name.map(str::to_string),

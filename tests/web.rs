@@ -4,7 +4,7 @@
 #[path = "common/web.rs"]
 mod fixture;
 
-use credwatch::emulator::Emulator;
+use credwatch_emulator::Emulator;
 use credwatch::startup::Application;
 use credwatch::store::Store;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use credwatch::config::Config;
-use credwatch::emulator::{ClientAuth, Emulator};
+use credwatch_emulator::{ClientAuth, Emulator};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use credwatch::config::Config;
-use credwatch::emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
+use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
 use credwatch::store::Store;
 use credwatch::sync::Syncer;
 use tokio_util::sync::CancellationToken;

@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use credwatch::emulator::{ClientAuth, Emulator, generate_applications};
+//! use credwatch_emulator::{ClientAuth, Emulator, generate_applications};
 //! let emu = Emulator::start().await?;
 //! emu.register_client("tenant-1", "client-1", ClientAuth::Secret { value: "s3cret".into(), expired: false });
 //! emu.set_applications("tenant-1", generate_applications(7, 250, chrono::Utc::now()));
