@@ -1,7 +1,9 @@
 //! Pure types and rules of credwatch, with no IO: what a credential is, how urgent it is, and
 //! which rung of the reminder ladder applies to it.
 
-pub mod href;
+mod href;
+
+pub use href::path_segment;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -4,11 +4,11 @@
 //! database named by its class on the 500 page.
 
 use credwatch::config::Config;
-use credwatch_emulator::{Application, ClientAuth, DirectoryObject, Emulator, PasswordCredential};
 use credwatch::startup::Application as Service;
 use credwatch::store::{Store, StoreError};
 use credwatch::sync::Syncer;
 use credwatch::web::error::FailureClass;
+use credwatch_emulator::{Application, ClientAuth, DirectoryObject, Emulator, PasswordCredential};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::net::TcpListener;
@@ -69,7 +69,11 @@ fn secret(key: &str, name: &str, days: i64) -> PasswordCredential {
         display_name: Some(name.into()),
         hint: Some("abc".into()),
         start_date_time: Some("2025-01-01T00:00:00Z".into()),
-        end_date_time: Some((chrono::Utc::now() + chrono::Duration::days(days)).format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        end_date_time: Some(
+            (chrono::Utc::now() + chrono::Duration::days(days))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+        ),
         custom_key_identifier: None,
     }
 }
@@ -94,10 +98,20 @@ fn applications() -> Vec<Application> {
         password_credentials: creds,
         ..Default::default()
     };
-    let mut hostile = app(HOSTILE_ID, 3, "Reserved / characters ? # % + é", vec![secret("k-hostile", "hostile", 20)]);
+    let mut hostile = app(
+        HOSTILE_ID,
+        3,
+        "Reserved / characters ? # % + é",
+        vec![secret("k-hostile", "hostile", 20)],
+    );
     hostile.owners = (0..21).map(owner).collect();
     vec![
-        app("0001-payroll", 1, "Payroll", vec![secret("k-soon", "soon", 5), secret("k-later", "later", 200)]),
+        app(
+            "0001-payroll",
+            1,
+            "Payroll",
+            vec![secret("k-soon", "soon", 5), secret("k-later", "later", 200)],
+        ),
         app("0002-shop", 2, "Shop", vec![secret("k-gone", "gone", -3)]),
         hostile,
     ]
@@ -204,7 +218,12 @@ async fn api_parameters_are_typed_and_a_bad_one_is_a_400_naming_it() {
     let all: Value = all.json().await.unwrap();
     assert_eq!(all["credentials"].as_array().unwrap().len(), 4);
     let soon: Value = app.get("/api/v1/credentials?within_days=30").await.json().await.unwrap();
-    let keys: Vec<&str> = soon["credentials"].as_array().unwrap().iter().map(|c| c["key_id"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = soon["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key_id"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["k-gone", "k-soon", "k-hostile"]);
 
     for (query, parameter, says) in [
@@ -300,7 +319,14 @@ async fn ids_with_reserved_and_non_ascii_characters_are_encoded_once_and_round_t
 async fn every_answer_carries_a_request_id_and_a_plain_one_from_a_proxy_is_kept() {
     let (app, _emu, _dir) = synced().await;
     let mut seen = std::collections::HashSet::new();
-    for path in ["/", "/healthz", "/api/v1/credentials", "/metrics", "/no-such-page", "/environments/prod?status=x"] {
+    for path in [
+        "/",
+        "/healthz",
+        "/api/v1/credentials",
+        "/metrics",
+        "/no-such-page",
+        "/environments/prod?status=x",
+    ] {
         let r = app.get(path).await;
         let id = r.headers().get("x-request-id").unwrap_or_else(|| panic!("{path}: no X-Request-Id"));
         let id = id.to_str().unwrap().to_string();
@@ -334,7 +360,9 @@ async fn every_answer_carries_a_request_id_and_a_plain_one_from_a_proxy_is_kept(
 /// Overwrites every page of `table` and its indexes in the closed database at `path` with noise.
 async fn corrupt_table(path: &Path, table: &str) {
     use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
     let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut conn).await.unwrap();
     let roots: Vec<i64> = sqlx::query_scalar("SELECT rootpage FROM sqlite_master WHERE tbl_name = ? AND rootpage > 0")
@@ -366,7 +394,10 @@ async fn a_damaged_database_is_named_unreadable_on_the_500_page_and_logged_with_
     assert_eq!(r.status(), 500);
     let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let html = r.text().await.unwrap();
-    assert!(html.contains("cannot read its database: the file is unreadable or damaged"), "{html}");
+    assert!(
+        html.contains("cannot read its database: the file is unreadable or damaged"),
+        "{html}"
+    );
     // No internals: not SQLite's words, not the query, not the file's path.
     for internal in ["malformed", "SELECT", "sqlite", dir.path().to_str().unwrap()] {
         assert!(!html.contains(internal), "the page leaks {internal:?}");
@@ -374,7 +405,9 @@ async fn a_damaged_database_is_named_unreadable_on_the_500_page_and_logged_with_
     // The details are in the log, on a line that names this request.
     let lines = log_lines_containing(&format!("request_id={id}"));
     assert!(
-        lines.iter().any(|l| l.contains("a page failed") && l.contains("database_unreadable") && l.contains("malformed")),
+        lines
+            .iter()
+            .any(|l| l.contains("a page failed") && l.contains("database_unreadable") && l.contains("malformed")),
         "{lines:#?}"
     );
 
@@ -388,7 +421,9 @@ async fn a_damaged_database_is_named_unreadable_on_the_500_page_and_logged_with_
 async fn a_database_from_another_schema_is_named_on_the_500_page() {
     let (app, _emu, dir) = synced().await;
     use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db_path(&dir).display())).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db_path(&dir).display()))
+        .await
+        .unwrap();
     sqlx::query("ALTER TABLE credentials RENAME COLUMN end_at TO ends")
         .execute(&mut conn)
         .await
@@ -411,7 +446,9 @@ async fn a_locked_database_is_told_apart_from_a_damaged_one() {
     use std::str::FromStr;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", db_path(&dir).display());
-    let options = SqliteConnectOptions::from_str(&url).unwrap().busy_timeout(std::time::Duration::ZERO)
+    let options = SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .busy_timeout(std::time::Duration::ZERO)
         // A rollback journal: in WAL mode a writer's lock does not stop readers.
         .journal_mode(SqliteJournalMode::Delete);
     let mut holder = sqlx::SqliteConnection::connect_with(&options).await.unwrap();

@@ -170,11 +170,10 @@ struct TokenErrorBody {
 impl TokenProvider {
     pub fn new(http: reqwest::Client, env: &EnvironmentConfig, sync: &SyncConfig) -> Result<TokenProvider, GraphError> {
         let authority = env.authority_host.as_str().trim_end_matches('/');
-        let token_url =
-            Url::parse(&format!("{authority}/{}/oauth2/v2.0/token", env.tenant_id)).map_err(|error| TokenError::TokenUrl {
-                tenant: env.tenant_id.clone(),
-                error,
-            })?;
+        let token_url = Url::parse(&format!("{authority}/{}/oauth2/v2.0/token", env.tenant_id)).map_err(|error| TokenError::TokenUrl {
+            tenant: env.tenant_id.clone(),
+            error,
+        })?;
         // Checked at config load too; checked again here because this is where secrets leave.
         if token_url.scheme() != "https" && !is_loopback(&token_url) {
             return Err(TokenError::PlainHttp {

@@ -3,7 +3,7 @@
 //! a header or forge a line; the HTML template escapes on top of that.
 
 use super::plan::{Digest, PlannedItem};
-use crate::domain::{Rung, href};
+use crate::domain::{Rung, path_segment};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use url::Url;
@@ -135,8 +135,8 @@ pub fn credwatch_link(public_url: &Url, environment: &str, app_object_id: &str) 
     format!(
         "{}/environments/{}/applications/{}",
         public_url.as_str().trim_end_matches('/'),
-        href::segment(environment),
-        href::segment(app_object_id)
+        path_segment(environment),
+        path_segment(app_object_id)
     )
 }
 

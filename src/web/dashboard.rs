@@ -9,7 +9,7 @@ use super::layout::Layout;
 use super::snapshot::{CHART_MONTHS, SnapshotCache};
 use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, thousands};
-use crate::domain::href;
+use crate::domain::path_segment;
 use crate::store::{MonthCount, StatusCounts};
 use actix_web::{get, web};
 use askama::Template;
@@ -111,7 +111,7 @@ fn calendar_links(state: &AppState, names: &[String]) -> Option<CalendarLinks> {
         all: link("/calendar.ics".into()),
         per_environment: names
             .iter()
-            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", href::segment(n)))))
+            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", path_segment(n)))))
             .collect(),
     })
 }

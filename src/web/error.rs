@@ -179,7 +179,10 @@ impl ResponseError for PageError {
             }
             PageError::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "a page failed");
-                ("Something went wrong", "credwatch failed to answer. The details are in its log.".to_string())
+                (
+                    "Something went wrong",
+                    "credwatch failed to answer. The details are in its log.".to_string(),
+                )
             }
         };
         let page = ErrorPage {

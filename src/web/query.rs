@@ -151,7 +151,9 @@ fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
 
 fn search<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     parameter(d, "q", |s| match s.chars().count() {
-        n if n > MAX_SEARCH_CHARS => Err(format!("the search is {n} characters long; at most {MAX_SEARCH_CHARS} are searched for")),
+        n if n > MAX_SEARCH_CHARS => Err(format!(
+            "the search is {n} characters long; at most {MAX_SEARCH_CHARS} are searched for"
+        )),
         _ => Ok(s.to_string()),
     })
 }
@@ -194,7 +196,12 @@ fn per_page<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PerPage>, D::Error
 
 fn row_key(s: &str) -> Result<RowKey, String> {
     s.split_once('.')
-        .and_then(|(end, id)| Some(RowKey { end: end.parse().ok()?, id: id.parse().ok()? }))
+        .and_then(|(end, id)| {
+            Some(RowKey {
+                end: end.parse().ok()?,
+                id: id.parse().ok()?,
+            })
+        })
         .ok_or_else(|| format!("“{s}” is not a position in the list (END.ID, as the pager writes it)"))
 }
 
@@ -302,7 +309,10 @@ mod tests {
     fn numbers_are_clamped_not_wrapped() {
         let q = inventory("page=9223372036854775807&per_page=100000").unwrap();
         assert_eq!((q.page(), q.per_page()), (u32::MAX, MAX_PER_PAGE));
-        assert_eq!(inventory("page=0&per_page=1").map(|q| (q.page(), q.per_page())), Ok((1, MIN_PER_PAGE)));
+        assert_eq!(
+            inventory("page=0&per_page=1").map(|q| (q.page(), q.per_page())),
+            Ok((1, MIN_PER_PAGE))
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! credential tables. Graph names stay plain strings here: askama escapes them on output.
 
 use crate::config::Config;
-use crate::domain::{Status, Thresholds, href};
+use crate::domain::{Status, Thresholds, path_segment};
 use crate::store::{CredentialView, EnvironmentState, StatusCounts};
 use chrono::{DateTime, Utc};
 
@@ -77,14 +77,13 @@ impl From<Status> for StatusView {
 
 /// The path of an environment's inventory.
 pub fn environment_href(name: &str) -> String {
-    format!("/environments/{}", href::segment(name))
+    format!("/environments/{}", path_segment(name))
 }
 
 /// The path of an application's page. The object id comes from Graph, so it is encoded.
 pub fn application_href(environment: &str, object_id: &str) -> String {
-    format!("{}/applications/{}", environment_href(environment), href::segment(object_id))
+    format!("{}/applications/{}", environment_href(environment), path_segment(object_id))
 }
-
 
 /// Untrusted display names may be missing or blank; pages show a placeholder instead.
 pub fn display_or(name: Option<&str>, placeholder: &str) -> (String, bool) {
