@@ -3,9 +3,10 @@
 //! over HTTP, writes reminder e-mails to an outbox folder and serves the dashboard.
 
 use crate::config::Config;
-use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
+use crate::config::raw::{RawCalendar, RawConfig, RawDatabase, RawEmail, RawEnvironment, RawSchedule, RawServer};
 use crate::startup::Application as Service;
 use chrono::{Duration, Utc};
+use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -73,7 +74,8 @@ impl Demo {
         let calendar_token = uuid::Uuid::new_v4().simple().to_string();
         secrets.insert("DEMO_CALENDAR_TOKEN".into(), calendar_token.clone());
         let outbox = dir.join("outbox");
-        let text = demo_config(&emulator.url(), &addr.to_string(), dir, &outbox);
+        // Through TOML text, so the demo's config takes the path of any user's file.
+        let text = toml::to_string(&demo_config(&emulator.url(), &addr.to_string(), dir, &outbox))?;
         let config = Config::from_toml(&text, None, &|k| secrets.get(k).cloned()).map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
 
         let service = Service::build(config.clone(), Some(listener)).await?;
@@ -94,35 +96,46 @@ impl Demo {
 }
 
 /// The demo's config: emulator URLs for every environment, file transport into the outbox.
-fn demo_config(emulator: &str, listen: &str, dir: &Path, outbox: &Path) -> String {
-    let mut text = format!(
-        r#"
-[server]
-listen = "{listen}"
-public_url = "http://{listen}"
-[database]
-url = "sqlite://{db}"
-[schedule]
-sync = "0 */10 * * * *"
-remind = "0 0 8 * * *"
-[email]
-transport = "file"
-dir = "{outbox}"
-from = "credwatch demo <credwatch@demo.invalid>"
-to = ["ops@demo.invalid"]
-[calendar]
-token_env = "DEMO_CALENDAR_TOKEN"
-"#,
-        db = dir.join("credwatch.db").display(),
-        outbox = outbox.display(),
-    );
-    for (name, tenant, client, _, _) in TENANTS {
-        text.push_str(&format!(
-            "[[environments]]\nname = \"{name}\"\ntenant_id = \"{tenant}\"\nclient_id = \"{client}\"\nclient_secret_env = \"DEMO_{}_SECRET\"\nauthority_host = \"{emulator}\"\ngraph_url = \"{emulator}\"\nnotify = [\"{name}-oncall@demo.invalid\"]\n",
-            name.to_uppercase()
-        ));
+fn demo_config(emulator: &str, listen: &str, dir: &Path, outbox: &Path) -> RawConfig {
+    RawConfig {
+        server: RawServer {
+            listen: Some(listen.to_string()),
+            public_url: Some(format!("http://{listen}")),
+            ..Default::default()
+        },
+        database: RawDatabase {
+            url: Some(format!("sqlite://{}", dir.join("credwatch.db").display())),
+        },
+        schedule: RawSchedule {
+            sync: Some("0 */10 * * * *".into()),
+            ..Default::default()
+        },
+        email: Some(RawEmail {
+            transport: Some("file".into()),
+            dir: Some(outbox.to_path_buf()),
+            from: Some("credwatch demo <credwatch@demo.invalid>".into()),
+            to: vec!["ops@demo.invalid".into()],
+            ..Default::default()
+        }),
+        calendar: RawCalendar {
+            token_env: Some("DEMO_CALENDAR_TOKEN".into()),
+            ..Default::default()
+        },
+        environments: TENANTS
+            .iter()
+            .map(|(name, tenant, client, _, _)| RawEnvironment {
+                name: Some(name.to_string()),
+                tenant_id: Some(tenant.to_string()),
+                client_id: Some(client.to_string()),
+                client_secret_env: Some(format!("DEMO_{}_SECRET", name.to_uppercase())),
+                authority_host: Some(emulator.to_string()),
+                graph_url: Some(emulator.to_string()),
+                notify: vec![format!("{name}-oncall@demo.invalid")],
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
     }
-    text
 }
 
 fn own_registration(client_id: &str, end: chrono::DateTime<Utc>) -> Application {

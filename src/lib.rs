@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: `config → graph → sync → store → web`, and `store → reminders → mail`.
 
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod demo;

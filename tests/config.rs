@@ -317,3 +317,48 @@ fn help_and_version_explain_every_command() {
     assert!(remind.contains("--now") && remind.contains("--dry-run"), "{remind}");
     assert!(run(&["demo", "--help"]).contains("--listen"));
 }
+
+/// Entra would refuse such a pair only at the first sign-in (AADSTS700027); load refuses it first.
+#[test]
+fn a_certificate_whose_private_key_belongs_to_another_certificate_is_refused_at_load() {
+    let fixture = |name: &str| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap();
+    let block = |pem: &str, label: &str| -> String {
+        let begin = format!("-----BEGIN {label}-----");
+        let end = format!("-----END {label}-----");
+        let from = pem.find(&begin).expect("block present");
+        let to = pem.find(&end).expect("block closed") + end.len();
+        pem[from..to].to_string()
+    };
+    let (client, other) = (fixture("client-cert.pem"), fixture("other-cert.pem"));
+    let key = block(&client, "PRIVATE KEY");
+    let dir = tempfile::tempdir().unwrap();
+    let config = |pem: &str| {
+        std::fs::write(dir.path().join("pair.pem"), pem).unwrap();
+        let text = r#"
+[[environments]]
+name = "prod"
+tenant_id = "t"
+client_id = "c"
+certificate_path = "pair.pem"
+"#;
+        std::fs::write(dir.path().join("credwatch.toml"), text).unwrap();
+        Config::load(Some(&dir.path().join("credwatch.toml")), &env_of(&[]))
+    };
+
+    let mismatched = format!("{key}\n{}\n", block(&other, "CERTIFICATE"));
+    let err = config(&mismatched).unwrap_err();
+    assert_eq!(err.key, "environments[0].certificate_path");
+    assert!(
+        err.problem.contains("pair.pem") && err.problem.contains("does not match the certificate"),
+        "{err}"
+    );
+    let body = key.lines().nth(1).expect("a line of the key");
+    assert!(!err.to_string().contains(body), "the error shows key material: {err}");
+
+    // The same key with its own certificate loads, whichever block comes first.
+    let matched = format!("{}\n{key}\n", block(&client, "CERTIFICATE"));
+    let loaded = config(&matched).expect("a matching pair loads");
+    assert!(matches!(loaded.environments[0].credential, ClientCredential::Certificate(_)));
+    // So does the other fixture as it is, so the mismatch above is the pair's, not a broken file's.
+    assert!(config(&other).is_ok());
+}

@@ -4,114 +4,14 @@
 
 use super::GraphError;
 use super::http::{Retrier, body_limited};
+use crate::certificate::CertError;
 use crate::config::{ClientCredential, EnvironmentConfig, SyncConfig, is_loopback};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-use sha1::Digest;
-use std::fmt;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use url::Url;
-
-/// A certificate and its private key, loaded from one PEM file, ready to sign client assertions.
-pub struct ClientCertificate {
-    key: jsonwebtoken::EncodingKey,
-    /// Base64url SHA-1 of the certificate's DER (`x5t`), also shown to operators as the thumbprint.
-    pub x5t: String,
-    /// Base64url SHA-256 of the certificate's DER (`x5t#S256`).
-    pub x5t_s256: String,
-    /// Hex SHA-1 thumbprint, as the Azure portal shows it.
-    pub thumbprint_hex: String,
-    /// When the certificate itself stops being valid (its own expiry matters too).
-    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl fmt::Debug for ClientCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCertificate")
-            .field("thumbprint", &self.thumbprint_hex)
-            .field("key", &"[REDACTED]")
-            .finish()
-    }
-}
-
-impl ClientCertificate {
-    /// Loads a PEM file holding the private key (PKCS#8 or PKCS#1 RSA) and the certificate.
-    pub fn load(path: &Path) -> Result<ClientCertificate, String> {
-        let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        ClientCertificate::from_pem(&data).map_err(|e| format!("{}: {e}", path.display()))
-    }
-
-    pub fn from_pem(data: &[u8]) -> Result<ClientCertificate, String> {
-        let mut key = None;
-        let mut cert_der = None;
-        for pem in x509_parser::pem::Pem::iter_from_buffer(data) {
-            let pem = pem.map_err(|e| format!("not a valid PEM file: {e}"))?;
-            match pem.label.as_str() {
-                "CERTIFICATE" if cert_der.is_none() => cert_der = Some(pem.contents),
-                "PRIVATE KEY" | "RSA PRIVATE KEY" if key.is_none() => key = Some((pem.label, pem.contents)),
-                "ENCRYPTED PRIVATE KEY" => {
-                    return Err(
-                        "the private key is encrypted; credwatch needs an unencrypted PEM key (protect the file with permissions)".into(),
-                    );
-                }
-                _ => {}
-            }
-        }
-        let (label, key_der) = key.ok_or("no private key (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY) in the PEM file")?;
-        let cert_der = cert_der.ok_or("no certificate (BEGIN CERTIFICATE) in the PEM file")?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&cert_der).map_err(|e| format!("the certificate does not parse: {e}"))?;
-        let not_after = chrono::DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0);
-        let pem_text = format!(
-            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-            base64::engine::general_purpose::STANDARD.encode(&key_der)
-        );
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem_text.as_bytes())
-            .map_err(|e| format!("the private key is not a usable RSA key: {e}"))?;
-        let sha1 = sha1::Sha1::digest(&cert_der);
-        let sha256 = sha2::Sha256::digest(&cert_der);
-        Ok(ClientCertificate {
-            key,
-            x5t: URL_SAFE_NO_PAD.encode(sha1),
-            x5t_s256: URL_SAFE_NO_PAD.encode(sha256),
-            thumbprint_hex: sha1.iter().map(|b| format!("{b:02X}")).collect(),
-            not_after,
-        })
-    }
-
-    /// A client assertion for `audience` (the token URL), as the current Microsoft docs describe:
-    /// PS256 with the SHA-256 thumbprint header, valid for five minutes.
-    pub fn assertion(&self, client_id: &str, audience: &str) -> Result<SecretString, String> {
-        #[derive(Serialize)]
-        struct Claims<'a> {
-            aud: &'a str,
-            iss: &'a str,
-            sub: &'a str,
-            jti: String,
-            nbf: i64,
-            iat: i64,
-            exp: i64,
-        }
-        let now = chrono::Utc::now().timestamp();
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
-        header.x5t_s256 = Some(self.x5t_s256.clone());
-        let claims = Claims {
-            aud: audience,
-            iss: client_id,
-            sub: client_id,
-            jti: uuid::Uuid::new_v4().to_string(),
-            nbf: now,
-            iat: now,
-            exp: now + 300,
-        };
-        jsonwebtoken::encode(&header, &claims, &self.key)
-            .map(SecretString::from)
-            .map_err(|e| format!("cannot sign the client assertion: {e}"))
-    }
-}
 
 /// A local problem signing in: nothing was sent to the token endpoint. (What the endpoint
 /// answers is a [`GraphError::SignIn`].)
@@ -131,7 +31,7 @@ pub enum TokenError {
     Empty { path: PathBuf },
     /// The certificate could not sign the client assertion; its own error says why.
     #[error(transparent)]
-    Assertion(Box<dyn std::error::Error + Send + Sync>),
+    Assertion(#[from] CertError),
 }
 
 /// An access token and when to stop using it.
@@ -227,7 +127,7 @@ impl TokenProvider {
             ClientCredential::Certificate(cert) => {
                 let assertion = cert
                     .assertion(&self.client_id, self.token_url.as_str())
-                    .map_err(|e| TokenError::Assertion(e.into()))?;
+                    .map_err(TokenError::Assertion)?;
                 form.push(("client_assertion_type", assertion_type));
                 form.push(("client_assertion", assertion.expose_secret().to_string()));
             }

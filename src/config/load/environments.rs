@@ -1,0 +1,164 @@
+//! `[[environments]]`: the tenants credwatch watches and how it signs in to each, or the one
+//! environment the Azure SDK's `AZURE_*` variables define.
+
+use super::Loader;
+use crate::certificate::{CertError, ClientCertificate};
+use crate::config::raw::RawEnvironment;
+use crate::config::{ClientCredential, ConfigError, EnvironmentConfig, defaults, is_loopback, links::default_portal};
+use secrecy::SecretString;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+impl Loader<'_> {
+    /// `AZURE_AUTHORITY_HOST` when set, else the global cloud's token endpoint.
+    pub(super) fn default_authority(&self) -> Result<Url, ConfigError> {
+        match self.var("AZURE_AUTHORITY_HOST") {
+            // The Azure SDK convention: a bare host or an https URL.
+            Some(v) => {
+                let v = v.trim().trim_end_matches('/');
+                let full = if v.contains("://") { v.to_string() } else { format!("https://{v}") };
+                let url =
+                    Url::parse(&full).map_err(|e| self.env_err("AZURE_AUTHORITY_HOST", format!("{v:?} is not a host or URL: {e}")))?;
+                if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback(&url)) {
+                    return Err(self.env_err(
+                        "AZURE_AUTHORITY_HOST",
+                        format!("{v:?} must be https (http only to a loopback address)"),
+                    ));
+                }
+                Ok(url)
+            }
+            None => Ok(Url::parse(defaults::AUTHORITY).expect("constant URL")),
+        }
+    }
+
+    /// One `[[environments]]` table, `key` naming it in errors.
+    pub(super) fn environment(&self, key: &str, raw: RawEnvironment) -> Result<EnvironmentConfig, ConfigError> {
+        let k = |field: &str| format!("{key}.{field}");
+        let required = |field: &str, v: Option<String>| -> Result<String, ConfigError> {
+            match v.map(|v| v.trim().to_string()) {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => Err(self.err(k(field), "is required")),
+            }
+        };
+        let name = required("name", raw.name)?;
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(self.err(k("name"), format!("{name:?} may contain only a-z, 0-9 and -")));
+        }
+        let tenant_id = required("tenant_id", raw.tenant_id)?;
+        if !tenant_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            return Err(self.err(k("tenant_id"), format!("{tenant_id:?} is not a tenant ID or domain")));
+        }
+        let client_id = required("client_id", raw.client_id)?;
+        let sources = [
+            raw.client_secret_env.is_some(),
+            raw.client_secret_file.is_some(),
+            raw.certificate_path.is_some(),
+            raw.federated_token_file.is_some(),
+        ];
+        let count = sources.iter().filter(|s| **s).count();
+        if count != 1 {
+            let problem = if count == 0 {
+                "no secret source is set"
+            } else {
+                "more than one secret source is set"
+            };
+            return Err(self.err(
+                key,
+                format!("{problem}: set exactly one of client_secret_env, client_secret_file, certificate_path, federated_token_file"),
+            ));
+        }
+        let credential = if let Some(var) = raw.client_secret_env {
+            match self.var(&var) {
+                Some(v) => ClientCredential::Secret(SecretString::from(v.trim().to_string())),
+                None => return Err(self.err(k("client_secret_env"), format!("environment variable {var} is not set or empty"))),
+            }
+        } else if let Some(path) = raw.client_secret_file {
+            self.read_secret_file(&k("client_secret_file"), &path)?;
+            ClientCredential::SecretFile(self.path(&path))
+        } else if let Some(path) = raw.certificate_path {
+            let path = self.path(&path);
+            let cert = ClientCertificate::load(&path).map_err(|e| self.err(k("certificate_path"), cert_problem(&path, e)))?;
+            ClientCredential::Certificate(std::sync::Arc::new(cert))
+        } else {
+            let path = self.path(raw.federated_token_file.as_deref().expect("counted above"));
+            self.read_secret_file(&k("federated_token_file"), &path)?;
+            ClientCredential::FederatedTokenFile(path)
+        };
+        let authority_host = match raw.authority_host {
+            Some(v) => self.secure_url(&k("authority_host"), &v)?,
+            None => self.default_authority()?,
+        };
+        let graph_url = self.secure_url(&k("graph_url"), raw.graph_url.as_deref().unwrap_or(defaults::GRAPH))?;
+        let portal_url = match raw.portal_url {
+            Some(v) => self.url(&k("portal_url"), &v)?,
+            None => default_portal(&graph_url),
+        };
+        let notify = raw
+            .notify
+            .iter()
+            .enumerate()
+            .map(|(i, n)| self.mailbox(&format!("{key}.notify[{i}]"), n))
+            .collect::<Result<_, _>>()?;
+        Ok(EnvironmentConfig {
+            name,
+            tenant_id,
+            client_id,
+            credential,
+            authority_host,
+            graph_url,
+            portal_url,
+            notify,
+            notify_owners: raw.notify_owners.unwrap_or(defaults::NOTIFY_OWNERS),
+            include_service_principals: raw.include_service_principals.unwrap_or(defaults::INCLUDE_SERVICE_PRINCIPALS),
+        })
+    }
+
+    /// The Azure SDK convention: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and a secret, certificate or
+    /// federated token file define one environment when the file names none.
+    pub(super) fn zero_config_environment(&self) -> Result<Option<EnvironmentConfig>, ConfigError> {
+        let (Some(tenant_id), Some(client_id)) = (self.var("AZURE_TENANT_ID"), self.var("AZURE_CLIENT_ID")) else {
+            return Ok(None);
+        };
+        let credential = if let Some(secret) = self.var("AZURE_CLIENT_SECRET") {
+            ClientCredential::Secret(SecretString::from(secret.trim().to_string()))
+        } else if let Some(path) = self.var("AZURE_CLIENT_CERTIFICATE_PATH") {
+            let cert = ClientCertificate::load(Path::new(&path))
+                .map_err(|e| self.env_err("AZURE_CLIENT_CERTIFICATE_PATH", cert_problem(Path::new(&path), e)))?;
+            ClientCredential::Certificate(std::sync::Arc::new(cert))
+        } else if let Some(path) = self.var("AZURE_FEDERATED_TOKEN_FILE") {
+            ClientCredential::FederatedTokenFile(PathBuf::from(path))
+        } else {
+            return Err(self.env_err(
+                "AZURE_CLIENT_SECRET",
+                "AZURE_TENANT_ID and AZURE_CLIENT_ID are set but none of AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE",
+            ));
+        };
+        let name = self
+            .var("CREDWATCH_ENVIRONMENT")
+            .unwrap_or_else(|| defaults::ZERO_CONFIG_ENVIRONMENT.into());
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(self.env_err("CREDWATCH_ENVIRONMENT", format!("{name:?} may contain only a-z, 0-9 and -")));
+        }
+        let graph_url = Url::parse(defaults::GRAPH).expect("constant URL");
+        Ok(Some(EnvironmentConfig {
+            name,
+            tenant_id,
+            client_id,
+            credential,
+            authority_host: self.default_authority()?,
+            portal_url: default_portal(&graph_url),
+            graph_url,
+            notify: Vec::new(),
+            notify_owners: defaults::NOTIFY_OWNERS,
+            include_service_principals: defaults::INCLUDE_SERVICE_PRINCIPALS,
+        }))
+    }
+}
+
+/// A certificate error in words, naming the file (a read error names it already).
+fn cert_problem(path: &Path, e: CertError) -> String {
+    match e {
+        CertError::Read { .. } => e.to_string(),
+        e => format!("{}: {e}", path.display()),
+    }
+}

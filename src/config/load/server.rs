@@ -1,0 +1,134 @@
+//! `[server]`: where credwatch listens and who may see what it serves.
+
+use super::Loader;
+use crate::config::defaults;
+use crate::config::raw::{RawAuth, RawServer};
+use crate::config::{AuthConfig, AuthMode, BasicUser, ConfigError, ServerConfig};
+use std::net::SocketAddr;
+use url::Url;
+
+impl Loader<'_> {
+    /// `[server]`: the listen address (or `CREDWATCH_LISTEN`), the public URL and `[server.auth]`.
+    pub(super) fn server(&self, raw: RawServer) -> Result<ServerConfig, ConfigError> {
+        let (key, listen) = match self.var("CREDWATCH_LISTEN") {
+            Some(v) => ("CREDWATCH_LISTEN", v),
+            None => ("server.listen", raw.listen.unwrap_or_else(|| defaults::LISTEN.into())),
+        };
+        let listen: SocketAddr = listen.parse().map_err(|_| {
+            let e = format!("{listen:?} is not an address with a port, e.g. \"127.0.0.1:8080\" or \"[::]:8080\"");
+            if key == "server.listen" {
+                self.err(key, e)
+            } else {
+                self.env_err(key, e)
+            }
+        })?;
+        let public_url = match raw.public_url {
+            Some(u) => self.url("server.public_url", &u)?,
+            None => {
+                let host = if listen.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    listen.ip().to_string()
+                };
+                let host = if listen.is_ipv6() && !listen.ip().is_unspecified() {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                Url::parse(&format!("http://{host}:{}", listen.port())).map_err(|e| self.err("server.listen", e.to_string()))?
+            }
+        };
+        let auth = self.auth(raw.auth.unwrap_or_default(), listen)?;
+        Ok(ServerConfig { listen, public_url, auth })
+    }
+
+    /// `[server.auth]`: the mode and its keys, and the metrics token.
+    pub(super) fn auth(&self, raw: RawAuth, listen: SocketAddr) -> Result<AuthConfig, ConfigError> {
+        let metrics_token = self.secret_source(
+            "server.auth.metrics_token_env",
+            raw.metrics_token_env.as_deref(),
+            "server.auth.metrics_token_file",
+            raw.metrics_token_file.as_deref(),
+        )?;
+        let mode = match raw.mode.as_deref().unwrap_or(defaults::AUTH_MODE) {
+            "none" => {
+                if !listen.ip().is_loopback() && !raw.allow_anonymous.unwrap_or(defaults::ALLOW_ANONYMOUS) {
+                    return Err(self.err(
+                        "server.auth.mode",
+                        format!(
+                            "\"none\" would open the dashboard to anyone who reaches {listen}; set mode = \"basic\" or \"proxy\", listen on a loopback address, or set allow_anonymous = true if a firewall already guards it"
+                        ),
+                    ));
+                }
+                AuthMode::None
+            }
+            "basic" => {
+                if raw.users.is_empty() {
+                    return Err(self.err(
+                        "server.auth.users",
+                        "mode = \"basic\" needs at least one [[server.auth.users]] entry",
+                    ));
+                }
+                let mut users = Vec::new();
+                for (i, u) in raw.users.into_iter().enumerate() {
+                    if u.name.is_empty() || u.name.contains(':') {
+                        return Err(self.err(format!("server.auth.users[{i}].name"), "must be non-empty and contain no ':'"));
+                    }
+                    if argon2::PasswordHash::new(&u.password_hash).is_err() || !u.password_hash.starts_with("$argon2") {
+                        return Err(self.err(
+                            format!("server.auth.users[{i}].password_hash"),
+                            "is not an argon2 hash; make one with `credwatch hash-password`",
+                        ));
+                    }
+                    users.push(BasicUser {
+                        name: u.name,
+                        password_hash: u.password_hash,
+                    });
+                }
+                let realm = raw.realm.unwrap_or_else(|| defaults::REALM.into());
+                if realm.contains('"') || realm.chars().any(char::is_control) {
+                    return Err(self.err("server.auth.realm", "may not contain quotes or control characters"));
+                }
+                AuthMode::Basic { users, realm }
+            }
+            "proxy" => {
+                if raw.trusted_proxies.is_empty() {
+                    return Err(self.err(
+                        "server.auth.trusted_proxies",
+                        "mode = \"proxy\" needs the proxy's addresses, e.g. [\"127.0.0.1\"]",
+                    ));
+                }
+                let trusted_proxies = raw
+                    .trusted_proxies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        p.parse::<ipnet::IpNet>()
+                            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                            .map_err(|_| {
+                                self.err(
+                                    format!("server.auth.trusted_proxies[{i}]"),
+                                    format!("{p:?} is not an IP address or CIDR range"),
+                                )
+                            })
+                    })
+                    .collect::<Result<_, _>>()?;
+                let user_header = raw.user_header.unwrap_or_else(|| defaults::USER_HEADER.into());
+                if actix_web::http::header::HeaderName::from_bytes(user_header.as_bytes()).is_err() {
+                    return Err(self.err("server.auth.user_header", format!("{user_header:?} is not a header name")));
+                }
+                AuthMode::Proxy {
+                    user_header,
+                    trusted_proxies,
+                }
+            }
+            other => {
+                return Err(self.err(
+                    "server.auth.mode",
+                    format!("{other:?} is not one of \"none\", \"basic\", \"proxy\""),
+                ));
+            }
+        };
+        Ok(AuthConfig { mode, metrics_token })
+    }
+}
