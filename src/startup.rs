@@ -64,6 +64,8 @@ impl Application {
                 .wrap(middleware::from_fn(web::auth::guard))
                 .wrap(web::auth::security_headers())
                 .wrap(middleware::Compress::default())
+                // Outermost: the guards' answers and log lines carry the request id too.
+                .wrap(middleware::from_fn(web::trace::trace_requests))
                 .configure(web::routes)
         })
         .disable_signals()

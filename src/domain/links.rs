@@ -2,15 +2,8 @@
 //! credwatch's own page of an application. Ids come from Graph (and so from whoever registered
 //! the app): every one is percent-encoded as a path segment.
 
+use super::href::path_segment;
 use url::Url;
-
-/// `s` as one path segment: everything but unreserved characters percent-encoded, a space as
-/// `%20` (never `+`, which a path keeps as a plus).
-pub fn path_segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
 
 /// The "Certificates & secrets" blade of an app registration, on the portal at `portal`.
 pub fn portal_link(portal: &str, app_id: &str) -> String {

@@ -11,6 +11,7 @@ mod contacts;
 mod credential;
 mod exclusions;
 mod findings;
+mod href;
 mod ladder;
 mod links;
 mod status;
@@ -23,7 +24,8 @@ pub use credential::{Application, Credential, CredentialKind, ListedApplication,
 pub use exclusions::{ExclusionRule, Exclusions, Glob, builtin_exclusions, builtin_names};
 pub use findings::{Finding, FindingKind, findings};
 pub use ladder::{Ladder, LadderDecision, Rung};
-pub use links::{credwatch_link, default_portal, enterprise_app_link, path_segment, portal_link};
+pub use href::path_segment;
+pub use links::{credwatch_link, default_portal, enterprise_app_link, portal_link};
 pub use status::{Status, Thresholds, days_left};
 pub use supersession::{SUPERSEDED_AFTER_SECS, Sibling, Successor, supersession};
 pub use text::{MAX_NAME_CHARS, clean};

@@ -70,6 +70,7 @@ impl Mailer {
     }
 
     /// Hands `message` to the server (or writes its file); `Ok` means it was accepted.
+    #[tracing::instrument(name = "mail_send", skip_all)]
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
         match self {
             Mailer::Smtp(t) => match tokio::time::timeout(SEND_TIMEOUT, t.send(message)).await {

@@ -9,17 +9,17 @@ use super::layout::Layout;
 use super::snapshot::{CHART_MONTHS, SnapshotCache};
 use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, thousands};
-use crate::domain::Timestamp;
+use crate::domain::{Timestamp, path_segment};
 use crate::store::{MonthCount, StatusCounts};
-use actix_web::{HttpResponse, get, web};
-use anyhow::Context as _;
+use actix_web::{get, web};
 use askama::Template;
+use askama_web::WebTemplate;
 use chrono::{Datelike, Utc};
 use secrecy::ExposeSecret;
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "overview.html")]
-struct OverviewPage {
+pub struct OverviewPage {
     layout: Layout,
     cards: Vec<EnvironmentCard>,
     totals: StatusCounts,
@@ -39,7 +39,7 @@ impl OverviewPage {
 }
 
 #[get("/")]
-pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<HttpResponse, PageError> {
+pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<OverviewPage, PageError> {
     let now = Timestamp::from(Utc::now());
     let (envs, snap) = cache.get(&state).await?;
     let stale_after = view::stale_after_secs(&state.config);
@@ -80,8 +80,7 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
         calendar: calendar_links(&state, &names),
         generated: view::utc(now),
     };
-    let html = page.render().context("rendering the overview")?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    Ok(page)
 }
 
 /// The feed's subscription addresses, shown only when a feed token is configured.
@@ -111,7 +110,7 @@ fn calendar_links(state: &AppState, names: &[String]) -> Option<CalendarLinks> {
         all: link("/calendar.ics".into()),
         per_environment: names
             .iter()
-            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", view::encode_segment(n)))))
+            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", path_segment(n)))))
             .collect(),
     })
 }

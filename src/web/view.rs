@@ -3,7 +3,7 @@
 //! credential tables. Graph names stay plain strings here: askama escapes them on output.
 
 use crate::config::Config;
-use crate::domain::{Credential, Exclusions, Status, Successor, Thresholds, Timestamp};
+use crate::domain::{Credential, Exclusions, Status, Successor, Thresholds, Timestamp, path_segment};
 use crate::store::{EnvironmentState, StatusCounts};
 use chrono::Utc;
 
@@ -69,19 +69,12 @@ impl From<Status> for StatusView {
 
 /// The path of an environment's inventory.
 pub fn environment_href(name: &str) -> String {
-    format!("/environments/{}", encode_segment(name))
+    format!("/environments/{}", path_segment(name))
 }
 
 /// The path of an application's page. The object id comes from Graph, so it is encoded.
 pub fn application_href(environment: &str, object_id: &str) -> String {
-    format!("{}/applications/{}", environment_href(environment), encode_segment(object_id))
-}
-
-/// Percent-encodes one path segment.
-pub fn encode_segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+    format!("{}/applications/{}", environment_href(environment), path_segment(object_id))
 }
 
 /// Untrusted display names may be missing or blank; pages show a placeholder instead.
