@@ -116,10 +116,14 @@ pub fn init_tracing(format: LogFormat, default: &str) {
 /// Loads the config or prints why not.
 fn load_config(arg: &ConfigArg) -> Result<Config, ExitCode> {
     let path = Config::locate(arg.config.as_deref(), &process_env);
-    Config::load(path.as_deref(), &process_env).map_err(|e| {
+    let config = Config::load(path.as_deref(), &process_env).map_err(|e| {
         eprintln!("credwatch: configuration error: {e}");
         ExitCode::from(2)
-    })
+    })?;
+    for warning in &config.warnings {
+        tracing::warn!("configuration: {warning}");
+    }
+    Ok(config)
 }
 
 /// Runs the parsed command; the exit code is the command's verdict.

@@ -19,6 +19,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     store: Store,
     config: Arc<Config>,
+    guard: actix_web::web::Data<web::auth::AuthGuard>,
     cancel: CancellationToken,
 }
 
@@ -57,11 +58,21 @@ impl Application {
             config: config.clone(),
         };
         let guard = actix_web::web::Data::new(web::auth::AuthGuard::new(config.server.auth.clone()));
+        let app_guard = guard.clone();
+        let hosts = actix_web::web::Data::new(web::host::AllowedHosts::new(
+            listener.local_addr()?,
+            &config.server.public_url,
+            &config.server.allowed_hosts,
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(actix_web::web::Data::new(state.clone()))
                 .app_data(guard.clone())
+                .app_data(hosts.clone())
                 .wrap(middleware::from_fn(web::auth::guard))
+                .wrap(middleware::from_fn(web::methods::methods))
+                // Outside the guard: a rebound page's request costs no password check.
+                .wrap(middleware::from_fn(web::host::check))
                 .wrap(web::auth::security_headers())
                 .wrap(middleware::Compress::default())
                 // Outermost: the guards' answers and log lines carry the request id too.
@@ -77,6 +88,7 @@ impl Application {
             server,
             store,
             config,
+            guard: app_guard,
             cancel: CancellationToken::new(),
         })
     }
@@ -87,6 +99,11 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The access guard, to watch its password checks (they are bounded; tests count them).
+    pub fn auth_guard(&self) -> Arc<web::auth::AuthGuard> {
+        self.guard.clone().into_inner()
     }
 
     /// Serves and runs the scheduled jobs until `shutdown` completes, then stops both: the web
@@ -144,6 +161,9 @@ fn spawn_jobs(config: &Arc<Config>, store: &Store, cancel: &CancellationToken) -
                         sent = report.sent(),
                         "some reminder digests were not delivered; they stay due for the next run"
                     ),
+                    Err(crate::reminders::RemindError::Busy(held)) => {
+                        tracing::warn!(%held, "reminder run skipped: another process is sending them")
+                    }
                     Err(e) => tracing::error!(
                         error = format!("{e:#}"),
                         "the reminder run failed; it is tried again at the next scheduled time"

@@ -30,6 +30,9 @@ pub enum SyncError {
     /// credwatch was asked to stop while listing.
     #[error("interrupted: credwatch is shutting down")]
     Interrupted,
+    /// Another process is syncing this environment; this one stood back and recorded no run.
+    #[error("not synced: {0}")]
+    Busy(crate::store::lease::LeaseHeld),
 }
 
 /// The outcome of syncing one environment.
@@ -157,7 +160,20 @@ impl Syncer {
         report
     }
 
+    /// One environment's sync under its lease, so two processes never list and apply the same
+    /// environment at once; the second is told who is syncing it and records no run.
     async fn try_sync(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, SyncError> {
+        let lease = self
+            .store
+            .take_lease(&format!("sync:{}", target.env.name))
+            .await?
+            .map_err(SyncError::Busy)?;
+        let result = self.sync_leased(target, cancel, pages).await;
+        lease.release().await;
+        result
+    }
+
+    async fn sync_leased(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, SyncError> {
         let env = self.store.environment_by_name(&target.env.name).await?;
         let started_at = Timestamp::from(chrono::Utc::now());
         let run_id = self.store.begin_run(env.id, started_at).await?;

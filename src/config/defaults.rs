@@ -18,6 +18,12 @@ pub const REALM: &str = "credwatch";
 /// `server.auth.user_header`.
 pub const USER_HEADER: &str = "X-Forwarded-User";
 
+/// `server.auth.password_checks`: one per core, so a flood of logins can take no more CPU than the
+/// machine has, nor more than one argon2 memory block per core.
+pub fn password_checks() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// `database.url`.
 pub const DATABASE_URL: &str = "sqlite://credwatch.db";
 

@@ -7,8 +7,11 @@
 //! first into the second.
 
 mod defaults;
+mod hosts;
 mod load;
 pub(crate) mod raw;
+
+pub use hosts::normalise_host;
 
 use crate::certificate::ClientCertificate;
 use crate::domain::{Ladder, Thresholds};
@@ -70,6 +73,30 @@ pub struct Config {
     pub exclusions: crate::domain::Exclusions,
     /// `[[webhooks]]`: chat or JSON endpoints that receive reminders besides e-mail.
     pub webhooks: Vec<WebhookConfig>,
+    /// What is risky but allowed (a secret file other users can read, a config file they can
+    /// change, passwords over plain http): logged by every command at start.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// A risk in the configuration that does not stop credwatch, said like an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The file, or `environment`.
+    pub origin: String,
+    /// The key, e.g. `environments[0].client_secret_file`.
+    pub key: String,
+    /// What is risky and how to fix it.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.origin, self.problem)
+        } else {
+            write!(f, "{}: {}: {}", self.origin, self.key, self.problem)
+        }
+    }
 }
 
 /// What a webhook expects.
@@ -121,6 +148,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Base of links in e-mails and calendar events (`server.public_url`).
     pub public_url: Url,
+    /// `server.allowed_hosts`, normalised by [`normalise_host`] (lower case, no port): host names
+    /// requests may name besides the listen address, `localhost` and `public_url`'s host.
+    pub allowed_hosts: Vec<String>,
     /// Who may see the dashboard and API (`[server.auth]`).
     pub auth: AuthConfig,
 }
@@ -149,6 +179,9 @@ pub enum AuthMode {
         users: Vec<BasicUser>,
         /// `server.auth.realm`.
         realm: String,
+        /// `server.auth.password_checks`: argon2 checks that may run at once (default: one per
+        /// core); a few more logins wait for a turn, the rest are answered 503.
+        password_checks: usize,
     },
     /// `mode = "proxy"`: a reverse proxy authenticates and names the user in `user_header`;
     /// trusted only from `trusted_proxies` (addresses or CIDR ranges).
@@ -204,6 +237,9 @@ pub enum EmailTransport {
     Smtp {
         /// `email.url`.
         url: Url,
+        /// How `email.url` says to use TLS (its scheme and `?tls=`). With a password and a host
+        /// off this machine, only [`SmtpTls::Implicit`] or [`SmtpTls::Required`] load.
+        tls: SmtpTls,
         /// `email.username`.
         username: Option<String>,
         /// From `email.password_env` or `email.password_file`.
@@ -214,6 +250,21 @@ pub enum EmailTransport {
         /// `email.dir`, relative to the config file.
         dir: PathBuf,
     },
+}
+
+/// TLS on the SMTP connection, from `email.url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtps://`: TLS from the first byte (port 465 by default).
+    Implicit,
+    /// `smtp://…?tls=required`: STARTTLS, and no mail when the server does not offer it.
+    Required,
+    /// `smtp://` or `?tls=opportunistic`: STARTTLS when the server offers it, else plain. A
+    /// man-in-the-middle can remove the offer, so this is refused with a password unless the
+    /// server is on this machine.
+    Opportunistic,
+    /// `?tls=none`: never encrypted (a relay on this machine).
+    None,
 }
 
 /// `[email]`.
@@ -398,7 +449,10 @@ pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        // URLs of schemes the url crate does not know (smtp://) keep an IPv4 address as a name.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        }
         None => false,
     }
 }

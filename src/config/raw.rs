@@ -92,6 +92,10 @@ pub(crate) struct RawServer {
     pub listen: Option<String>,
     /// `public_url`: base of the links in e-mails and calendar events; default from `listen`.
     pub public_url: Option<String>,
+    /// `allowed_hosts`: more host names (or addresses) requests may name in `Host`, besides the
+    /// listen address, `localhost` and `public_url`'s host; any other host is answered 421.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
     /// `[server.auth]`.
     pub auth: Option<RawAuth>,
 }
@@ -109,6 +113,9 @@ pub(crate) struct RawAuth {
     /// `[[server.auth.users]]`: the users of `mode = "basic"`.
     #[serde(default)]
     pub users: Vec<RawUser>,
+    /// `password_checks`: argon2 password checks of `mode = "basic"` that may run at once;
+    /// default one per core.
+    pub password_checks: Option<usize>,
     /// `user_header`: the header in which the proxy of `mode = "proxy"` names the user.
     pub user_header: Option<String>,
     /// `trusted_proxies`: addresses or CIDR ranges whose `user_header` is believed.

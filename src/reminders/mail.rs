@@ -1,14 +1,14 @@
 //! Sending digests with lettre: SMTP (plain, STARTTLS when offered, STARTTLS required, implicit
-//! TLS; optional authentication) or one `.eml` file per message.
+//! TLS; optional authentication) or one `.eml` file per message, readable by its owner only.
 
-use crate::config::{EmailConfig, EmailTransport};
+use crate::config::{EmailConfig, EmailTransport, SmtpTls};
 use crate::domain::EmailAddress;
 use lettre::Address;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,7 +48,9 @@ impl MailError {
 /// Where digests go.
 pub enum Mailer {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    /// The outbox directory: reminders name credentials and apps, so the directory is created
+    /// 0700 and each message 0600, whatever the umask.
+    File(PathBuf),
 }
 
 impl Mailer {
@@ -56,15 +58,20 @@ impl Mailer {
     pub fn from_config(email: &EmailConfig) -> Result<Option<Mailer>, MailError> {
         match &email.transport {
             EmailTransport::None => Ok(None),
-            EmailTransport::File { dir } => Ok(Some(Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(dir), dir.clone()))),
-            EmailTransport::Smtp { url, username, password } => {
+            EmailTransport::File { dir } => Ok(Some(Mailer::File(dir.clone()))),
+            EmailTransport::Smtp {
+                url,
+                tls,
+                username,
+                password,
+            } => {
                 let creds = username.as_ref().map(|u| {
                     Credentials::new(
                         u.clone(),
                         password.as_ref().map(|p| p.expose_secret().to_string()).unwrap_or_default(),
                     )
                 });
-                Ok(Some(Mailer::Smtp(smtp_transport(url, creds, SMTP_TIMEOUT)?)))
+                Ok(Some(Mailer::Smtp(smtp_transport(url, *tls, creds, SMTP_TIMEOUT)?)))
             }
         }
     }
@@ -84,17 +91,34 @@ impl Mailer {
                     }
                 }),
             },
-            Mailer::File(t, dir) => {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| MailError::File(format!("{}: {e}", dir.display())))?;
-                t.send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| MailError::File(format!("{}: {}", dir.display(), error_chain(&e))))
+            Mailer::File(dir) => {
+                let (dir, message) = (dir.clone(), message.formatted());
+                tokio::task::spawn_blocking(move || {
+                    write_private(&dir, &message).map_err(|e| MailError::File(format!("{}: {e}", dir.display())))
+                })
+                .await
+                .map_err(|e| MailError::File(e.to_string()))?
             }
         }
     }
+}
+
+/// Writes one message as `{uuid}.eml` in `dir`, created owner-only; the file is created 0600
+/// rather than narrowed after writing, so no other user can open it in between.
+fn write_private(dir: &std::path::Path, message: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(dir.join(format!("{}.eml", uuid::Uuid::new_v4())))?;
+    file.write_all(message)?;
+    file.sync_all()
 }
 
 /// The error with its causes, each said once.
@@ -112,29 +136,26 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// An SMTP transport for `url`: `smtp://host[:port]` uses STARTTLS when the server offers it,
-/// `?tls=required` insists on it, `?tls=none` never uses TLS, `smtps://` is implicit TLS (port
-/// 465 by default).
+/// An SMTP transport for `url` with the TLS the config parsed from it: `smtps://` is implicit
+/// TLS (port 465 by default), `?tls=required` insists on STARTTLS, `smtp://` uses it when the
+/// server offers it, `?tls=none` never does. (The config refuses the last two with a password to
+/// a server off this machine.)
 pub fn smtp_transport(
     url: &Url,
+    tls: SmtpTls,
     credentials: Option<Credentials>,
     timeout: Duration,
 ) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let host = url.host_str().ok_or_else(|| MailError::Config(format!("{url} has no host")))?;
     // IPv6 literals come bracketed from the URL; the socket address and the TLS name want them bare.
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    let implicit = url.scheme() == "smtps";
-    let port = url.port().unwrap_or(if implicit { 465 } else { 25 });
-    let mode = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    let port = url.port().unwrap_or(if tls == SmtpTls::Implicit { 465 } else { 25 });
     let params = || TlsParameters::new(host.clone()).map_err(|e| MailError::Config(format!("TLS for {host}: {e}")));
-    let tls = if implicit {
-        Tls::Wrapper(params()?)
-    } else {
-        match mode.as_deref() {
-            Some("none") => Tls::None,
-            Some("required") => Tls::Required(params()?),
-            _ => Tls::Opportunistic(params()?),
-        }
+    let tls = match tls {
+        SmtpTls::Implicit => Tls::Wrapper(params()?),
+        SmtpTls::Required => Tls::Required(params()?),
+        SmtpTls::Opportunistic => Tls::Opportunistic(params()?),
+        SmtpTls::None => Tls::None,
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
         .port(port)

@@ -27,6 +27,10 @@ pub enum RemindError {
     Mail(#[from] MailError),
     #[error("rendering a digest: {0}")]
     Render(#[from] askama::Error),
+    /// Another process is sending reminders now; this run sent nothing (what it would have sent
+    /// is the other run's to send).
+    #[error("{0}; this run sent nothing")]
+    Busy(crate::store::lease::LeaseHeld),
 }
 
 /// What happened to one recipient's digest.
@@ -153,6 +157,12 @@ pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) 
 pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_run: bool) -> Result<RemindReport, RemindError> {
     // Webhooks send whatever the e-mail transport is.
     let transport_none = matches!(config.email.transport, EmailTransport::None) && config.webhooks.is_empty();
+    // One sending run at a time across processes, taken before planning: a second run planning
+    // from the same ledger would send every digest again.
+    let lease = match dry_run || transport_none {
+        true => None,
+        false => Some(store.take_lease("remind").await?.map_err(RemindError::Busy)?),
+    };
     let plan = plan_reminders(store, config, now).await?;
     let mut report = RemindReport {
         now,
@@ -179,6 +189,11 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
             lines,
             outcome: DigestOutcome::NotSent,
         };
+        if lease.as_ref().is_some_and(|l| !l.held()) {
+            entry.outcome = DigestOutcome::Failed("not attempted: the run's lease expired and another process took over".into());
+            report.digests.push(entry);
+            continue;
+        }
         let sent: Option<Result<(), String>> = match &digest.recipient {
             Recipient::Email(to) => match (&mailer, from) {
                 (Some(mailer), Some(from)) => Some(match &unreachable {
@@ -234,6 +249,9 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
             }
         };
         report.digests.push(entry);
+    }
+    if let Some(lease) = lease {
+        lease.release().await;
     }
     if !dry_run {
         tracing::info!(

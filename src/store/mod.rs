@@ -7,6 +7,8 @@
 
 mod credentials;
 mod dashboard;
+mod files;
+pub mod lease;
 mod reminders;
 mod rows;
 mod sync;
@@ -110,6 +112,7 @@ impl Store {
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
+            files::make_private(options.get_filename())?;
             create_private(options.get_filename().to_path_buf())?;
         }
         // An in-memory database exists per connection: keep exactly one.

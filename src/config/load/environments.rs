@@ -79,6 +79,7 @@ impl Loader<'_> {
         } else if let Some(path) = raw.certificate_path {
             let path = self.path(&path);
             let cert = ClientCertificate::load(&path).map_err(|e| self.err(k("certificate_path"), cert_problem(&path, e)))?;
+            self.check_secret_file(&k("certificate_path"), &path);
             ClientCredential::Certificate(std::sync::Arc::new(cert))
         } else {
             let path = self.path(raw.federated_token_file.as_deref().expect("counted above"));
@@ -125,8 +126,10 @@ impl Loader<'_> {
         } else if let Some(path) = self.var("AZURE_CLIENT_CERTIFICATE_PATH") {
             let cert = ClientCertificate::load(Path::new(&path))
                 .map_err(|e| self.env_err("AZURE_CLIENT_CERTIFICATE_PATH", cert_problem(Path::new(&path), e)))?;
+            self.check_secret_env_file("AZURE_CLIENT_CERTIFICATE_PATH", Path::new(&path));
             ClientCredential::Certificate(std::sync::Arc::new(cert))
         } else if let Some(path) = self.var("AZURE_FEDERATED_TOKEN_FILE") {
+            self.check_secret_env_file("AZURE_FEDERATED_TOKEN_FILE", Path::new(&path));
             ClientCredential::FederatedTokenFile(PathBuf::from(path))
         } else {
             return Err(self.env_err(

@@ -10,12 +10,13 @@ mod server;
 use super::defaults;
 use super::raw::{RawConfig, RawEmail, RawSync};
 use super::{
-    CalendarConfig, Config, ConfigError, DatabaseConfig, EmailConfig, EmailTransport, EnvLookup, Job, ScheduleConfig, SyncConfig,
-    is_loopback,
+    CalendarConfig, Config, ConfigError, ConfigWarning, DatabaseConfig, EmailConfig, EmailTransport, EnvLookup, Job, ScheduleConfig,
+    SmtpTls, SyncConfig, is_loopback,
 };
 use crate::domain::{Ladder, Thresholds};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -34,6 +35,7 @@ pub(super) fn from_toml(text: &str, source: Option<&Path>, env: EnvLookup) -> Re
         origin,
         base: source.and_then(Path::parent).map(Path::to_path_buf),
         env,
+        warnings: RefCell::default(),
     }
     .build(raw, source)
 }
@@ -44,9 +46,38 @@ struct Loader<'a> {
     /// Directory of the config file: relative paths in it are relative to the file.
     base: Option<PathBuf>,
     env: EnvLookup<'a>,
+    /// Risks found on the way; they end up in [`Config::warnings`].
+    warnings: RefCell<Vec<ConfigWarning>>,
 }
 
 impl Loader<'_> {
+    fn warn(&self, key: impl Into<String>, problem: impl Into<String>) {
+        self.warnings.borrow_mut().push(ConfigWarning {
+            origin: self.origin.clone(),
+            key: key.into(),
+            problem: problem.into(),
+        });
+    }
+
+    /// Warns when a file holding a secret can be read by every user of the machine. A warning,
+    /// not a refusal: Kubernetes mounts secrets 0644 by default, inside a pod nobody else shares.
+    fn check_secret_file(&self, key: &str, path: &Path) {
+        if let Some(problem) = readable_by_all(path) {
+            self.warn(key, problem);
+        }
+    }
+
+    /// [`Loader::check_secret_file`] for a file named by an environment variable.
+    fn check_secret_env_file(&self, var: &str, path: &Path) {
+        if let Some(problem) = readable_by_all(path) {
+            self.warnings.borrow_mut().push(ConfigWarning {
+                origin: "environment".into(),
+                key: var.into(),
+                problem,
+            });
+        }
+    }
+
     fn err(&self, key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
         ConfigError {
             origin: self.origin.clone(),
@@ -75,6 +106,14 @@ impl Loader<'_> {
     }
 
     fn build(&self, mut raw: RawConfig, source: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(mode) = source.and_then(mode_of).filter(|m| m & 0o002 != 0) {
+            self.warn(
+                "",
+                format!(
+                    "every user of this machine can change this file (mode {mode:04o}), and with it where credwatch signs in and sends mail; chmod o-w it"
+                ),
+            );
+        }
         let server = self.server(raw.server)?;
         let database = match self.var("CREDWATCH_DATABASE_URL") {
             Some(url) => DatabaseConfig { url },
@@ -151,6 +190,7 @@ impl Loader<'_> {
             environments,
             exclusions,
             webhooks,
+            warnings: self.warnings.take(),
         })
     }
 
@@ -227,6 +267,15 @@ impl Loader<'_> {
                 {
                     return Err(self.err("email.url", format!("unknown option {k}={v}; only tls=required|opportunistic|none")));
                 }
+                let tls = if url.scheme() == "smtps" {
+                    SmtpTls::Implicit
+                } else {
+                    match url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned()).as_deref() {
+                        Some("required") => SmtpTls::Required,
+                        Some("none") => SmtpTls::None,
+                        _ => SmtpTls::Opportunistic,
+                    }
+                };
                 let password = self.secret_source(
                     "email.password_env",
                     raw.password_env.as_deref(),
@@ -236,8 +285,24 @@ impl Loader<'_> {
                 if password.is_some() && raw.username.is_none() {
                     return Err(self.err("email.username", "a password is configured but no username"));
                 }
+                // Opportunistic STARTTLS is not enough for a password: a server that does not
+                // offer it, or anyone in between who strips the offer, gets AUTH in clear.
+                if password.is_some() && matches!(tls, SmtpTls::Opportunistic | SmtpTls::None) && !is_loopback(&url) {
+                    let how = if tls == SmtpTls::None {
+                        "never encrypts"
+                    } else {
+                        "encrypts only when the server offers STARTTLS"
+                    };
+                    return Err(self.err(
+                        "email.url",
+                        format!(
+                            "{value:?} {how}, and a password is configured (email.password_env or email.password_file): it could cross the network in clear; use smtps://host (implicit TLS) or smtp://host:587?tls=required"
+                        ),
+                    ));
+                }
                 EmailTransport::Smtp {
                     url,
+                    tls,
                     username: raw.username,
                     password,
                 }
@@ -279,6 +344,7 @@ impl Loader<'_> {
     fn read_secret_file(&self, key: &str, path: &Path) -> Result<String, ConfigError> {
         let path = self.path(path);
         let text = std::fs::read_to_string(&path).map_err(|e| self.err(key, format!("cannot read {}: {e}", path.display())))?;
+        self.check_secret_file(key, &path);
         let text = text.trim().to_string();
         if text.is_empty() {
             return Err(self.err(key, format!("{} is empty", path.display())));
@@ -314,5 +380,28 @@ impl Loader<'_> {
             return Err(self.err("sync.request_timeout_secs", "must be at least 1"));
         }
         Ok(cfg)
+    }
+}
+
+/// What is wrong with a secret file every user of the machine can read, if so.
+fn readable_by_all(path: &Path) -> Option<String> {
+    let mode = mode_of(path).filter(|m| m & 0o004 != 0)?;
+    Some(format!(
+        "{} holds a secret and every user of this machine can read it (mode {mode:04o}); chmod o-r it (0600 or 0640)",
+        path.display()
+    ))
+}
+
+/// The permission bits of `path` (following links, as a reader does), where the system has them.
+fn mode_of(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }

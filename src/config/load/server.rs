@@ -3,7 +3,7 @@
 use super::Loader;
 use crate::config::defaults;
 use crate::config::raw::{RawAuth, RawServer};
-use crate::config::{AuthConfig, AuthMode, BasicUser, ConfigError, ServerConfig};
+use crate::config::{AuthConfig, AuthMode, BasicUser, ConfigError, ServerConfig, normalise_host};
 use std::net::SocketAddr;
 use url::Url;
 
@@ -38,8 +38,54 @@ impl Loader<'_> {
                 Url::parse(&format!("http://{host}:{}", listen.port())).map_err(|e| self.err("server.listen", e.to_string()))?
             }
         };
+        let allowed_hosts = raw
+            .allowed_hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                normalise_host(h).ok_or_else(|| {
+                    self.err(
+                        format!("server.allowed_hosts[{i}]"),
+                        format!("{h:?} is not a host name or address (a port may follow; no scheme, no path)"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let auth = self.auth(raw.auth.unwrap_or_default(), listen)?;
-        Ok(ServerConfig { listen, public_url, auth })
+        if matches!(auth.mode, AuthMode::Basic { .. }) && !listen.ip().is_loopback() && public_url.scheme() == "http" {
+            self.warn(
+                "server.public_url",
+                format!(
+                    "mode = \"basic\" on {listen} with an http:// public_url: passwords cross the network in clear; put a TLS proxy in front (README, Deploy) and set public_url to its https:// address"
+                ),
+            );
+        }
+        Ok(ServerConfig {
+            listen,
+            public_url,
+            allowed_hosts,
+            auth,
+        })
+    }
+
+    /// Refuses the keys of `[server.auth]` that belong to another mode than `mode`: left there,
+    /// they would look as if they did something.
+    fn other_mode_keys(&self, raw: &RawAuth, mode: &str) -> Result<(), ConfigError> {
+        let set = [
+            ("allow_anonymous", "none", raw.allow_anonymous.is_some()),
+            ("users", "basic", !raw.users.is_empty()),
+            ("realm", "basic", raw.realm.is_some()),
+            ("password_checks", "basic", raw.password_checks.is_some()),
+            ("user_header", "proxy", raw.user_header.is_some()),
+            ("trusted_proxies", "proxy", !raw.trusted_proxies.is_empty()),
+        ];
+        match set.iter().find(|(_, owner, present)| *present && *owner != mode) {
+            Some((key, owner, _)) => Err(self.err(
+                format!("server.auth.{key}"),
+                format!("is a key of mode = \"{owner}\", but mode is \"{mode}\"; remove it or change the mode"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// `[server.auth]`: the mode and its keys, and the metrics token.
@@ -50,7 +96,11 @@ impl Loader<'_> {
             "server.auth.metrics_token_file",
             raw.metrics_token_file.as_deref(),
         )?;
-        let mode = match raw.mode.as_deref().unwrap_or(defaults::AUTH_MODE) {
+        let mode_name = raw.mode.as_deref().unwrap_or(defaults::AUTH_MODE);
+        if matches!(mode_name, "none" | "basic" | "proxy") {
+            self.other_mode_keys(&raw, mode_name)?;
+        }
+        let mode = match mode_name {
             "none" => {
                 if !listen.ip().is_loopback() && !raw.allow_anonymous.unwrap_or(defaults::ALLOW_ANONYMOUS) {
                     return Err(self.err(
@@ -74,7 +124,11 @@ impl Loader<'_> {
                     if u.name.is_empty() || u.name.contains(':') {
                         return Err(self.err(format!("server.auth.users[{i}].name"), "must be non-empty and contain no ':'"));
                     }
-                    if argon2::PasswordHash::new(&u.password_hash).is_err() || !u.password_hash.starts_with("$argon2") {
+                    // Parsed as far as a check needs it (salt, output, costs), so no user is
+                    // found unable to log in only when they try.
+                    let usable = argon2::PasswordHash::new(&u.password_hash)
+                        .is_ok_and(|h| h.salt.is_some() && h.hash.is_some() && argon2::Params::try_from(&h).is_ok());
+                    if !usable || !u.password_hash.starts_with("$argon2") {
                         return Err(self.err(
                             format!("server.auth.users[{i}].password_hash"),
                             "is not an argon2 hash; make one with `credwatch hash-password`",
@@ -89,7 +143,15 @@ impl Loader<'_> {
                 if realm.contains('"') || realm.chars().any(char::is_control) {
                     return Err(self.err("server.auth.realm", "may not contain quotes or control characters"));
                 }
-                AuthMode::Basic { users, realm }
+                let password_checks = raw.password_checks.unwrap_or_else(defaults::password_checks);
+                if password_checks == 0 {
+                    return Err(self.err("server.auth.password_checks", "must be at least 1"));
+                }
+                AuthMode::Basic {
+                    users,
+                    realm,
+                    password_checks,
+                }
             }
             "proxy" => {
                 if raw.trusted_proxies.is_empty() {
@@ -112,7 +174,17 @@ impl Loader<'_> {
                                 )
                             })
                     })
-                    .collect::<Result<_, _>>()?;
+                    .collect::<Result<Vec<ipnet::IpNet>, _>>()?;
+                // A /0 trusts every address: anyone could name any user in the header.
+                if let Some(i) = trusted_proxies.iter().position(|net| net.prefix_len() == 0) {
+                    return Err(self.err(
+                        format!("server.auth.trusted_proxies[{i}]"),
+                        format!(
+                            "{:?} trusts every address, so anyone could name any user; list the proxy's own addresses",
+                            raw.trusted_proxies[i]
+                        ),
+                    ));
+                }
                 let user_header = raw.user_header.unwrap_or_else(|| defaults::USER_HEADER.into());
                 if actix_web::http::header::HeaderName::from_bytes(user_header.as_bytes()).is_err() {
                     return Err(self.err("server.auth.user_header", format!("{user_header:?} is not a header name")));
