@@ -8,7 +8,6 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod graph;
-pub mod policy;
 pub mod reminders;
 pub mod scheduler;
 pub mod startup;

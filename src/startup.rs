@@ -30,7 +30,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .await
         .with_context(|| format!("opening the database {}", config.database.url))?;
     store.register_environments(&config.environments).await?;
-    let interrupted = store.close_interrupted_runs(chrono::Utc::now().timestamp()).await?;
+    let interrupted = store
+        .close_interrupted_runs(crate::domain::Timestamp::from(chrono::Utc::now()))
+        .await?;
     if interrupted > 0 {
         tracing::warn!(
             runs = interrupted,
@@ -73,6 +75,8 @@ impl Application {
                 .wrap(middleware::from_fn(web::host::check))
                 .wrap(web::auth::security_headers())
                 .wrap(middleware::Compress::default())
+                // Outermost: the guards' answers and log lines carry the request id too.
+                .wrap(middleware::from_fn(web::trace::trace_requests))
                 .configure(web::routes)
         })
         .disable_signals()

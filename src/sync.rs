@@ -3,7 +3,7 @@
 //! never stops the others, and a failed or partial listing changes no credential.
 
 use crate::config::{Config, EnvironmentConfig};
-use crate::domain::ListedApplication;
+use crate::domain::{ListedApplication, Timestamp};
 use crate::graph::{GraphClient, GraphError, PageSink, SinkStopped};
 use crate::store::{ListingCounts, Owners, Store, StoreError};
 use futures_util::StreamExt;
@@ -175,14 +175,14 @@ impl Syncer {
 
     async fn sync_leased(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, SyncError> {
         let env = self.store.environment_by_name(&target.env.name).await?;
-        let started_at = chrono::Utc::now().timestamp();
+        let started_at = Timestamp::from(chrono::Utc::now());
         let run_id = self.store.begin_run(env.id, started_at).await?;
         // The run's record is where the error becomes words: the dashboard shows them.
         let fail = |error: SyncError| async move {
             let pages = pages.load(Ordering::Relaxed) as i64;
             if let Err(e) = self
                 .store
-                .fail_run(run_id, chrono::Utc::now().timestamp(), pages, &error.to_string())
+                .fail_run(run_id, Timestamp::from(chrono::Utc::now()), pages, &error.to_string())
                 .await
             {
                 tracing::error!(error = %e, "could not record the failed run");
@@ -196,7 +196,7 @@ impl Syncer {
         // Owners are listed when a refresh is due; in between, the stored ones are kept.
         let owners = match self.store.owners_fetched_at(env.id).await {
             _ if !self.fetch_owners => Owners::Unknown,
-            Ok(Some(at)) if started_at - at < self.owners_refresh.as_secs() as i64 => Owners::Kept,
+            Ok(Some(at)) if started_at < at.plus_seconds(self.owners_refresh.as_secs() as i64) => Owners::Kept,
             Ok(_) => Owners::Listed,
             Err(e) => return fail(e.into()).await,
         };
@@ -237,7 +237,7 @@ impl Syncer {
         }
         let listed_in = listing_started.elapsed();
         // The write is not cancelled: it is one transaction, all or nothing.
-        let now = chrono::Utc::now().timestamp();
+        let now = Timestamp::from(chrono::Utc::now());
         let write_started = Instant::now();
         match staging
             .apply(&self.store, env.id, run_id, now, pages.load(Ordering::Relaxed) as i64)

@@ -248,7 +248,7 @@ async fn owners_enterprise_apps_and_saml_certificates_sync_once() {
     let creds = store.credentials(&CredentialFilter::default()).await.unwrap();
     let mut ids: Vec<(String, String, String)> = creds
         .iter()
-        .map(|c| (c.key_id.clone(), c.kind.clone(), c.app_source.clone()))
+        .map(|c| (c.key_id.clone(), c.kind.to_string(), c.app_source.as_str().to_string()))
         .collect();
     ids.sort();
     assert_eq!(
@@ -270,14 +270,14 @@ async fn owners_enterprise_apps_and_saml_certificates_sync_once() {
 
     // Owners: expanded with the listing; the app showing Graph's 20 had its full list read.
     let pay = creds.iter().find(|c| c.key_id == "k-pay").unwrap();
-    let owners = pay.owners().unwrap();
+    let owners = pay.app_owners.clone().unwrap();
     assert_eq!(owners.len(), 26);
     assert!(
         owners
             .iter()
             .any(|o| o.kind == "servicePrincipal" && o.app_id.as_deref() == Some("dddd0000-0000-4000-8000-000000000000"))
     );
-    assert_eq!(creds.iter().find(|c| c.key_id == "k-orphan").unwrap().owners(), Some(vec![]));
+    assert_eq!(creds.iter().find(|c| c.key_id == "k-orphan").unwrap().app_owners, Some(vec![]));
     let requests = w.emu.requests();
     let owner_calls: Vec<&str> = requests
         .iter()
@@ -297,7 +297,7 @@ async fn owners_enterprise_apps_and_saml_certificates_sync_once() {
     );
 
     // Findings: no owner, and the SAML certificate valid for > 24 months.
-    let findings = credwatch::policy::findings(&creds, now);
+    let findings = credwatch::domain::findings(&creds, now.into());
     let kinds: Vec<(&str, String)> = findings.iter().map(|f| (f.kind.as_str(), f.app_id.clone())).collect();
     assert!(
         kinds.contains(&("no_owner", "aaaa0002-0000-4000-8000-000000000000".into())),
@@ -491,7 +491,8 @@ async fn exclusions_silence_and_superseded_credentials_say_remove() {
     let config = w.config(&extra, "", &[]);
     let store = w.sync(&config).await;
     // The new secret was first seen two days ago: long enough to count as deployed.
-    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - 2 * 86400")
+    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - ?")
+        .bind(2 * credwatch::domain::Timestamp::TICKS_PER_DAY)
         .execute(store.pool())
         .await
         .unwrap();
@@ -514,14 +515,14 @@ async fn exclusions_silence_and_superseded_credentials_say_remove() {
     let creds = store.credentials(&CredentialFilter::default()).await.unwrap();
     let legacy = creds.iter().find(|c| c.key_id == "k-legacy").unwrap();
     assert!(store.reminders_of(legacy.id).await.unwrap().is_empty());
-    let rule = config.exclusions.find(legacy, now).unwrap();
+    let rule = config.exclusions.find(legacy, now.into()).unwrap();
     assert_eq!((rule.name.as_str(), rule.reason.as_str()), ("legacy", "decommissioned in Q3"));
     assert!(
-        config.exclusions.find(legacy, now + Duration::days(31)).is_none(),
+        config.exclusions.find(legacy, (now + Duration::days(31)).into()).is_none(),
         "the rule stops applying after its date"
     );
     let cwap = creds.iter().find(|c| c.key_id == "k-cwap").unwrap();
-    assert_eq!(config.exclusions.find(cwap, now).unwrap().name, "application-proxy");
+    assert_eq!(config.exclusions.find(cwap, now.into()).unwrap().name, "application-proxy");
 
     // Built-ins are overridable: turned off, the proxy secret is reminded.
     let mut config2 = w.config(&extra, "", &[]);
@@ -712,7 +713,7 @@ async fn owners_are_refreshed_on_their_own_cadence_and_kept_in_between() {
         let mut out: Vec<(String, Option<Vec<String>>)> = creds
             .iter()
             .map(|c| {
-                let names = c.owners().map(|o| o.into_iter().filter_map(|o| o.display_name).collect());
+                let names = c.app_owners.clone().map(|o| o.into_iter().filter_map(|o| o.display_name).collect());
                 (c.key_id.clone(), names)
             })
             .collect();
@@ -757,7 +758,8 @@ async fn owners_are_refreshed_on_their_own_cadence_and_kept_in_between() {
     );
 
     // A day later the refresh is due: owners listed again, changes applied.
-    sqlx::query("UPDATE environments SET owners_fetched_at = owners_fetched_at - 25 * 3600")
+    sqlx::query("UPDATE environments SET owners_fetched_at = owners_fetched_at - ?")
+        .bind(25 * 3600 * credwatch::domain::Timestamp::TICKS_PER_SECOND)
         .execute(store.pool())
         .await
         .unwrap();

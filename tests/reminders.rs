@@ -528,7 +528,7 @@ async fn hostile_names_add_no_header_and_no_line() {
     }
 
     // A subject built from names is one line too.
-    assert_eq!(credwatch::reminders::render::clean("a\r\nBcc: x@y\u{0}\u{202e}z"), "a  Bcc: x@y  z");
+    assert_eq!(credwatch::domain::clean("a\r\nBcc: x@y\u{0}\u{202e}z"), "a  Bcc: x@y  z");
 }
 
 #[tokio::test]

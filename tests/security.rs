@@ -414,7 +414,7 @@ async fn a_search_longer_than_200_characters_is_a_400_naming_q() {
     let r = search("x".repeat(60_000)).await.unwrap();
     assert_eq!(r.status(), 400);
     let body = r.text().await.unwrap();
-    assert!(body.contains("(q)") && body.contains("200"), "{body}");
+    assert!(body.contains("“q”") && body.contains("200"), "{body}");
     assert_eq!(
         search("é".repeat(200)).await.unwrap().status(),
         200,

@@ -132,7 +132,7 @@ async fn overview_shows_each_environment_what_needs_action_and_the_monitors_own_
     let needs = &needs[..needs.find("</table>").unwrap()];
     assert!(count(needs, "<tr class=\"row-") > 0);
     assert_eq!(count(needs, "<tr class=\"row-ok"), 0);
-    let ends: Vec<i64> = needs
+    let ends: Vec<f64> = needs
         .split("<td data-value=\"")
         .skip(1)
         .step_by(3)
@@ -172,7 +172,7 @@ async fn environments_that_never_synced_or_synced_nothing_or_long_ago_never_look
     app.emulator.set_applications("tenant-dev", Vec::new());
     app.resync("dev").await;
     let prod = app.store.environment_by_name("prod").await.unwrap();
-    let day_ago = chrono::Utc::now().timestamp() - 86_400;
+    let day_ago = credwatch::domain::Timestamp::from(chrono::Utc::now()).plus_days(-1);
     let run = app.store.begin_run(prod.id, day_ago).await.unwrap();
     app.store.apply_listing(prod.id, run, day_ago, 1, &[]).await.unwrap();
     let html = app.page("/").await;
@@ -374,7 +374,7 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
         "superseded_by",
     ]
     .into();
-    let now = chrono::Utc::now();
+    let now = credwatch::domain::Timestamp::from(chrono::Utc::now());
     for c in &all {
         let obj = c.as_object().unwrap();
         assert_eq!(obj.keys().map(String::as_str).collect::<BTreeSet<_>>(), keys);
@@ -384,7 +384,7 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
         assert!(c["hint"].is_null() || c["hint"].is_string());
         let end = c["end"].as_str().unwrap();
         assert!(end.ends_with('Z'), "{end}");
-        let end = chrono::DateTime::parse_from_rfc3339(end).unwrap().with_timezone(&chrono::Utc);
+        let end = credwatch::domain::Timestamp::parse(end).unwrap();
         let days = c["days_left"].as_i64().unwrap();
         assert_eq!(days, credwatch::domain::days_left(end, now), "{c}");
         let status = credwatch::domain::Thresholds::default().status(end, now);
@@ -560,18 +560,21 @@ async fn large_answers_stream_every_row_exactly_once() {
     assert!(live > 2 * credwatch::web::stream::BATCH, "{live} credentials");
 
     // Seen for days, so that rotation awareness has something to say.
-    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - 3 * 86400")
+    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - ?")
+        .bind(3 * credwatch::domain::Timestamp::TICKS_PER_DAY)
         .execute(app.store.pool())
         .await
         .unwrap();
-    let siblings: Vec<credwatch::store::Sibling> = sqlx::query_as(
-        "SELECT id, application_id, kind, key_id, display_name, start_at, end_at, first_seen_at FROM credentials
-         WHERE removed_at IS NULL",
-    )
-    .fetch_all(app.store.pool())
-    .await
-    .unwrap();
-    let superseded = credwatch::policy::supersession(&siblings, chrono::Utc::now()).len();
+    let apps: Vec<(i64,)> = sqlx::query_as("SELECT id FROM applications")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    let siblings = app
+        .store
+        .live_credentials_of(&apps.into_iter().map(|(id,)| id).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let superseded = credwatch::domain::supersession(&siblings, chrono::Utc::now().into()).len();
     assert!(superseded > 0, "the generated tenants rotate some credentials");
 
     let r = app.get("/api/v1/credentials").await;
@@ -591,7 +594,7 @@ async fn large_answers_stream_every_row_exactly_once() {
         })
         .collect();
     assert_eq!(keys.len(), all.len(), "no row twice");
-    let ends: Vec<&str> = all.iter().map(|c| c["end"].as_str().unwrap()).collect();
+    let ends: Vec<credwatch::domain::Timestamp> = all.iter().map(|c| c["end"].as_str().unwrap().parse().unwrap()).collect();
     assert!(ends.windows(2).all(|w| w[0] <= w[1]), "earliest end first across batches");
     // Rotation awareness holds across batch boundaries: the same as over all credentials at once.
     assert_eq!(all.iter().filter(|c| !c["superseded_by"].is_null()).count(), superseded);
@@ -741,10 +744,9 @@ async fn metrics_parse_and_carry_the_spec_names() {
         // Label values round-trip, hostile names included.
         assert_eq!(labels[2].1, c["app_display_name"].as_str().unwrap_or(""));
         assert_eq!(labels[0].1, c["environment"].as_str().unwrap());
-        let end = chrono::DateTime::parse_from_rfc3339(c["end"].as_str().unwrap())
-            .unwrap()
-            .timestamp() as f64;
-        assert_eq!(*value, end);
+        let end = chrono::DateTime::parse_from_rfc3339(c["end"].as_str().unwrap()).unwrap();
+        let end = end.timestamp() as f64 + f64::from(end.timestamp_subsec_nanos()) / 1e9;
+        assert!((*value - end).abs() < 1e-6, "{value} {end}");
     }
     for name in [
         "<script>alert(1)</script>",

@@ -8,12 +8,10 @@
 
 mod defaults;
 mod hosts;
-mod links;
 mod load;
 pub(crate) mod raw;
 
 pub use hosts::normalise_host;
-pub use links::{enterprise_app_link, portal_link};
 
 use crate::certificate::ClientCertificate;
 use crate::domain::{Ladder, Thresholds};
@@ -72,7 +70,7 @@ pub struct Config {
     /// `[[environments]]`, or the one the `AZURE_*` variables define when the file names none.
     pub environments: Vec<EnvironmentConfig>,
     /// `[[exclusions]]` plus the built-in rules kept by `reminders.builtin_exclusions`.
-    pub exclusions: crate::policy::Exclusions,
+    pub exclusions: crate::domain::Exclusions,
     /// `[[webhooks]]`: chat or JSON endpoints that receive reminders besides e-mail.
     pub webhooks: Vec<WebhookConfig>,
     /// What is risky but allowed (a secret file other users can read, a config file they can
@@ -394,7 +392,7 @@ pub struct EnvironmentConfig {
 impl EnvironmentConfig {
     /// The "Certificates & secrets" blade of an app registration in the Azure portal.
     pub fn portal_link(&self, app_id: &str) -> String {
-        portal_link(&self.portal_url, app_id)
+        crate::domain::portal_link(self.portal_url.as_str(), app_id)
     }
 }
 

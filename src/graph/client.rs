@@ -9,7 +9,7 @@ use super::model::{
 };
 use super::token::TokenProvider;
 use crate::config::{EnvironmentConfig, SyncConfig};
-use crate::domain::{ListedApplication, Owner};
+use crate::domain::{ListedApplication, Owner, path_segment};
 use secrecy::ExposeSecret;
 use url::Url;
 
@@ -162,7 +162,7 @@ impl GraphClient {
             .iter_mut()
             .filter(|a| a.owners.as_ref().is_some_and(|o| o.len() >= EXPAND_LIMIT))
         {
-            let id: String = url::form_urlencoded::byte_serialize(app.object_id.as_bytes()).collect();
+            let id = path_segment(&app.object_id);
             let mut url = self
                 .graph_url
                 .join(&format!("v1.0/{collection}/{id}/owners"))

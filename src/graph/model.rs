@@ -2,8 +2,7 @@
 //! does not fit (a missing id, an unparsable date) fails the whole page: a half-understood page
 //! must not be mistaken for a complete listing.
 
-use crate::domain::{CredentialKind, ListedApplication, ListedCredential, Owner, Source};
-use chrono::{DateTime, Utc};
+use crate::domain::{CredentialKind, ListedApplication, ListedCredential, Owner, Source, Timestamp};
 use serde::Deserialize;
 
 /// One page of `GET /v1.0/applications`.
@@ -135,9 +134,10 @@ pub const SERVICE_PRINCIPAL_SELECT: &str =
 /// The `$expand` that brings each object's owners along, with only the fields credwatch shows.
 pub const OWNERS_EXPAND: &str = "owners($select=id,displayName,mail,userPrincipalName,appId)";
 
-/// Parses a Graph timestamp: ISO 8601 in UTC with 0 to 7 fractional digits, years up to 9999.
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.with_timezone(&Utc))
+/// Parses a Graph timestamp: ISO 8601 in UTC with 0 to 7 fractional digits, years up to 9999,
+/// kept exactly (to Graph's 100 ns ticks).
+pub fn parse_time(s: &str) -> Option<Timestamp> {
+    Timestamp::parse(s).ok()
 }
 
 impl WireApplication {
@@ -300,7 +300,8 @@ mod tests {
         ] {
             assert!(parse_time(s).is_some(), "{s}");
         }
-        assert_eq!(parse_time("2021-03-05T17:15:46.052Z").unwrap().timestamp_subsec_millis(), 52);
+        assert_eq!(parse_time("2021-03-05T17:15:46.052Z").unwrap().subsec_ticks(), 520_000);
+        assert_eq!(parse_time("2025-10-28T07:32:30.8675309Z").unwrap().subsec_ticks(), 8_675_309);
         assert!(parse_time("2021-13-05T00:00:00Z").is_none());
         assert!(parse_time("yesterday").is_none());
     }

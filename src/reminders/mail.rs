@@ -2,6 +2,8 @@
 //! TLS; optional authentication) or one `.eml` file per message, readable by its owner only.
 
 use crate::config::{EmailConfig, EmailTransport, SmtpTls};
+use crate::domain::EmailAddress;
+use lettre::Address;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -75,6 +77,7 @@ impl Mailer {
     }
 
     /// Hands `message` to the server (or writes its file); `Ok` means it was accepted.
+    #[tracing::instrument(name = "mail_send", skip_all)]
     pub async fn send(&self, message: Message) -> Result<(), MailError> {
         match self {
             Mailer::Smtp(t) => match tokio::time::timeout(SEND_TIMEOUT, t.send(message)).await {
@@ -164,12 +167,21 @@ pub fn smtp_transport(
     Ok(builder.build())
 }
 
+/// A plain address from the directory as a recipient, without a display name.
+impl From<EmailAddress> for Mailbox {
+    fn from(address: EmailAddress) -> Mailbox {
+        // Unchecked on purpose: `EmailAddress` admits only dot-atom local parts and dotted
+        // domain names, a subset of what lettre checks for (tested below).
+        Mailbox::new(None, Address::new_dangerous(address.local_part(), address.domain()))
+    }
+}
+
 const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
 const SUPPRESS_AUTO_REPLY: HeaderName = HeaderName::new_from_ascii_str("X-Auto-Response-Suppress");
 
 /// One digest message: multipart/alternative (text, HTML), a fresh Message-ID on the sender's
 /// domain, the current Date, and headers marking it automatic so out-of-office replies stay away.
-/// lettre encodes every header value; `subject` is one line already ([`super::render::clean`]).
+/// lettre encodes every header value; `subject` is one line already ([`crate::domain::clean`]).
 pub fn build_message(from: &Mailbox, to: &Mailbox, subject: &str, text: String, html: String) -> Result<Message, MailError> {
     let domain = from.email.domain();
     Message::builder()
@@ -182,4 +194,24 @@ pub fn build_message(from: &Mailbox, to: &Mailbox, subject: &str, text: String, 
         .raw_header(HeaderValue::new(SUPPRESS_AUTO_REPLY, "All".into()))
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| MailError::Message(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_plain_address_is_one_lettre_accepts() {
+        for text in [
+            "a@example.com",
+            "First.Last+tag@mail.example.co.uk",
+            "o'brien@example.ie",
+            "x!#$%&'*+-/=?^_`{|}~@a-b.c9",
+            "1@2.3",
+        ] {
+            let address = EmailAddress::parse(text).expect(text);
+            let checked: Address = text.parse().expect(text);
+            assert_eq!(Mailbox::from(address), Mailbox::new(None, checked), "{text}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod render;
 pub mod webhook;
 
 use crate::config::{Config, EmailTransport};
+use crate::domain::Timestamp;
 use crate::store::{CredentialFilter, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use mail::{MailError, Mailer};
@@ -120,7 +121,8 @@ impl fmt::Display for RemindReport {
 /// Plans the reminders due at `now`: the live credentials that may have crossed a rung, the
 /// ledger, and the recipients of the config.
 pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<Plan, StoreError> {
-    let Some(end_before) = plan::horizon(&config.reminders, now) else {
+    let now = Timestamp::from(now);
+    let Some(end_before) = config.reminders.horizon(now) else {
         return Ok(Plan { now, digests: Vec::new() });
     };
     let credentials = store
@@ -134,7 +136,7 @@ pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) 
     let siblings = store
         .live_credentials_of(&credentials.iter().map(|c| c.application_id).collect::<Vec<_>>())
         .await?;
-    let successors = crate::policy::supersession(&siblings, now);
+    let successors = crate::domain::supersession(&siblings, now);
     let rules = plan::Rules {
         exclusions: Some(&config.exclusions),
         successors: Some(&successors),
@@ -179,7 +181,7 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
         tracing::error!(error = %e, "no webhook is called in this run");
     }
     for digest in &plan.digests {
-        let rendered = render::render(digest, &config.server.public_url, now)?;
+        let rendered = render::render(digest, &config.server.public_url, plan.now)?;
         let lines = rendered.groups.iter().flat_map(|g| g.lines.iter().map(describe)).collect();
         let mut entry = DigestReport {
             recipient: digest.recipient.to_string(),
@@ -227,7 +229,12 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
             None => DigestOutcome::NotSent,
             // Recorded only now that the server accepted it (STYLE habit 13).
             Some(Ok(())) => match store
-                .record_reminders(&digest.key, &digest.sent_rows(), &digest.skipped_rows(), Utc::now().timestamp())
+                .record_reminders(
+                    &digest.key,
+                    &digest.sent_rows(),
+                    &digest.skipped_rows(),
+                    Timestamp::from(Utc::now()),
+                )
                 .await
             {
                 Ok(()) => DigestOutcome::Sent,

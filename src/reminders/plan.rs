@@ -6,14 +6,10 @@
 //! config later gets, once, the most urgent rung each credential has crossed.
 
 use crate::config::Config;
-use crate::domain::{Ladder, Rung};
-use crate::policy::{Exclusions, Successor};
-use crate::store::{CredentialView, ReminderRow};
-use chrono::{DateTime, Utc};
+use crate::domain::{Credential, Exclusions, Ladder, Rung, Successor, Timestamp, notes_contacts, owner_contacts};
+use crate::store::ReminderRow;
 use lettre::message::Mailbox;
 use std::collections::{BTreeMap, HashMap};
-
-const DAY_SECS: i64 = 86_400;
 
 /// The address a ledger row names: the bare address, lower-cased, so `Ops <OPS@example.com>` and
 /// `ops@example.com` are one recipient.
@@ -89,7 +85,7 @@ impl Recipients {
 
     /// Everyone who receives this credential's reminders, each once: the environment's
     /// addresses, then (with `notify_owners`) the app's owners and note contacts, then webhooks.
-    pub fn for_credential(&self, c: &CredentialView) -> Vec<Recipient> {
+    pub fn for_credential(&self, c: &Credential) -> Vec<Recipient> {
         let mut seen = std::collections::HashSet::new();
         let mut out: Vec<Recipient> = Vec::new();
         let mut add = |r: Recipient| {
@@ -101,11 +97,10 @@ impl Recipients {
             add(Recipient::Email(m.clone()));
         }
         if self.owners_notified.contains(&c.environment) {
-            for m in crate::policy::owner_contacts(&c.owners().unwrap_or_default()) {
-                add(Recipient::Email(m));
-            }
-            for m in c.app_notes.as_deref().map(crate::policy::notes_contacts).unwrap_or_default() {
-                add(Recipient::Email(m));
+            let owners = c.app_owners.as_deref().map(owner_contacts).unwrap_or_default();
+            let notes = c.app_notes.as_deref().map(notes_contacts).unwrap_or_default();
+            for address in owners.into_iter().chain(notes) {
+                add(Recipient::Email(Mailbox::from(address)));
             }
         }
         for (name, envs) in &self.webhooks {
@@ -147,7 +142,7 @@ impl Ledger {
 /// One credential in one recipient's digest.
 #[derive(Debug, Clone)]
 pub struct PlannedItem {
-    pub credential: CredentialView,
+    pub credential: Credential,
     /// The rung this reminder is for.
     pub rung: Rung,
     /// Less urgent rungs crossed while credwatch was not running: recorded as skipped together
@@ -159,8 +154,8 @@ pub struct PlannedItem {
 }
 
 impl PlannedItem {
-    pub fn expired(&self, now: DateTime<Utc>) -> bool {
-        self.credential.end() <= now
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.credential.expired(now)
     }
 }
 
@@ -220,9 +215,9 @@ impl Digest {
 }
 
 /// Every digest of one run, ordered by recipient.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Plan {
-    pub now: DateTime<Utc>,
+    pub now: Timestamp,
     pub digests: Vec<Digest>,
 }
 
@@ -237,49 +232,38 @@ impl Plan {
     }
 }
 
-/// The end (exclusive, Unix seconds) below which a credential may have crossed a rung at `now`:
-/// `days_left <= d` holds exactly when `end < now + (d + 1) days`. `None` when the ladder has no
-/// rung at all.
-pub fn horizon(ladder: &Ladder, now: DateTime<Utc>) -> Option<i64> {
-    match ladder.days_before().last() {
-        Some(&max) => Some(now.timestamp().saturating_add(max.saturating_add(1).saturating_mul(DAY_SECS))),
-        None if ladder.expired_notice() => Some(now.timestamp().saturating_add(1)),
-        None => None,
-    }
-}
-
 /// What the planner needs besides credentials, ledger and recipients.
 #[derive(Debug, Clone, Default)]
 pub struct Rules<'a> {
     /// Excluded credentials get no reminder at all (and nothing is recorded for them).
     pub exclusions: Option<&'a Exclusions>,
-    /// Superseded credentials, by id (see [`crate::policy::supersession`]).
+    /// Superseded credentials, by id (see [`crate::domain::supersession`]).
     pub successors: Option<&'a HashMap<i64, Successor>>,
 }
 
 /// Applies the ladder to `credentials` for every recipient of each.
-pub fn plan(credentials: &[CredentialView], ledger: &Ledger, recipients: &Recipients, ladder: &Ladder, now: DateTime<Utc>) -> Plan {
+pub fn plan(credentials: &[Credential], ledger: &Ledger, recipients: &Recipients, ladder: &Ladder, now: Timestamp) -> Plan {
     plan_with(credentials, ledger, recipients, ladder, &Rules::default(), now)
 }
 
 /// [`plan`] with exclusions and rotation awareness.
 pub fn plan_with(
-    credentials: &[CredentialView],
+    credentials: &[Credential],
     ledger: &Ledger,
     recipients: &Recipients,
     ladder: &Ladder,
     rules: &Rules,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Plan {
     let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
-    for credential in credentials.iter().filter(|c| c.removed_at.is_none()) {
+    for credential in credentials.iter().filter(|c| c.is_live()) {
         if rules.exclusions.is_some_and(|x| x.find(credential, now).is_some()) {
             continue;
         }
         let superseded_by = rules.successors.and_then(|s| s.get(&credential.id)).cloned();
         for recipient in recipients.for_credential(credential) {
             let key = recipient.key();
-            let decision = ladder.decide(credential.end(), now, &ledger.recorded(credential.id, &key));
+            let decision = ladder.decide(credential.end_at, now, &ledger.recorded(credential.id, &key));
             let Some(rung) = decision.send else { continue };
             digests
                 .entry(key.clone())
@@ -311,8 +295,8 @@ pub fn plan_with(
 mod tests {
     use super::*;
 
-    fn view(id: i64, env: &str, end: DateTime<Utc>) -> CredentialView {
-        CredentialView {
+    fn credential(id: i64, env: &str, end: Timestamp) -> Credential {
+        Credential {
             id,
             environment: env.into(),
             environment_id: 1,
@@ -321,17 +305,17 @@ mod tests {
             app_object_id: format!("obj-{id}"),
             app_id: format!("app-{id}"),
             app_display_name: Some(format!("app {id}")),
-            kind: "secret".into(),
+            kind: crate::domain::CredentialKind::Secret,
             key_id: format!("key-{id}"),
             display_name: None,
             hint: None,
             start_at: None,
-            end_at: end.timestamp(),
-            first_seen_at: 0,
-            last_seen_at: 0,
+            end_at: end,
+            first_seen_at: Timestamp::UNIX_EPOCH,
+            last_seen_at: Timestamp::UNIX_EPOCH,
             removed_at: None,
-            app_source: "application".into(),
-            app_tags: "[]".into(),
+            app_source: crate::domain::Source::Application,
+            app_tags: Vec::new(),
             app_notes: None,
             app_owners: None,
         }
@@ -343,12 +327,11 @@ mod tests {
 
     #[test]
     fn recipients_get_their_environments_and_skips_follow_the_ledger() {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
-        let day = chrono::Duration::days(1);
+        let now = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
         let creds = vec![
-            view(1, "prod", now + day * 10),
-            view(2, "test", now - day),
-            view(3, "prod", now + day * 100),
+            credential(1, "prod", now.plus_days(10)),
+            credential(2, "test", now.plus_days(-1)),
+            credential(3, "prod", now.plus_days(100)),
         ];
         let recipients = Recipients {
             all: vec![mb("Ops <OPS@example.com>")],
@@ -375,19 +358,11 @@ mod tests {
                 rung: r,
                 recipient: "ops@example.com".into(),
                 outcome: "sent".into(),
-                decided_at: 0,
+                decided_at: Timestamp::UNIX_EPOCH,
             })
             .collect();
         let p = plan(&creds, &Ledger::new(&rows), &recipients, &ladder, now);
         assert_eq!(p.digests.len(), 1, "ops has everything; on-call still gets its reminder");
         assert_eq!(p.digests[0].key, "oncall@example.com");
-    }
-
-    #[test]
-    fn horizon_covers_the_largest_rung() {
-        let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
-        assert_eq!(horizon(&Ladder::new(vec![7, 30], true), now), Some(1_000_000 + 31 * DAY_SECS));
-        assert_eq!(horizon(&Ladder::new(vec![], true), now), Some(1_000_001));
-        assert_eq!(horizon(&Ladder::new(vec![], false), now), None);
     }
 }

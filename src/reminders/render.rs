@@ -3,37 +3,9 @@
 //! a header or forge a line; the HTML template escapes on top of that.
 
 use super::plan::{Digest, PlannedItem};
-use crate::domain::Rung;
+use crate::domain::{CredentialKind, Rung, Source, Timestamp, clean, credwatch_link};
 use askama::Template;
-use chrono::{DateTime, Utc};
 use url::Url;
-
-/// Longest name shown; Graph allows far longer, and a digest is for reading.
-const MAX_NAME_CHARS: usize = 120;
-
-/// Untrusted text made safe for one line: control characters (CR, LF, tab, NUL, C1, …), Unicode
-/// line and paragraph separators and bidirectional overrides become spaces; overlong text is
-/// cut with an ellipsis.
-pub fn clean(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| {
-            if c.is_control()
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-            {
-                ' '
-            } else {
-                c
-            }
-        })
-        .take(MAX_NAME_CHARS + 1)
-        .collect();
-    if out.chars().count() > MAX_NAME_CHARS {
-        out = out.chars().take(MAX_NAME_CHARS - 1).collect();
-        out.push('…');
-    }
-    out
-}
 
 /// One credential of a digest, ready to print.
 #[derive(Debug, Clone)]
@@ -65,12 +37,12 @@ pub struct Line {
 }
 
 impl Line {
-    pub fn new(item: &PlannedItem, public_url: &Url, now: DateTime<Utc>) -> Line {
+    pub fn new(item: &PlannedItem, public_url: &Url, now: Timestamp) -> Line {
         let c = &item.credential;
         let days_left = c.days_left(now);
         let expired = item.expired(now);
         let when = if expired {
-            match (now - c.end()).num_days() {
+            match now.ticks_since(c.end_at) / Timestamp::TICKS_PER_DAY {
                 0 => "expired less than a day ago".to_string(),
                 1 => "expired 1 day ago".to_string(),
                 d => format!("expired {d} days ago"),
@@ -86,7 +58,7 @@ impl Line {
             app: c.app_display_name.as_deref().map(clean).unwrap_or_else(|| "(no name)".into()),
             app_id: clean(&c.app_id),
             environment: clean(&c.environment),
-            kind: c.kind().as_str(),
+            kind: c.kind.as_str(),
             name: c
                 .display_name
                 .as_deref()
@@ -95,7 +67,7 @@ impl Line {
                 .unwrap_or_else(|| "(no name)".into()),
             hint: c.hint.as_deref().map(|h| format!("{}…", clean(h))).unwrap_or_default(),
             key_id: clean(&c.key_id),
-            end: c.end().format("%Y-%m-%d %H:%M UTC").to_string(),
+            end: c.end_at.naive_utc().format("%Y-%m-%d %H:%M UTC").to_string(),
             days_left,
             when,
             expired,
@@ -105,7 +77,7 @@ impl Line {
             },
             portal_link: c.portal_link(),
             credwatch_link: credwatch_link(public_url, &c.environment, &c.app_object_id),
-            source_label: c.source().label(),
+            source_label: c.app_source.label(),
             superseded: item.superseded_by.as_ref().map(|s| {
                 let name = s
                     .display_name
@@ -115,34 +87,19 @@ impl Line {
                     .unwrap_or_else(|| clean(&s.key_id));
                 format!(
                     "\"{name}\", ending {}, seen since {}",
-                    s.end.format("%Y-%m-%d"),
-                    s.first_seen.format("%Y-%m-%d")
+                    s.end.naive_utc().format("%Y-%m-%d"),
+                    s.first_seen.naive_utc().format("%Y-%m-%d")
                 )
             }),
             action: if item.superseded_by.is_some() {
-                format!("already rotated: remove the old {} once nothing uses it", c.kind().as_str())
-            } else if c.source() == crate::domain::Source::ServicePrincipal && c.kind() == crate::domain::CredentialKind::Certificate {
+                format!("already rotated: remove the old {} once nothing uses it", c.kind)
+            } else if c.app_source == Source::ServicePrincipal && c.kind == CredentialKind::Certificate {
                 "create a new signing certificate, give it to the service provider, then make it active".into()
             } else {
-                format!("rotate: add a new {}, deploy it, then delete this one", c.kind().as_str())
+                format!("rotate: add a new {}, deploy it, then delete this one", c.kind)
             },
         }
     }
-}
-
-/// The app's page on credwatch's own dashboard.
-pub fn credwatch_link(public_url: &Url, environment: &str, app_object_id: &str) -> String {
-    let seg = |s: &str| -> String {
-        url::form_urlencoded::byte_serialize(s.as_bytes())
-            .collect::<String>()
-            .replace('+', "%20")
-    };
-    format!(
-        "{}/environments/{}/applications/{}",
-        public_url.as_str().trim_end_matches('/'),
-        seg(environment),
-        seg(app_object_id)
-    )
 }
 
 /// One environment's lines.
@@ -154,7 +111,7 @@ pub struct Group {
 
 /// The subject of a digest, e.g. `[credwatch] 3 credentials expire within 7 days (prod, test)`
 /// or `[credwatch] 1 credential has expired, 2 expire within 30 days (prod)`. Always one line.
-pub fn subject(digest: &Digest, now: DateTime<Utc>) -> String {
+pub fn subject(digest: &Digest, now: Timestamp) -> String {
     let expired = digest.items.iter().filter(|i| i.expired(now)).count();
     let upcoming = digest.items.len() - expired;
     let window = digest
@@ -219,7 +176,7 @@ pub struct Rendered {
     pub groups: Vec<Group>,
 }
 
-pub fn render(digest: &Digest, public_url: &Url, now: DateTime<Utc>) -> Result<Rendered, askama::Error> {
+pub fn render(digest: &Digest, public_url: &Url, now: Timestamp) -> Result<Rendered, askama::Error> {
     let groups: Vec<Group> = digest
         .groups()
         .into_iter()

@@ -74,7 +74,7 @@ pub fn payload(kind: WebhookKind, digest: &Digest, subject: &str, groups: &[Grou
 
 /// Markdown special characters escaped with a backslash, so a hostile name such as
 /// `[click](https://evil)` or `**urgent**` shows as typed in a TextBlock. Names are cleaned of
-/// control characters already ([`super::render::clean`]); serde_json escapes the JSON.
+/// control characters already ([`crate::domain::clean`]); serde_json escapes the JSON.
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -181,7 +181,7 @@ fn json_document(digest: &Digest, subject: &str, groups: &[Group], now: DateTime
             let c = &i.credential;
             json!({
                 "environment": c.environment,
-                "source": c.source().as_str(),
+                "source": c.app_source.as_str(),
                 "app_object_id": c.app_object_id,
                 "app_id": c.app_id,
                 "app_display_name": c.app_display_name,
@@ -189,15 +189,15 @@ fn json_document(digest: &Digest, subject: &str, groups: &[Group], now: DateTime
                 "key_id": c.key_id,
                 "display_name": c.display_name,
                 "hint": c.hint,
-                "end": c.end().to_rfc3339_opts(SecondsFormat::Secs, true),
-                "days_left": c.days_left(now),
-                "expired": i.expired(now),
+                "end": c.end_at.to_string(),
+                "days_left": c.days_left(now.into()),
+                "expired": i.expired(now.into()),
                 "rung": i.rung.to_db(),
                 "reminder": l.reminder,
                 "action": if i.superseded_by.is_some() { "remove_old" } else { "rotate" },
                 "superseded_by": i.superseded_by.as_ref().map(|s| json!({
                     "key_id": s.key_id, "display_name": s.display_name,
-                    "end": s.end.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    "end": s.end.to_string(),
                 })),
                 "portal_link": l.portal_link,
                 "credwatch_link": l.credwatch_link,

@@ -1,127 +1,156 @@
 //! Reading credentials back: the one query the dashboard, the API, reminders and the calendar
 //! feed share, filtered in SQL so an index on `end_at` does the work.
 
+use super::rows::At;
 use super::{Context, Store, StoreError};
-use crate::domain::{CredentialKind, Status, Thresholds};
-use chrono::{DateTime, Utc};
+use crate::domain::{Credential, CredentialKind, Sibling, Status, Thresholds, Timestamp};
 use sqlx::{QueryBuilder, Sqlite};
 
-/// A credential with its application and environment, as every output needs it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CredentialView {
-    pub id: i64,
-    pub environment: String,
-    pub environment_id: i64,
-    /// The environment's Azure portal, for links.
-    pub portal_url: String,
-    pub application_id: i64,
-    pub app_object_id: String,
-    pub app_id: String,
-    pub app_display_name: Option<String>,
-    pub kind: String,
-    pub key_id: String,
-    pub display_name: Option<String>,
-    pub hint: Option<String>,
-    pub start_at: Option<i64>,
-    pub end_at: i64,
-    pub first_seen_at: i64,
-    /// For a live credential, its environment's last successful sync; for a removed one, the
-    /// last sync that listed it.
-    pub last_seen_at: i64,
-    pub removed_at: Option<i64>,
-    /// `application` or `service_principal` (see [`crate::domain::Source`]).
-    pub app_source: String,
-    /// The application's tags, as a JSON array.
-    pub app_tags: String,
-    pub app_notes: Option<String>,
-    /// The application's owners as JSON ([`crate::domain::Owner`]), NULL when never fetched.
-    pub app_owners: Option<String>,
+/// A row of [`SELECT`], as stored; read into a [`Credential`] at once.
+#[derive(sqlx::FromRow)]
+pub(super) struct CredentialRow {
+    id: i64,
+    environment: String,
+    environment_id: i64,
+    portal_url: String,
+    application_id: i64,
+    app_object_id: String,
+    app_id: String,
+    app_display_name: Option<String>,
+    kind: String,
+    key_id: String,
+    display_name: Option<String>,
+    hint: Option<String>,
+    start_at: Option<Timestamp>,
+    end_at: Timestamp,
+    first_seen_at: Timestamp,
+    last_seen_at: Timestamp,
+    removed_at: Option<Timestamp>,
+    app_source: String,
+    app_tags: String,
+    app_notes: Option<String>,
+    app_owners: Option<String>,
 }
 
-impl CredentialView {
-    pub fn source(&self) -> crate::domain::Source {
-        crate::domain::Source::parse(&self.app_source)
-    }
+impl TryFrom<CredentialRow> for Credential {
+    type Error = StoreError;
 
-    pub fn tags(&self) -> Vec<String> {
-        serde_json::from_str(&self.app_tags).unwrap_or_default()
-    }
-
-    /// `None` when owners were never fetched.
-    pub fn owners(&self) -> Option<Vec<crate::domain::Owner>> {
-        self.app_owners.as_deref().map(|o| serde_json::from_str(o).unwrap_or_default())
-    }
-
-    pub fn kind(&self) -> CredentialKind {
-        CredentialKind::parse(&self.kind).unwrap_or(CredentialKind::Secret)
-    }
-
-    pub fn end(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp(self.end_at, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
-    }
-
-    pub fn start(&self) -> Option<DateTime<Utc>> {
-        self.start_at.and_then(|s| DateTime::from_timestamp(s, 0))
-    }
-
-    pub fn days_left(&self, now: DateTime<Utc>) -> i64 {
-        crate::domain::days_left(self.end(), now)
-    }
-
-    pub fn status(&self, thresholds: &Thresholds, now: DateTime<Utc>) -> Status {
-        thresholds.status(self.end(), now)
-    }
-
-    /// The app's "Certificates & secrets" blade in its environment's Azure portal, or for an
-    /// enterprise application its single sign-on blade (where SAML certificates are managed).
-    pub fn portal_link(&self) -> String {
-        let portal =
-            url::Url::parse(&self.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
-        match self.source() {
-            crate::domain::Source::Application => crate::config::portal_link(&portal, &self.app_id),
-            crate::domain::Source::ServicePrincipal => crate::config::enterprise_app_link(&portal, &self.app_object_id, &self.app_id),
-        }
+    fn try_from(r: CredentialRow) -> Result<Credential, StoreError> {
+        let credential = At {
+            table: "credentials",
+            id: r.id,
+        };
+        let application = At {
+            table: "applications",
+            id: r.application_id,
+        };
+        Ok(Credential {
+            kind: credential.kind("kind", &r.kind)?,
+            app_source: application.source("source", &r.app_source)?,
+            app_tags: application.tags("tags", &r.app_tags)?,
+            app_owners: application.owners("owners", r.app_owners.as_deref())?,
+            id: r.id,
+            environment: r.environment,
+            environment_id: r.environment_id,
+            portal_url: r.portal_url,
+            application_id: r.application_id,
+            app_object_id: r.app_object_id,
+            app_id: r.app_id,
+            app_display_name: r.app_display_name,
+            key_id: r.key_id,
+            display_name: r.display_name,
+            hint: r.hint,
+            start_at: r.start_at,
+            end_at: r.end_at,
+            first_seen_at: r.first_seen_at,
+            last_seen_at: r.last_seen_at,
+            removed_at: r.removed_at,
+            app_notes: r.app_notes,
+        })
     }
 }
 
-/// What rotation awareness needs of a live credential.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Sibling {
-    pub id: i64,
-    pub application_id: i64,
-    pub kind: String,
-    pub key_id: String,
-    pub display_name: Option<String>,
-    pub start_at: Option<i64>,
-    pub end_at: i64,
-    pub first_seen_at: i64,
+/// Reads rows of [`SELECT`] into credentials; the first unreadable one fails the whole answer.
+pub(super) fn typed(rows: Vec<CredentialRow>) -> Result<Vec<Credential>, StoreError> {
+    rows.into_iter().map(Credential::try_from).collect()
 }
 
-impl From<&CredentialView> for Sibling {
-    fn from(c: &CredentialView) -> Sibling {
-        Sibling {
-            id: c.id,
-            application_id: c.application_id,
-            kind: c.kind.clone(),
-            key_id: c.key_id.clone(),
-            display_name: c.display_name.clone(),
-            start_at: c.start_at,
-            end_at: c.end_at,
-            first_seen_at: c.first_seen_at,
-        }
+/// A row of [`Store::live_credentials_of`].
+#[derive(sqlx::FromRow)]
+struct SiblingRow {
+    id: i64,
+    application_id: i64,
+    kind: String,
+    key_id: String,
+    display_name: Option<String>,
+    start_at: Option<Timestamp>,
+    end_at: Timestamp,
+    first_seen_at: Timestamp,
+}
+
+impl TryFrom<SiblingRow> for Sibling {
+    type Error = StoreError;
+
+    fn try_from(r: SiblingRow) -> Result<Sibling, StoreError> {
+        Ok(Sibling {
+            kind: At {
+                table: "credentials",
+                id: r.id,
+            }
+            .kind("kind", &r.kind)?,
+            id: r.id,
+            application_id: r.application_id,
+            key_id: r.key_id,
+            display_name: r.display_name,
+            start_at: r.start_at,
+            end_at: r.end_at,
+            first_seen_at: r.first_seen_at,
+        })
     }
 }
 
-/// The labels of one expiry series.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// The labels and end of one live credential: one expiry series of `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expiry {
+    /// The store's id of the credential.
     pub id: i64,
     pub environment: String,
     pub app_id: String,
     pub app_name: Option<String>,
-    pub kind: String,
+    pub kind: CredentialKind,
     pub key_id: String,
-    pub end_at: i64,
+    pub end_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct ExpiryRow {
+    id: i64,
+    environment: String,
+    app_id: String,
+    app_name: Option<String>,
+    kind: String,
+    key_id: String,
+    end_at: Timestamp,
+}
+
+impl TryFrom<ExpiryRow> for Expiry {
+    type Error = StoreError;
+
+    fn try_from(r: ExpiryRow) -> Result<Expiry, StoreError> {
+        Ok(Expiry {
+            kind: At {
+                table: "credentials",
+                id: r.id,
+            }
+            .kind("kind", &r.kind)?,
+            id: r.id,
+            environment: r.environment,
+            app_id: r.app_id,
+            app_name: r.app_name,
+            key_id: r.key_id,
+            end_at: r.end_at,
+        })
+    }
 }
 
 /// Which credentials to read. The default is every live credential of every active environment,
@@ -130,10 +159,10 @@ pub struct Expiry {
 pub struct CredentialFilter {
     pub environment: Option<String>,
     pub kind: Option<CredentialKind>,
-    /// Keep credentials whose end is at or after this instant (Unix seconds).
-    pub end_from: Option<i64>,
-    /// Keep credentials whose end is before this instant (Unix seconds).
-    pub end_before: Option<i64>,
+    /// Keep credentials whose end is at or after this instant.
+    pub end_from: Option<Timestamp>,
+    /// Keep credentials whose end is before this instant.
+    pub end_before: Option<Timestamp>,
     /// Case-insensitive substring of the app name, app ID, credential name or key ID.
     pub search: Option<String>,
     /// Only the credentials of this application (store id).
@@ -146,25 +175,14 @@ pub struct CredentialFilter {
 
 impl CredentialFilter {
     /// Restricts to one status at `now`, as a range over `end`.
-    pub fn with_status(mut self, status: Status, thresholds: &Thresholds, now: DateTime<Utc>) -> Self {
+    pub fn with_status(mut self, status: Status, thresholds: &Thresholds, now: Timestamp) -> Self {
         let (lo, hi) = thresholds.end_range(status, now);
-        self.end_from = max_opt(self.end_from, lo);
-        self.end_before = min_opt(self.end_before, hi);
+        self.end_from = self.end_from.max(lo);
+        self.end_before = match (self.end_before, hi) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self
-    }
-}
-
-fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 
@@ -180,7 +198,7 @@ pub(super) const SELECT: &str = "SELECT c.id, e.name AS environment, c.environme
 
 impl Store {
     /// Credentials matching `filter`, earliest end first.
-    pub async fn credentials(&self, filter: &CredentialFilter) -> Result<Vec<CredentialView>, StoreError> {
+    pub async fn credentials(&self, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
         push_filter(&mut q, filter);
         q.push(" ORDER BY c.end_at, e.name, a.display_name, c.key_id");
@@ -188,7 +206,7 @@ impl Store {
             q.push(" LIMIT ").push_bind(limit);
             q.push(" OFFSET ").push_bind(filter.offset.unwrap_or(0));
         }
-        q.build_query_as().fetch_all(&self.pool).await.context("reading credentials")
+        typed(q.build_query_as().fetch_all(&self.pool).await.context("reading credentials")?)
     }
 
     /// How many credentials match `filter` (ignoring its limit and offset).
@@ -205,7 +223,7 @@ impl Store {
     /// `/metrics` reads a large tenant in batches, holding neither all rows nor a connection
     /// while its client reads.
     pub async fn live_expiries(&self, after_id: i64, limit: i64) -> Result<Vec<Expiry>, StoreError> {
-        sqlx::query_as::<_, Expiry>(
+        let rows = sqlx::query_as::<_, ExpiryRow>(
             "SELECT c.id, e.name AS environment, a.app_id, a.display_name AS app_name, c.kind, c.key_id, c.end_at
              FROM credentials c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id
              WHERE c.removed_at IS NULL AND e.retired_at IS NULL AND c.id > ? ORDER BY c.id LIMIT ?",
@@ -214,7 +232,8 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await
-        .context("reading expiries")
+        .context("reading expiries")?;
+        rows.into_iter().map(Expiry::try_from).collect()
     }
 
     /// Every live credential of the given applications (store ids), for rotation awareness:
@@ -234,21 +253,24 @@ impl Store {
                 list.push_bind(*id);
             }
             q.push(")");
-            let rows: Vec<Sibling> = q
+            let rows: Vec<SiblingRow> = q
                 .build_query_as()
                 .fetch_all(&self.pool)
                 .await
                 .context("reading an application's credentials")?;
-            out.extend(rows);
+            for row in rows {
+                out.push(Sibling::try_from(row)?);
+            }
         }
         Ok(out)
     }
 
     /// One credential by its store id.
-    pub async fn credential(&self, id: i64) -> Result<CredentialView, StoreError> {
+    pub async fn credential(&self, id: i64) -> Result<Credential, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
         q.push(" AND c.id = ").push_bind(id);
-        q.build_query_as().fetch_one(&self.pool).await.context("reading a credential")
+        let row: CredentialRow = q.build_query_as().fetch_one(&self.pool).await.context("reading a credential")?;
+        row.try_into()
     }
 }
 

@@ -3,9 +3,10 @@
 //! single applications. Everything here is answered from indexes or small tables, except the
 //! counts and the chart, which scan the live credentials once (the web side caches them).
 
-use super::credentials::SELECT;
-use super::{Context, CredentialFilter, CredentialView, Store, StoreError};
-use crate::domain::{Status, Thresholds};
+use super::credentials::{CredentialRow, SELECT, typed};
+use super::rows::At;
+use super::{Context, CredentialFilter, Store, StoreError};
+use crate::domain::{Application, Credential, Status, Thresholds, Timestamp};
 use sqlx::{QueryBuilder, Sqlite};
 
 /// An environment with what its syncs say about it.
@@ -18,12 +19,12 @@ pub struct EnvironmentState {
     pub portal_url: String,
     /// The latest run that finished (success, failed or interrupted).
     pub last_run_id: Option<i64>,
-    pub last_run_started_at: Option<i64>,
-    pub last_run_finished_at: Option<i64>,
+    pub last_run_started_at: Option<Timestamp>,
+    pub last_run_finished_at: Option<Timestamp>,
     pub last_run_outcome: Option<String>,
     pub last_run_error: Option<String>,
     /// The latest successful run: when it finished and what the complete listing held.
-    pub last_success_at: Option<i64>,
+    pub last_success_at: Option<Timestamp>,
     pub applications: i64,
     pub credentials: i64,
     /// A run is in progress right now.
@@ -70,44 +71,46 @@ pub struct MonthCount {
     pub count: i64,
 }
 
-/// One application as stored, removed ones included.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ApplicationRow {
-    pub id: i64,
-    pub environment_id: i64,
-    pub object_id: String,
-    pub app_id: String,
-    pub display_name: Option<String>,
-    pub first_seen_at: i64,
-    pub last_seen_at: i64,
-    pub removed_at: Option<i64>,
-    /// `application` or `service_principal`.
-    pub source: String,
-    /// JSON array of strings.
-    pub tags: String,
-    pub notes: Option<String>,
-    /// JSON array of [`crate::domain::Owner`], NULL when never fetched.
-    pub owners: Option<String>,
+/// A row of [`Store::application`], as stored; read into an [`Application`] at once.
+#[derive(sqlx::FromRow)]
+struct ApplicationRow {
+    id: i64,
+    environment_id: i64,
+    object_id: String,
+    app_id: String,
+    display_name: Option<String>,
+    first_seen_at: Timestamp,
+    last_seen_at: Timestamp,
+    removed_at: Option<Timestamp>,
+    source: String,
+    tags: String,
+    notes: Option<String>,
+    owners: Option<String>,
 }
 
-impl ApplicationRow {
-    pub fn owners(&self) -> Option<Vec<crate::domain::Owner>> {
-        self.owners.as_deref().map(|o| serde_json::from_str(o).unwrap_or_default())
-    }
+impl TryFrom<ApplicationRow> for Application {
+    type Error = StoreError;
 
-    pub fn tags(&self) -> Vec<String> {
-        serde_json::from_str(&self.tags).unwrap_or_default()
+    fn try_from(r: ApplicationRow) -> Result<Application, StoreError> {
+        let at = At {
+            table: "applications",
+            id: r.id,
+        };
+        Ok(Application {
+            source: at.source("source", &r.source)?,
+            tags: at.tags("tags", &r.tags)?,
+            owners: at.owners("owners", r.owners.as_deref())?,
+            id: r.id,
+            environment_id: r.environment_id,
+            object_id: r.object_id,
+            app_id: r.app_id,
+            display_name: r.display_name,
+            first_seen_at: r.first_seen_at,
+            last_seen_at: r.last_seen_at,
+            removed_at: r.removed_at,
+            notes: r.notes,
+        })
     }
-}
-
-/// The instants splitting `end_at` into statuses, exactly as [`Thresholds::status`] does:
-/// expired below the first, critical below the second, warning below the third, ok after.
-pub fn status_bounds(thresholds: &Thresholds, now: i64) -> [i64; 3] {
-    const DAY: i64 = 86_400;
-    let expired_before = now + 1;
-    let critical_before = (now + thresholds.critical_days * DAY).max(expired_before);
-    let warning_before = (now + thresholds.warning_days * DAY).max(critical_before);
-    [expired_before, critical_before, warning_before]
 }
 
 impl Store {
@@ -135,8 +138,8 @@ impl Store {
 
     /// Live credentials by environment id and status at `now`. Each figure is a range count over
     /// the `(environment_id, end_at)` partial index, never a table scan.
-    pub async fn status_counts(&self, thresholds: &Thresholds, now: i64) -> Result<Vec<(i64, StatusCounts)>, StoreError> {
-        let [b1, b2, b3] = status_bounds(thresholds, now);
+    pub async fn status_counts(&self, thresholds: &Thresholds, now: Timestamp) -> Result<Vec<(i64, StatusCounts)>, StoreError> {
+        let [b1, b2, b3] = thresholds.bounds(now);
         let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT e.id,
                (SELECT count(*) FROM credentials c WHERE c.environment_id = e.id AND c.removed_at IS NULL AND c.end_at < ?1),
@@ -167,10 +170,10 @@ impl Store {
             .collect())
     }
 
-    /// Live credentials per environment ending in each of `months`: `(month, from, before)` in
-    /// Unix seconds. Range counts over the index, so 24 months of a large tenant stay cheap
-    /// (grouping by `strftime` would compute a date for every credential).
-    pub async fn expiries_by_month(&self, months: &[(i64, i64, i64)]) -> Result<Vec<MonthCount>, StoreError> {
+    /// Live credentials per environment ending in each of `months`: `(month, from, before)`.
+    /// Range counts over the index, so 24 months of a large tenant stay cheap (grouping by
+    /// `strftime` would compute a date for every credential).
+    pub async fn expiries_by_month(&self, months: &[(i64, Timestamp, Timestamp)]) -> Result<Vec<MonthCount>, StoreError> {
         if months.is_empty() {
             return Ok(Vec::new());
         }
@@ -194,7 +197,7 @@ impl Store {
 
     /// The live credentials of credwatch's own app registration in each environment (the
     /// applications whose appId is the environment's client_id), earliest end first.
-    pub async fn own_credentials(&self) -> Result<Vec<CredentialView>, StoreError> {
+    pub async fn own_credentials(&self) -> Result<Vec<Credential>, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
         // From the environments to their own application by the appId index, then its credentials;
         // left to itself the planner walks every credential in end order instead.
@@ -203,10 +206,12 @@ impl Store {
                (SELECT oa.id FROM environments oe CROSS JOIN applications oa WHERE oa.app_id = oe.client_id AND oa.environment_id = oe.id)
              ORDER BY c.end_at, e.name",
         );
-        q.build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .context("reading credwatch's own credentials")
+        typed(
+            q.build_query_as()
+                .fetch_all(&self.pool)
+                .await
+                .context("reading credwatch's own credentials")?,
+        )
     }
 
     /// Environments (by id) where credwatch's own application is among the listed ones.
@@ -222,7 +227,7 @@ impl Store {
     }
 
     /// One application of an environment by object id, removed or not.
-    pub async fn application(&self, environment_id: i64, object_id: &str) -> Result<ApplicationRow, StoreError> {
+    pub async fn application(&self, environment_id: i64, object_id: &str) -> Result<Application, StoreError> {
         sqlx::query_as::<_, ApplicationRow>(
             // A live application was last seen at its environment's last success (the sync does not
             // rewrite unchanged rows); a removed one by the last listing that had it.
@@ -235,7 +240,8 @@ impl Store {
         .bind(object_id)
         .fetch_one(&self.pool)
         .await
-        .context("reading an application")
+        .context("reading an application")?
+        .try_into()
     }
 
     /// Reminders the mail server accepted, ever (the metric `credwatch_reminders_sent_total`).
@@ -267,8 +273,8 @@ impl Store {
 /// page 4,000 costs what page 1 does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
-    After(i64, i64),
-    Before(i64, i64),
+    After(Timestamp, i64),
+    Before(Timestamp, i64),
 }
 
 impl Store {
@@ -280,7 +286,7 @@ impl Store {
         cursor: Option<Cursor>,
         offset: i64,
         limit: i64,
-    ) -> Result<Vec<CredentialView>, StoreError> {
+    ) -> Result<Vec<Credential>, StoreError> {
         let mut inner = filter.clone();
         inner.limit = None;
         inner.offset = None;
@@ -309,11 +315,12 @@ impl Store {
         if cursor.is_none() {
             q.push(" OFFSET ").push_bind(offset.max(0));
         }
-        let mut rows: Vec<CredentialView> = q
+        let rows: Vec<CredentialRow> = q
             .build_query_as()
             .fetch_all(&self.pool)
             .await
             .context("reading a page of credentials")?;
+        let mut rows = typed(rows)?;
         if matches!(cursor, Some(Cursor::Before(..))) {
             rows.reverse();
         }

@@ -1,19 +1,26 @@
 //! The store: SQLite through sqlx, with runtime `query_as` + `FromRow` so a second backend stays
 //! possible. Migrations in `migrations/` are embedded and applied on connect.
+//!
+//! Rows become typed [`crate::domain`] values once, here: a credential's kind, its application's
+//! source, tags and owners are parsed as they are read, and a stored value that does not parse
+//! is reported ([`StoreError::Corrupt`]), never silently emptied.
 
 mod credentials;
 mod dashboard;
 mod files;
 pub mod lease;
 mod reminders;
+mod rows;
 mod sync;
+mod time;
 
-pub use credentials::{CredentialFilter, CredentialView, Expiry, Sibling};
-pub use dashboard::{ApplicationRow, Cursor, EnvironmentState, MonthCount, StatusCounts, status_bounds};
+pub use credentials::{CredentialFilter, Expiry};
+pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts};
 pub use reminders::ReminderRow;
 pub use sync::{ListingCounts, Owners, RunRow, Staging};
 
 use crate::config::EnvironmentConfig;
+use crate::domain::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -31,6 +38,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database: {0}")]
     Setup(String),
+    /// A stored value that does not parse: the row and column are named so it can be found.
+    #[error("database: {table} row {id} holds an unreadable {column}: {problem}")]
+    Corrupt {
+        table: &'static str,
+        id: i64,
+        column: &'static str,
+        problem: String,
+    },
 }
 
 /// Plain words for the SQLite conditions an operator can fix.
@@ -82,7 +97,7 @@ pub struct EnvironmentRow {
     pub tenant_id: String,
     pub client_id: String,
     pub portal_url: String,
-    pub retired_at: Option<i64>,
+    pub retired_at: Option<Timestamp>,
 }
 
 impl Store {
@@ -147,10 +162,12 @@ impl Store {
     }
 
     /// Records the configured environments: adds new ones, updates their tenant and client,
-    /// and marks the ones no longer configured as retired (their history stays).
+    /// and marks the ones no longer configured as retired now (their history stays).
     pub async fn register_environments(&self, envs: &[EnvironmentConfig]) -> Result<(), StoreError> {
+        let now = Timestamp::from(chrono::Utc::now());
         let mut tx = self.pool.begin().await.context("registering environments")?;
-        sqlx::query("UPDATE environments SET retired_at = COALESCE(retired_at, unixepoch())")
+        sqlx::query("UPDATE environments SET retired_at = COALESCE(retired_at, ?)")
+            .bind(now)
             .execute(&mut *tx)
             .await
             .context("registering environments")?;

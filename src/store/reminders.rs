@@ -3,7 +3,7 @@
 //! ledger never claims a reminder that was lost.
 
 use super::{Context, Store, StoreError};
-use crate::domain::Rung;
+use crate::domain::{Rung, Timestamp};
 use sqlx::{QueryBuilder, Sqlite};
 
 /// One ledger row.
@@ -16,7 +16,7 @@ pub struct ReminderRow {
     pub recipient: String,
     /// `sent` or `skipped`.
     pub outcome: String,
-    pub decided_at: i64,
+    pub decided_at: Timestamp,
 }
 
 impl ReminderRow {
@@ -29,9 +29,9 @@ impl ReminderRow {
 const CHUNK: usize = 150;
 
 impl Store {
-    /// The ledger rows of live credentials ending before `end_before` (Unix seconds): all the
-    /// reminder planner needs, read in one query.
-    pub async fn reminder_ledger(&self, end_before: i64) -> Result<Vec<ReminderRow>, StoreError> {
+    /// The ledger rows of live credentials ending before `end_before`: all the reminder planner
+    /// needs, read in one query.
+    pub async fn reminder_ledger(&self, end_before: Timestamp) -> Result<Vec<ReminderRow>, StoreError> {
         sqlx::query_as::<_, ReminderRow>(
             "SELECT r.credential_id, r.rung, r.recipient, r.outcome, r.decided_at
                FROM reminders r JOIN credentials c ON c.id = r.credential_id
@@ -63,7 +63,7 @@ impl Store {
         recipient: &str,
         sent: &[(i64, Rung)],
         skipped: &[(i64, Rung)],
-        decided_at: i64,
+        decided_at: Timestamp,
     ) -> Result<(), StoreError> {
         const CTX: &str = "recording reminders";
         let rows: Vec<(i64, Rung, &str)> = sent

@@ -2,16 +2,16 @@
 //! shows. Filters are parsed into a [`CredentialFilter`] once; a bad value is a 400 naming it.
 
 use super::error::ApiError;
-use super::query::Params;
+use super::query::CredentialQuery;
 use super::state::AppState;
 use super::stream;
 use super::view::rfc3339;
-use crate::domain::{CredentialKind, Status};
-use crate::store::{CredentialFilter, CredentialView, StoreError};
+use crate::domain::{Credential, CredentialKind, Status, Timestamp};
+use crate::store::{CredentialFilter, StoreError};
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, get, web};
-use chrono::{DateTime, Utc};
+use actix_web::{HttpResponse, get, web};
+use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
@@ -36,7 +36,7 @@ pub struct CredentialJson {
     /// The exclusion rule silencing this credential's reminders, if one applies.
     pub excluded: Option<Excluded>,
     /// The newer credential that replaced this one, if it was superseded.
-    pub superseded_by: Option<crate::policy::Successor>,
+    pub superseded_by: Option<crate::domain::Successor>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,17 +47,17 @@ pub struct Excluded {
 }
 
 impl CredentialJson {
-    fn new(c: CredentialView, state: &AppState, now: DateTime<Utc>) -> Self {
+    fn new(c: Credential, state: &AppState, now: Timestamp) -> Self {
         let excluded = state.config.exclusions.find(&c, now).map(|r| Excluded {
             rule: r.name.clone(),
             reason: r.reason.clone(),
             until: r.until.map(|u| u.to_string()),
         });
         CredentialJson {
-            source: c.source(),
+            source: c.app_source,
             excluded,
             superseded_by: None,
-            kind: c.kind(),
+            kind: c.kind,
             days_left: c.days_left(now),
             status: c.status(&state.config.status, now),
             start: c.start_at.map(rfc3339),
@@ -73,38 +73,27 @@ impl CredentialJson {
     }
 }
 
-fn bad(parameter: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::BadParameter {
-        parameter,
-        message: message.into(),
-    }
-}
-
-/// `environment`, `status`, `within_days` (and `kind`) into a filter over live credentials.
-async fn filter_from(req: &HttpRequest, state: &AppState, now: DateTime<Utc>) -> Result<CredentialFilter, ApiError> {
-    let params = Params::parse(req.query_string());
-    let mut filter = CredentialFilter::default();
-    if let Some(env) = params.get("environment") {
+/// The query's filters as a filter over live credentials; an environment nobody configured is
+/// a 400 naming the parameter, like any other bad value.
+async fn filter_from(query: &CredentialQuery, state: &AppState, now: Timestamp) -> Result<CredentialFilter, ApiError> {
+    let mut filter = CredentialFilter {
+        kind: query.kind,
+        end_before: query.within_days.map(|d| d.end_before(now)),
+        ..Default::default()
+    };
+    if let Some(env) = &query.environment {
         match state.store.environment_by_name(env).await {
             Ok(e) if e.retired_at.is_none() => filter.environment = Some(e.name),
-            Ok(_) | Err(StoreError::NotFound) => return Err(bad("environment", format!("no environment is named {env:?}"))),
+            Ok(_) | Err(StoreError::NotFound) => {
+                return Err(ApiError::BadParameter {
+                    parameter: "environment".into(),
+                    message: format!("no environment is named {env:?}"),
+                });
+            }
             Err(e) => return Err(e.into()),
         }
     }
-    if let Some(kind) = params.get("kind") {
-        filter.kind = Some(CredentialKind::parse(kind).ok_or_else(|| bad("kind", format!("{kind:?} is not one of secret, certificate")))?);
-    }
-    if let Some(days) = params.get("within_days") {
-        let n: i64 = days
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| (0..=3_000_000).contains(n))
-            .ok_or_else(|| bad("within_days", format!("{days:?} is not a whole number of days from 0 to 3000000")))?;
-        filter.end_before = Some(now.timestamp() + n * 86_400);
-    }
-    if let Some(status) = params.get("status") {
-        let s = Status::parse(status).ok_or_else(|| bad("status", format!("{status:?} is not one of expired, critical, warning, ok")))?;
+    if let Some(s) = query.status {
         filter = filter.with_status(s, &state.config.status, now);
     }
     Ok(filter)
@@ -113,9 +102,9 @@ async fn filter_from(req: &HttpRequest, state: &AppState, now: DateTime<Utc>) ->
 /// `{"credentials": [ … ]}`, streamed in batches (see [`super::stream`]); each batch's rotation
 /// awareness is worked out from its own applications' live credentials.
 #[get("/api/v1/credentials")]
-pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
-    let filter = filter_from(&req, &state, now).await?;
+pub async fn credentials(query: web::Query<CredentialQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let now = Timestamp::from(Utc::now());
+    let filter = filter_from(&query, &state, now).await?;
     let first = stream::first_credentials(&state.store, &filter).await?;
     let mut lead = "";
     let rows = stream::credential_batches(state.store.clone(), filter, first).and_then(move |rows| {
@@ -126,7 +115,7 @@ pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result
                 .store
                 .live_credentials_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
                 .await?;
-            let mut successors = crate::policy::supersession(&siblings, now);
+            let mut successors = crate::domain::supersession(&siblings, now);
             let mut out = Vec::with_capacity(rows.len() * 512);
             for (i, c) in rows.into_iter().enumerate() {
                 out.extend_from_slice(if i == 0 { sep } else { "," }.as_bytes());
@@ -149,9 +138,9 @@ pub async fn credentials(req: HttpRequest, state: web::Data<AppState>) -> Result
 
 /// The same rows as a spreadsheet-safe CSV (RFC 4180, formulas neutralised), streamed in batches.
 #[get("/api/v1/credentials.csv")]
-pub async fn credentials_csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
-    let filter = filter_from(&req, &state, now).await?;
+pub async fn credentials_csv(query: web::Query<CredentialQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let now = Timestamp::from(Utc::now());
+    let filter = filter_from(&query, &state, now).await?;
     let first = stream::first_credentials(&state.store, &filter).await?;
     let rows = stream::credential_batches(state.store.clone(), filter, first).map_ok(move |rows| {
         let mut out = String::with_capacity(rows.len() * 256);
@@ -263,17 +252,17 @@ mod tests {
 }
 
 /// `GET /api/v1/findings`: the policy findings over every live credential (see
-/// [`crate::policy::findings`]), with the counts per kind.
+/// [`crate::domain::findings`]), with the counts per kind.
 #[get("/api/v1/findings")]
 pub async fn findings(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
+    let now = Timestamp::from(Utc::now());
     let all = state.store.credentials(&CredentialFilter::default()).await?;
-    let findings = crate::policy::findings(&all, now);
-    let counts: std::collections::BTreeMap<&str, usize> = crate::policy::FindingKind::ALL
+    let findings = crate::domain::findings(&all, now);
+    let counts: std::collections::BTreeMap<&str, usize> = crate::domain::FindingKind::ALL
         .iter()
         .map(|k| (k.as_str(), findings.iter().filter(|f| f.kind == *k).count()))
         .collect();
-    let rules: Vec<&crate::policy::ExclusionRule> = state.config.exclusions.rules.iter().collect();
+    let rules: Vec<&crate::domain::ExclusionRule> = state.config.exclusions.rules.iter().collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({"counts": counts, "findings": findings, "exclusions": rules})))

@@ -9,16 +9,17 @@ use super::layout::Layout;
 use super::snapshot::{CHART_MONTHS, SnapshotCache};
 use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, thousands};
+use crate::domain::{Timestamp, path_segment};
 use crate::store::{MonthCount, StatusCounts};
-use actix_web::{HttpResponse, get, web};
-use anyhow::Context as _;
+use actix_web::{get, web};
 use askama::Template;
+use askama_web::WebTemplate;
 use chrono::{Datelike, Utc};
 use secrecy::ExposeSecret;
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "overview.html")]
-struct OverviewPage {
+pub struct OverviewPage {
     layout: Layout,
     cards: Vec<EnvironmentCard>,
     totals: StatusCounts,
@@ -38,14 +39,13 @@ impl OverviewPage {
 }
 
 #[get("/")]
-pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<HttpResponse, PageError> {
-    let now = Utc::now();
-    let now_s = now.timestamp();
+pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<OverviewPage, PageError> {
+    let now = Timestamp::from(Utc::now());
     let (envs, snap) = cache.get(&state).await?;
     let stale_after = view::stale_after_secs(&state.config);
     let cards: Vec<EnvironmentCard> = envs
         .iter()
-        .map(|e| EnvironmentCard::new(e, snap.counts.get(&e.id).copied().unwrap_or_default(), now_s, stale_after))
+        .map(|e| EnvironmentCard::new(e, snap.counts.get(&e.id).copied().unwrap_or_default(), now, stale_after))
         .collect();
     let totals = cards.iter().fold(StatusCounts::default(), |t, c| StatusCounts {
         expired: t.expired + c.counts.expired,
@@ -78,10 +78,9 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
         own_missing,
         chart: Chart::new(&snap.months, &names, snap.chart_from),
         calendar: calendar_links(&state, &names),
-        generated: view::utc(now_s),
+        generated: view::utc(now),
     };
-    let html = page.render().context("rendering the overview")?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    Ok(page)
 }
 
 /// The feed's subscription addresses, shown only when a feed token is configured.
@@ -111,7 +110,7 @@ fn calendar_links(state: &AppState, names: &[String]) -> Option<CalendarLinks> {
         all: link("/calendar.ics".into()),
         per_environment: names
             .iter()
-            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", view::encode_segment(n)))))
+            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", path_segment(n)))))
             .collect(),
     })
 }
@@ -146,11 +145,10 @@ impl Chart {
     const TOP: i64 = 12;
     const BOTTOM: i64 = 40;
 
-    fn new(months: &[MonthCount], environments: &[String], from: i64) -> Chart {
+    fn new(months: &[MonthCount], environments: &[String], from: Timestamp) -> Chart {
         let (width, height) = (760, 240);
-        let first = chrono::DateTime::from_timestamp(from, 0)
-            .map(|d| d.year() as i64 * 12 + d.month0() as i64)
-            .unwrap_or(0);
+        let from = from.naive_utc();
+        let first = from.year() as i64 * 12 + from.month0() as i64;
         let mut grid = vec![vec![0i64; CHART_MONTHS as usize]; environments.len()];
         for m in months {
             let slot = m.month - first;
@@ -257,7 +255,7 @@ mod tests {
 
     #[test]
     fn chart_stacks_environments_per_month() {
-        let from = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap().timestamp();
+        let from = Timestamp::from(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
         let m = |env: &str, month: i64, count| MonthCount {
             environment: env.into(),
             month,

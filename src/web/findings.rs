@@ -5,11 +5,11 @@ use super::error::PageError;
 use super::layout::Layout;
 use super::state::AppState;
 use super::view;
-use crate::policy::{ExclusionRule, Finding, FindingKind};
+use crate::domain::{ExclusionRule, Finding, FindingKind, Timestamp};
 use crate::store::CredentialFilter;
-use actix_web::{HttpResponse, get, web};
-use anyhow::Context;
+use actix_web::{get, web};
 use askama::Template;
+use askama_web::WebTemplate;
 use chrono::Utc;
 
 struct Section {
@@ -27,9 +27,9 @@ struct Row {
     detail: String,
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "findings.html")]
-struct FindingsPage {
+pub struct FindingsPage {
     layout: Layout,
     sections: Vec<Section>,
     rules: Vec<ExclusionRule>,
@@ -56,10 +56,10 @@ fn row(f: &Finding) -> Row {
 }
 
 #[get("/findings")]
-pub async fn findings_page(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let now = Utc::now();
+pub async fn findings_page(state: web::Data<AppState>) -> Result<FindingsPage, PageError> {
+    let now = Timestamp::from(Utc::now());
     let all = state.store.credentials(&CredentialFilter::default()).await?;
-    let found = crate::policy::findings(&all, now);
+    let found = crate::domain::findings(&all, now);
     let sections = FindingKind::ALL
         .iter()
         .map(|k| Section {
@@ -74,6 +74,5 @@ pub async fn findings_page(state: web::Data<AppState>) -> Result<HttpResponse, P
         sections,
         rules: state.config.exclusions.rules.clone(),
     };
-    let html = page.render().context("rendering the findings")?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    Ok(page)
 }

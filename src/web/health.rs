@@ -1,5 +1,6 @@
 //! `/healthz`: 200 when the process serves and its database answers.
 
+use super::error::FailureClass;
 use super::state::AppState;
 use actix_web::{HttpResponse, get, web};
 
@@ -8,10 +9,11 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ok\n"),
         Err(e) => {
-            tracing::error!(error = %e, "health check: the database does not answer");
+            let class = FailureClass::of(&e);
+            tracing::error!(error = %e, class = class.key(), "health check: the database does not answer");
             HttpResponse::ServiceUnavailable()
                 .content_type("text/plain; charset=utf-8")
-                .body("database unavailable\n")
+                .body(format!("database unavailable ({})\n", class.key()))
         }
     }
 }

@@ -21,13 +21,12 @@
 //!
 //! Names from Graph are untrusted: icalendar escapes `\`, `,`, `;` and LF in TEXT values and folds
 //! long lines, but lets CR and other control characters through, so every name goes through
-//! [`crate::reminders::render::clean`] first.
+//! [`crate::domain::clean`] first.
 
 use super::state::AppState;
 use crate::config::Config;
-use crate::domain::Ladder;
-use crate::reminders::render::{clean, credwatch_link};
-use crate::store::{CredentialFilter, CredentialView, StoreError};
+use crate::domain::{Credential, Ladder, Timestamp, clean, credwatch_link};
+use crate::store::{CredentialFilter, StoreError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
@@ -116,11 +115,11 @@ async fn serve(state: &AppState, token: Option<&str>, environment: Option<&str>,
     {
         return Err(IcsError::NotFound);
     }
-    let now = Utc::now();
+    let now = Timestamp::from(Utc::now());
     let filter = CredentialFilter {
         environment: environment.map(str::to_string),
-        end_from: Some(now.timestamp() - HORIZON_PAST_DAYS * 86_400),
-        end_before: Some(now.timestamp() + HORIZON_FUTURE_DAYS * 86_400),
+        end_from: Some(now.plus_days(-HORIZON_PAST_DAYS)),
+        end_before: Some(now.plus_days(HORIZON_FUTURE_DAYS)),
         ..Default::default()
     };
     let credentials = state.store.credentials(&filter).await?;
@@ -157,7 +156,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The feed for `credentials` (all of one environment when `environment` is given).
-pub fn feed(credentials: &[CredentialView], config: &Config, environment: Option<&str>) -> String {
+pub fn feed(credentials: &[Credential], config: &Config, environment: Option<&str>) -> String {
     let name = match environment {
         Some(env) => format!("credwatch: {env}"),
         None => "credwatch: all environments".to_string(),
@@ -175,28 +174,29 @@ pub fn feed(credentials: &[CredentialView], config: &Config, environment: Option
         ))
         .append_property(Property::new("REFRESH-INTERVAL", REFRESH).add_parameter("VALUE", "DURATION").done())
         .append_property(Property::new("X-PUBLISHED-TTL", REFRESH));
-    for c in credentials.iter().filter(|c| c.removed_at.is_none()) {
+    for c in credentials.iter().filter(|c| c.is_live()) {
         calendar.push(event(c, &config.reminders, &config.server.public_url));
     }
     calendar.to_string()
 }
 
 /// Stable identity of a credential's event.
-pub fn uid(c: &CredentialView) -> String {
+pub fn uid(c: &Credential) -> String {
     clean(&format!(
         "{}-{}-{}@{}.credwatch",
         c.app_object_id,
-        c.kind().as_str(),
+        c.kind.as_str(),
         c.key_id,
         c.environment
     ))
 }
 
+/// A DATE-TIME in UTC: whole seconds, as RFC 5545 has no fraction.
 fn utc(t: DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-fn event(c: &CredentialView, ladder: &Ladder, public_url: &url::Url) -> icalendar::Event {
+fn event(c: &Credential, ladder: &Ladder, public_url: &url::Url) -> icalendar::Event {
     let app = c.app_display_name.as_deref().map(clean).unwrap_or_else(|| "(no name)".into());
     let name = c
         .display_name
@@ -204,9 +204,9 @@ fn event(c: &CredentialView, ladder: &Ladder, public_url: &url::Url) -> icalenda
         .map(clean)
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "(no name)".into());
-    let kind = c.kind().as_str();
+    let kind = c.kind.as_str();
     let env = clean(&c.environment);
-    let end = c.end();
+    let end = c.end_at.to_datetime();
     let summary = format!("{kind} \"{name}\" of {app} expires ({env})");
     let mut description = format!(
         "Application: {app} ({})\nEnvironment: {env}\nKind: {kind}\nName: {name}\n",
@@ -218,11 +218,11 @@ fn event(c: &CredentialView, ladder: &Ladder, public_url: &url::Url) -> icalenda
     description.push_str(&format!(
         "Key ID: {}\nEnds: {}\nAzure portal: {}\ncredwatch: {}\n",
         clean(&c.key_id),
-        end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        c.end_at,
         c.portal_link(),
         credwatch_link(public_url, &c.environment, &c.app_object_id)
     ));
-    let stamp = DateTime::from_timestamp(c.first_seen_at, 0).unwrap_or(DateTime::UNIX_EPOCH);
+    let stamp = c.first_seen_at.to_datetime();
     let mut event = icalendar::Event::new();
     event
         .uid(&uid(c))

@@ -3,28 +3,23 @@
 
 use super::error::PageError;
 use super::layout::Layout;
-use super::query::Params;
+use super::query::{InventoryQuery, PER_PAGE, RowKey};
 use super::snapshot::SnapshotCache;
 use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, StatusView, thousands};
-use crate::domain::{CredentialKind, Status};
+use crate::domain::{Sibling, Status, Timestamp};
 use crate::store::{CredentialFilter, Cursor, RunRow, StatusCounts, StoreError};
-use actix_web::{HttpRequest, HttpResponse, get, web};
-use anyhow::Context as _;
+use actix_web::{get, web};
 use askama::Template;
-use chrono::{DateTime, Utc};
+use askama_web::WebTemplate;
+use chrono::Utc;
 
-const PER_PAGE: i64 = 50;
-const MAX_PER_PAGE: i64 = 500;
-/// The longest search looked for, in characters: longer than any name, and far below SQLite's
-/// LIKE pattern limit (50,000 bytes), past which the query fails.
-pub const MAX_SEARCH: usize = 200;
 /// Counting stops here: "10,000+" is as useful as an exact figure and stays fast for any search.
 const COUNT_CAP: i64 = 10_000;
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "environment.html")]
-struct EnvironmentPage {
+pub struct EnvironmentPage {
     layout: Layout,
     card: EnvironmentCard,
     rows: Vec<CredentialRow>,
@@ -35,7 +30,7 @@ struct EnvironmentPage {
     filtered: bool,
     /// "1–50 of 1,234" and the links around it.
     range: String,
-    page: i64,
+    page: u32,
     pages: Option<i64>,
     prev: Option<String>,
     next: Option<String>,
@@ -66,7 +61,7 @@ impl RunView {
             started: view::utc(r.started_at),
             duration: r
                 .finished_at
-                .map(|f| format!("{} s", (f - r.started_at).max(0)))
+                .map(|f| format!("{} s", (f.ticks_since(r.started_at) / Timestamp::TICKS_PER_SECOND).max(0)))
                 .unwrap_or_else(|| "running".into()),
             outcome: r.outcome.clone(),
             applications: r.applications,
@@ -87,105 +82,39 @@ async fn active_environment(state: &AppState, name: &str) -> Result<crate::store
     }
 }
 
-/// The inventory's filters and place in the pager, read from the query string.
-struct InventoryQuery {
-    q: String,
-    status: Option<Status>,
-    kind: Option<CredentialKind>,
-    per_page: i64,
-    page: i64,
-    cursor: Option<Cursor>,
+/// Rows before the page `query` asks for.
+fn skipped(query: &InventoryQuery) -> i64 {
+    i64::from(query.page() - 1) * i64::from(query.per_page())
 }
 
-impl InventoryQuery {
-    fn parse(params: &Params) -> Result<InventoryQuery, PageError> {
-        let status = params
-            .get("status")
-            .map(|s| {
-                Status::parse(s)
-                    .ok_or_else(|| PageError::BadRequest(format!("“{s}” is not a status; use expired, critical, warning or ok.")))
-            })
-            .transpose()?;
-        let kind = params
-            .get("kind")
-            .map(|k| {
-                CredentialKind::parse(k)
-                    .ok_or_else(|| PageError::BadRequest(format!("“{k}” is not a kind of credential; use secret or certificate.")))
-            })
-            .transpose()?;
-        let cursor = match (
-            params.get("after").and_then(parse_cursor),
-            params.get("before").and_then(parse_cursor),
-        ) {
-            (Some((e, i)), _) => Some(Cursor::After(e, i)),
-            (None, Some((e, i))) => Some(Cursor::Before(e, i)),
-            (None, None) => None,
-        };
-        let q = params.get("q").unwrap_or("").trim().to_string();
-        if q.chars().count() > MAX_SEARCH {
-            return Err(PageError::BadRequest(format!(
-                "The search (q) is {} characters long; at most {MAX_SEARCH} are looked for.",
-                q.chars().count()
-            )));
-        }
-        Ok(InventoryQuery {
-            q,
-            status,
-            kind,
-            per_page: params
-                .get("per_page")
-                .and_then(|p| p.parse::<i64>().ok())
-                .unwrap_or(PER_PAGE)
-                .clamp(10, MAX_PER_PAGE),
-            page: params.get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).max(1),
-            cursor,
-        })
+/// The address of `page` with `query`'s filters, continuing from `cursor` (`after` or `before`
+/// a row's key) when there is one.
+fn page_link(query: &InventoryQuery, base: &str, page: u32, cursor: Option<(&str, RowKey)>) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(q) = &query.q {
+        s.append_pair("q", q);
     }
-
-    fn filtered(&self) -> bool {
-        !self.q.is_empty() || self.status.is_some() || self.kind.is_some()
+    if let Some(st) = query.status {
+        s.append_pair("status", st.as_str());
     }
-
-    /// Rows before this page.
-    fn skipped(&self) -> i64 {
-        (self.page - 1).saturating_mul(self.per_page)
+    if let Some(k) = query.kind {
+        s.append_pair("kind", k.as_str());
     }
-
-    /// The address of `page` with the same filters, continuing from `cursor` (`after` or
-    /// `before` a row's key) when there is one.
-    fn link(&self, base: &str, page: i64, cursor: Option<(&str, (i64, i64))>) -> String {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        if !self.q.is_empty() {
-            s.append_pair("q", &self.q);
-        }
-        if let Some(st) = self.status {
-            s.append_pair("status", st.as_str());
-        }
-        if let Some(k) = self.kind {
-            s.append_pair("kind", k.as_str());
-        }
-        if self.per_page != PER_PAGE {
-            s.append_pair("per_page", &self.per_page.to_string());
-        }
-        if page > 1 {
-            s.append_pair("page", &page.to_string());
-            if let Some((name, (end, id))) = cursor {
-                s.append_pair(name, &format!("{end}.{id}"));
-            }
-        }
-        let query = s.finish();
-        if query.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{query}")
+    if query.per_page() != PER_PAGE {
+        s.append_pair("per_page", &query.per_page().to_string());
+    }
+    if page > 1 {
+        s.append_pair("page", &page.to_string());
+        if let Some((name, key)) = cursor {
+            s.append_pair(name, &key.to_string());
         }
     }
-}
-
-/// `END.ID`, as the pager writes it.
-fn parse_cursor(s: &str) -> Option<(i64, i64)> {
-    let (end, id) = s.split_once('.')?;
-    Some((end.parse().ok()?, id.parse().ok()?))
+    let query = s.finish();
+    if query.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{query}")
+    }
 }
 
 /// One page of an environment's credentials, as read from the store.
@@ -196,9 +125,9 @@ struct InventorySlice {
     capped: bool,
     /// Whether there are rows beyond this page in the direction of travel.
     more: bool,
-    /// The `(end, id)` keys of the first and last rows, for the pager's cursors.
-    first_key: Option<(i64, i64)>,
-    last_key: Option<(i64, i64)>,
+    /// The keys of the first and last rows, for the pager's cursors.
+    first_key: Option<RowKey>,
+    last_key: Option<RowKey>,
 }
 
 /// Reads the page `query` asks for: counts from the snapshot where it knows them, the rows (one
@@ -208,14 +137,15 @@ async fn load_slice(
     env_name: &str,
     counts: StatusCounts,
     query: &InventoryQuery,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<InventorySlice, PageError> {
+    let per_page = i64::from(query.per_page());
     let mut filter = CredentialFilter {
         environment: Some(env_name.to_string()),
         kind: query.kind,
-        search: (!query.q.is_empty()).then(|| query.q.clone()),
-        limit: Some(query.per_page),
-        offset: Some(query.skipped()),
+        search: query.q.clone(),
+        limit: Some(per_page),
+        offset: Some(skipped(query)),
         ..Default::default()
     };
     if let Some(s) = query.status {
@@ -232,23 +162,23 @@ async fn load_slice(
     };
     let mut found = state
         .store
-        .credentials_page(&filter, query.cursor, query.skipped(), query.per_page + 1)
+        .credentials_page(&filter, query.cursor(), skipped(query), per_page + 1)
         .await?;
-    let more = found.len() as i64 > query.per_page;
+    let more = found.len() as i64 > per_page;
     if more {
-        match query.cursor {
+        match query.cursor() {
             Some(Cursor::Before(..)) => drop(found.remove(0)),
-            _ => found.truncate(query.per_page as usize),
+            _ => found.truncate(per_page as usize),
         }
     }
     let siblings = state
         .store
         .live_credentials_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
         .await?;
-    let successors = crate::policy::supersession(&siblings, now);
+    let successors = crate::domain::supersession(&siblings, now);
     Ok(InventorySlice {
-        first_key: found.first().map(|c| (c.end_at, c.id)),
-        last_key: found.last().map(|c| (c.end_at, c.id)),
+        first_key: found.first().map(|c| RowKey { end: c.end_at, id: c.id }),
+        last_key: found.last().map(|c| RowKey { end: c.end_at, id: c.id }),
         rows: found
             .iter()
             .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
@@ -269,11 +199,12 @@ struct Pager {
 
 impl Pager {
     fn new(query: &InventoryQuery, slice: &InventorySlice, base: &str) -> Pager {
-        let page = query.page;
-        let first = query.skipped();
+        let page = query.page();
+        let per_page = i64::from(query.per_page());
+        let first = skipped(query);
         let shown_to = first + slice.rows.len() as i64;
         // Travelling backwards, "more" means more before; a page reached so always has a next one.
-        let (has_prev, has_next) = match query.cursor {
+        let (has_prev, has_next) = match query.cursor() {
             Some(Cursor::Before(..)) => (slice.more || page > 1, !slice.rows.is_empty()),
             _ => (page > 1, slice.more),
         };
@@ -281,7 +212,7 @@ impl Pager {
             if slice.total == 0 {
                 "No credentials match.".to_string()
             } else {
-                format!("Nothing on page {}; {} match.", thousands(page), thousands(slice.total))
+                format!("Nothing on page {}; {} match.", thousands(page.into()), thousands(slice.total))
             }
         } else {
             format!(
@@ -292,24 +223,31 @@ impl Pager {
                 if slice.capped { "+" } else { "" }
             )
         };
+        let pages = (!slice.capped).then(|| (slice.total.max(1) + per_page - 1) / per_page);
+        // Past the end (a page number typed in, say), "previous" leads back to the last page.
+        let prev = match pages {
+            Some(last) if slice.rows.is_empty() && i64::from(page) > last => Some(page_link(query, base, last as u32, None)),
+            _ => (has_prev && page > 1).then(|| page_link(query, base, page - 1, slice.first_key.map(|k| ("before", k)))),
+        };
         Pager {
             range,
-            pages: (!slice.capped).then(|| (slice.total.max(1) + query.per_page - 1) / query.per_page),
-            prev: (has_prev && page > 1).then(|| query.link(base, page - 1, slice.first_key.map(|k| ("before", k)))),
-            next: has_next.then(|| query.link(base, page + 1, slice.last_key.map(|k| ("after", k)))),
+            pages,
+            prev,
+            // A page past u32::MAX cannot be asked for, so the last possible page has no next.
+            next: (has_next && page < u32::MAX).then(|| page_link(query, base, page + 1, slice.last_key.map(|k| ("after", k)))),
         }
     }
 }
 
 #[get("/environments/{name}")]
 pub async fn environment(
-    req: HttpRequest,
+    query: web::Query<InventoryQuery>,
     state: web::Data<AppState>,
     cache: web::Data<SnapshotCache>,
     name: web::Path<String>,
-) -> Result<HttpResponse, PageError> {
-    let now = Utc::now();
-    let query = InventoryQuery::parse(&Params::parse(req.query_string()))?;
+) -> Result<EnvironmentPage, PageError> {
+    let now = Timestamp::from(Utc::now());
+    let query = query.into_inner();
     // The environments come with the (cached) snapshot: no query of their own.
     let (envs, snap) = cache.get(&state).await?;
     let env = envs
@@ -318,7 +256,7 @@ pub async fn environment(
         .ok_or_else(|| PageError::NotFound(format!("There is no environment named “{name}”.")))?;
     let counts = snap.counts.get(&env.id).copied().unwrap_or_default();
     let slice = load_slice(&state, &env.name, counts, &query, now).await?;
-    let card = EnvironmentCard::new(env, counts, now.timestamp(), view::stale_after_secs(&state.config));
+    let card = EnvironmentCard::new(env, counts, now, view::stale_after_secs(&state.config));
     let pager = Pager::new(&query, &slice, &card.href);
     let mut csv = url::form_urlencoded::Serializer::new(String::new());
     csv.append_pair("environment", &env.name);
@@ -334,26 +272,25 @@ pub async fn environment(
         ),
         card,
         rows: slice.rows,
-        filtered: query.filtered(),
+        filtered: query.q.is_some() || query.status.is_some() || query.kind.is_some(),
         status: query.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
         kind: query.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
-        q: query.q,
+        q: query.q.clone().unwrap_or_default(),
         statuses: Status::ALL.iter().map(|&s| s.into()).collect(),
         range: pager.range,
-        page: query.page,
+        page: query.page(),
         pages: pager.pages,
         prev: pager.prev,
         next: pager.next,
         runs,
         csv: format!("/api/v1/credentials.csv?{}", csv.finish()),
     };
-    let html = page_view.render().context("rendering an environment's inventory")?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    Ok(page_view)
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "application.html")]
-struct ApplicationPage {
+pub struct ApplicationPage {
     layout: Layout,
     environment: String,
     environment_href: String,
@@ -386,9 +323,9 @@ struct OwnerView {
 }
 
 #[get("/environments/{name}/applications/{object_id}")]
-pub async fn application(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+pub async fn application(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<ApplicationPage, PageError> {
     let (name, object_id) = path.into_inner();
-    let now = Utc::now();
+    let now = Timestamp::from(Utc::now());
     let env = active_environment(&state, &name).await?;
     let app = match state.store.application(env.id, &object_id).await {
         Err(StoreError::NotFound) => {
@@ -406,13 +343,13 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
             ..Default::default()
         })
         .await?;
-    let live: Vec<crate::store::Sibling> = creds.iter().filter(|c| c.removed_at.is_none()).map(Into::into).collect();
-    let successors = crate::policy::supersession(&live, now);
+    let live: Vec<Sibling> = creds.iter().filter(|c| c.is_live()).map(Into::into).collect();
+    let successors = crate::domain::supersession(&live, now);
     let (live, history): (Vec<_>, Vec<_>) = creds
         .iter()
         .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
         .partition(|r| r.removed.is_none());
-    let owners: Option<Vec<OwnerView>> = app.owners().map(|o| {
+    let owners: Option<Vec<OwnerView>> = app.owners.clone().map(|o| {
         o.into_iter()
             .map(|o| OwnerView {
                 name: o.display_name.unwrap_or_else(|| o.id.clone()),
@@ -430,15 +367,13 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
     let note_contacts: Vec<String> = app
         .notes
         .as_deref()
-        .map(crate::policy::notes_contacts)
+        .map(crate::domain::notes_contacts)
         .unwrap_or_default()
         .iter()
-        .map(|m| m.email.to_string())
+        .map(ToString::to_string)
         .collect();
-    let enterprise = crate::domain::Source::parse(&app.source) == crate::domain::Source::ServicePrincipal;
-    let tags = app.tags();
-    let portal_url =
-        url::Url::parse(&env.portal_url).unwrap_or_else(|_| url::Url::parse("https://portal.azure.com").expect("constant URL"));
+    let enterprise = app.source == crate::domain::Source::ServicePrincipal;
+    let tags = app.tags.clone();
     let (app_name, unnamed) = view::display_or(app.display_name.as_deref(), "(no name)");
     let envs = state.store.environments().await?;
     let page = ApplicationPage {
@@ -452,11 +387,7 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
         name: app_name,
         unnamed,
         is_monitor: app.app_id == env.client_id,
-        portal: if enterprise {
-            crate::config::enterprise_app_link(&portal_url, &app.object_id, &app.app_id)
-        } else {
-            crate::config::portal_link(&portal_url, &app.app_id)
-        },
+        portal: app.portal_link(&env.portal_url),
         enterprise,
         owners,
         note_contacts,
@@ -470,6 +401,5 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
         live,
         history,
     };
-    let html = page.render().context("rendering an application")?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    Ok(page)
 }

@@ -49,7 +49,7 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
             out,
             "credwatch_sync_last_success_timestamp_seconds{{environment=\"{}\"}} {}",
             escape_label(&e.name),
-            e.last_success_at.unwrap_or(0)
+            e.last_success_at.map_or_else(|| "0".into(), |t| t.unix_seconds_decimal())
         );
     }
     header(
@@ -125,9 +125,9 @@ fn series(rows: &[Expiry]) -> Bytes {
             escape_label(&c.environment),
             escape_label(&c.app_id),
             escape_label(c.app_name.as_deref().unwrap_or("")),
-            escape_label(&c.kind),
+            c.kind.as_str(),
             escape_label(&c.key_id),
-            c.end_at
+            c.end_at.unix_seconds_decimal()
         );
     }
     Bytes::from(out)

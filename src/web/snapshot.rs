@@ -3,7 +3,8 @@
 //! few seconds and retaken as soon as any sync run finishes.
 
 use super::state::AppState;
-use crate::store::{CredentialFilter, CredentialView, EnvironmentState, MonthCount, RunRow, StatusCounts, Store, StoreError};
+use crate::domain::{Credential, Timestamp};
+use crate::store::{CredentialFilter, EnvironmentState, MonthCount, RunRow, StatusCounts, Store, StoreError};
 use chrono::{Datelike, TimeZone, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,12 +23,12 @@ pub struct Snapshot {
     /// Which finished run each environment was at: any new one invalidates the snapshot.
     key: Vec<(i64, Option<i64>)>,
     taken: Instant,
-    pub taken_at: i64,
+    pub taken_at: Timestamp,
     pub counts: HashMap<i64, StatusCounts>,
     pub months: Vec<MonthCount>,
-    pub chart_from: i64,
-    pub needs_action: Vec<CredentialView>,
-    pub own: Vec<CredentialView>,
+    pub chart_from: Timestamp,
+    pub needs_action: Vec<Credential>,
+    pub own: Vec<Credential>,
     pub own_listed: Vec<i64>,
 }
 
@@ -96,20 +97,20 @@ impl SnapshotCache {
 
 async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i64>)>) -> Result<Snapshot, StoreError> {
     let now = Utc::now();
-    let now_s = now.timestamp();
+    let at = Timestamp::from(now);
     let thresholds = &state.config.status;
-    let counts = store.status_counts(thresholds, now_s).await?.into_iter().collect();
+    let counts = store.status_counts(thresholds, at).await?.into_iter().collect();
     let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now);
     let first = month_start.year() as i64 * 12 + month_start.month0() as i64;
-    let bounds: Vec<(i64, i64, i64)> = (0..CHART_MONTHS as u32)
+    let bounds: Vec<(i64, Timestamp, Timestamp)> = (0..CHART_MONTHS as u32)
         .filter_map(|i| {
             let lo = month_start.checked_add_months(chrono::Months::new(i))?;
             let hi = month_start.checked_add_months(chrono::Months::new(i + 1))?;
-            Some((first + i as i64, lo.timestamp(), hi.timestamp()))
+            Some((first + i as i64, lo.into(), hi.into()))
         })
         .collect();
     let months = store.expiries_by_month(&bounds).await?;
-    let [_, _, warning_before] = crate::store::status_bounds(thresholds, now_s);
+    let [_, _, warning_before] = thresholds.bounds(at);
     let needs_action = store
         .credentials(&CredentialFilter {
             end_before: Some(warning_before),
@@ -122,10 +123,10 @@ async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i6
     Ok(Snapshot {
         key,
         taken: Instant::now(),
-        taken_at: now_s,
+        taken_at: at,
         counts,
         months,
-        chart_from: month_start.timestamp(),
+        chart_from: month_start.into(),
         needs_action,
         own,
         own_listed,

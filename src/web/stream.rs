@@ -8,7 +8,8 @@
 //! ends without its terminator, which every HTTP client reports as an error, never as a short
 //! but complete answer.
 
-use crate::store::{CredentialFilter, CredentialView, Cursor, Store, StoreError};
+use crate::domain::Credential;
+use crate::store::{CredentialFilter, Cursor, Store, StoreError};
 use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 
@@ -44,8 +45,8 @@ where
 pub fn credential_batches(
     store: Store,
     filter: CredentialFilter,
-    first: Vec<CredentialView>,
-) -> impl Stream<Item = Result<Vec<CredentialView>, StoreError>> {
+    first: Vec<Credential>,
+) -> impl Stream<Item = Result<Vec<Credential>, StoreError>> {
     keyset_batches(
         first,
         |c| (c.end_at, c.id),
@@ -57,7 +58,7 @@ pub fn credential_batches(
 }
 
 /// Reads the first batch of `filter`'s credentials (see the module's note on errors).
-pub async fn first_credentials(store: &Store, filter: &CredentialFilter) -> Result<Vec<CredentialView>, StoreError> {
+pub async fn first_credentials(store: &Store, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError> {
     store.credentials_page(filter, None, 0, BATCH).await
 }
 

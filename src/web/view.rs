@@ -3,37 +3,29 @@
 //! credential tables. Graph names stay plain strings here: askama escapes them on output.
 
 use crate::config::Config;
-use crate::domain::{Status, Thresholds};
-use crate::store::{CredentialView, EnvironmentState, StatusCounts};
-use chrono::{DateTime, Utc};
+use crate::domain::{Credential, Exclusions, Status, Successor, Thresholds, Timestamp, path_segment};
+use crate::store::{EnvironmentState, StatusCounts};
+use chrono::Utc;
 
 /// `2026-03-04 17:05 UTC`.
-pub fn utc(ts: i64) -> String {
-    match DateTime::from_timestamp(ts, 0) {
-        Some(t) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
-        None => "—".into(),
-    }
+pub fn utc(t: Timestamp) -> String {
+    t.naive_utc().format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// `2026-03-04`.
-pub fn date(ts: i64) -> String {
-    match DateTime::from_timestamp(ts, 0) {
-        Some(t) => t.format("%Y-%m-%d").to_string(),
-        None => "—".into(),
-    }
+pub fn date(t: Timestamp) -> String {
+    t.naive_utc().format("%Y-%m-%d").to_string()
 }
 
-/// RFC 3339 in UTC with whole seconds, as the API writes times.
-pub fn rfc3339(ts: i64) -> String {
-    match DateTime::from_timestamp(ts, 0) {
-        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        None => String::new(),
-    }
+/// RFC 3339 in UTC, exactly the instant Graph gave (see [`Timestamp`]'s `Display`), as the API
+/// writes times.
+pub fn rfc3339(t: Timestamp) -> String {
+    t.to_string()
 }
 
 /// "in 12 days", "3 h ago", "just now": coarse on purpose, the absolute time sits beside it.
-pub fn relative(ts: i64, now: i64) -> String {
-    let delta = ts - now;
+pub fn relative(t: Timestamp, now: Timestamp) -> String {
+    let delta = t.ticks_since(now) / Timestamp::TICKS_PER_SECOND;
     let secs = delta.unsigned_abs();
     let amount = match secs {
         0..60 => return "just now".into(),
@@ -77,19 +69,12 @@ impl From<Status> for StatusView {
 
 /// The path of an environment's inventory.
 pub fn environment_href(name: &str) -> String {
-    format!("/environments/{}", encode_segment(name))
+    format!("/environments/{}", path_segment(name))
 }
 
 /// The path of an application's page. The object id comes from Graph, so it is encoded.
 pub fn application_href(environment: &str, object_id: &str) -> String {
-    format!("{}/applications/{}", environment_href(environment), encode_segment(object_id))
-}
-
-/// Percent-encodes one path segment.
-pub fn encode_segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+    format!("{}/applications/{}", environment_href(environment), path_segment(object_id))
 }
 
 /// Untrusted display names may be missing or blank; pages show a placeholder instead.
@@ -118,7 +103,8 @@ pub struct CredentialRow {
     pub end_date: String,
     pub end_utc: String,
     pub end_relative: String,
-    pub end_at: i64,
+    /// For sorting the table: the end in Unix seconds, exact (a decimal).
+    pub end_at: String,
     pub days_left: i64,
     pub status: StatusView,
     pub portal: String,
@@ -137,12 +123,12 @@ impl CredentialRow {
     /// Marks the row with what the policy says: excluded (rule and reason) and superseded.
     pub fn with_policy(
         mut self,
-        c: &CredentialView,
-        exclusions: &crate::policy::Exclusions,
-        successors: &std::collections::HashMap<i64, crate::policy::Successor>,
-        now: DateTime<Utc>,
+        c: &Credential,
+        exclusions: &Exclusions,
+        successors: &std::collections::HashMap<i64, Successor>,
+        now: Timestamp,
     ) -> Self {
-        if c.removed_at.is_none() {
+        if c.is_live() {
             self.excluded = exclusions.find(c, now).map(|r| (r.name.clone(), r.reason.clone()));
             self.superseded = successors.get(&c.id).map(|s| {
                 let name = s
@@ -150,14 +136,13 @@ impl CredentialRow {
                     .clone()
                     .filter(|n| !n.trim().is_empty())
                     .unwrap_or_else(|| s.key_id.clone());
-                format!("“{name}”, ending {}", s.end.format("%Y-%m-%d"))
+                format!("“{name}”, ending {}", date(s.end))
             });
         }
         self
     }
 
-    pub fn new(c: &CredentialView, thresholds: &Thresholds, now: DateTime<Utc>) -> Self {
-        let now_s = now.timestamp();
+    pub fn new(c: &Credential, thresholds: &Thresholds, now: Timestamp) -> Self {
         let (app_name, app_unnamed) = display_or(c.app_display_name.as_deref(), "(no name)");
         let (name, name_missing) = display_or(c.display_name.as_deref(), "(no description)");
         CredentialRow {
@@ -167,7 +152,7 @@ impl CredentialRow {
             app_unnamed,
             app_href: application_href(&c.environment, &c.app_object_id),
             app_id: c.app_id.clone(),
-            kind: c.kind().as_str(),
+            kind: c.kind.as_str(),
             name,
             name_missing,
             hint: c.hint.clone().filter(|h| !h.is_empty()),
@@ -175,15 +160,15 @@ impl CredentialRow {
             start: c.start_at.map(date).unwrap_or_else(|| "—".into()),
             end_date: date(c.end_at),
             end_utc: utc(c.end_at),
-            end_relative: relative(c.end_at, now_s),
-            end_at: c.end_at,
+            end_relative: relative(c.end_at, now),
+            end_at: c.end_at.unix_seconds_decimal(),
             days_left: c.days_left(now),
             status: c.status(thresholds, now).into(),
             portal: c.portal_link(),
             first_seen: utc(c.first_seen_at),
             last_seen: utc(c.last_seen_at),
             removed: c.removed_at.map(utc),
-            enterprise: c.source() == crate::domain::Source::ServicePrincipal,
+            enterprise: c.app_source == crate::domain::Source::ServicePrincipal,
             excluded: None,
             superseded: None,
         }
@@ -287,7 +272,7 @@ pub struct EnvironmentCard {
 }
 
 impl EnvironmentCard {
-    pub fn new(env: &EnvironmentState, counts: StatusCounts, now: i64, stale_after: i64) -> Self {
+    pub fn new(env: &EnvironmentState, counts: StatusCounts, now: Timestamp, stale_after: i64) -> Self {
         let mut problems = Vec::new();
         let mut healths = Vec::new();
         let failed = env.last_run_outcome.as_deref().is_some_and(|o| o != "success");
@@ -304,7 +289,7 @@ impl EnvironmentCard {
                 healths.push(Health::NeverSynced);
                 problems.push("No sync has ever succeeded: nothing is known about this environment.".to_string());
             }
-            Some(at) if now - at > stale_after => {
+            Some(at) if at.plus_seconds(stale_after) < now => {
                 healths.push(Health::Stale);
                 problems.push(format!(
                     "The last successful sync was {}: the figures below may be out of date.",
@@ -392,10 +377,11 @@ mod tests {
 
     #[test]
     fn relative_times_read_naturally() {
-        assert_eq!(relative(100, 100), "just now");
-        assert_eq!(relative(100 + 12 * 86_400, 100), "in 12 days");
-        assert_eq!(relative(100 - 3 * 3_600, 100), "3 h ago");
-        assert_eq!(relative(100 + 400 * 86_400, 100), "in 13 months");
+        let now = Timestamp::from_unix_seconds(100);
+        assert_eq!(relative(now, now), "just now");
+        assert_eq!(relative(now.plus_days(12), now), "in 12 days");
+        assert_eq!(relative(now.plus_seconds(-3 * 3_600), now), "3 h ago");
+        assert_eq!(relative(now.plus_days(400), now), "in 13 months");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use super::Loader;
 use crate::certificate::{CertError, ClientCertificate};
 use crate::config::raw::RawEnvironment;
-use crate::config::{ClientCredential, ConfigError, EnvironmentConfig, defaults, is_loopback, links::default_portal};
+use crate::config::{ClientCredential, ConfigError, EnvironmentConfig, defaults, is_loopback};
+use crate::domain::default_portal;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use url::Url;

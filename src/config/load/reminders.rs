@@ -14,8 +14,8 @@ impl Loader<'_> {
         raw: Vec<RawExclusion>,
         builtin: Option<Vec<String>>,
         envs: &[EnvironmentConfig],
-    ) -> Result<crate::policy::Exclusions, ConfigError> {
-        use crate::policy::{ExclusionRule, Glob, builtin_exclusions, builtin_names};
+    ) -> Result<crate::domain::Exclusions, ConfigError> {
+        use crate::domain::{ExclusionRule, Glob, builtin_exclusions, builtin_names};
         let mut rules = Vec::new();
         let mut names = HashSet::new();
         for (i, r) in raw.into_iter().enumerate() {
@@ -92,7 +92,7 @@ impl Loader<'_> {
                 .into_iter()
                 .filter(|b| keep.contains(&b.name) && !names.contains(&b.name)),
         );
-        Ok(crate::policy::Exclusions { rules })
+        Ok(crate::domain::Exclusions { rules })
     }
 
     /// `[[webhooks]]`; each URL is a secret, so no error repeats it.

@@ -1,0 +1,48 @@
+//! Untrusted text (names, notes, ids from Graph) made safe to put on one line of any output.
+
+/// Longest name shown; Graph allows far longer, and a digest or an event is for reading.
+pub const MAX_NAME_CHARS: usize = 120;
+
+/// Untrusted text made safe for one line: control characters (CR, LF, tab, NUL, C1, …), Unicode
+/// line and paragraph separators and bidirectional overrides become spaces; overlong text is
+/// cut with an ellipsis.
+pub fn clean(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            {
+                ' '
+            } else {
+                c
+            }
+        })
+        .take(MAX_NAME_CHARS + 1)
+        .collect();
+    if out.chars().count() > MAX_NAME_CHARS {
+        out = out.chars().take(MAX_NAME_CHARS - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_stays_on_one_line() {
+        assert_eq!(clean("a\r\nBcc: x@y\u{0}\u{202e}z"), "a  Bcc: x@y  z");
+        assert_eq!(clean("a\u{2028}b\u{2066}c"), "a b c");
+    }
+
+    #[test]
+    fn long_text_is_cut_with_an_ellipsis() {
+        let long = "x".repeat(500);
+        let cut = clean(&long);
+        assert_eq!(cut.chars().count(), MAX_NAME_CHARS);
+        assert!(cut.ends_with('…'));
+        assert_eq!(clean(&"y".repeat(MAX_NAME_CHARS)), "y".repeat(MAX_NAME_CHARS));
+    }
+}
