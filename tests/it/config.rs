@@ -317,3 +317,26 @@ fn help_and_version_explain_every_command() {
     assert!(remind.contains("--now") && remind.contains("--dry-run"), "{remind}");
     assert!(run(&["demo", "--help"]).contains("--listen"));
 }
+
+#[test]
+fn config_errors_name_the_key() {
+    let base = "[[environments]]\nname = \"prod\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n";
+    let env = |k: &str| match k {
+        "S" => Some("x".to_string()),
+        "PLAIN" => Some("http://hooks.example.com/x".to_string()),
+        _ => None,
+    };
+    let err = |extra: &str| Config::from_toml(&format!("{extra}\n{base}"), None, &env).unwrap_err().to_string();
+    assert!(err("[[exclusions]]\napp_id = \"a\"\n").contains("exclusions[0].reason: is required"));
+    assert!(err("[[exclusions]]\nreason = \"r\"\n").contains("exclusions[0]: names no app_id"));
+    assert!(err("[[exclusions]]\napp_id = \"a\"\nreason = \"r\"\nuntil = \"soon\"\n").contains("until"));
+    assert!(err("[[exclusions]]\napp_id = \"a\"\nreason = \"r\"\nenvironment = \"nope\"\n").contains("exclusions[0].environment"));
+    assert!(err("[reminders]\nbuiltin_exclusions = [\"nope\"]\n").contains("reminders.builtin_exclusions[0]"));
+    assert!(err("[[webhooks]]\nname = \"t\"\nkind = \"slack\"\nurl_env = \"PLAIN\"\n").contains("webhooks[0].kind"));
+    let e = err("[[webhooks]]\nname = \"t\"\nkind = \"json\"\nurl_env = \"PLAIN\"\n");
+    assert!(
+        e.contains("webhooks[0].url_env") && e.contains("https") && !e.contains("hooks.example.com"),
+        "{e}"
+    );
+    assert!(err("[[webhooks]]\nname = \"t\"\nkind = \"json\"\n").contains("webhooks[0].url_env"));
+}
