@@ -319,7 +319,7 @@ fn help_and_version_explain_every_command() {
 }
 
 #[test]
-fn config_errors_name_the_key() {
+fn exclusion_and_webhook_errors_name_the_key() {
     let base = "[[environments]]\nname = \"prod\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n";
     let env = |k: &str| match k {
         "S" => Some("x".to_string()),
