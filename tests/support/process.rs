@@ -90,10 +90,6 @@ impl Running {
         self.stderr.lock().unwrap().join("\n")
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
-    }
-
     /// SIGKILL, then waits for the process to be gone.
     pub async fn kill(mut self) {
         let mut child = self.child.take().unwrap();
