@@ -30,6 +30,7 @@ pub enum WebhookError {
 
 /// A client for webhooks: bounded time, no redirects (the body would follow to another host).
 pub fn client() -> reqwest::Client {
+    crate::tls::install();
     reqwest::Client::builder()
         .timeout(WEBHOOK_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
