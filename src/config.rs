@@ -194,6 +194,18 @@ pub struct CalendarConfig {
     /// The feed token from `calendar.token_env` or `calendar.token_file`; without one the feed is
     /// refused to everyone.
     pub token: Option<SecretString>,
+    /// `calendar.max_events`: a feed that would hold more events than this (one per credential)
+    /// holds one event per day instead, and says so in its name (default 2,000: about 3 MB, and
+    /// whatever the tenant's size a day-grouped feed stays under 5 MB).
+    pub max_events: u64,
+    /// `calendar.stall_timeout_secs`: a feed download whose reader takes nothing for this long
+    /// is cut off (default 30).
+    pub stall_timeout: Duration,
+}
+
+impl CalendarConfig {
+    pub const DEFAULT_MAX_EVENTS: u64 = 2_000;
+    pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
 /// How syncs talk to Graph (`[sync]`, all optional).
@@ -452,6 +464,8 @@ struct RawEmail {
 struct RawCalendar {
     token_env: Option<String>,
     token_file: Option<PathBuf>,
+    max_events: Option<u64>,
+    stall_timeout_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -621,6 +635,12 @@ impl Loader<'_> {
                 "calendar.token_file",
                 raw.calendar.token_file.as_deref(),
             )?,
+            max_events: raw.calendar.max_events.unwrap_or(CalendarConfig::DEFAULT_MAX_EVENTS),
+            stall_timeout: match raw.calendar.stall_timeout_secs {
+                Some(0) => return Err(self.err("calendar.stall_timeout_secs", "must be at least 1")),
+                Some(s) => Duration::from_secs(s),
+                None => CalendarConfig::DEFAULT_STALL_TIMEOUT,
+            },
         };
         let sync = self.sync(raw.sync)?;
         let mut environments = Vec::with_capacity(raw.environments.len());

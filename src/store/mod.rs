@@ -1,11 +1,13 @@
 //! The store: SQLite through sqlx, with runtime `query_as` + `FromRow` so a second backend stays
 //! possible. Migrations in `migrations/` are embedded and applied on connect.
 
+mod calendar;
 mod credentials;
 mod dashboard;
 mod reminders;
 mod sync;
 
+pub use calendar::{DAY, DayCount};
 pub use credentials::{CredentialFilter, CredentialView, Expiry, Sibling};
 pub use dashboard::{ApplicationRow, Cursor, EnvironmentState, MonthCount, StatusCounts, status_bounds};
 pub use reminders::ReminderRow;

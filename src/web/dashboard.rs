@@ -13,7 +13,6 @@ use actix_web::{HttpResponse, get, web};
 use anyhow::Context as _;
 use askama::Template;
 use chrono::{Datelike, TimeZone, Utc};
-use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -156,7 +155,7 @@ struct OverviewPage {
     own: Vec<CredentialRow>,
     own_missing: Vec<(String, String)>,
     chart: Chart,
-    calendar: Option<CalendarLinks>,
+    calendar: Option<super::calendar::SubscribeBox>,
     generated: String,
 }
 
@@ -206,43 +205,11 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
         own,
         own_missing,
         chart: Chart::new(&snap.months, &names, snap.chart_from),
-        calendar: calendar_links(&state, &names),
+        calendar: super::calendar::SubscribeBox::new(&state.config, &names),
         generated: view::utc(now_s),
     };
     let html = page.render().context("rendering the overview")?;
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
-}
-
-/// The feed's subscription addresses, shown only when a feed token is configured.
-struct CalendarLinks {
-    all: FeedLink,
-    per_environment: Vec<(String, FeedLink)>,
-}
-
-struct FeedLink {
-    https: String,
-    webcal: String,
-}
-
-fn calendar_links(state: &AppState, names: &[String]) -> Option<CalendarLinks> {
-    let token = state.config.calendar.token.as_ref()?;
-    let token: String = url::form_urlencoded::byte_serialize(token.expose_secret().as_bytes()).collect();
-    let base = state.config.server.public_url.as_str().trim_end_matches('/').to_string();
-    let link = |path: String| {
-        let https = format!("{base}{path}?token={token}");
-        let webcal = match https.split_once("://") {
-            Some((_, rest)) => format!("webcal://{rest}"),
-            None => https.clone(),
-        };
-        FeedLink { https, webcal }
-    };
-    Some(CalendarLinks {
-        all: link("/calendar.ics".into()),
-        per_environment: names
-            .iter()
-            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", view::encode_segment(n)))))
-            .collect(),
-    })
 }
 
 /// A stacked bar chart of expiries per month, drawn on the server as SVG.

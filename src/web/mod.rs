@@ -4,11 +4,11 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod calendar;
 pub mod dashboard;
 pub mod error;
 pub mod findings;
 pub mod health;
-pub mod ics;
 pub mod inventory;
 mod layout;
 pub mod metrics;
@@ -43,7 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(findings::findings_page)
         .service(metrics::metrics)
         .service(assets::asset)
-        .service(ics::calendar_all)
-        .service(ics::calendar_environment)
+        .service(calendar::calendar_all)
+        .service(calendar::calendar_environment)
         .default_service(web::to(error::not_found));
 }
