@@ -335,6 +335,7 @@ async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &st
 }
 
 async fn healthcheck(url: &str) -> anyhow::Result<ExitCode> {
+    crate::tls::install();
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(4)).build()?;
     let status = client.get(url).send().await?.status();
     if status.is_success() {

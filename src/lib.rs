@@ -13,4 +13,5 @@ pub mod scheduler;
 pub mod startup;
 pub mod store;
 pub mod sync;
+pub mod tls;
 pub mod web;

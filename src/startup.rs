@@ -46,6 +46,8 @@ impl Application {
     /// Builds the service on `listener` (or on `server.listen` when `None`). Nothing runs until
     /// [`Application::run_until_stopped`].
     pub async fn build(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Application> {
+        // Before any job builds an HTTP client (see `crate::tls`).
+        crate::tls::install();
         let config = Arc::new(config);
         let store = open_store(&config).await?;
         let listener = match listener {

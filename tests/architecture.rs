@@ -13,6 +13,7 @@ use std::path::Path;
 const LAYERS: &[(&str, u32)] = &[
     ("domain", 0),
     ("certificate", 0),
+    ("tls", 0),
     ("config", 1),
     ("graph", 2),
     ("store", 2),

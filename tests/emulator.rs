@@ -65,6 +65,7 @@ async fn setup() -> (Emulator, reqwest::Client) {
             assertion: FED_TOKEN.into(),
         },
     );
+    credwatch::tls::install();
     (emu, reqwest::Client::new())
 }
 

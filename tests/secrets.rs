@@ -115,6 +115,7 @@ async fn secrets_stay_out_of_logs_errors_and_debug_output() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
+    credwatch::tls::install();
     let http = reqwest::Client::new();
     let started = Instant::now();
     loop {

@@ -69,6 +69,7 @@ async fn serve_syncs_at_start_serves_healthz_and_stops_on_sigterm() {
     let path = w.write_config(&envs, &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
     let child = spawn_serve(&w, &path);
 
+    credwatch::tls::install();
     let http = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/healthz");
     wait_for("/healthz", Duration::from_secs(30), async || {

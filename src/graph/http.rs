@@ -10,6 +10,7 @@ use std::time::Duration;
 /// Builds the HTTP client every outbound call uses: rustls, a request timeout, no redirects
 /// (a redirect could carry a bearer token to another host).
 pub fn http_client(sync: &SyncConfig) -> Result<reqwest::Client, GraphError> {
+    crate::tls::install();
     reqwest::Client::builder()
         .timeout(sync.request_timeout)
         .connect_timeout(sync.request_timeout.min(Duration::from_secs(10)))

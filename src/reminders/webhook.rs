@@ -35,6 +35,7 @@ pub enum WebhookError {
 
 /// A client for webhooks: bounded time, no redirects (the body would follow to another host).
 pub fn client() -> Result<reqwest::Client, WebhookError> {
+    crate::tls::install();
     reqwest::Client::builder()
         .timeout(WEBHOOK_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
