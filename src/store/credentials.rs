@@ -186,21 +186,70 @@ impl CredentialFilter {
     }
 }
 
-pub(super) const SELECT: &str = "SELECT c.id, e.name AS environment, c.environment_id, e.portal_url, c.application_id,
+/// The columns of a [`CredentialRow`] (a macro, so that [`SELECT`] can be one literal).
+macro_rules! columns {
+    () => {
+        "SELECT c.id, e.name AS environment, c.environment_id, e.portal_url, c.application_id,
     a.object_id AS app_object_id, a.app_id, a.display_name AS app_display_name, c.kind, c.key_id, c.display_name,
     c.hint, c.start_at, c.end_at, c.first_seen_at,
     CASE WHEN c.removed_at IS NULL THEN COALESCE(e.last_success_at, c.last_seen_at) ELSE c.last_seen_at END AS last_seen_at, c.removed_at,
-    a.source AS app_source, a.tags AS app_tags, a.notes AS app_notes, a.owners AS app_owners
-  FROM credentials c
-  JOIN applications a ON a.id = c.application_id
-  JOIN environments e ON e.id = c.environment_id
-  WHERE e.retired_at IS NULL";
+    a.source AS app_source, a.tags AS app_tags, a.notes AS app_notes, a.owners AS app_owners"
+    };
+}
+pub(super) const COLUMNS: &str = columns!();
+
+/// Every credential of the active environments with its application; filters follow as `AND`s.
+/// (Searches start from [`select`] instead.)
+pub(super) const SELECT: &str = concat!(
+    columns!(),
+    " FROM credentials c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id WHERE e.retired_at IS NULL"
+);
+
+/// Search terms of at least this many characters are served by the trigram indexes
+/// (migrations/0008_search.sql); shorter ones cannot be.
+pub const MIN_INDEXED_SEARCH_CHARS: usize = 3;
+
+/// A shorter search term looks through at most this many credentials: those that end first
+/// (in the environment searched, when there is one). A page can say so.
+pub const SHORT_SEARCH_SCAN: i64 = 20_000;
+
+/// Whether `term` is served by the trigram indexes, or by the bounded scan.
+pub fn search_is_indexed(term: &str) -> bool {
+    term.trim().chars().count() >= MIN_INDEXED_SEARCH_CHARS
+}
+
+/// Pushes, after the columns of a query, where the credentials `filter` selects come from and
+/// the conditions on them. A search served by the index drives the query: the credentials it
+/// hits are looked up one by one (few for a rare term; a common term still costs far less than
+/// reading every row), instead of walking every credential and asking each whether it was hit.
+pub(super) fn push_selection(q: &mut QueryBuilder<Sqlite>, filter: &CredentialFilter) {
+    match filter.search.as_deref().map(str::trim).filter(|s| search_is_indexed(s)) {
+        Some(term) => {
+            // A phrase of the term, quoted as FTS5 quotes a string: the trigram tokenizer then
+            // matches it as a substring, case folded, wherever it occurs in a column.
+            let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+            q.push(
+                " FROM (SELECT sc.id FROM credentials sc WHERE sc.application_id IN
+                     (SELECT rowid FROM application_search WHERE application_search MATCH ",
+            )
+            .push_bind(phrase.clone())
+            .push(") UNION SELECT rowid FROM credential_search WHERE credential_search MATCH ")
+            .push_bind(phrase)
+            .push(") hit CROSS JOIN credentials c ON c.id = hit.id");
+        }
+        None => {
+            q.push(" FROM credentials c");
+        }
+    }
+    q.push(" JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id WHERE e.retired_at IS NULL");
+    push_filter(q, filter);
+}
 
 impl Store {
     /// Credentials matching `filter`, earliest end first.
     pub async fn credentials(&self, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
-        push_filter(&mut q, filter);
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(COLUMNS);
+        push_selection(&mut q, filter);
         q.push(" ORDER BY c.end_at, e.name, a.display_name, c.key_id");
         if let Some(limit) = filter.limit {
             q.push(" LIMIT ").push_bind(limit);
@@ -211,10 +260,8 @@ impl Store {
 
     /// How many credentials match `filter` (ignoring its limit and offset).
     pub async fn count_credentials(&self, filter: &CredentialFilter) -> Result<i64, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT count(*) FROM credentials c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id WHERE e.retired_at IS NULL",
-        );
-        push_filter(&mut q, filter);
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT count(*)");
+        push_selection(&mut q, filter);
         let (n,): (i64,) = q.build_query_as().fetch_one(&self.pool).await.context("counting credentials")?;
         Ok(n)
     }
@@ -274,7 +321,7 @@ impl Store {
     }
 }
 
-pub(super) fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
+fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
     if !f.include_removed {
         q.push(" AND c.removed_at IS NULL");
     }
@@ -293,9 +340,15 @@ pub(super) fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
     if let Some(app) = f.application_id {
         q.push(" AND c.application_id = ").push_bind(app);
     }
-    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        // LIKE with our own escape character, so % and _ typed by a user match literally.
+    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty() && !search_is_indexed(s)) {
+        // Too short for the trigram index: LIKE (with our own escape character, so % and _ typed
+        // by a user match literally) over the credentials that end first, a bounded number.
         let pattern = format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        q.push(" AND c.id IN (SELECT b.id FROM credentials b JOIN environments be ON be.id = b.environment_id WHERE b.removed_at IS NULL");
+        if let Some(env) = &f.environment {
+            q.push(" AND be.name = ").push_bind(env.clone());
+        }
+        q.push(" ORDER BY b.end_at, b.id LIMIT ").push_bind(SHORT_SEARCH_SCAN).push(")");
         q.push(" AND (a.display_name LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
         q.push(" OR a.app_id LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
         q.push(" OR c.display_name LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");

@@ -260,8 +260,8 @@ impl Store {
         inner.limit = Some(cap);
         inner.offset = None;
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT count(*) FROM (");
-        q.push(SELECT);
-        super::credentials::push_filter(&mut q, &inner);
+        q.push("SELECT 1");
+        super::credentials::push_selection(&mut q, &inner);
         q.push(" LIMIT ").push_bind(cap).push(")");
         let (n,): (i64,) = q.build_query_as().fetch_one(&self.pool).await.context("counting credentials")?;
         Ok(n)
@@ -290,8 +290,8 @@ impl Store {
         let mut inner = filter.clone();
         inner.limit = None;
         inner.offset = None;
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
-        super::credentials::push_filter(&mut q, &inner);
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(super::credentials::COLUMNS);
+        super::credentials::push_selection(&mut q, &inner);
         match cursor {
             Some(Cursor::After(end, id)) => {
                 q.push(" AND (c.end_at, c.id) > (")

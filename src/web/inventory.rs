@@ -8,7 +8,9 @@ use super::snapshot::SnapshotCache;
 use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, StatusView, thousands};
 use crate::domain::{Sibling, Status, Timestamp};
-use crate::store::{CredentialFilter, Cursor, RunRow, StatusCounts, StoreError};
+use crate::store::{
+    CredentialFilter, Cursor, MIN_INDEXED_SEARCH_CHARS, RunRow, SHORT_SEARCH_SCAN, StatusCounts, StoreError, search_is_indexed,
+};
 use actix_web::{get, web};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -36,6 +38,8 @@ pub struct EnvironmentPage {
     next: Option<String>,
     runs: Vec<RunView>,
     csv: String,
+    /// Said when the search is too short for the index and only part of the inventory was read.
+    search_hint: Option<String>,
 }
 
 impl EnvironmentPage {
@@ -284,6 +288,12 @@ pub async fn environment(
         next: pager.next,
         runs,
         csv: format!("/api/v1/credentials.csv?{}", csv.finish()),
+        search_hint: query.q.as_deref().filter(|q| !search_is_indexed(q)).map(|_| {
+            format!(
+                "Searches shorter than {MIN_INDEXED_SEARCH_CHARS} characters look only through the {} credentials that end first; type {MIN_INDEXED_SEARCH_CHARS} or more to search all of them.",
+                thousands(SHORT_SEARCH_SCAN)
+            )
+        }),
     };
     Ok(page_view)
 }

@@ -138,9 +138,7 @@ async fn diff(
     .execute(&mut *tx)
     .await
     .context(CTX)?;
-    if bulk_apps {
-        rebuild_indexes(tx, &APPLICATION_INDEXES).await?;
-    }
+    rebuild_indexes(tx, bulk_apps).await?;
     // Match staged credentials to stored ones in one join, then remove, update and insert from
     // the match instead of repeating the join (and a correlated lookup per stored credential).
     // An environment's first sync has nothing to match.
@@ -200,9 +198,7 @@ async fn diff(
     .await
     .context(CTX)?
     .rows_affected() as i64;
-    if bulk {
-        rebuild_indexes(tx, &CREDENTIAL_INDEXES).await?;
-    }
+    rebuild_indexes(tx, bulk).await?;
     sqlx::query("DROP TABLE temp.stage_match").execute(&mut *tx).await.context(CTX)?;
     Ok(ListingCounts {
         applications: listing.applications,
