@@ -1,0 +1,24 @@
+//! credwatch's integration tests, one module per feature, in one binary: every test binary links
+//! the whole dependency tree again, which on a small machine costs more than the tests take.
+//! What they share is in `tests/support/`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod api;
+mod auth;
+mod config;
+mod demo;
+mod emulator;
+mod exclusions;
+mod faults;
+mod findings;
+mod ics;
+mod metrics;
+mod owners;
+mod pages;
+mod reminders;
+mod secrets;
+mod serve;
+mod sync;
+mod webhooks;
