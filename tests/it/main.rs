@@ -19,6 +19,7 @@ mod owners;
 mod pages;
 mod reminders;
 mod secrets;
+mod search;
 mod serve;
 mod sync;
 mod webhooks;

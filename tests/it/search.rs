@@ -93,7 +93,7 @@ async fn search_answers_what_a_substring_scan_does() {
         "東京",
         "給与 k",
         "Schlüssel",
-        "s and \"",
+        "h and \"",
         &key[9..17],
         &key.to_uppercase(),
         app_id,
