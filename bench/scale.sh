@@ -5,8 +5,12 @@
 #   - wall time and peak memory (max RSS) of `credwatch sync`: first into an empty database,
 #     again with nothing changed, and after 1% of the credentials changed;
 #   - the database size;
-#   - median and p99 latency of the overview, a filtered inventory page,
-#     /api/v1/credentials?within_days=30 and /metrics under 16 concurrent clients (wrk).
+#   - the default calendar feed alone, first thing after start: size, events, time, and serve's
+#     peak memory after it;
+#   - median and p99 latency of the overview, a filtered inventory page, two searches (a common
+#     term and one that matches nothing) and /metrics under 16 concurrent clients (wrk);
+#   - the throughput of one client reading the big answers: /api/v1/credentials?within_days=7,
+#     the CSV of everything, /metrics (best of three, MB/s).
 # Prints a table and writes it as JSON (default bench/scale.json).
 #
 #   bench/scale.sh [N ...]          # default: 1000 10000 100000
@@ -23,7 +27,7 @@ bin=${CARGO_TARGET_DIR:-target}/release/credwatch
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-export EMULATOR_CLIENT_SECRET=scale-secret SCALE_SECRET=scale-secret
+export EMULATOR_CLIENT_SECRET=scale-secret SCALE_SECRET=scale-secret SCALE_CAL=scale-calendar-token
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ms() { # wrk latency value ("812.00us", "4.07ms", "1.20s") in milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
@@ -45,6 +49,8 @@ url = "sqlite://$work/scale.db"
 [schedule]
 sync = ""
 remind = ""
+[calendar]
+token_env = "SCALE_CAL"
 [[environments]]
 name = "bench"
 tenant_id = "scale-tenant"
@@ -70,12 +76,31 @@ TOML
   RUST_LOG=warn "$bin" serve --config "$work/credwatch.toml" 2> "$work/serve.log" &
   srv=$!; pids+=($srv)
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-  for path in "/" "/environments/bench?status=warning" "/api/v1/credentials?within_days=30" "/metrics"; do
+  base="http://127.0.0.1:$port"
+  # The feed first, so that serve's peak memory after it is the feed's.
+  read -r bytes secs_feed < <(curl -fsS -o "$work/feed.ics" -w '%{size_download} %{time_total}\n' "$base/calendar.ics?token=scale-calendar-token")
+  events=$(grep -c '^BEGIN:VEVENT' "$work/feed.ics" || true)
+  name=$(sed -n 's/^X-WR-CALNAME://p' "$work/feed.ics" | tr -d '\r')
+  hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$srv/status")
+  feed_mb=$(awk -v b="$bytes" 'BEGIN { printf "%.2f", b / 1e6 }')
+  printf '%-8s %-22s %10s %10s %10s %s\n' "$n" feed_default "$feed_mb" MB "${secs_feed}s" "$events events, serve peak $((hwm / 1024)) MB, \"$name\""
+  rows+=("{\"apps\":$n,\"measure\":\"feed_default\",\"mb\":$feed_mb,\"seconds\":$secs_feed,\"events\":$events,\"serve_peak_mb\":$((hwm / 1024))}")
+  for path in "/api/v1/credentials?within_days=7" "/api/v1/credentials.csv" "/metrics"; do
+    best=0; size=0
+    for _ in 1 2 3; do
+      read -r size t < <(curl -fsS -o /dev/null -w '%{size_download} %{time_total}\n' "$base$path")
+      best=$(awk -v s="$size" -v t="$t" -v b="$best" 'BEGIN { r = s / 1e6 / t; printf "%.1f", (r > b ? r : b) }')
+    done
+    size_mb=$(awk -v b="$size" 'BEGIN { printf "%.1f", b / 1e6 }')
+    printf '%-8s %-22s %10s %10s %10s\n' "$n" "one client $path" "$best" MB/s "${size_mb}MB"
+    rows+=("{\"apps\":$n,\"measure\":\"throughput\",\"path\":\"$path\",\"mb_per_sec\":$best,\"mb\":$size_mb}")
+  done
+  for path in "/" "/environments/bench?status=warning" "/environments/bench?q=order" "/environments/bench?q=zzzz" "/metrics"; do
     curl -fsS -o /dev/null "http://127.0.0.1:$port$path"   # warm
     # The API and /metrics answer megabytes: give each request time to finish, and the run
     # time for a few rounds of 16, so their latency is measured rather than timed out.
     case "$path" in
-      /api/*|/metrics) d=$((secs * 3)); timeout=120s ;;
+      /metrics) d=$((secs * 3)); timeout=120s ;;
       *) d=$secs; timeout=2s ;;
     esac
     wrk -t2 -c16 -d"${d}s" --timeout "$timeout" --latency "http://127.0.0.1:$port$path" > "$work/wrk"

@@ -355,3 +355,69 @@ fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
         q.push(" OR c.key_id LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
     }
 }
+
+/// One credential a search hit, with what a page needs to filter, count and page the hits
+/// without reading them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchHit {
+    pub end_at: Timestamp,
+    pub id: i64,
+    pub kind: CredentialKind,
+}
+
+#[derive(sqlx::FromRow)]
+struct SearchHitRow {
+    end_at: Timestamp,
+    id: i64,
+    kind: String,
+}
+
+impl Store {
+    /// Every live credential of `environment_id` that `term` (at least
+    /// [`MIN_INDEXED_SEARCH_CHARS`] long) hits, in `(end_at, id)` order. One pass over the hits,
+    /// which a page can keep while the data stays as it is, then filter, count and page in
+    /// memory, reading only the rows it shows ([`Store::credentials_by_id`]).
+    pub async fn search_hits(&self, environment_id: i64, term: &str) -> Result<Vec<SearchHit>, StoreError> {
+        let filter = CredentialFilter {
+            search: Some(term.to_string()),
+            ..Default::default()
+        };
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT c.end_at, c.id, c.kind");
+        push_selection(&mut q, &filter);
+        q.push(" AND c.environment_id = ").push_bind(environment_id);
+        q.push(" ORDER BY c.end_at, c.id");
+        let rows: Vec<SearchHitRow> = q.build_query_as().fetch_all(&self.pool).await.context("searching credentials")?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(SearchHit {
+                    kind: At {
+                        table: "credentials",
+                        id: r.id,
+                    }
+                    .kind("kind", &r.kind)?,
+                    end_at: r.end_at,
+                    id: r.id,
+                })
+            })
+            .collect()
+    }
+
+    /// The credentials with these store ids, in the order given (ids no longer there are left
+    /// out).
+    pub async fn credentials_by_id(&self, ids: &[i64]) -> Result<Vec<Credential>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        q.push(" AND c.id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        let mut rows = typed(q.build_query_as().fetch_all(&self.pool).await.context("reading credentials")?)?;
+        let at: std::collections::HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        rows.sort_by_key(|c| at.get(&c.id).copied().unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+}

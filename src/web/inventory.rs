@@ -4,12 +4,13 @@
 use super::error::PageError;
 use super::layout::Layout;
 use super::query::{InventoryQuery, PER_PAGE, RowKey};
+use super::search::SearchCache;
 use super::snapshot::SnapshotCache;
 use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, StatusView, thousands};
 use crate::domain::{Sibling, Status, Timestamp};
 use crate::store::{
-    CredentialFilter, Cursor, MIN_INDEXED_SEARCH_CHARS, RunRow, SHORT_SEARCH_SCAN, StatusCounts, StoreError, search_is_indexed,
+    CredentialFilter, Cursor, EnvironmentState, MIN_INDEXED_SEARCH_CHARS, SearchHit, RunRow, SHORT_SEARCH_SCAN, StatusCounts, StoreError, search_is_indexed,
 };
 use actix_web::{get, web};
 use askama::Template;
@@ -134,15 +135,38 @@ struct InventorySlice {
     last_key: Option<RowKey>,
 }
 
+/// The ids of up to `limit` hits of a sorted list, as [`crate::store::Store::credentials_page`]
+/// pages rows: after or before a cursor (the `limit` just before it), or from `offset`.
+fn page_of(hits: &[&SearchHit], cursor: Option<Cursor>, offset: i64, limit: i64) -> Vec<i64> {
+    let limit = limit.max(0) as usize;
+    let range = match cursor {
+        Some(Cursor::After(end, id)) => {
+            let from = hits.partition_point(|h| (h.end_at, h.id) <= (end, id));
+            from..(from + limit).min(hits.len())
+        }
+        Some(Cursor::Before(end, id)) => {
+            let to = hits.partition_point(|h| (h.end_at, h.id) < (end, id));
+            to.saturating_sub(limit)..to
+        }
+        None => {
+            let from = usize::try_from(offset.max(0)).unwrap_or(usize::MAX).min(hits.len());
+            from..(from + limit).min(hits.len())
+        }
+    };
+    hits[range].iter().map(|h| h.id).collect()
+}
+
 /// Reads the page `query` asks for: counts from the snapshot where it knows them, the rows (one
 /// more than shown, which tells whether there is more) and what the policy says of each.
 async fn load_slice(
     state: &AppState,
-    env_name: &str,
+    searches: &SearchCache,
+    env: &EnvironmentState,
     counts: StatusCounts,
     query: &InventoryQuery,
     now: Timestamp,
 ) -> Result<InventorySlice, PageError> {
+    let env_name = env.name.as_str();
     let per_page = i64::from(query.per_page());
     let mut filter = CredentialFilter {
         environment: Some(env_name.to_string()),
@@ -155,19 +179,35 @@ async fn load_slice(
     if let Some(s) = query.status {
         filter = filter.with_status(s, &state.config.status, now);
     }
-    // The snapshot already knows the totals without search or kind; count only what it cannot.
-    let (total, capped) = match (&filter.search, query.kind, query.status) {
-        (None, None, None) => (counts.total(), false),
-        (None, None, Some(s)) => (counts.get(s), false),
-        _ => {
-            let n = state.store.count_credentials_capped(&filter, COUNT_CAP + 1).await?;
-            (n.min(COUNT_CAP), n > COUNT_CAP)
+    let (total, capped, mut found) = match query.q.as_deref().filter(|q| search_is_indexed(q)) {
+        Some(term) => {
+            let hits = searches.hits(state, env, term).await?;
+            let (from, before) = (filter.end_from, filter.end_before);
+            let matching: Vec<&SearchHit> = hits
+                .iter()
+                .filter(|h| query.kind.is_none_or(|k| h.kind == k))
+                .filter(|h| from.is_none_or(|f| h.end_at >= f) && before.is_none_or(|b| h.end_at < b))
+                .collect();
+            let ids = page_of(&matching, query.cursor(), skipped(query), per_page + 1);
+            (matching.len() as i64, false, state.store.credentials_by_id(&ids).await?)
+        }
+        None => {
+            // The snapshot already knows the totals without search or kind; count only what it cannot.
+            let (total, capped) = match (&filter.search, query.kind, query.status) {
+                (None, None, None) => (counts.total(), false),
+                (None, None, Some(s)) => (counts.get(s), false),
+                _ => {
+                    let n = state.store.count_credentials_capped(&filter, COUNT_CAP + 1).await?;
+                    (n.min(COUNT_CAP), n > COUNT_CAP)
+                }
+            };
+            let found = state
+                .store
+                .credentials_page(&filter, query.cursor(), skipped(query), per_page + 1)
+                .await?;
+            (total, capped, found)
         }
     };
-    let mut found = state
-        .store
-        .credentials_page(&filter, query.cursor(), skipped(query), per_page + 1)
-        .await?;
     let more = found.len() as i64 > per_page;
     if more {
         match query.cursor() {
@@ -248,6 +288,7 @@ pub async fn environment(
     query: web::Query<InventoryQuery>,
     state: web::Data<AppState>,
     cache: web::Data<SnapshotCache>,
+    searches: web::Data<SearchCache>,
     name: web::Path<String>,
 ) -> Result<EnvironmentPage, PageError> {
     let now = Timestamp::from(Utc::now());
@@ -259,7 +300,7 @@ pub async fn environment(
         .find(|e| e.name == *name)
         .ok_or_else(|| PageError::NotFound(format!("There is no environment named “{name}”.")))?;
     let counts = snap.counts.get(&env.id).copied().unwrap_or_default();
-    let slice = load_slice(&state, &env.name, counts, &query, now).await?;
+    let slice = load_slice(&state, &searches, env, counts, &query, now).await?;
     let card = EnvironmentCard::new(env, counts, now, view::stale_after_secs(&state.config));
     let pager = Pager::new(&query, &slice, &card.href);
     let mut csv = url::form_urlencoded::Serializer::new(String::new());

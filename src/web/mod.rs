@@ -22,6 +22,7 @@ pub mod metrics;
 mod query;
 pub mod snapshot;
 pub mod state;
+pub mod search;
 pub mod stream;
 pub mod trace;
 pub mod view;
@@ -32,8 +33,9 @@ use actix_web::web;
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Called once per worker: each keeps its own overview snapshot.
+    // Called once per worker: each keeps its own overview snapshot and searches' hits.
     cfg.app_data(web::Data::new(snapshot::SnapshotCache::default()))
+        .app_data(web::Data::new(search::SearchCache::default()))
         .app_data(query::config())
         .service(health::healthz)
         .service(dashboard::overview)

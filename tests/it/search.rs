@@ -185,3 +185,72 @@ async fn a_short_search_says_it_looked_through_part_only() {
     let page = app.page("/environments/prod?q=NEAR(a%20b)").await;
     assert_eq!(page.texts("#range"), ["No credentials match."]);
 }
+
+#[tokio::test]
+async fn a_search_pages_forwards_and_back_and_filters_by_status_and_kind() {
+    let mut w = World::new().await;
+    w.tenant("prod", PROD_TENANT, CLIENT);
+    w.emu.set_applications(PROD_TENANT, generate_applications(5, 400, now()));
+    let app = TestApp::start(w.config()).await;
+    app.sync(None).await;
+    let all = w.live().await;
+    // Ids in the inventory's order, the app's pages as they link to each other.
+    let want: Vec<i64> = {
+        let hit = scanned(&all, "prod");
+        let mut rows: Vec<&Credential> = all.iter().filter(|c| hit.contains(&c.id)).collect();
+        rows.sort_by_key(|c| (c.end_at, c.id));
+        rows.iter().map(|c| c.id).collect()
+    };
+    assert!(want.len() > 30, "{} hits: too few to page", want.len());
+    let key_ids: std::collections::HashMap<String, i64> = all.iter().map(|c| (c.key_id.clone(), c.id)).collect();
+    let ids_of = |page: &crate::support::parse::Page| -> Vec<i64> {
+        page.texts("#inventory tbody td:nth-child(5)").iter().map(|k| key_ids[k.trim()]).collect()
+    };
+    let link = |page: &crate::support::parse::Page, rel: &str| page.attr(&format!("nav.pager a[rel={rel}]"), "href");
+
+    let mut path = "/environments/prod?q=PROD&per_page=10".to_string();
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    loop {
+        let page = app.page(&path).await;
+        assert_eq!(page.count("#search-hint"), 0);
+        let range = page.texts("#range")[0].clone();
+        assert!(range.ends_with(&format!(" of {}", want.len())), "{range}");
+        seen.extend(ids_of(&page));
+        pages.push(path.clone());
+        match link(&page, "next") {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen, want, "pages forwards");
+    // Back from the last page, by the "previous" links the pages carry.
+    let mut back = Vec::new();
+    let mut page = app.page(&pages[pages.len() - 1]).await;
+    back.splice(0..0, ids_of(&page));
+    while let Some(prev) = link(&page, "prev") {
+        page = app.page(&prev).await;
+        back.splice(0..0, ids_of(&page));
+    }
+    assert_eq!(back, want, "pages backwards");
+
+    // With a status and a kind: what the API says of each hit.
+    let api = app.credentials("?environment=prod").await;
+    let critical_certs: Vec<i64> = api
+        .iter()
+        .filter(|c| c["status"] == "critical" || c["status"] == "warning")
+        .filter(|c| c["kind"] == "certificate")
+        .map(|c| key_ids[c["key_id"].as_str().unwrap()])
+        .filter(|id| want.contains(id))
+        .collect();
+    let page = app.page("/environments/prod?q=prod&status=warning&kind=certificate&per_page=500").await;
+    let warning: Vec<i64> = api
+        .iter()
+        .filter(|c| c["status"] == "warning" && c["kind"] == "certificate")
+        .map(|c| key_ids[c["key_id"].as_str().unwrap()])
+        .filter(|id| want.contains(id))
+        .collect();
+    assert_eq!(ids_of(&page).len(), warning.len());
+    assert!(ids_of(&page).iter().all(|id| warning.contains(id)));
+    assert!(critical_certs.len() >= warning.len());
+}
