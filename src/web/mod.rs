@@ -8,13 +8,13 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod calendar;
 pub mod dashboard;
 mod embedded;
 pub mod error;
 pub mod findings;
 pub mod health;
 pub mod host;
-pub mod ics;
 pub mod inventory;
 mod layout;
 pub mod methods;
@@ -46,7 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(findings::findings_page)
         .service(metrics::metrics)
         .service(assets::asset)
-        .service(ics::calendar_all)
-        .service(ics::calendar_environment)
+        .service(calendar::calendar_all)
+        .service(calendar::calendar_environment)
         .default_service(web::to(error::not_found));
 }
