@@ -161,7 +161,12 @@ impl World {
         assert_eq!(lines.last(), Some(&&b""[..]), "the body ends with a line end");
         for line in &lines[..lines.len() - 1] {
             let line = line.strip_suffix(b"\r").expect("lines end in CRLF");
-            assert!(line.len() <= 75, "{path}: {} octets: {:?}", line.len(), String::from_utf8_lossy(line));
+            assert!(
+                line.len() <= 75,
+                "{path}: {} octets: {:?}",
+                line.len(),
+                String::from_utf8_lossy(line)
+            );
             assert!(std::str::from_utf8(line).is_ok(), "{path}: a fold split a character: {line:?}");
         }
         (body, etag)
@@ -337,10 +342,21 @@ fn uid_of(n: usize, k: usize) -> String {
 
 #[tokio::test]
 async fn filters_narrow_the_feed_and_bad_values_are_named() {
-    let mut payroll = app(1, "Payroll", vec![secret("p-soon", "soon", day(3, 2)), secret("p-late", "late", day(90, 2))]);
+    let mut payroll = app(
+        1,
+        "Payroll",
+        vec![secret("p-soon", "soon", day(3, 2)), secret("p-late", "late", day(90, 2))],
+    );
     payroll.owners = vec![owner("u1", Some("Ann.Lee@Contoso.com"), "ann@contoso.onmicrosoft.com")];
-    let mut billing = app(2, "Billing", vec![secret("b-gone", "gone", day(-5, 0)), secret("b-mid", "mid", day(20, 0))]);
-    billing.owners = vec![owner("u2", None, "bob@contoso.com"), owner("u1", Some("ann.lee@contoso.com"), "ann@contoso.onmicrosoft.com")];
+    let mut billing = app(
+        2,
+        "Billing",
+        vec![secret("b-gone", "gone", day(-5, 0)), secret("b-mid", "mid", day(20, 0))],
+    );
+    billing.owners = vec![
+        owner("u2", None, "bob@contoso.com"),
+        owner("u1", Some("ann.lee@contoso.com"), "ann@contoso.onmicrosoft.com"),
+    ];
     let tester = app(3, "Tester", vec![secret("t-soon", "t", day(2, 0))]);
     let world = World::start(vec![payroll, billing], vec![tester], json!({})).await;
 
@@ -352,8 +368,14 @@ async fn filters_narrow_the_feed_and_bad_values_are_named() {
     assert_eq!(keys("/calendar.ics?within_days=30").await, ["b-gone", "b-mid", "p-soon", "t-soon"]);
     assert_eq!(keys("/calendar/prod.ics?within_days=30&status=warning").await, ["b-mid"]);
     // The owner by mail or user principal name, in any case.
-    assert_eq!(keys("/calendar.ics?owner=ann.lee%40contoso.com").await, ["b-gone", "b-mid", "p-late", "p-soon"]);
-    assert_eq!(keys("/calendar.ics?owner=ANN%40contoso.onmicrosoft.com&status=critical").await, ["p-soon"]);
+    assert_eq!(
+        keys("/calendar.ics?owner=ann.lee%40contoso.com").await,
+        ["b-gone", "b-mid", "p-late", "p-soon"]
+    );
+    assert_eq!(
+        keys("/calendar.ics?owner=ANN%40contoso.onmicrosoft.com&status=critical").await,
+        ["p-soon"]
+    );
     assert_eq!(keys("/calendar.ics?owner=bob%40contoso.com").await, ["b-gone", "b-mid"]);
     assert_eq!(keys("/calendar.ics?owner=nobody%40contoso.com").await, Vec::<String>::new());
     // Empty parameters, as a form sends them, are absent.
@@ -374,7 +396,10 @@ async fn filters_narrow_the_feed_and_bad_values_are_named() {
         assert_eq!(r.status(), 400, "{query}");
         assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
         let text = r.text().await.unwrap();
-        assert!(text.starts_with(&format!("The parameter “{parameter}” is wrong: ")), "{query}: {text}");
+        assert!(
+            text.starts_with(&format!("The parameter “{parameter}” is wrong: ")),
+            "{query}: {text}"
+        );
     }
     let r = world.get(&format!("/calendar/prod.ics?token={TOKEN}&environment=test")).await;
     assert_eq!(r.status(), 400, "the path and the query disagree");
@@ -386,7 +411,12 @@ async fn filters_narrow_the_feed_and_bad_values_are_named() {
 
 #[tokio::test]
 async fn every_form_and_filter_needs_the_token() {
-    let world = World::start(vec![app(1, "A", vec![secret("a", "a", day(3, 0))])], vec![], json!({"max_events": 0})).await;
+    let world = World::start(
+        vec![app(1, "A", vec![secret("a", "a", day(3, 0))])],
+        vec![],
+        json!({"max_events": 0}),
+    )
+    .await;
     for (path, query) in [
         ("/calendar.ics", ""),
         ("/calendar.ics", "group=day"),
@@ -415,11 +445,27 @@ async fn every_form_and_filter_needs_the_token() {
 async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
     // Day 3: five credentials in prod, two in test; day 10: one; day 40: 25 in prod.
     let mut prod: Vec<Application> = (0..5)
-        .map(|i| app(i + 1, &format!("App {i}"), vec![secret(&format!("d3-{i}"), "s", day(3, i as i64 + 1))]))
+        .map(|i| {
+            app(
+                i + 1,
+                &format!("App {i}"),
+                vec![secret(&format!("d3-{i}"), "s", day(3, i as i64 + 1))],
+            )
+        })
         .collect();
     prod.push(app(6, "Lone", vec![secret("d10", "lone", day(10, 8))]));
-    prod.extend((0..25).map(|i| app(100 + i, &format!("Batch {i:02}"), vec![secret(&format!("d40-{i:02}"), "b", day(40, 1))])));
-    let test = vec![app(50, "Tester", vec![secret("t3-a", "a", day(3, 0)), secret("t3-b", "b", day(3, 23))])];
+    prod.extend((0..25).map(|i| {
+        app(
+            100 + i,
+            &format!("Batch {i:02}"),
+            vec![secret(&format!("d40-{i:02}"), "b", day(40, 1))],
+        )
+    }));
+    let test = vec![app(
+        50,
+        "Tester",
+        vec![secret("t3-a", "a", day(3, 0)), secret("t3-b", "b", day(3, 23))],
+    )];
     let world = World::start(prod, test, json!({"max_events": 10})).await;
 
     let (body, etag) = world.feed("/calendar.ics").await;
@@ -432,7 +478,11 @@ async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
 
     let d3 = days[0];
     assert_eq!(d3.props["SUMMARY"], "7 credentials end today");
-    assert_eq!(d3.props["DTSTART"], day(3, 0).format("%Y%m%dT%H%M%SZ").to_string(), "timed at the first to end");
+    assert_eq!(
+        d3.props["DTSTART"],
+        day(3, 0).format("%Y%m%dT%H%M%SZ").to_string(),
+        "timed at the first to end"
+    );
     let description = &d3.props["DESCRIPTION"];
     assert!(description.contains("5 in prod, 2 in test"), "{description}");
     for i in 0..5 {
@@ -449,8 +499,15 @@ async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
     assert_eq!(days[1].props["SUMMARY"], "1 credential ends today");
     let d40 = &days[2].props;
     assert_eq!(d40["SUMMARY"], "25 credentials end today");
-    assert!(d40["DESCRIPTION"].contains("…and 5 more. This day's credentials, per environment:\nprod (25): https://credwatch.example.com/environments/prod?after="));
-    assert_eq!(d40["DESCRIPTION"].matches("https://credwatch.example.com/environments/prod/applications/").count(), 20);
+    assert!(d40["DESCRIPTION"].contains(
+        "…and 5 more. This day's credentials, per environment:\nprod (25): https://credwatch.example.com/environments/prod?after="
+    ));
+    assert_eq!(
+        d40["DESCRIPTION"]
+            .matches("https://credwatch.example.com/environments/prod/applications/")
+            .count(),
+        20
+    );
     assert!(d40["URL"].starts_with("https://credwatch.example.com/environments/prod?after="));
 
     // Stable: the same UIDs and bytes on the next fetch and after a re-sync.
@@ -464,7 +521,10 @@ async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
     let test_days = parse(&test_days);
     assert_eq!(test_days.name(), "credwatch: test (by day)");
     assert_eq!(test_days.summaries(), ["2 credentials end today"]);
-    assert!(test_days.events.keys().all(|u| !feed.events.contains_key(u)), "UIDs differ between feeds");
+    assert!(
+        test_days.events.keys().all(|u| !feed.events.contains_key(u)),
+        "UIDs differ between feeds"
+    );
     // Below the limit and not asked: one event per credential.
     let (few, _) = world.feed("/calendar/test.ics").await;
     assert_eq!(parse(&few).key_ids(), ["t3-a", "t3-b"]);
@@ -473,7 +533,12 @@ async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
 
 #[tokio::test]
 async fn the_etag_follows_the_stored_data_of_any_process_and_a_match_is_a_304() {
-    let world = World::start(vec![app(1, "A", vec![secret("a", "a", day(3, 0)), secret("b", "b", day(4, 0))])], vec![], json!({})).await;
+    let world = World::start(
+        vec![app(1, "A", vec![secret("a", "a", day(3, 0)), secret("b", "b", day(4, 0))])],
+        vec![],
+        json!({}),
+    )
+    .await;
     let (body, etag) = world.feed("/calendar.ics").await;
     let url = format!("{}/calendar.ics?token={TOKEN}", world.base);
     let conditional = async |tag: &str| world.http.get(&url).header("If-None-Match", tag).send().await.unwrap();
@@ -491,8 +556,12 @@ async fn the_etag_follows_the_stored_data_of_any_process_and_a_match_is_a_304() 
 
     // Another process (its own store handle, so this process's caches hear nothing) rotates a
     // secret away: the tag changes, and the old one no longer matches.
-    world.emu.update_applications(TENANTS[0].1, |apps| apps[0].password_credentials.truncate(1));
-    let other = Store::connect(&format!("sqlite://{}", world.dir.path().join("credwatch.db").display())).await.unwrap();
+    world
+        .emu
+        .update_applications(TENANTS[0].1, |apps| apps[0].password_credentials.truncate(1));
+    let other = Store::connect(&format!("sqlite://{}", world.dir.path().join("credwatch.db").display()))
+        .await
+        .unwrap();
     world.sync(&other).await;
     assert_eq!(conditional(&etag).await.status(), 200);
     let (after, etag2) = world.feed("/calendar.ics").await;
@@ -513,7 +582,10 @@ async fn a_reader_that_stops_reading_is_cut_off() {
             app(
                 i + 1,
                 &format!("{long}{i}"),
-                vec![secret(&format!("s{i}-1"), &long, day(1 + (i % 300) as i64, 1)), secret(&format!("s{i}-2"), &long, day(2 + (i % 300) as i64, 2))],
+                vec![
+                    secret(&format!("s{i}-1"), &long, day(1 + (i % 300) as i64, 1)),
+                    secret(&format!("s{i}-2"), &long, day(2 + (i % 300) as i64, 2)),
+                ],
             )
         })
         .collect();
@@ -558,9 +630,21 @@ async fn a_reader_that_stops_reading_is_cut_off() {
 
 #[tokio::test]
 async fn the_overview_offers_the_feeds_and_a_builder() {
-    let world = World::start(vec![app(1, "A", vec![secret("a", "a", day(3, 0))])], vec![], json!({"max_events": 1234})).await;
+    let world = World::start(
+        vec![app(1, "A", vec![secret("a", "a", day(3, 0))])],
+        vec![],
+        json!({"max_events": 1234}),
+    )
+    .await;
     // The page's attributes with askama's two spellings of `&` read back.
-    let page = world.get("/").await.text().await.unwrap().replace("&#38;", "&").replace("&amp;", "&");
+    let page = world
+        .get("/")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
     let base = "https://credwatch.example.com";
     for link in [
         format!("{base}/calendar.ics?token={TOKEN}"),
@@ -571,12 +655,16 @@ async fn the_overview_offers_the_feeds_and_a_builder() {
     ] {
         assert!(page.contains(&format!("href=\"{link}\"")), "{link} offered");
     }
-    assert!(page.contains(&format!("<form class=\"feed-builder\" method=\"get\" action=\"{base}/calendar.ics\"")));
+    assert!(page.contains(&format!(
+        "<form class=\"feed-builder\" method=\"get\" action=\"{base}/calendar.ics\""
+    )));
     assert!(page.contains("more than 1,234 credentials"), "the automatic grouping is explained");
     for name in ["environment", "status", "within_days", "owner", "group"] {
         assert!(page.contains(&format!("name=\"{name}\"")), "the builder sets {name}");
     }
     // What the builder submits is a feed the server reads.
-    let (body, _) = world.feed("/calendar.ics?environment=prod&status=critical&within_days=&owner=&group=day").await;
+    let (body, _) = world
+        .feed("/calendar.ics?environment=prod&status=critical&within_days=&owner=&group=day")
+        .await;
     assert_eq!(parse(&body).name(), "credwatch: prod, critical (by day)");
 }

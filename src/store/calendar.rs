@@ -52,6 +52,9 @@ impl Store {
         );
         push_filter(&mut q, &inner);
         q.push(" GROUP BY day, e.name ORDER BY day, e.name");
-        q.build_query_as().fetch_all(&self.pool).await.context("counting credentials per day")
+        q.build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("counting credentials per day")
     }
 }

@@ -112,7 +112,7 @@ pub enum Grouping {
     Day,
 }
 
-/// Longest `owner` accepted (RFC 5321 limits an address to 254 octets, a UPN is shorter).
+/// Longest `owner` accepted: no mail address (254 octets, RFC 5321) or user principal name is longer.
 pub const MAX_OWNER_CHARS: usize = 320;
 
 /// A number of days from now, `0..=MAX_WITHIN_DAYS`.

@@ -175,7 +175,9 @@ impl Filters {
 pub enum Form {
     PerCredential,
     /// `automatic`: chosen because the feed would hold more than `calendar.max_events` events.
-    PerDay { automatic: bool },
+    PerDay {
+        automatic: bool,
+    },
 }
 
 impl Form {
@@ -253,12 +255,7 @@ fn app_name(c: &Credential, cut: fn(&str) -> String) -> String {
 
 /// `secret "ci-deploy" of Payroll API`, names cut.
 fn short_title(c: &Credential) -> String {
-    format!(
-        "{} \"{}\" of {}",
-        c.kind.as_str(),
-        credential_name(c, clean),
-        app_name(c, clean)
-    )
+    format!("{} \"{}\" of {}", c.kind.as_str(), credential_name(c, clean), app_name(c, clean))
 }
 
 /// `HH:MM UTC` of an instant.
@@ -426,7 +423,10 @@ pub fn day_event(w: &mut Writer, day: &Day, listed: &[Credential], cx: &Context)
         _ => cx.public_url.as_str().to_string(),
     };
     w.begin("VEVENT");
-    w.text("UID", &format!("{}-{}@days.credwatch", day.start().naive_utc().format("%Y%m%d"), cx.scope));
+    w.text(
+        "UID",
+        &format!("{}-{}@days.credwatch", day.start().naive_utc().format("%Y%m%d"), cx.scope),
+    );
     w.utc("DTSTAMP", day.newest_seen);
     w.utc("DTSTART", day.first_end);
     w.utc("DTEND", day.first_end.plus_seconds(EVENT_MINUTES * 60));
@@ -435,7 +435,11 @@ pub fn day_event(w: &mut Writer, day: &Day, listed: &[Credential], cx: &Context)
     w.raw("URL", &url);
     w.raw("TRANSP", "TRANSPARENT");
     w.raw("STATUS", "CONFIRMED");
-    alarms(w, &cx.ladder, &format!("{count} {verb}, the first at {}", hour_minute(day.first_end)));
+    alarms(
+        w,
+        &cx.ladder,
+        &format!("{count} {verb}, the first at {}", hour_minute(day.first_end)),
+    );
     w.end("VEVENT");
 }
 
