@@ -34,6 +34,7 @@ use actix_web::web;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Called once per worker: each keeps its own overview snapshot.
     cfg.app_data(web::Data::new(snapshot::SnapshotCache::default()))
+        .app_data(web::Data::new(calendar::FeedCache::default()))
         .app_data(query::config())
         .service(health::healthz)
         .service(dashboard::overview)

@@ -16,7 +16,9 @@
 //! description counts them per environment and lists the first [`DAY_LIST`] with links; past
 //! that, a link per environment to its inventory from that day on. The UID is
 //! `{yyyymmdd}-{filters}@days.credwatch`, where `{filters}` tags the feed's filters: the same day
-//! keeps its UID across fetches, and feeds with different filters never share one.
+//! keeps its UID across fetches, and feeds with different filters never share one. Its DTSTAMP
+//! is the instant the feed is computed at: the day's count is read from an index that does not
+//! know when each credential was first seen.
 //!
 //! Names from Graph are untrusted: each is made a single line ([`one_line`]: control characters,
 //! line separators and bidirectional overrides become spaces) before it is placed in a text; the
@@ -208,6 +210,8 @@ pub struct Context {
     pub public_url: Url,
     /// Tags the feed's filters inside day UIDs.
     pub scope: String,
+    /// The instant the feed is computed at ([`Filters::clock`]).
+    pub clock: Timestamp,
 }
 
 /// The start of the calendar: its name and what clients should know about it.
@@ -334,7 +338,6 @@ pub struct Day {
     pub per_environment: Vec<(String, i64)>,
     pub first_end: Timestamp,
     pub last_end: Timestamp,
-    pub newest_seen: Timestamp,
 }
 
 impl Day {
@@ -347,7 +350,6 @@ impl Day {
                     d.total += c.count;
                     d.first_end = d.first_end.min(c.first_end);
                     d.last_end = d.last_end.max(c.last_end);
-                    d.newest_seen = d.newest_seen.max(c.newest_seen);
                     d.per_environment.push((c.environment, c.count));
                 }
                 _ => days.push(Day {
@@ -356,7 +358,6 @@ impl Day {
                     per_environment: vec![(c.environment, c.count)],
                     first_end: c.first_end,
                     last_end: c.last_end,
-                    newest_seen: c.newest_seen,
                 }),
             }
         }
@@ -427,7 +428,7 @@ pub fn day_event(w: &mut Writer, day: &Day, listed: &[Credential], cx: &Context)
         "UID",
         &format!("{}-{}@days.credwatch", day.start().naive_utc().format("%Y%m%d"), cx.scope),
     );
-    w.utc("DTSTAMP", day.newest_seen);
+    w.utc("DTSTAMP", cx.clock);
     w.utc("DTSTART", day.first_end);
     w.utc("DTEND", day.first_end.plus_seconds(EVENT_MINUTES * 60));
     w.text("SUMMARY", &summary);
@@ -469,7 +470,6 @@ mod tests {
             count,
             first_end: t(first_end),
             last_end: t(last_end),
-            newest_seen: t(first_end - 10),
         };
         let days = Day::group(vec![
             c(10, "prod", 5, 864_100, 864_500),

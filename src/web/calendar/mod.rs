@@ -15,25 +15,28 @@
 //! calendar client subscribes to hundreds of megabytes, and a day-grouped feed is bounded by the
 //! horizon's 431 days whatever the tenant's size.
 //!
-//! **Cost.** The body is streamed (credentials in keyset batches, days one by one), so a download
-//! holds a batch at most; a reader that stops reading is cut off (see [`stall`]). The ETag is
+//! **Cost.** One event per credential is streamed (keyset batches), so a download holds a batch at
+//! most; a day-grouped feed (a few MB whatever the tenant) is rendered once per ETag and its bytes
+//! shared ([`cache`]). A reader that stops reading is cut off (see [`stall`]). The ETag is
 //! derived before anything is read: from the stored data's version (which any process's sync
 //! changes), the clock the feed is computed at ([`Filters::clock`]), the filters and the settings
 //! that shape it. So a `304 Not Modified` costs one tiny query, and a body is a pure function of
 //! its ETag's inputs.
 
+mod cache;
 pub mod feed;
 pub mod ics;
 pub mod stall;
 mod subscribe;
 
+pub use cache::FeedCache;
 pub use subscribe::{FeedLinks, SubscribeBox};
 
 use super::query::{self, FeedQuery, FeedToken};
 use super::state::AppState;
 use super::stream::{self, cut_short};
 use crate::domain::{Credential, Timestamp};
-use crate::store::StoreError;
+use crate::store::{CredentialFilter, StoreError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
@@ -52,6 +55,8 @@ use subtle::ConstantTimeEq;
 const FORMAT: &str = "feed-2";
 /// Credentials rendered into one chunk of the body (about 200 KB).
 const CHUNK_EVENTS: usize = 128;
+/// Bytes per chunk of a shared body.
+const CHUNK_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IcsError {
@@ -112,21 +117,33 @@ pub fn token_matches(configured: Option<&SecretString>, given: Option<&str>) -> 
 }
 
 #[get("/calendar.ics")]
-pub async fn calendar_all(state: web::Data<AppState>, token: web::Query<FeedToken>, req: HttpRequest) -> Result<HttpResponse, IcsError> {
-    serve(&state, &token, None, &req).await
+pub async fn calendar_all(
+    state: web::Data<AppState>,
+    cache: web::Data<FeedCache>,
+    token: web::Query<FeedToken>,
+    req: HttpRequest,
+) -> Result<HttpResponse, IcsError> {
+    serve(&state, &cache, &token, None, &req).await
 }
 
 #[get("/calendar/{environment}.ics")]
 pub async fn calendar_environment(
     state: web::Data<AppState>,
+    cache: web::Data<FeedCache>,
     path: web::Path<String>,
     token: web::Query<FeedToken>,
     req: HttpRequest,
 ) -> Result<HttpResponse, IcsError> {
-    serve(&state, &token, Some(&path.into_inner()), &req).await
+    serve(&state, &cache, &token, Some(&path.into_inner()), &req).await
 }
 
-async fn serve(state: &AppState, token: &FeedToken, environment: Option<&str>, req: &HttpRequest) -> Result<HttpResponse, IcsError> {
+async fn serve(
+    state: &AppState,
+    cache: &FeedCache,
+    token: &FeedToken,
+    environment: Option<&str>,
+    req: &HttpRequest,
+) -> Result<HttpResponse, IcsError> {
     if !token_matches(state.config.calendar.token.as_ref(), token.token.as_deref()) {
         return Err(IcsError::Forbidden);
     }
@@ -139,57 +156,79 @@ async fn serve(state: &AppState, token: &FeedToken, environment: Option<&str>, r
     }
 
     let filter = filters.store_filter(clock, &state.config);
-    // Counted per day from the expiry index: enough to choose the form, and all a day-grouped
-    // feed needs besides the few credentials it names.
-    let days = Day::group(state.store.feed_days(&filter).await?);
-    let total: i64 = days.iter().map(|d| d.total).sum();
-    let max_events = state.config.calendar.max_events;
-    let form = Form::choose(&filters, total, max_events);
-    let cx = Rc::new(Context {
+    let cx = Context {
         ladder: state.config.reminders.clone(),
         public_url: state.config.server.public_url.clone(),
         scope: ics::tag(&filters.canonical()),
-    });
-
-    let mut head = Writer::with_capacity(1024);
-    feed::header(&mut head, &filters.name(form, max_events), form);
-    let head = streams::once(std::future::ready(Ok::<_, StoreError>(Bytes::from(head.take()))));
-    let events = match form {
-        Form::PerCredential => {
+        clock,
+    };
+    let max_events = state.config.calendar.max_events;
+    let rendered = cache
+        .slot(&etag)
+        .get_or_try_init(|| async {
+            // Counted per day from the expiry index: enough to choose the form, and all a
+            // day-grouped feed needs besides the few credentials it names.
+            let days = Day::group(state.store.feed_days(&filter).await?);
+            let total: i64 = days.iter().map(|d| d.total).sum();
+            match Form::choose(&filters, total, max_events) {
+                Form::PerCredential => Ok::<_, StoreError>(None),
+                form => render_days(state, &filters, &filter, form, days, &cx).await.map(Some),
+            }
+        })
+        .await?
+        .clone();
+    let body = match rendered {
+        Some(bytes) => chunks(bytes).boxed_local(),
+        None => {
+            let mut head = Writer::with_capacity(1024);
+            feed::header(&mut head, &filters.name(Form::PerCredential, max_events), Form::PerCredential);
+            let head = streams::once(std::future::ready(Ok::<_, StoreError>(Bytes::from(head.take()))));
             let first = stream::first_credentials(&state.store, &filter).await?;
-            let cx = cx.clone();
-            stream::credential_batches(state.store.clone(), filter, first)
+            let cx = Rc::new(cx);
+            let events = stream::credential_batches(state.store.clone(), filter, first)
                 .map_ok(move |batch| render_credentials(batch, cx.clone()))
-                .try_flatten()
-                .boxed_local()
-        }
-        Form::PerDay { .. } => {
-            let store = state.store.clone();
-            streams::iter(days)
-                .then(move |day| {
-                    let (store, filter, cx) = (store.clone(), filter.clone(), cx.clone());
-                    async move {
-                        let mut of_day = filter;
-                        of_day.end_from = Some(of_day.end_from.map_or(day.start(), |f| f.max(day.start())));
-                        of_day.end_before = Some(of_day.end_before.map_or(day.end(), |b| b.min(day.end())));
-                        let listed = store.credentials_page(&of_day, None, 0, feed::DAY_LIST as i64).await?;
-                        let mut w = Writer::with_capacity(8 * 1024);
-                        feed::day_event(&mut w, &day, &listed, &cx);
-                        Ok::<_, StoreError>(Bytes::from(w.take()))
-                    }
-                })
-                .boxed_local()
+                .try_flatten();
+            let mut tail = Writer::with_capacity(16);
+            feed::footer(&mut tail);
+            let tail = streams::once(std::future::ready(Ok(Bytes::from(tail.take()))));
+            head.chain(events).chain(tail).boxed_local()
         }
     };
-    let mut tail = Writer::with_capacity(16);
-    feed::footer(&mut tail);
-    let tail = streams::once(std::future::ready(Ok(Bytes::from(tail.take()))));
-    let body = head.chain(events).chain(tail).map_err(cut_short("streaming the calendar feed"));
+    let body = body.map_err(cut_short("streaming the calendar feed"));
     let socket = req.conn_data::<stall::ConnectionSocket>().cloned();
     Ok(HttpResponse::Ok()
         .content_type("text/calendar; charset=utf-8")
         .insert_header((header::ETAG, etag))
         .streaming(stall::guard(body, socket, state.config.calendar.stall_timeout)))
+}
+
+/// A day-grouped feed, whole: its days and, for each, the first credentials it names.
+async fn render_days(
+    state: &AppState,
+    filters: &Filters,
+    filter: &CredentialFilter,
+    form: Form,
+    days: Vec<Day>,
+    cx: &Context,
+) -> Result<Bytes, StoreError> {
+    let mut w = Writer::with_capacity(days.len() * 6 * 1024 + 1024);
+    feed::header(&mut w, &filters.name(form, state.config.calendar.max_events), form);
+    for day in &days {
+        let mut of_day = filter.clone();
+        of_day.end_from = Some(of_day.end_from.map_or(day.start(), |f| f.max(day.start())));
+        of_day.end_before = Some(of_day.end_before.map_or(day.end(), |b| b.min(day.end())));
+        let listed = state.store.credentials_page(&of_day, None, 0, feed::DAY_LIST as i64).await?;
+        feed::day_event(&mut w, day, &listed, cx);
+    }
+    feed::footer(&mut w);
+    Ok(Bytes::from(w.take()))
+}
+
+/// Shared bytes as a body of chunks of [`CHUNK_BYTES`] (slices of one buffer, nothing copied),
+/// so the stall guard sees a reader's progress.
+fn chunks(bytes: Bytes) -> impl Stream<Item = Result<Bytes, StoreError>> {
+    let len = bytes.len();
+    streams::iter((0..len).step_by(CHUNK_BYTES).map(move |at| Ok(bytes.slice(at..len.min(at + CHUNK_BYTES)))))
 }
 
 /// A batch of credentials as a stream of chunks, rendered as the body is read: a batch's rows
