@@ -116,6 +116,20 @@ impl World {
         entry
     }
 
+    /// A world watching `prod`, which notifies oncall@example.com; its tenant lists one app,
+    /// `payments`, with one secret ending in `days_left` days.
+    pub async fn with_one_secret(days_left: i64) -> World {
+        use graph::AppBuilder;
+        let mut w = World::new().await;
+        w.tenant("prod", PROD_TENANT, CLIENT).notify = vec!["oncall@example.com".into()];
+        let secret = emu::PasswordCredential {
+            hint: Some("abc".into()),
+            ..graph::secret("5ec7e700-0000-4000-8000-000000000001", "prod secret", graph::now() + graph::days(days_left))
+        };
+        w.emu.set_applications(PROD_TENANT, vec![graph::app(1, "payments").secrets(vec![secret])]);
+        w
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("credwatch.db")
     }
@@ -182,16 +196,7 @@ impl World {
     pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
         let mut cmd = process::command(self);
         cmd.args(args);
-        // Blocking wait on a worker thread: the emulator keeps serving on the runtime meanwhile.
-        let out = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .unwrap()
-            .expect("the binary runs");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        process::output(cmd).await
     }
 }
 
