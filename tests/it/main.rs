@@ -22,6 +22,7 @@ mod pages;
 mod private_files;
 mod reminders;
 mod secrets;
+mod security;
 mod serve;
 mod smtp_tls;
 mod store_rows;

@@ -59,6 +59,8 @@ impl ConfigFile {
 pub struct Server {
     pub listen: Option<String>,
     pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
     pub auth: Option<Auth>,
 }
 
@@ -74,6 +76,7 @@ pub struct Auth {
     pub trusted_proxies: Vec<String>,
     pub metrics_token_env: Option<String>,
     pub metrics_token_file: Option<PathBuf>,
+    pub password_checks: Option<usize>,
 }
 
 #[derive(Serialize, Clone, Debug)]

@@ -204,8 +204,13 @@ impl World {
 /// built without a crypto provider of its own, so the process-wide one is installed first, as
 /// `main` does.
 pub fn http() -> reqwest::Client {
+    http_builder().build().expect("an HTTP client")
+}
+
+/// [`http`]'s builder, for a client with settings of its own.
+pub fn http_builder() -> reqwest::ClientBuilder {
     credwatch::tls::install();
-    reqwest::Client::new()
+    reqwest::Client::builder()
 }
 
 /// The variable holding environment `name`'s client secret.
