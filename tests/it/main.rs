@@ -21,6 +21,7 @@ mod owners;
 mod pages;
 mod private_files;
 mod reminders;
+mod requests;
 mod secrets;
 mod security;
 mod serve;

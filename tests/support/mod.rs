@@ -11,6 +11,7 @@ pub mod app;
 pub mod config;
 pub mod fixture;
 pub mod graph;
+pub mod logs;
 pub mod parse;
 pub mod process;
 pub mod smtp;
