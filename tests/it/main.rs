@@ -6,6 +6,7 @@
 mod support;
 
 mod api;
+mod architecture;
 mod auth;
 mod config;
 mod demo;
