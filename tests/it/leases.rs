@@ -65,13 +65,7 @@ async fn two_reminder_runs_at_once_send_each_digest_once() {
 async fn the_remind_command_says_another_process_is_sending() {
     let mut world = World::with_one_secret(5).await;
     let outbox = world.dir.path().join("outbox");
-    world.file.email = Some(Email {
-        transport: Some("file".into()),
-        dir: Some(outbox.clone()),
-        from: Some("credwatch@example.com".into()),
-        to: vec!["ops@example.com".into()],
-        ..Email::default()
-    });
+    world.file.email = Some(Email::outbox(outbox.clone(), &["ops@example.com"]));
     let store = world.sync_with(&world.config()).await;
     let config_path = world.write_config();
     let config_path = config_path.to_str().unwrap();

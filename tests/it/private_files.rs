@@ -17,13 +17,7 @@ fn mode(path: &Path) -> u32 {
 async fn outbox_messages_are_private() {
     let mut world = World::with_one_secret(5).await;
     let outbox = world.dir.path().join("mail").join("outbox");
-    world.file.email = Some(Email {
-        transport: Some("file".into()),
-        dir: Some(outbox.clone()),
-        from: Some("credwatch@example.com".into()),
-        to: vec!["ops@example.com".into()],
-        ..Email::default()
-    });
+    world.file.email = Some(Email::outbox(outbox.clone(), &["ops@example.com"]));
     let config = world.config();
     let store = world.sync_with(&config).await;
     let report = try_remind(&store, &config, Utc::now(), false).await.unwrap();

@@ -145,6 +145,16 @@ impl Email {
             ..Email::default()
         }
     }
+    /// One `.eml` file per message in `dir`, from credwatch@example.com to `to`.
+    pub fn outbox(dir: PathBuf, to: &[&str]) -> Email {
+        Email {
+            transport: Some("file".into()),
+            dir: Some(dir),
+            from: Some("credwatch@example.com".into()),
+            to: to.iter().map(|t| t.to_string()).collect(),
+            ..Email::default()
+        }
+    }
 }
 
 #[derive(Serialize, Default, Clone, Debug)]
