@@ -95,7 +95,11 @@ async fn the_remind_command_says_another_process_is_sending() {
     );
     let out = world.run(&["remind", "--config", config_path]).await;
     assert_eq!(out.0, 0, "{out:?}");
-    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 2, "one digest each to ops and to prod's on-call");
+    assert_eq!(
+        std::fs::read_dir(&outbox).unwrap().count(),
+        2,
+        "one digest each to ops and to prod's on-call"
+    );
 }
 
 #[tokio::test]

@@ -143,7 +143,14 @@ async fn burst(s: &TestApp, first: u8, clients: u8) -> Vec<reqwest::Response> {
 #[tokio::test]
 async fn password_checks_never_exceed_the_bound_and_a_burst_past_the_queue_gets_503() {
     // argon2's default memory (19 MiB): checks take long enough to overlap.
-    let (_w, s) = serve_basic_with(Auth { password_checks: Some(2), ..Auth::default() }, &hash_with_memory(PASSWORD, 19 * 1024)).await;
+    let (_w, s) = serve_basic_with(
+        Auth {
+            password_checks: Some(2),
+            ..Auth::default()
+        },
+        &hash_with_memory(PASSWORD, 19 * 1024),
+    )
+    .await;
     let answers = burst(&s, 100, 12).await;
     let stats = checks(&s);
     assert_eq!(stats.bound, 2);
@@ -156,7 +163,14 @@ async fn password_checks_never_exceed_the_bound_and_a_burst_past_the_queue_gets_
         answers.iter().map(|r| r.status()).collect::<Vec<_>>()
     );
 
-    let (_w, s) = serve_basic_with(Auth { password_checks: Some(1), ..Auth::default() }, &hash_with_memory(PASSWORD, 19 * 1024)).await;
+    let (_w, s) = serve_basic_with(
+        Auth {
+            password_checks: Some(1),
+            ..Auth::default()
+        },
+        &hash_with_memory(PASSWORD, 19 * 1024),
+    )
+    .await;
     let answers = burst(&s, 150, 30).await;
     let stats = checks(&s);
     assert_eq!(stats.peak_concurrent, 1, "{stats:?}");
@@ -234,7 +248,11 @@ async fn a_flood_from_many_addresses_leaves_a_new_correct_login_working() {
 
 #[tokio::test]
 async fn auth_schemes_are_case_insensitive_and_the_metrics_token_is_exact() {
-    let (_w, s) = serve_basic(Auth { metrics_token_env: Some("METRICS_TOKEN".into()), ..Auth::default() }).await;
+    let (_w, s) = serve_basic(Auth {
+        metrics_token_env: Some("METRICS_TOKEN".into()),
+        ..Auth::default()
+    })
+    .await;
     let http = client_from(40);
     let basic = base64_encode(&format!("{USER}:{PASSWORD}"));
     for scheme in ["Basic", "basic", "BASIC", "bAsIc"] {
@@ -384,7 +402,8 @@ async fn a_search_longer_than_200_characters_is_a_400_naming_q() {
         w.tenant("prod", PROD_TENANT, CLIENT);
     })
     .await;
-    w.emu.set_applications(PROD_TENANT, generate_applications(1, 30, chrono::Utc::now()));
+    w.emu
+        .set_applications(PROD_TENANT, generate_applications(1, 30, chrono::Utc::now()));
     s.sync(None).await;
     let http = &s.http;
     let search = |q: String| http.get(s.url("/environments/prod")).query(&[("q", q)]).send();

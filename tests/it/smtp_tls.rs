@@ -19,8 +19,10 @@ fn email(url: &str, password: bool) -> Result<Config, String> {
         email: Some(email),
         ..ConfigFile::default()
     };
-    Config::from_toml(&file.to_toml(), None, &|k| (k == "SMTP_PASSWORD").then(|| "hunter2-smtp".to_string()))
-        .map_err(|e| e.to_string())
+    Config::from_toml(&file.to_toml(), None, &|k| {
+        (k == "SMTP_PASSWORD").then(|| "hunter2-smtp".to_string())
+    })
+    .map_err(|e| e.to_string())
 }
 
 #[test]

@@ -23,8 +23,8 @@ pub use credwatch_emulator as emu;
 
 use config::{ConfigFile, Database, Environment, Schedule, Server, Sync};
 use credwatch::config::Config;
-use credwatch::startup::open_store;
 use credwatch::domain::Credential;
+use credwatch::startup::open_store;
 use credwatch::store::{CredentialFilter, Store};
 use credwatch::sync::{EnvironmentReport, Syncer};
 use emu::{ClientAuth, Emulator};
@@ -125,9 +125,14 @@ impl World {
         w.tenant("prod", PROD_TENANT, CLIENT).notify = vec!["oncall@example.com".into()];
         let secret = emu::PasswordCredential {
             hint: Some("abc".into()),
-            ..graph::secret("5ec7e700-0000-4000-8000-000000000001", "prod secret", graph::now() + graph::days(days_left))
+            ..graph::secret(
+                "5ec7e700-0000-4000-8000-000000000001",
+                "prod secret",
+                graph::now() + graph::days(days_left),
+            )
         };
-        w.emu.set_applications(PROD_TENANT, vec![graph::app(1, "payments").secrets(vec![secret])]);
+        w.emu
+            .set_applications(PROD_TENANT, vec![graph::app(1, "payments").secrets(vec![secret])]);
         w
     }
 
