@@ -2,15 +2,19 @@
 # Browser check: serves credwatch with data synced from the Graph emulator (three environments,
 # hostile names), loads the overview, an inventory and an application page in headless Chromium,
 # and fails on any console message (errors, CSP violations), an asset that does not load, script
-# that did not run, or missing content. Installs Chromium from Debian when it is missing.
+# that did not run, or missing content; then audits the same pages with axe-core and fails on
+# any serious or critical accessibility violation. Installs Chromium from Debian when it is
+# missing, and axe-core and playwright-core (the versions in .ci/package-lock.json) into a cache.
+#
+# BROWSER_CHECK_SCREENSHOT=FILE.png keeps a screenshot of the overview there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need chromium || ! need curl; then
+if ! need chromium || ! need curl || ! need node || ! need npm; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium curl >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium curl nodejs npm >/dev/null
 fi
 
 target="${CARGO_TARGET_DIR:-target}"
@@ -24,15 +28,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The server says READY on stdout once it serves: read that line (or its end of output) instead of
+# polling for it.
+mkfifo "$work/server.out"
 "$target/debug/examples/browser_fixture" --listen 127.0.0.1:0 --apps 40 >"$work/server.out" 2>"$work/server.err" &
 server=$!
-for _ in $(seq 1 120); do
-    grep -q '^READY ' "$work/server.out" 2>/dev/null && break
-    kill -0 "$server" 2>/dev/null || { cat "$work/server.err"; echo "browser-check: the fixture server died" >&2; exit 1; }
-    sleep 0.5
+exec 3<"$work/server.out"
+base=""
+while IFS= read -r -t 120 line <&3; do
+    echo "$line" >>"$work/server.log"
+    case "$line" in READY\ *) base="${line#READY }"; break ;; esac
 done
-base="$(sed -n 's/^READY //p' "$work/server.out")"
-[ -n "$base" ] || { echo "browser-check: the fixture server never became ready" >&2; exit 1; }
+if [ -z "$base" ]; then
+    cat "$work/server.log" "$work/server.err" >&2
+    echo "browser-check: the fixture server never became ready" >&2
+    exit 1
+fi
+# Keep draining what it writes later, so that it never blocks on a full pipe.
+cat <&3 >>"$work/server.log" &
+
+pages=(
+    /
+    "/environments/prod?status=expired"
+    /environments/prod/applications/00000000-0000-4000-8000-000000000001
+)
 
 failures=0
 fail() { echo "browser-check: FAIL: $*" >&2; failures=$((failures + 1)); }
@@ -70,9 +89,25 @@ check /environments/prod/applications/00000000-0000-4000-8000-000000000001 \
     "Certificates &amp; secrets" "History: removed credentials" "22222222-0000-4000-8000-000000000001" \
     "https://portal.azure.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/11111111-0000-4000-8000-000000000001"
 
+# Accessibility: axe-core in the same headless Chromium, driven by playwright-core. Both come from
+# the npm registry at the pinned versions, installed once into a cache outside the work tree.
+modules="${CREDWATCH_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/credwatch-ci}/node"
+lock_sum="$(cat .ci/package.json .ci/package-lock.json | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$modules/.installed" 2>/dev/null)" != "$lock_sum" ]; then
+    rm -rf "$modules"
+    mkdir -p "$modules"
+    cp .ci/package.json .ci/package-lock.json "$modules/"
+    (cd "$modules" && npm ci --no-audit --no-fund --loglevel=error) >&2
+    echo "$lock_sum" > "$modules/.installed"
+fi
+screenshot="${BROWSER_CHECK_SCREENSHOT:-$work/overview.png}"
+urls=()
+for p in "${pages[@]}"; do urls+=("$base$p"); done
+timeout 300 node .ci/axe-check.mjs "$modules" "$screenshot" "${urls[@]}" || fail "accessibility audit (axe-core)"
+
 if [ "$failures" -gt 0 ]; then
     echo "browser-check: $failures failure(s); server log:" >&2
-    cat "$work/server.err" >&2
+    cat "$work/server.log" "$work/server.err" >&2
     exit 1
 fi
 echo "browser-check: all pages fine"

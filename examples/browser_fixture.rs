@@ -7,10 +7,11 @@
 //! Prints `READY http://ADDR` once it serves. `--no-sync` serves an existing database as it is
 //! (the benchmark seeds its own).
 
-#[path = "../tests/common/web.rs"]
-mod fixture;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use credwatch::startup::{Application, shutdown_signal};
+use support::{World, fixture};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,19 +31,22 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        // stdout carries only the READY line the scripts wait for.
+        .with_writer(std::io::stderr)
         .init();
-    let dir = tempfile::tempdir()?;
-    let db = db.unwrap_or_else(|| dir.path().join("credwatch.db").display().to_string());
-    let emu = fixture::emulator(apps).await?;
-    let config = fixture::config(&emu.url(), &format!("sqlite://{db}"), &listen);
+    let mut w = World::new().await;
+    fixture::three_environments(&mut w, apps);
+    if let Some(db) = db {
+        w.file.database.get_or_insert_default().url = Some(format!("sqlite://{db}"));
+    }
+    let config = w.config();
     let listener = std::net::TcpListener::bind(&listen)?;
     let addr = listener.local_addr()?;
     let app = Application::build(config.clone(), Some(listener)).await?;
     if sync {
-        fixture::sync(&config, app.store(), &emu).await;
+        fixture::sync(&w, &config, app.store()).await;
     }
     println!("READY http://{addr}");
     app.run_until_stopped(shutdown_signal()).await?;
-    emu.stop().await;
     Ok(())
 }

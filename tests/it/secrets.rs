@@ -1,12 +1,12 @@
 //! No client secret, assertion, access token, SMTP password or calendar token appears in logs
 //! at any level, in error messages, or in Debug output.
 
-mod common;
-
-use common::{Env, World};
-use credwatch_emulator::{ClientAuth, generate_applications};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use crate::support::config::{Calendar, Email};
+use crate::support::emu::{ClientAuth, generate_applications};
+use crate::support::process::Serve;
+use crate::support::smtp::closed_port;
+use crate::support::{SECRET, World, secret_var};
+use std::time::Duration;
 
 const SMTP_PASSWORD: &str = "smtp-pa55word-do-not-leak";
 const CALENDAR_TOKEN: &str = "calendar-token-do-not-leak-0123456789";
@@ -22,7 +22,7 @@ fn forbidden(w: &World) -> Vec<String> {
         .map(str::to_string)
         .collect();
     let mut all = vec![
-        common::SECRET.to_string(),
+        SECRET.to_string(),
         SMTP_PASSWORD.to_string(),
         CALENDAR_TOKEN.to_string(),
         "wrong-secret-value".into(),
@@ -43,32 +43,31 @@ fn assert_clean(w: &World, what: &str, text: &str) {
 #[tokio::test]
 async fn secrets_stay_out_of_logs_errors_and_debug_output() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu
         .set_applications("tenant-prod", generate_applications(31, 50, chrono::Utc::now()));
     let pem = std::fs::read_to_string(World::fixture("client-cert.pem")).unwrap();
     w.emu.add_tenant("tenant-cert");
     w.emu.register_client("tenant-cert", "client-cert", ClientAuth::Certificate { pem });
+    let mut certs = w.environment("certs", "tenant-cert", "client-cert");
+    certs.certificate(World::fixture("client-cert.pem"));
+    w.file.environments.push(certs);
     w.emu
         .set_applications("tenant-cert", generate_applications(32, 20, chrono::Utc::now()));
     w.vars.insert("SMTP_PASSWORD".into(), SMTP_PASSWORD.into());
     w.vars.insert("CAL_TOKEN".into(), CALENDAR_TOKEN.into());
     w.vars.insert("RUST_LOG".into(), "trace".into());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let dead_smtp = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let envs = [
-        Env::secret("prod", "tenant-prod", "client-prod"),
-        Env {
-            name: "certs",
-            tenant: "tenant-cert",
-            client: "client-cert",
-            source: format!("certificate_path = \"{}\"", World::fixture("client-cert.pem").display()),
-        },
-    ];
-    let extra = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[email]\ntransport = \"smtp\"\nurl = \"smtp://127.0.0.1:{dead_smtp}\"\nusername = \"credwatch\"\npassword_env = \"SMTP_PASSWORD\"\nfrom = \"credwatch@example.com\"\nto = [\"ops@example.com\"]\n[calendar]\ntoken_env = \"CAL_TOKEN\"\n"
-    );
-    let path = w.write_config(&envs, &extra);
+    w.file.server().listen = Some("127.0.0.1:0".into());
+    w.file.email = Some(Email {
+        username: Some("credwatch".into()),
+        password_env: Some("SMTP_PASSWORD".into()),
+        ..Email::smtp(&format!("smtp://127.0.0.1:{}", closed_port()), &["ops@example.com"])
+    });
+    w.file.calendar = Some(Calendar {
+        token_env: Some("CAL_TOKEN".into()),
+        ..Calendar::default()
+    });
+    let path = w.write_config();
     let cfg = path.to_str().unwrap();
 
     // Debug output of the loaded config.
@@ -98,48 +97,31 @@ async fn secrets_stay_out_of_logs_errors_and_debug_output() {
     );
 
     // A wrong secret: the error names the problem, not the value.
-    w.vars.insert("PROD_SECRET".into(), "wrong-secret-value".into());
+    w.vars.insert(secret_var("prod"), "wrong-secret-value".into());
     let (code, out, err) = w.run(&["sync", "--config", cfg, "--env", "prod"]).await;
     assert_eq!(code, 1);
     assert!(out.contains("AADSTS7000215"));
     transcript.push_str(&out);
     transcript.push_str(&err);
-    w.vars.insert("PROD_SECRET".into(), common::SECRET.into());
+    w.vars.insert(secret_var("prod"), SECRET.into());
 
     // serve, with the calendar fetched through its token URL.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_credwatch"));
-    cmd.args(["serve", "--config", cfg])
-        .env_clear()
-        .envs(w.vars.iter())
-        .current_dir(w.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    credwatch::tls::install();
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        let r = http
-            .get(format!("http://127.0.0.1:{port}/calendar.ics?token={CALENDAR_TOKEN}"))
-            .send()
-            .await;
-        if r.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "serve did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = http
-        .get(format!("http://127.0.0.1:{port}/calendar.ics?token=wrong-{CALENDAR_TOKEN}"))
+    let serve = Serve::start(&w).await;
+    let http = crate::support::http();
+    let feed = http
+        .get(serve.url(&format!("/calendar.ics?token={CALENDAR_TOKEN}")))
         .send()
-        .await;
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
-        .unwrap()
         .unwrap();
-    transcript.push_str(&String::from_utf8_lossy(&out.stdout));
-    transcript.push_str(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(feed.status(), 200);
+    let refused = http
+        .get(serve.url(&format!("/calendar.ics?token=wrong-{CALENDAR_TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let (_, stderr) = serve.process.terminate(Duration::from_secs(15)).await;
+    transcript.push_str(&stderr);
 
     assert!(!w.emu.issued_tokens().is_empty());
     assert_clean(&w, "the logs and output", &transcript);

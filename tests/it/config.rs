@@ -1,6 +1,7 @@
 //! Config loading: every error names the file, the key and the problem; the binary exits
 //! non-zero before doing anything.
 
+use crate::support::config::{ConfigFile, Environment};
 use credwatch::config::{ClientCredential, Config, EmailTransport};
 use std::collections::HashMap;
 use std::path::Path;
@@ -318,10 +319,33 @@ fn help_and_version_explain_every_command() {
     assert!(run(&["demo", "--help"]).contains("--listen"));
 }
 
+#[test]
+fn exclusion_and_webhook_errors_name_the_key() {
+    let base = "[[environments]]\nname = \"prod\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n";
+    let env = |k: &str| match k {
+        "S" => Some("x".to_string()),
+        "PLAIN" => Some("http://hooks.example.com/x".to_string()),
+        _ => None,
+    };
+    let err = |extra: &str| Config::from_toml(&format!("{extra}\n{base}"), None, &env).unwrap_err().to_string();
+    assert!(err("[[exclusions]]\napp_id = \"a\"\n").contains("exclusions[0].reason: is required"));
+    assert!(err("[[exclusions]]\nreason = \"r\"\n").contains("exclusions[0]: names no app_id"));
+    assert!(err("[[exclusions]]\napp_id = \"a\"\nreason = \"r\"\nuntil = \"soon\"\n").contains("until"));
+    assert!(err("[[exclusions]]\napp_id = \"a\"\nreason = \"r\"\nenvironment = \"nope\"\n").contains("exclusions[0].environment"));
+    assert!(err("[reminders]\nbuiltin_exclusions = [\"nope\"]\n").contains("reminders.builtin_exclusions[0]"));
+    assert!(err("[[webhooks]]\nname = \"t\"\nkind = \"slack\"\nurl_env = \"PLAIN\"\n").contains("webhooks[0].kind"));
+    let e = err("[[webhooks]]\nname = \"t\"\nkind = \"json\"\nurl_env = \"PLAIN\"\n");
+    assert!(
+        e.contains("webhooks[0].url_env") && e.contains("https") && !e.contains("hooks.example.com"),
+        "{e}"
+    );
+    assert!(err("[[webhooks]]\nname = \"t\"\nkind = \"json\"\n").contains("webhooks[0].url_env"));
+}
+
 /// Entra would refuse such a pair only at the first sign-in (AADSTS700027); load refuses it first.
 #[test]
 fn a_certificate_whose_private_key_belongs_to_another_certificate_is_refused_at_load() {
-    let fixture = |name: &str| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap();
+    let fixture = |name: &str| std::fs::read_to_string(crate::support::World::fixture(name)).unwrap();
     let block = |pem: &str, label: &str| -> String {
         let begin = format!("-----BEGIN {label}-----");
         let end = format!("-----END {label}-----");
@@ -332,16 +356,19 @@ fn a_certificate_whose_private_key_belongs_to_another_certificate_is_refused_at_
     let (client, other) = (fixture("client-cert.pem"), fixture("other-cert.pem"));
     let key = block(&client, "PRIVATE KEY");
     let dir = tempfile::tempdir().unwrap();
+    let file = ConfigFile {
+        environments: vec![Environment {
+            name: Some("prod".into()),
+            tenant_id: Some("t".into()),
+            client_id: Some("c".into()),
+            certificate_path: Some("pair.pem".into()),
+            ..Environment::default()
+        }],
+        ..ConfigFile::default()
+    };
     let config = |pem: &str| {
         std::fs::write(dir.path().join("pair.pem"), pem).unwrap();
-        let text = r#"
-[[environments]]
-name = "prod"
-tenant_id = "t"
-client_id = "c"
-certificate_path = "pair.pem"
-"#;
-        std::fs::write(dir.path().join("credwatch.toml"), text).unwrap();
+        std::fs::write(dir.path().join("credwatch.toml"), file.to_toml()).unwrap();
         Config::load(Some(&dir.path().join("credwatch.toml")), &env_of(&[]))
     };
 

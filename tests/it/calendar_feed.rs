@@ -3,29 +3,17 @@
 //! crate's parser (an implementation independent of credwatch's writer) and every physical line
 //! checked as octets.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use credwatch::config::Config;
-use credwatch::startup::Application as App;
-use credwatch::store::Store;
-use credwatch::sync::Syncer;
-use credwatch_emulator::{Application, ClientAuth, DirectoryObject, Emulator, PasswordCredential, hostile_applications};
+use crate::support::app::TestApp;
+use crate::support::config::{Calendar, Reminders};
+use crate::support::emu::{Application, DirectoryObject, PasswordCredential, hostile_applications};
+use crate::support::graph::{self, AppBuilder, user};
+use crate::support::{CLIENT, PROD_TENANT, TEST_TENANT, World};
+use chrono::{DateTime, Utc};
 use icalendar::parser::{Component, read_calendar, unfold};
-use serde_json::json;
 use std::collections::BTreeMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "feed-token-0123456789";
-const CLIENT: &str = "cccccccc-cccc-4ccc-8ccc-cccccccccccc";
-const SECRET: &str = "emulator-secret";
-const TENANTS: [(&str, &str); 2] = [
-    ("prod", "11111111-1111-4111-8111-111111111111"),
-    ("test", "22222222-2222-4222-8222-222222222222"),
-];
-
-fn rfc(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// Today's start plus `days` days and `hours` hours: ends on known UTC days.
 fn day(days: i64, hours: i64) -> DateTime<Utc> {
@@ -35,113 +23,50 @@ fn day(days: i64, hours: i64) -> DateTime<Utc> {
 
 fn secret(key: &str, name: &str, end: DateTime<Utc>) -> PasswordCredential {
     PasswordCredential {
-        key_id: key.into(),
-        display_name: Some(name.into()),
         hint: Some("xY~".into()),
-        start_date_time: Some(rfc(end - Duration::days(700))),
-        end_date_time: Some(rfc(end)),
-        custom_key_identifier: None,
+        ..graph::secret(key, name, end)
     }
 }
 
 fn app(n: usize, name: &str, secrets: Vec<PasswordCredential>) -> Application {
-    Application {
-        id: format!("0000{n:04}-0000-4000-8000-000000000000"),
-        app_id: format!("aaaa{n:04}-0000-4000-8000-000000000000"),
-        display_name: Some(name.into()),
-        password_credentials: secrets,
-        ..Default::default()
-    }
+    graph::app(n as u32, name).secrets(secrets)
 }
 
+/// A user whose user principal name is not their mail address.
 fn owner(id: &str, mail: Option<&str>, upn: &str) -> DirectoryObject {
     DirectoryObject {
-        odata_type: "#microsoft.graph.user".into(),
-        id: id.into(),
-        display_name: Some(upn.into()),
-        mail: mail.map(str::to_string),
         user_principal_name: Some(upn.into()),
-        app_id: None,
+        ..user(id, upn, mail)
     }
 }
 
-/// The emulator, a database in a temp dir, the app on a port.
-struct World {
-    emu: Emulator,
-    dir: tempfile::TempDir,
-    config: Config,
-    store: Store,
-    base: String,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
+/// The world (emulator, temp dir, config) and the app serving prod and test, synced.
+struct Feeds {
+    w: World,
+    app: TestApp,
 }
 
-impl World {
+impl Feeds {
     /// `calendar` is the `[calendar]` table besides the token.
-    async fn start(prod: Vec<Application>, test: Vec<Application>, calendar: serde_json::Value) -> World {
-        let emu = Emulator::start().await.unwrap();
-        for ((_, tenant), apps) in TENANTS.iter().zip([prod, test]) {
-            emu.register_client(
-                tenant,
-                CLIENT,
-                ClientAuth::Secret {
-                    value: SECRET.into(),
-                    expired: false,
-                },
-            );
-            emu.set_applications(tenant, apps);
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let mut calendar = calendar;
-        calendar["token_env"] = json!("CAL_TOKEN");
-        let file = json!({
-            "server": {"public_url": "https://credwatch.example.com/"},
-            "database": {"url": format!("sqlite://{}", dir.path().join("credwatch.db").display())},
-            "schedule": {"sync": "", "remind": ""},
-            "reminders": {"days_before": [30, 7, 1], "expired_notice": true},
-            "calendar": calendar,
-            "environments": TENANTS.iter().map(|(name, tenant)| json!({
-                "name": name, "tenant_id": tenant, "client_id": CLIENT, "client_secret_env": "SECRET",
-                "authority_host": emu.url(), "graph_url": emu.url(),
-            })).collect::<Vec<_>>(),
+    async fn start(prod: Vec<Application>, test: Vec<Application>, calendar: Calendar) -> Feeds {
+        let mut w = World::new().await;
+        w.tenant("prod", PROD_TENANT, CLIENT);
+        w.tenant("test", TEST_TENANT, CLIENT);
+        w.emu.set_applications(PROD_TENANT, prod);
+        w.emu.set_applications(TEST_TENANT, test);
+        w.file.reminders = Some(Reminders::ladder(&[30, 7, 1]));
+        w.vars.insert("CAL_TOKEN".into(), TOKEN.into());
+        w.file.calendar = Some(Calendar {
+            token_env: Some("CAL_TOKEN".into()),
+            ..calendar
         });
-        let text = toml::to_string(&file).unwrap();
-        let config = Config::from_toml(&text, None, &|k| match k {
-            "SECRET" => Some(SECRET.to_string()),
-            "CAL_TOKEN" => Some(TOKEN.to_string()),
-            _ => None,
-        })
-        .unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let app = App::build(config.clone(), Some(listener)).await.unwrap();
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let store = app.store().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
-        let world = World {
-            emu,
-            dir,
-            config,
-            store,
-            base,
-            http: reqwest::Client::new(),
-            _stop: stop,
-        };
-        world.sync(&world.store).await;
-        world
-    }
-
-    async fn sync(&self, store: &Store) {
-        let reports = Syncer::new(&self.config, store.clone())
-            .sync_all(None, &CancellationToken::new(), |_| {})
-            .await;
-        assert!(reports.iter().all(|r| r.succeeded()), "{reports:?}");
+        let app = TestApp::start(w.config()).await;
+        app.sync(None).await;
+        Feeds { w, app }
     }
 
     async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+        self.app.get(path).await
     }
 
     /// The feed at `path` (the token is added): asserts a 200 and that every physical line is at
@@ -293,7 +218,7 @@ async fn every_line_fits_in_75_octets_and_names_come_back_whole() {
         .enumerate()
         .map(|(i, n)| app(i + 1, n, vec![secret(&format!("k{i}"), n, day(3 + i as i64, 5))]))
         .collect();
-    let world = World::start(prod, hostile_applications(), json!({})).await;
+    let world = Feeds::start(prod, hostile_applications(), Calendar::default()).await;
 
     // The emulator's hostile tenant in `test`: every line of its feeds is checked by `feed`.
     for path in ["/calendar/test.ics", "/calendar/test.ics?group=day"] {
@@ -358,7 +283,7 @@ async fn filters_narrow_the_feed_and_bad_values_are_named() {
         owner("u1", Some("ann.lee@contoso.com"), "ann@contoso.onmicrosoft.com"),
     ];
     let tester = app(3, "Tester", vec![secret("t-soon", "t", day(2, 0))]);
-    let world = World::start(vec![payroll, billing], vec![tester], json!({})).await;
+    let world = Feeds::start(vec![payroll, billing], vec![tester], Calendar::default()).await;
 
     let keys = async |path: &str| parse(&world.feed(path).await.0).key_ids();
     assert_eq!(keys("/calendar.ics").await, ["b-gone", "b-mid", "p-late", "p-soon", "t-soon"]);
@@ -411,10 +336,13 @@ async fn filters_narrow_the_feed_and_bad_values_are_named() {
 
 #[tokio::test]
 async fn every_form_and_filter_needs_the_token() {
-    let world = World::start(
+    let world = Feeds::start(
         vec![app(1, "A", vec![secret("a", "a", day(3, 0))])],
         vec![],
-        json!({"max_events": 0}),
+        Calendar {
+            max_events: Some(0),
+            ..Calendar::default()
+        },
     )
     .await;
     for (path, query) in [
@@ -466,7 +394,15 @@ async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
         "Tester",
         vec![secret("t3-a", "a", day(3, 0)), secret("t3-b", "b", day(3, 23))],
     )];
-    let world = World::start(prod, test, json!({"max_events": 10})).await;
+    let world = Feeds::start(
+        prod,
+        test,
+        Calendar {
+            max_events: Some(10),
+            ..Calendar::default()
+        },
+    )
+    .await;
 
     let (body, etag) = world.feed("/calendar.ics").await;
     let feed = parse(&body);
@@ -513,7 +449,7 @@ async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
     // Stable: the same UIDs and bytes on the next fetch and after a re-sync.
     let (again, etag2) = world.feed("/calendar.ics").await;
     assert_eq!((again.as_str(), etag2.as_str()), (body.as_str(), etag.as_str()));
-    world.sync(&world.store).await;
+    world.app.sync(None).await;
     assert_eq!(world.feed("/calendar.ics").await.0, body);
 
     // Asked for by day below the limit: the same form, named as asked; other filters make other UIDs.
@@ -533,15 +469,15 @@ async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
 
 #[tokio::test]
 async fn the_etag_follows_the_stored_data_of_any_process_and_a_match_is_a_304() {
-    let world = World::start(
+    let world = Feeds::start(
         vec![app(1, "A", vec![secret("a", "a", day(3, 0)), secret("b", "b", day(4, 0))])],
         vec![],
-        json!({}),
+        Calendar::default(),
     )
     .await;
     let (body, etag) = world.feed("/calendar.ics").await;
-    let url = format!("{}/calendar.ics?token={TOKEN}", world.base);
-    let conditional = async |tag: &str| world.http.get(&url).header("If-None-Match", tag).send().await.unwrap();
+    let url = world.app.url(&format!("/calendar.ics?token={TOKEN}"));
+    let conditional = async |tag: &str| world.app.http.get(&url).header("If-None-Match", tag).send().await.unwrap();
 
     let r = conditional(&etag).await;
     assert_eq!(r.status(), 304);
@@ -557,19 +493,17 @@ async fn the_etag_follows_the_stored_data_of_any_process_and_a_match_is_a_304() 
     // Another process (its own store handle, so this process's caches hear nothing) rotates a
     // secret away: the tag changes, and the old one no longer matches.
     world
+        .w
         .emu
-        .update_applications(TENANTS[0].1, |apps| apps[0].password_credentials.truncate(1));
-    let other = Store::connect(&format!("sqlite://{}", world.dir.path().join("credwatch.db").display()))
-        .await
-        .unwrap();
-    world.sync(&other).await;
+        .update_applications(PROD_TENANT, |apps| apps[0].password_credentials.truncate(1));
+    world.w.sync_with(&world.w.config()).await;
     assert_eq!(conditional(&etag).await.status(), 200);
     let (after, etag2) = world.feed("/calendar.ics").await;
     assert_ne!(etag2, etag);
     assert_ne!(after, body);
     assert_eq!(parse(&after).key_ids(), ["a"]);
     // A sync that changes nothing keeps the tag.
-    world.sync(&other).await;
+    world.w.sync_with(&world.w.config()).await;
     assert_eq!(conditional(&etag2).await.status(), 304);
 }
 
@@ -589,9 +523,18 @@ async fn a_reader_that_stops_reading_is_cut_off() {
             )
         })
         .collect();
-    let world = World::start(apps, vec![], json!({"max_events": 1_000_000, "stall_timeout_secs": 1})).await;
+    let world = Feeds::start(
+        apps,
+        vec![],
+        Calendar {
+            max_events: Some(1_000_000),
+            stall_timeout_secs: Some(1),
+            ..Calendar::default()
+        },
+    )
+    .await;
     let path = format!("/calendar.ics?token={TOKEN}");
-    let addr: std::net::SocketAddr = world.base.trim_start_matches("http://").parse().unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], world.app.port()));
 
     // A client that reads everything gets everything.
     let (full, _) = world.feed("/calendar.ics").await;
@@ -630,21 +573,17 @@ async fn a_reader_that_stops_reading_is_cut_off() {
 
 #[tokio::test]
 async fn the_overview_offers_the_feeds_and_a_builder() {
-    let world = World::start(
-        vec![app(1, "A", vec![secret("a", "a", day(3, 0))])],
-        vec![],
-        json!({"max_events": 1234}),
-    )
-    .await;
-    // The page's attributes with askama's two spellings of `&` read back.
-    let page = world
-        .get("/")
-        .await
-        .text()
-        .await
-        .unwrap()
-        .replace("&#38;", "&")
-        .replace("&amp;", "&");
+    let calendar = Calendar {
+        max_events: Some(1234),
+        ..Calendar::default()
+    };
+    let world = Feeds::start(vec![app(1, "A", vec![secret("a", "a", day(3, 0))])], vec![], calendar).await;
+    let page = world.app.page("/").await;
+    let links: Vec<String> = page
+        .select("section[aria-labelledby=cal-h] a")
+        .iter()
+        .filter_map(|a| a.value().attr("href").map(str::to_string))
+        .collect();
     let base = "https://credwatch.example.com";
     for link in [
         format!("{base}/calendar.ics?token={TOKEN}"),
@@ -653,16 +592,25 @@ async fn the_overview_offers_the_feeds_and_a_builder() {
         format!("{base}/calendar/prod.ics?token={TOKEN}"),
         format!("webcal://credwatch.example.com/calendar/test.ics?token={TOKEN}"),
     ] {
-        assert!(page.contains(&format!("href=\"{link}\"")), "{link} offered");
+        assert!(links.contains(&link), "{link} offered: {links:?}");
     }
-    assert!(page.contains(&format!(
-        "<form class=\"feed-builder\" method=\"get\" action=\"{base}/calendar.ics\""
-    )));
-    assert!(page.contains("more than 1,234 credentials"), "the automatic grouping is explained");
+    assert_eq!(
+        page.attr("form.feed-builder", "action").as_deref(),
+        Some(&*format!("{base}/calendar.ics"))
+    );
+    assert_eq!(page.attr("form.feed-builder input[name=token]", "value").as_deref(), Some(TOKEN));
+    assert!(
+        page.text().contains("more than 1,234 credentials"),
+        "the automatic grouping is explained"
+    );
     for name in ["environment", "status", "within_days", "owner", "group"] {
-        assert!(page.contains(&format!("name=\"{name}\"")), "the builder sets {name}");
+        assert_eq!(
+            page.count(&format!("form.feed-builder [name={name}]")),
+            1,
+            "the builder sets {name}"
+        );
     }
-    // What the builder submits is a feed the server reads.
+    // What the builder submits (every field, empty ones included) is a feed the server reads.
     let (body, _) = world
         .feed("/calendar.ics?environment=prod&status=critical&within_days=&owner=&group=day")
         .await;

@@ -1,12 +1,12 @@
 //! A real SMTP server on a loopback port (mailin-embedded, in process) that records what it
-//! accepted and can be told to refuse recipients (550 at RCPT) or whole messages (451 at DATA).
-
-#![allow(dead_code)]
+//! accepted. It can refuse recipients (550 at RCPT) or whole messages (451 at DATA), and hold one
+//! message inside DATA until the test lets it go, so a test knows exactly where a client stands.
 
 use mailin_embedded::{Handler, Response, Server, SslConfig, response};
 use std::collections::HashSet;
 use std::net::{IpAddr, TcpListener};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 /// One message the server accepted.
 #[derive(Debug, Clone)]
@@ -24,6 +24,24 @@ impl Received {
     pub fn parsed(&self) -> mail_parser::Message<'_> {
         mail_parser::MessageParser::default().parse(&self.data).expect("a parsable message")
     }
+
+    /// The plain-text body.
+    pub fn body_text(&self) -> String {
+        self.parsed().body_text(0).expect("a text part").into_owned()
+    }
+
+    pub fn subject(&self) -> String {
+        self.parsed().subject().expect("a subject").to_string()
+    }
+}
+
+/// A message held at the end of DATA: the client has sent it all and waits for the answer.
+struct Hold {
+    /// Which message to hold, counting from 0 in the order their DATA ended.
+    index: usize,
+    entered: tokio::sync::oneshot::Sender<Vec<String>>,
+    /// `true` delivers the held message, `false` drops it; either way the client is answered 250.
+    release: mpsc::Receiver<bool>,
 }
 
 #[derive(Default)]
@@ -31,13 +49,15 @@ struct State {
     received: Vec<Received>,
     refused_recipients: HashSet<String>,
     refuse_data: bool,
-    /// How long the server takes to accept a message at the end of DATA.
-    accept_delay: Option<std::time::Duration>,
+    ended: usize,
+    hold: Option<Hold>,
 }
 
 #[derive(Clone)]
 struct Recorder {
     state: Arc<Mutex<State>>,
+    /// Counts accepted messages, so a test can wait for the next one instead of sleeping.
+    accepted: Arc<tokio::sync::watch::Sender<usize>>,
     from: String,
     to: Vec<String>,
     data: Vec<u8>,
@@ -75,16 +95,35 @@ impl Handler for Recorder {
     }
 
     fn data_end(&mut self) -> Response {
-        let delay = self.state.lock().unwrap().accept_delay;
-        if let Some(delay) = delay {
-            std::thread::sleep(delay);
-        }
-        let mut state = self.state.lock().unwrap();
-        state.received.push(Received {
+        let message = Received {
             from: self.from.clone(),
             to: self.to.clone(),
             data: std::mem::take(&mut self.data),
-        });
+        };
+        let hold = {
+            let mut state = self.state.lock().unwrap();
+            let index = state.ended;
+            state.ended += 1;
+            match state.hold.take() {
+                Some(h) if h.index == index => Some(h),
+                other => {
+                    state.hold = other;
+                    None
+                }
+            }
+        };
+        // This runs on one of mailin's own threads: blocking it blocks only this connection.
+        let deliver = match hold {
+            Some(h) => {
+                let _ = h.entered.send(message.to.clone());
+                h.release.recv().unwrap_or(false)
+            }
+            None => true,
+        };
+        if deliver {
+            self.state.lock().unwrap().received.push(message);
+            self.accepted.send_modify(|n| *n += 1);
+        }
         response::OK
     }
 }
@@ -93,6 +132,28 @@ impl Handler for Recorder {
 pub struct SmtpServer {
     pub port: u16,
     state: Arc<Mutex<State>>,
+    accepted: tokio::sync::watch::Receiver<usize>,
+}
+
+/// The test's side of a held message: learn that it arrived, then let it go.
+pub struct Held {
+    entered: tokio::sync::oneshot::Receiver<Vec<String>>,
+    release: mpsc::Sender<bool>,
+}
+
+impl Held {
+    /// Waits until the client has sent the whole held message; returns its recipients.
+    pub async fn arrived(&mut self) -> Vec<String> {
+        tokio::time::timeout(Duration::from_secs(60), &mut self.entered)
+            .await
+            .expect("the held message never arrived")
+            .expect("the server dropped the hold")
+    }
+
+    /// Answers the held message; `deliver` records it as accepted (the client may never know).
+    pub fn release(self, deliver: bool) {
+        let _ = self.release.send(deliver);
+    }
 }
 
 impl SmtpServer {
@@ -109,8 +170,10 @@ impl SmtpServer {
     fn start_with(listener: TcpListener) -> SmtpServer {
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State::default()));
+        let (accepted, watch) = tokio::sync::watch::channel(0);
         let handler = Recorder {
             state: state.clone(),
+            accepted: Arc::new(accepted),
             from: String::new(),
             to: Vec::new(),
             data: Vec::new(),
@@ -125,7 +188,11 @@ impl SmtpServer {
         std::thread::spawn(move || {
             let _ = server.serve();
         });
-        SmtpServer { port, state }
+        SmtpServer {
+            port,
+            state,
+            accepted: watch,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -142,15 +209,23 @@ impl SmtpServer {
         self.state.lock().unwrap().refuse_data = refuse;
     }
 
-    /// Take this long to accept each message (a slow server), or answer at once with `None`.
-    pub fn accept_delay(&self, delay: Option<std::time::Duration>) {
-        self.state.lock().unwrap().accept_delay = delay;
-    }
-
     pub fn accept_everyone(&self) {
         let mut state = self.state.lock().unwrap();
         state.refused_recipients.clear();
         state.refuse_data = false;
+    }
+
+    /// Holds the message whose DATA ends `index`-th (from 0, counting from the server's start)
+    /// until [`Held::release`]: the client has sent it and waits for the server's answer.
+    pub fn hold(&self, index: usize) -> Held {
+        let (entered_tx, entered) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = mpsc::channel();
+        self.state.lock().unwrap().hold = Some(Hold {
+            index,
+            entered: entered_tx,
+            release: release_rx,
+        });
+        Held { entered, release }
     }
 
     /// How many messages were accepted so far.
@@ -161,6 +236,16 @@ impl SmtpServer {
     /// Everything accepted so far, and forget it.
     pub fn take(&self) -> Vec<Received> {
         std::mem::take(&mut self.state.lock().unwrap().received)
+    }
+
+    /// Waits until `n` messages in all were accepted since the server started (bounded, so a
+    /// missing message fails the test rather than hanging it).
+    pub async fn accepted(&self, n: usize) {
+        let mut watch = self.accepted.clone();
+        let waited = tokio::time::timeout(Duration::from_secs(60), watch.wait_for(|count| *count >= n))
+            .await
+            .is_ok();
+        assert!(waited, "{n} messages were never accepted (got {})", *watch.borrow());
     }
 
     /// The accepted messages addressed to `address`.

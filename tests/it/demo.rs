@@ -51,8 +51,7 @@ async fn the_demo_serves_a_populated_dashboard_feed_metrics_and_an_outbox() {
     let outbox = find("outbox");
     assert!(lines.iter().any(|l| l.contains("synced prod: ok")), "{lines:#?}");
 
-    credwatch::tls::install();
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let started = Instant::now();
     let overview = http.get(&dashboard).send().await.unwrap();
     assert_eq!(overview.status(), 200);

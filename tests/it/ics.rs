@@ -1,201 +1,68 @@
 //! The ICS feed over HTTP: the emulator synced into a store, the real app serving the feed, the
 //! body parsed back with icalendar's parser and checked event by event.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use credwatch::config::Config;
-use credwatch_emulator::{Application, ClientAuth, Emulator, KeyCredential, PasswordCredential, hostile_applications};
-use credwatch::startup::Application as App;
-use credwatch::store::{CredentialFilter, Store};
-use credwatch::sync::Syncer;
+use crate::support::app::TestApp;
+use crate::support::config::{Calendar, Reminders};
+use crate::support::emu::{Application, PasswordCredential, hostile_applications};
+use crate::support::graph::{AppBuilder, app, at, cert, days, now, rfc, secret};
+use crate::support::{CLIENT, PROD_TENANT, TEST_TENANT, World};
+use chrono::{DateTime, Utc};
+use credwatch::store::CredentialFilter;
 use icalendar::parser::{Component, read_calendar, unfold};
 use std::collections::BTreeMap;
-use tokio_util::sync::CancellationToken;
 
-const PROD_TENANT: &str = "11111111-1111-4111-8111-111111111111";
-const TEST_TENANT: &str = "22222222-2222-4222-8222-222222222222";
-const CLIENT: &str = "cccccccc-cccc-4ccc-8ccc-cccccccccccc";
-const SECRET: &str = "emulator-secret";
 const TOKEN: &str = "feed-token-0123456789";
 
-fn rfc(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// The app serving prod and test, synced; `token` is the configured feed token, if any.
+async fn start(token: Option<&str>, prod: Vec<Application>, test: Vec<Application>) -> (World, TestApp) {
+    let mut w = World::new().await;
+    w.tenant("prod", PROD_TENANT, CLIENT);
+    w.tenant("test", TEST_TENANT, CLIENT);
+    w.emu.set_applications(PROD_TENANT, prod);
+    w.emu.set_applications(TEST_TENANT, test);
+    w.file.reminders = Some(Reminders::ladder(&[60, 30, 14, 7, 1]));
+    if let Some(token) = token {
+        w.vars.insert("CAL_TOKEN".into(), token.into());
+        w.file.calendar = Some(Calendar {
+            token_env: Some("CAL_TOKEN".into()),
+            ..Calendar::default()
+        });
+    }
+    let app = TestApp::start(w.config()).await;
+    app.sync(None).await;
+    (w, app)
 }
 
-fn secret(key: &str, name: &str, end: DateTime<Utc>) -> PasswordCredential {
+/// The feed's body and ETag, asserting a 200 with the right content type.
+async fn feed(app: &TestApp, path: &str) -> (String, String) {
+    let r = app.get(path).await;
+    assert_eq!(r.status(), 200, "{path}");
+    assert_eq!(r.headers()["content-type"], "text/calendar; charset=utf-8");
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    (r.text().await.unwrap(), etag)
+}
+
+/// A secret as the feed tests list them: with a hint.
+fn hinted(key: &str, name: &str, end: DateTime<Utc>) -> PasswordCredential {
     PasswordCredential {
-        key_id: key.into(),
-        display_name: Some(name.into()),
         hint: Some("xY~".into()),
-        start_date_time: Some(rfc(end - Duration::days(700))),
-        end_date_time: Some(rfc(end)),
-        custom_key_identifier: None,
-    }
-}
-
-fn cert(key: &str, name: &str, end: DateTime<Utc>) -> KeyCredential {
-    KeyCredential {
-        key_id: key.into(),
-        display_name: Some(name.into()),
-        start_date_time: Some(rfc(end - Duration::days(365))),
-        end_date_time: Some(rfc(end)),
-        custom_key_identifier: None,
-        r#type: "AsymmetricX509Cert".into(),
-        usage: "Verify".into(),
-    }
-}
-
-fn app(n: u32, name: &str, secrets: Vec<PasswordCredential>, certs: Vec<KeyCredential>) -> Application {
-    Application {
-        id: format!("0000{n:04}-0000-4000-8000-000000000000"),
-        app_id: format!("aaaa{n:04}-0000-4000-8000-000000000000"),
-        display_name: Some(name.into()),
-        password_credentials: secrets,
-        key_credentials: certs,
-        ..Default::default()
-    }
-}
-
-struct World {
-    emu: Emulator,
-    _dir: tempfile::TempDir,
-    config: Config,
-    store: Store,
-    base: String,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl World {
-    /// Starts the emulator and the app; `token` is the configured feed token, if any.
-    async fn start(token: Option<&str>, prod: Vec<Application>, test: Vec<Application>) -> World {
-        let emu = Emulator::start().await.unwrap();
-        for (t, apps) in [(PROD_TENANT, prod), (TEST_TENANT, test)] {
-            emu.register_client(
-                t,
-                CLIENT,
-                ClientAuth::Secret {
-                    value: SECRET.into(),
-                    expired: false,
-                },
-            );
-            emu.set_applications(t, apps);
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            r#"
-[server]
-public_url = "https://credwatch.example.com"
-[database]
-url = "sqlite://{db}"
-[schedule]
-sync = ""
-remind = ""
-[reminders]
-days_before = [60, 30, 14, 7, 1]
-expired_notice = true
-{calendar}
-[[environments]]
-name = "prod"
-tenant_id = "{PROD_TENANT}"
-client_id = "{CLIENT}"
-client_secret_env = "SECRET"
-authority_host = "{emu}"
-graph_url = "{emu}"
-[[environments]]
-name = "test"
-tenant_id = "{TEST_TENANT}"
-client_id = "{CLIENT}"
-client_secret_env = "SECRET"
-authority_host = "{emu}"
-graph_url = "{emu}"
-"#,
-            db = dir.path().join("credwatch.db").display(),
-            emu = emu.url(),
-            calendar = if token.is_some() {
-                "[calendar]\ntoken_env = \"CAL_TOKEN\""
-            } else {
-                ""
-            },
-        );
-        let token = token.map(str::to_string);
-        let config = Config::from_toml(&text, None, &move |k| match k {
-            "SECRET" => Some(SECRET.to_string()),
-            "CAL_TOKEN" => token.clone(),
-            _ => None,
-        })
-        .unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let app = App::build(config.clone(), Some(listener)).await.unwrap();
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let store = app.store().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
-        let world = World {
-            emu,
-            _dir: dir,
-            config,
-            store,
-            base,
-            http: reqwest::Client::new(),
-            _stop: stop,
-        };
-        world.sync().await;
-        world
-    }
-
-    async fn sync(&self) {
-        let reports = Syncer::new(&self.config, self.store.clone())
-            .sync_all(None, &CancellationToken::new(), |_| {})
-            .await;
-        assert!(reports.iter().all(|r| r.succeeded()), "{reports:?}");
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
-    }
-
-    /// The feed's body, asserting a 200 with the right content type.
-    async fn feed(&self, path: &str) -> (String, String) {
-        let r = self.get(path).await;
-        assert_eq!(r.status(), 200, "{path}");
-        assert_eq!(r.headers()["content-type"], "text/calendar; charset=utf-8");
-        let etag = r.headers()["etag"].to_str().unwrap().to_string();
-        (r.text().await.unwrap(), etag)
+        ..secret(key, name, end)
     }
 }
 
 /// The usual data, relative to `now`.
 fn usual(now: DateTime<Utc>) -> (Vec<Application>, Vec<Application>) {
     let prod = vec![
-        app(
-            1,
-            "Payroll API",
-            vec![secret("k-ci", "ci-deploy", now + Duration::days(10))],
-            vec![cert("k-cert", "CN=payroll", now - Duration::days(2))],
-        ),
-        app(
-            2,
-            "Billing",
-            vec![
-                secret("k-bill", "main", now + Duration::days(45)),
-                secret("k-old", "old", now - Duration::days(90)),
-            ],
-            vec![],
-        ),
-        app(
-            3,
-            "Forever",
-            vec![secret(
-                "k-never",
-                "never",
-                DateTime::parse_from_rfc3339("2299-12-31T00:00:00Z").unwrap().with_timezone(&Utc),
-            )],
-            vec![],
-        ),
+        app(1, "Payroll API")
+            .secrets(vec![hinted("k-ci", "ci-deploy", now + days(10))])
+            .certs(vec![cert("k-cert", "CN=payroll", now - days(2))]),
+        app(2, "Billing").secrets(vec![
+            hinted("k-bill", "main", now + days(45)),
+            hinted("k-old", "old", now - days(90)),
+        ]),
+        app(3, "Forever").secrets(vec![hinted("k-never", "never", at("2299-12-31T00:00:00Z"))]),
     ];
-    let test = vec![app(4, "Test app", vec![secret("k-t1", "t1", now + Duration::days(3))], vec![])];
+    let test = vec![app(4, "Test app").secrets(vec![hinted("k-t1", "t1", now + days(3))])];
     (prod, test)
 }
 
@@ -249,10 +116,10 @@ fn check_shape(c: &Component<'_>) {
 
 #[tokio::test]
 async fn one_event_per_live_credential_with_an_alarm_per_rung() {
-    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let now = now();
     let (prod, test) = usual(now);
-    let world = World::start(Some(TOKEN), prod, test).await;
-    let (body, _) = world.feed(&format!("/calendar.ics?token={TOKEN}")).await;
+    let (_w, world) = start(Some(TOKEN), prod, test).await;
+    let (body, _) = feed(&world, &format!("/calendar.ics?token={TOKEN}")).await;
     assert!(body.lines().all(|l| l.len() <= 75 + 1), "lines are folded");
     let unfolded = unfold(&body);
     let cal = read_calendar(&unfolded).unwrap();
@@ -274,7 +141,7 @@ async fn one_event_per_live_credential_with_an_alarm_per_rung() {
     let uid = "00000001-0000-4000-8000-000000000000-secret-k-ci@prod.credwatch";
     let ci = events.get(uid).unwrap_or_else(|| panic!("{uid} in {:?}", events.keys()));
     check_shape(ci);
-    let end = now + Duration::days(10);
+    let end = now + days(10);
     assert_eq!(prop(ci, "DTSTART").unwrap(), end.format("%Y%m%dT%H%M%SZ").to_string());
     assert_eq!(prop(ci, "SUMMARY").unwrap(), "secret \"ci-deploy\" of Payroll API expires (prod)");
     let description = prop(ci, "DESCRIPTION").unwrap();
@@ -297,7 +164,7 @@ async fn one_event_per_live_credential_with_an_alarm_per_rung() {
     assert!(events.contains_key("00000004-0000-4000-8000-000000000000-secret-k-t1@test.credwatch"));
 
     // One environment's feed.
-    let (body, _) = world.feed(&format!("/calendar/test.ics?token={TOKEN}")).await;
+    let (body, _) = feed(&world, &format!("/calendar/test.ics?token={TOKEN}")).await;
     let unfolded = unfold(&body);
     let cal = read_calendar(&unfolded).unwrap();
     assert_eq!(
@@ -309,9 +176,9 @@ async fn one_event_per_live_credential_with_an_alarm_per_rung() {
 
 #[tokio::test]
 async fn the_token_is_required() {
-    let now = Utc::now();
+    let now = now();
     let (prod, test) = usual(now);
-    let world = World::start(Some(TOKEN), prod, test).await;
+    let (_w, world) = start(Some(TOKEN), prod, test).await;
     for path in [
         "/calendar.ics",
         "/calendar.ics?token=",
@@ -327,7 +194,7 @@ async fn the_token_is_required() {
 
     // No token configured: the feed is refused to everyone.
     let (prod, test) = usual(now);
-    let open = World::start(None, prod, test).await;
+    let (_w2, open) = start(None, prod, test).await;
     for path in ["/calendar.ics", "/calendar.ics?token=", &format!("/calendar.ics?token={TOKEN}")] {
         assert_eq!(open.get(path).await.status(), 403, "{path}");
     }
@@ -335,19 +202,19 @@ async fn the_token_is_required() {
 
 #[tokio::test]
 async fn uids_and_etag_are_stable_and_a_removed_credential_leaves() {
-    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let now = now();
     let (prod, test) = usual(now);
-    let world = World::start(Some(TOKEN), prod, test).await;
+    let (w, world) = start(Some(TOKEN), prod, test).await;
     let path = format!("/calendar.ics?token={TOKEN}");
-    let (first, etag) = world.feed(&path).await;
-    let (second, etag2) = world.feed(&path).await;
+    let (first, etag) = feed(&world, &path).await;
+    let (second, etag2) = feed(&world, &path).await;
     assert_eq!(first, second);
     assert_eq!(etag, etag2);
     assert!(etag.starts_with('"') && etag.ends_with('"'));
 
     let r = world
         .http
-        .get(format!("{}{path}", world.base))
+        .get(world.url(&path))
         .header("If-None-Match", &etag)
         .send()
         .await
@@ -357,7 +224,7 @@ async fn uids_and_etag_are_stable_and_a_removed_credential_leaves() {
     assert!(r.text().await.unwrap().is_empty());
     let r = world
         .http
-        .get(format!("{}{path}", world.base))
+        .get(world.url(&path))
         .header("If-None-Match", "\"other\", W/".to_string() + &etag)
         .send()
         .await
@@ -365,7 +232,7 @@ async fn uids_and_etag_are_stable_and_a_removed_credential_leaves() {
     assert_eq!(r.status(), 304, "a list and a weak tag match too");
     let r = world
         .http
-        .get(format!("{}{path}", world.base))
+        .get(world.url(&path))
         .header("If-None-Match", "\"other\"")
         .send()
         .await
@@ -373,17 +240,15 @@ async fn uids_and_etag_are_stable_and_a_removed_credential_leaves() {
     assert_eq!(r.status(), 200);
 
     // A re-sync changes nothing in the feed.
-    world.sync().await;
-    let (third, etag3) = world.feed(&path).await;
+    world.sync(None).await;
+    let (third, etag3) = feed(&world, &path).await;
     assert_eq!(third, first, "same UIDs, same body after a re-sync");
     assert_eq!(etag3, etag);
 
     // ci-deploy is rotated away: its event leaves, the others keep their UIDs.
-    world
-        .emu
-        .update_applications(PROD_TENANT, |apps| apps[0].password_credentials.clear());
-    world.sync().await;
-    let (fourth, etag4) = world.feed(&path).await;
+    w.emu.update_applications(PROD_TENANT, |apps| apps[0].password_credentials.clear());
+    world.sync(None).await;
+    let (fourth, etag4) = feed(&world, &path).await;
     assert_ne!(etag4, etag);
     let before_unfolded = unfold(&first);
     let before = read_calendar(&before_unfolded).unwrap();
@@ -408,20 +273,20 @@ async fn uids_and_etag_are_stable_and_a_removed_credential_leaves() {
 
 #[tokio::test]
 async fn hostile_names_never_create_events_or_properties() {
-    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let now = now();
     // The emulator's hostile apps, with their secrets moved into the feed's horizon.
     let mut hostile = hostile_applications();
     for (i, a) in hostile.iter_mut().enumerate() {
         for s in &mut a.password_credentials {
-            s.end_date_time = Some(rfc(now + Duration::days(5 + i as i64)));
+            s.end_date_time = Some(rfc(now + days(5 + i as i64)));
         }
         for k in &mut a.key_credentials {
-            k.end_date_time = Some(rfc(now + Duration::days(100 + i as i64)));
+            k.end_date_time = Some(rfc(now + days(100 + i as i64)));
         }
     }
     let names: Vec<Option<String>> = hostile.iter().map(|a| a.display_name.clone()).collect();
-    let world = World::start(Some(TOKEN), hostile, vec![]).await;
-    let (body, _) = world.feed(&format!("/calendar.ics?token={TOKEN}")).await;
+    let (_w, world) = start(Some(TOKEN), hostile, vec![]).await;
+    let (body, _) = feed(&world, &format!("/calendar.ics?token={TOKEN}")).await;
 
     // Raw lines: only CRLF line ends, and every unfolded line is a known property or a component
     // boundary.

@@ -1,61 +1,20 @@
 //! Sync end to end: real HTTP to the Graph emulator, a real SQLite file per test.
 
-mod common;
-
-use common::{Env, SECRET, World};
-use credwatch_emulator::{ClientAuth, KeyCredential, PasswordCredential, generate_applications};
+use crate::support::emu::{Application, ClientAuth, PasswordCredential, generate_applications};
+use crate::support::graph::{AppBuilder, app, at, cert, secret};
+use crate::support::{SECRET, World, secret_var};
 use credwatch::graph::GraphClient;
-use credwatch::startup::open_store;
 use credwatch::store::CredentialFilter;
-use credwatch::sync::Syncer;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
-
-fn app(id: &str, name: Option<&str>, secrets: &[(&str, &str)]) -> credwatch_emulator::Application {
-    credwatch_emulator::Application {
-        id: format!("obj-{id}"),
-        app_id: format!("app-{id}"),
-        display_name: name.map(str::to_string),
-        password_credentials: secrets
-            .iter()
-            .map(|(key, end)| PasswordCredential {
-                key_id: key.to_string(),
-                display_name: Some(format!("secret {key}")),
-                hint: Some("Abc".into()),
-                start_date_time: Some("2025-01-01T00:00:00Z".into()),
-                end_date_time: Some(end.to_string()),
-                custom_key_identifier: None,
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
-
-async fn sync_once(world: &World, envs: &[Env<'_>]) -> Vec<credwatch::sync::EnvironmentReport> {
-    let config = world.config(envs, "");
-    let store = open_store(&config).await.unwrap();
-    Syncer::new(&config, store).sync_all(None, &CancellationToken::new(), |_| {}).await
-}
-
-async fn live(world: &World, envs: &[Env<'_>]) -> Vec<credwatch::domain::Credential> {
-    let config = world.config(envs, "");
-    open_store(&config)
-        .await
-        .unwrap()
-        .credentials(&CredentialFilter::default())
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn secret_sign_in_pages_through_everything_and_stores_it() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     let apps = generate_applications(1, 2_300, chrono::Utc::now());
     let expected: usize = apps.iter().map(|a| a.password_credentials.len() + a.key_credentials.len()).sum();
     w.emu.set_applications("tenant-prod", apps);
-    let envs = [Env::secret("prod", "tenant-prod", "client-prod")];
-    let reports = sync_once(&w, &envs).await;
+    let reports = w.try_sync().await;
     let r = &reports[0];
     let counts = r.result.as_ref().expect("sync succeeds");
     // Owners come with the listing ($expand), and Graph pages expanded listings by 100.
@@ -63,7 +22,7 @@ async fn secret_sign_in_pages_through_everything_and_stores_it() {
     assert_eq!(counts.applications, 2_300);
     assert_eq!(counts.credentials as usize, expected);
     assert_eq!(counts.added as usize, expected);
-    assert_eq!(live(&w, &envs).await.len(), expected);
+    assert_eq!(w.live().await.len(), expected);
 
     // The listing asked only for what it needs, 100 at a time with owners, and followed every nextLink.
     let listings: Vec<_> = w.emu.requests().into_iter().filter(|r| r.path == "/v1.0/applications").collect();
@@ -79,51 +38,55 @@ async fn secret_sign_in_pages_through_everything_and_stores_it() {
     assert_eq!(w.emu.token_requests(), 1, "one token serves the whole listing");
 
     // A second sync with nothing changed adds and removes nothing.
-    let again = sync_once(&w, &envs).await;
+    let again = w.try_sync().await;
     let c = again[0].result.as_ref().unwrap();
     assert_eq!((c.added, c.removed, c.credentials as usize), (0, 0, expected));
 }
 
+/// One application with one secret, for tests about signing in and retrying rather than data.
+fn one_app(name: &str) -> Vec<Application> {
+    vec![app(1, name).secrets(vec![secret("k1", "secret k1", at("2027-01-01T00:00:00Z"))])]
+}
+
+/// The status of each listing request the emulator answered, in order.
+fn listing_statuses(w: &World) -> Vec<u16> {
+    w.emu
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1.0/applications")
+        .map(|r| r.status)
+        .collect()
+}
+
+/// How the first token request authenticated, as the emulator saw it.
+fn sign_in_method(w: &World) -> &'static str {
+    let token = w.emu.requests().into_iter().find(|r| r.path.ends_with("/oauth2/v2.0/token"));
+    token.and_then(|r| r.auth_method).expect("a token request").as_str()
+}
+
 #[tokio::test]
 async fn certificate_sign_in_uses_a_verified_assertion() {
-    let w = World::new().await;
+    let mut w = World::new().await;
     w.emu.add_tenant("tenant-cert");
     let pem = std::fs::read_to_string(World::fixture("client-cert.pem")).unwrap();
     w.emu.register_client("tenant-cert", "client-cert", ClientAuth::Certificate { pem });
-    w.emu
-        .set_applications("tenant-cert", vec![app("1", Some("cert app"), &[("k1", "2027-01-01T00:00:00Z")])]);
-    let source = format!("certificate_path = \"{}\"", World::fixture("client-cert.pem").display());
-    let envs = [Env {
-        name: "certs",
-        tenant: "tenant-cert",
-        client: "client-cert",
-        source,
-    }];
-    let reports = sync_once(&w, &envs).await;
+    w.emu.set_applications("tenant-cert", one_app("cert app"));
+    let mut entry = w.environment("certs", "tenant-cert", "client-cert");
+    entry.certificate(World::fixture("client-cert.pem"));
+    w.file.environments.push(entry);
+    let reports = w.try_sync().await;
     assert_eq!(reports[0].result.as_ref().unwrap().credentials, 1);
-    let token_req = w
-        .emu
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/oauth2/v2.0/token"))
-        .unwrap();
-    assert_eq!(token_req.auth_method.unwrap().as_str(), "assertion-ps256");
+    assert_eq!(sign_in_method(&w), "assertion-ps256");
 
     // A certificate the app does not know is refused with the AADSTS code and a hint.
-    let source = format!("certificate_path = \"{}\"", World::fixture("other-cert.pem").display());
-    let envs = [Env {
-        name: "certs",
-        tenant: "tenant-cert",
-        client: "client-cert",
-        source,
-    }];
-    let err = sync_once(&w, &envs).await[0].result.as_ref().unwrap_err().to_string();
+    w.file.environment("certs").certificate(World::fixture("other-cert.pem"));
+    let err = w.try_sync().await[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("AADSTS700027") && err.contains("certificate"), "{err}");
 }
 
 #[tokio::test]
 async fn federated_token_file_sign_in() {
-    let w = World::new().await;
+    let mut w = World::new().await;
     w.emu.add_tenant("tenant-fed");
     w.emu.register_client(
         "tenant-fed",
@@ -132,31 +95,20 @@ async fn federated_token_file_sign_in() {
             assertion: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln".into(),
         },
     );
-    w.emu
-        .set_applications("tenant-fed", vec![app("1", Some("fed app"), &[("k1", "2027-01-01T00:00:00Z")])]);
+    w.emu.set_applications("tenant-fed", one_app("fed app"));
     let token_file = w.dir.path().join("token");
     std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln\n").unwrap();
-    let source = format!("federated_token_file = \"{}\"", token_file.display());
-    let envs = [Env {
-        name: "fed",
-        tenant: "tenant-fed",
-        client: "client-fed",
-        source,
-    }];
-    assert!(sync_once(&w, &envs).await[0].succeeded());
-    let token_req = w
-        .emu
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/oauth2/v2.0/token"))
-        .unwrap();
-    assert_eq!(token_req.auth_method.unwrap().as_str(), "federated");
+    let mut entry = w.environment("fed", "tenant-fed", "client-fed");
+    entry.federated(token_file);
+    w.file.environments.push(entry);
+    assert!(w.try_sync().await[0].succeeded());
+    assert_eq!(sign_in_method(&w), "federated");
 }
 
 #[tokio::test]
 async fn sign_in_errors_carry_the_aadsts_code_and_a_hint() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu.register_client(
         "tenant-prod",
         "client-expired",
@@ -167,33 +119,21 @@ async fn sign_in_errors_carry_the_aadsts_code_and_a_hint() {
     );
     let cases = [
         (
-            Env::secret("prod", "tenant-prod", "client-prod"),
+            ("tenant-prod", "client-prod"),
             Some("wrong-secret"),
             "AADSTS7000215",
             "wrong client secret",
         ),
-        (
-            Env::secret("prod", "tenant-prod", "client-expired"),
-            None,
-            "AADSTS7000222",
-            "has expired",
-        ),
-        (
-            Env::secret("prod", "no-such-tenant", "client-prod"),
-            None,
-            "AADSTS90002",
-            "tenant not found",
-        ),
-        (
-            Env::secret("prod", "tenant-prod", "no-such-client"),
-            None,
-            "AADSTS700016",
-            "application not found",
-        ),
+        (("tenant-prod", "client-expired"), None, "AADSTS7000222", "has expired"),
+        (("no-such-tenant", "client-prod"), None, "AADSTS90002", "tenant not found"),
+        (("tenant-prod", "no-such-client"), None, "AADSTS700016", "application not found"),
     ];
-    for (env, secret, code, hint) in cases {
-        w.vars.insert("PROD_SECRET".into(), secret.unwrap_or(SECRET).into());
-        let err = sync_once(&w, &[env]).await[0].result.as_ref().unwrap_err().to_string();
+    for ((tenant, client), secret, code, hint) in cases {
+        w.vars.insert(secret_var("prod"), secret.unwrap_or(SECRET).into());
+        let entry = w.file.environment("prod");
+        entry.tenant_id = Some(tenant.into());
+        entry.client_id = Some(client.into());
+        let err = w.try_sync().await[0].result.as_ref().unwrap_err().to_string();
         assert!(err.contains(code) && err.contains(hint), "{code}: {err}");
         assert!(
             !err.contains(SECRET) && !err.contains("wrong-secret"),
@@ -205,50 +145,37 @@ async fn sign_in_errors_carry_the_aadsts_code_and_a_hint() {
 #[tokio::test]
 async fn a_403_names_the_missing_permission() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu.deny_permission("tenant-prod", "client-prod");
-    let err = sync_once(&w, &[Env::secret("prod", "tenant-prod", "client-prod")]).await[0]
-        .result
-        .as_ref()
-        .unwrap_err()
-        .to_string();
+    let err = w.try_sync().await[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("Application.Read.All") && err.contains("admin consent"), "{err}");
 }
 
 #[tokio::test]
 async fn a_429_with_a_fractional_retry_after_is_waited_out() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu
-        .set_applications("tenant-prod", vec![app("1", Some("a"), &[("k1", "2027-01-01T00:00:00Z")])]);
+    w.tenant("prod", "tenant-prod", "client-prod");
+    w.emu.set_applications("tenant-prod", one_app("a"));
     w.emu.throttle(2, Some("0.35".into()));
     let started = Instant::now();
-    let reports = sync_once(&w, &[Env::secret("prod", "tenant-prod", "client-prod")]).await;
+    let reports = w.try_sync().await;
     assert!(reports[0].succeeded(), "{:?}", reports[0].result);
     assert!(
         started.elapsed() >= Duration::from_millis(700),
         "two Retry-After: 0.35 waits, took {:?}",
         started.elapsed()
     );
-    let statuses: Vec<u16> = w
-        .emu
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/v1.0/applications")
-        .map(|r| r.status)
-        .collect();
+    let statuses = listing_statuses(&w);
     assert_eq!(statuses, vec![429, 429, 200]);
 }
 
 #[tokio::test]
 async fn throttling_without_retry_after_backs_off_and_gives_up_when_bounded() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.emu
-        .set_applications("tenant-prod", vec![app("1", Some("a"), &[("k1", "2027-01-01T00:00:00Z")])]);
+    w.tenant("prod", "tenant-prod", "client-prod");
+    w.emu.set_applications("tenant-prod", one_app("a"));
     w.emu.fail_requests(10, 503);
-    let envs = [Env::secret("prod", "tenant-prod", "client-prod")];
-    let err = sync_once(&w, &envs).await[0].result.as_ref().unwrap_err().to_string();
+    let err = w.try_sync().await[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("after 3 attempt") && err.contains("503"), "{err}");
     let n = w.emu.requests().iter().filter(|r| r.path == "/v1.0/applications").count();
     assert_eq!(n, 3, "max_attempts = 3 bounds the retries");
@@ -257,10 +184,10 @@ async fn throttling_without_retry_after_backs_off_and_gives_up_when_bounded() {
 #[tokio::test]
 async fn a_token_expiring_mid_listing_is_renewed() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu
         .set_applications("tenant-prod", generate_applications(2, 2_100, chrono::Utc::now()));
-    let config = w.config(&[Env::secret("prod", "tenant-prod", "client-prod")], "");
+    let config = w.config();
     let client = GraphClient::new(&config.environments[0], &config.sync).unwrap();
     let mut pages = 0;
     let mut apps = 0;
@@ -276,13 +203,7 @@ async fn a_token_expiring_mid_listing_is_renewed() {
         .expect("the listing survives a token expiring mid-way");
     assert_eq!((stats.pages, apps), (21, 2_100));
     assert_eq!(w.emu.token_requests(), 2, "signed in again once");
-    let statuses: Vec<u16> = w
-        .emu
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/v1.0/applications")
-        .map(|r| r.status)
-        .collect();
+    let statuses = listing_statuses(&w);
     assert_eq!(statuses[..3], [200, 401, 200]);
     assert!(statuses[3..].iter().all(|s| *s == 200) && statuses.len() == 22, "{statuses:?}");
 }
@@ -290,17 +211,16 @@ async fn a_token_expiring_mid_listing_is_renewed() {
 #[tokio::test]
 async fn a_failed_page_removes_nothing_and_the_binary_exits_1() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu
         .set_applications("tenant-prod", generate_applications(3, 2_500, chrono::Utc::now()));
-    let envs = [Env::secret("prod", "tenant-prod", "client-prod")];
-    let config_path = w.write_config(&envs, "");
+    let config_path = w.write_config();
     let cfg = config_path.to_str().unwrap();
 
     let (code, out, err) = w.run(&["sync", "--config", cfg]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("prod: ok, 2500 applications"), "{out}");
-    let before = live(&w, &envs).await.len();
+    let before = w.live().await.len();
 
     // The tenant loses half its apps, but the listing's second page fails: nothing may change.
     w.emu.update_applications("tenant-prod", |apps| apps.truncate(1_250));
@@ -308,8 +228,8 @@ async fn a_failed_page_removes_nothing_and_the_binary_exits_1() {
     let (code, out, _) = w.run(&["sync", "--config", cfg]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("prod: FAILED") && out.contains("500"), "{out}");
-    assert_eq!(live(&w, &envs).await.len(), before, "a failed listing removed credentials");
-    let store = open_store(&w.config(&envs, "")).await.unwrap();
+    assert_eq!(w.live().await.len(), before, "a failed listing removed credentials");
+    let store = w.store(&w.config()).await;
     let env = store.environment_by_name("prod").await.unwrap();
     let runs = store.recent_runs(env.id, 5).await.unwrap();
     assert_eq!(runs[0].outcome, "failed");
@@ -319,46 +239,43 @@ async fn a_failed_page_removes_nothing_and_the_binary_exits_1() {
     // The next complete listing applies the change.
     let (code, out, _) = w.run(&["sync", "--config", cfg]).await;
     assert_eq!(code, 0, "{out}");
-    assert!(live(&w, &envs).await.len() < before);
+    assert!(w.live().await.len() < before);
 }
 
 #[tokio::test]
 async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu.set_applications(
         "tenant-prod",
         vec![
-            app(
-                "1",
-                Some("payroll"),
-                &[("old", "2026-12-01T00:00:00Z"), ("new", "2027-12-01T00:00:00.1234567Z")],
-            ),
-            app("2", None, &[("k2", "9999-12-31T00:00:00Z")]),
+            app(1, "payroll").secrets(vec![
+                secret("old", "secret old", at("2026-12-01T00:00:00Z")),
+                // Graph writes up to seven fractional digits.
+                PasswordCredential {
+                    end_date_time: Some("2027-12-01T00:00:00.1234567Z".into()),
+                    ..secret("new", "secret new", at("2027-12-01T00:00:00Z"))
+                },
+            ]),
+            Application {
+                display_name: None,
+                ..app(2, "").secrets(vec![secret("k2", "secret k2", at("9999-12-31T00:00:00Z"))])
+            },
         ],
     );
-    let envs = [Env::secret("prod", "tenant-prod", "client-prod")];
-    sync_once(&w, &envs).await;
-    assert_eq!(live(&w, &envs).await.len(), 3);
+    w.try_sync().await;
+    assert_eq!(w.live().await.len(), 3);
 
     // "old" is rotated away, app 2 is deleted.
     w.emu.update_applications("tenant-prod", |apps| {
         apps[0].password_credentials.retain(|c| c.key_id != "old");
         apps.truncate(1);
-        apps[0].key_credentials.push(KeyCredential {
-            key_id: "cert".into(),
-            display_name: Some("CN=payroll".into()),
-            start_date_time: Some("2026-01-01T00:00:00Z".into()),
-            end_date_time: Some("2028-01-01T00:00:00Z".into()),
-            custom_key_identifier: None,
-            r#type: "AsymmetricX509Cert".into(),
-            usage: "Verify".into(),
-        });
+        apps[0].key_credentials.push(cert("cert", "CN=payroll", at("2028-01-01T00:00:00Z")));
     });
-    let r = sync_once(&w, &envs).await;
+    let r = w.try_sync().await;
     let c = r[0].result.as_ref().unwrap();
     assert_eq!((c.added, c.removed, c.credentials), (1, 2, 2));
-    let now_live: Vec<_> = live(&w, &envs).await.into_iter().map(|c| (c.key_id, c.kind.to_string())).collect();
+    let now_live: Vec<_> = w.live().await.into_iter().map(|c| (c.key_id, c.kind.to_string())).collect();
     assert_eq!(
         now_live,
         vec![
@@ -368,8 +285,7 @@ async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
     );
 
     // History keeps the removed credential with its removal time.
-    let config = w.config(&envs, "");
-    let store = open_store(&config).await.unwrap();
+    let store = w.store(&w.config()).await;
     let all = store
         .credentials(&CredentialFilter {
             include_removed: true,
@@ -387,9 +303,9 @@ async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
     w.emu.update_applications("tenant-prod", |apps| {
         apps[0].password_credentials[0].display_name = Some("renamed".into())
     });
-    let c = sync_once(&w, &envs).await[0].result.as_ref().unwrap().clone();
+    let c = w.try_sync().await[0].result.as_ref().unwrap().clone();
     assert_eq!((c.added, c.removed), (0, 0));
-    assert!(live(&w, &envs).await.iter().any(|c| c.display_name.as_deref() == Some("renamed")));
+    assert!(w.live().await.iter().any(|c| c.display_name.as_deref() == Some("renamed")));
 
     // A credential that comes back is live again.
     w.emu.update_applications("tenant-prod", |apps| {
@@ -399,25 +315,21 @@ async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
             ..Default::default()
         });
     });
-    sync_once(&w, &envs).await;
-    assert!(live(&w, &envs).await.iter().any(|c| c.key_id == "old"));
+    w.try_sync().await;
+    assert!(w.live().await.iter().any(|c| c.key_id == "old"));
 }
 
 #[tokio::test]
 async fn one_environment_failing_does_not_stop_the_others() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.tenant_with_secret("test", "tenant-test", "client-test");
+    w.tenant("prod", "tenant-prod", "client-prod");
+    w.tenant("test", "tenant-test", "client-test");
     w.emu
         .set_applications("tenant-prod", generate_applications(4, 50, chrono::Utc::now()));
     w.emu
         .set_applications("tenant-test", generate_applications(5, 40, chrono::Utc::now()));
     w.vars.insert("TEST_SECRET".into(), "not-the-secret".into());
-    let envs = [
-        Env::secret("prod", "tenant-prod", "client-prod"),
-        Env::secret("test", "tenant-test", "client-test"),
-    ];
-    let path = w.write_config(&envs, "");
+    let path = w.write_config();
     let (code, out, _) = w.run(&["sync", "--config", path.to_str().unwrap()]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("prod: ok, 50 applications"), "{out}");
@@ -437,14 +349,10 @@ async fn one_environment_failing_does_not_stop_the_others() {
 #[tokio::test]
 async fn check_signs_in_to_each_environment_and_reports_plainly() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
-    w.tenant_with_secret("dev", "tenant-dev", "client-dev");
+    w.tenant("prod", "tenant-prod", "client-prod");
+    w.tenant("dev", "tenant-dev", "client-dev");
     w.emu.deny_permission("tenant-dev", "client-dev");
-    let envs = [
-        Env::secret("prod", "tenant-prod", "client-prod"),
-        Env::secret("dev", "tenant-dev", "client-dev"),
-    ];
-    let path = w.write_config(&envs, "");
+    let path = w.write_config();
     let (code, out, _) = w.run(&["check", "--config", path.to_str().unwrap()]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("config: ok"), "{out}");
@@ -459,17 +367,12 @@ async fn environments_sync_concurrently_without_tripping_over_the_database() {
     let tenants: Vec<String> = names.iter().map(|n| format!("tenant-{n}")).collect();
     let clients: Vec<String> = names.iter().map(|n| format!("client-{n}")).collect();
     for (i, n) in names.iter().enumerate() {
-        w.tenant_with_secret(n, &tenants[i], &clients[i]);
+        w.tenant(n, &tenants[i], &clients[i]);
         w.emu
             .set_applications(&tenants[i], generate_applications(100 + i as u64, 400, chrono::Utc::now()));
     }
-    let envs: Vec<Env> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| Env::secret(n, &tenants[i], &clients[i]))
-        .collect();
     for round in 0..2 {
-        let reports = sync_once(&w, &envs).await;
+        let reports = w.try_sync().await;
         assert_eq!(reports.len(), 6);
         assert!(reports.iter().all(|r| r.succeeded()), "round {round}: {reports:?}");
     }

@@ -2,9 +2,11 @@
 
 use std::collections::HashSet;
 
+use crate::support::World;
+use crate::support::emu::{Application, AuthMethod, ClientAuth, Emulator, generate_applications, hostile_applications};
+use crate::support::graph::{app, object_id};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use credwatch_emulator::{Application, AuthMethod, ClientAuth, Emulator, generate_applications, hostile_applications};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha1::Digest;
@@ -20,7 +22,7 @@ const SCOPE: &str = "https://graph.microsoft.com/.default";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture readable")
+    std::fs::read_to_string(World::fixture(name)).expect("fixture readable")
 }
 
 /// DER of the certificate block in a fixture PEM.
@@ -65,8 +67,7 @@ async fn setup() -> (Emulator, reqwest::Client) {
             assertion: FED_TOKEN.into(),
         },
     );
-    credwatch::tls::install();
-    (emu, reqwest::Client::new())
+    (emu, crate::support::http())
 }
 
 fn token_url(emu: &Emulator, tenant: &str) -> String {
@@ -157,15 +158,6 @@ async fn post_assertion(emu: &Emulator, http: &reqwest::Client, client_id: &str,
 
 async fn graph_get(http: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
     http.get(url).bearer_auth(token).send().await.expect("graph request")
-}
-
-fn app(n: usize) -> Application {
-    Application {
-        id: format!("obj-{n}"),
-        app_id: format!("app-{n}"),
-        display_name: Some(format!("app number {n}")),
-        ..Application::default()
-    }
 }
 
 #[tokio::test]
@@ -324,7 +316,7 @@ async fn federated_assertion_must_match_the_registered_token() {
 #[tokio::test]
 async fn listing_follows_next_links_across_pages() {
     let (emu, http) = setup().await;
-    emu.set_applications(TENANT, (0..7).map(app).collect());
+    emu.set_applications(TENANT, (0..7).map(|n| app(n, "listed")).collect());
     let token = access_token(&emu, &http).await;
 
     let mut url = format!("{}/v1.0/applications?$top=2&$select=id,appId,displayName", emu.url());
@@ -353,7 +345,7 @@ async fn listing_follows_next_links_across_pages() {
         }
     }
     assert_eq!(pages, 4);
-    let expected: Vec<String> = (0..7).map(|n| format!("obj-{n}")).collect();
+    let expected: Vec<String> = (0..7).map(object_id).collect();
     assert_eq!(seen, expected);
 
     // Every Graph request is logged with the token it used.
@@ -377,7 +369,7 @@ async fn default_page_is_100_and_empty_tenant_lists_nothing() {
     assert!(page.get("@odata.nextLink").is_none());
     assert_eq!(page["@odata.context"], format!("{}/v1.0/$metadata#applications", emu.url()));
 
-    emu.set_applications(TENANT, (0..150).map(app).collect());
+    emu.set_applications(TENANT, (0..150).map(|n| app(n, "listed")).collect());
     let page: Value = graph_get(&http, &format!("{}/v1.0/applications", emu.url()), &token)
         .await
         .json()
@@ -510,7 +502,7 @@ async fn injected_failures_use_graph_error_bodies() {
 #[tokio::test]
 async fn a_failing_page_recovers_after_its_count() {
     let (emu, http) = setup().await;
-    emu.set_applications(TENANT, (0..5).map(app).collect());
+    emu.set_applications(TENANT, (0..5).map(|n| app(n, "listed")).collect());
     let token = access_token(&emu, &http).await;
     emu.fail_page(1, 503, 2);
 
@@ -525,7 +517,7 @@ async fn a_failing_page_recovers_after_its_count() {
         assert_eq!(res.status(), 503);
     }
     let second: Value = graph_get(&http, &next, &token).await.json().await.expect("json");
-    assert_eq!(second["value"][0]["id"], "obj-2");
+    assert_eq!(second["value"][0]["id"], object_id(2));
     let third = second["@odata.nextLink"].as_str().expect("nextLink");
     assert_eq!(graph_get(&http, third, &token).await.status(), 200);
     emu.stop().await;
@@ -600,8 +592,8 @@ async fn each_token_lists_its_own_tenant() {
             expired: false,
         },
     );
-    emu.set_applications(TENANT, vec![app(1)]);
-    emu.set_applications(other_tenant, vec![app(2), app(3)]);
+    emu.set_applications(TENANT, vec![app(1, "first")]);
+    emu.set_applications(other_tenant, vec![app(2, "second"), app(3, "third")]);
     let url = format!("{}/v1.0/applications", emu.url());
 
     let (_, body) = post_token(&http, &token_url(&emu, other_tenant), &secret_form(SECRET_CLIENT, "other")).await;
@@ -611,11 +603,11 @@ async fn each_token_lists_its_own_tenant() {
 
     let token = access_token(&emu, &http).await;
     let page: Value = graph_get(&http, &url, &token).await.json().await.expect("json");
-    assert_eq!(page["value"][0]["id"], "obj-1");
+    assert_eq!(page["value"][0]["id"], object_id(1));
 
     // Data can change between listings.
     emu.update_applications(TENANT, |apps| apps[0].password_credentials.clear());
-    emu.update_applications(TENANT, |apps| apps.push(app(9)));
+    emu.update_applications(TENANT, |apps| apps.push(app(9, "ninth")));
     let page: Value = graph_get(&http, &url, &token).await.json().await.expect("json");
     assert_eq!(page["value"].as_array().map(Vec::len), Some(2));
     emu.stop().await;

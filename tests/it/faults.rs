@@ -2,49 +2,37 @@
 //! storms, a killed process, a locked, read-only or full database. Each ends with nothing lost
 //! and the next run recovering.
 
-mod common;
-
-use common::{Env, World};
-use credwatch_emulator::{Emulator, generate_applications};
+use crate::support::app::TestApp;
+use crate::support::emu::{ClientAuth, Emulator, generate_applications, hostile_applications};
+use crate::support::parse::{Metrics, within};
+use crate::support::smtp::closed_port;
+use crate::support::{SECRET, World, process};
 use credwatch::graph::model::ApplicationPage;
-use credwatch::startup::open_store;
 use credwatch::store::CredentialFilter;
-use credwatch::sync::{EnvironmentReport, Syncer};
+use credwatch::sync::Syncer;
 use rand::{Rng, SeedableRng};
 use sqlx::ConnectOptions;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-async fn sync(w: &World, envs: &[Env<'_>]) -> Vec<EnvironmentReport> {
-    let config = w.config(envs, "");
-    let store = open_store(&config).await.unwrap();
-    Syncer::new(&config, store).sync_all(None, &CancellationToken::new(), |_| {}).await
-}
-
-async fn live_keys(w: &World, envs: &[Env<'_>]) -> BTreeSet<String> {
-    let store = open_store(&w.config(envs, "")).await.unwrap();
-    store
-        .credentials(&CredentialFilter::default())
+/// Every live credential as application/key.
+async fn live_keys(w: &World) -> BTreeSet<String> {
+    w.live()
         .await
-        .unwrap()
         .into_iter()
         .map(|c| format!("{}/{}", c.app_object_id, c.key_id))
         .collect()
 }
 
-fn prod() -> [Env<'static>; 1] {
-    [Env::secret("prod", "tenant-prod", "client-prod")]
-}
-
 #[tokio::test]
 async fn malformed_graph_pages_fail_the_run_change_nothing_and_the_next_run_recovers() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu
         .set_applications("tenant-prod", generate_applications(21, 40, chrono::Utc::now()));
-    assert!(sync(&w, &prod()).await[0].succeeded());
-    let before = live_keys(&w, &prod()).await;
+    assert!(w.try_sync().await[0].succeeded());
+    let before = live_keys(&w).await;
     // The tenant changes; the change must land only through a page credwatch understood.
     w.emu.update_applications("tenant-prod", |apps| apps.truncate(20));
 
@@ -83,23 +71,19 @@ async fn malformed_graph_pages_fail_the_run_change_nothing_and_the_next_run_reco
     ];
     for (name, body, expected) in cases {
         w.emu.corrupt_page(0, body, 1);
-        let r = sync(&w, &prod()).await;
+        let r = w.try_sync().await;
         let err = r[0].result.as_ref().expect_err(name).to_string();
         assert!(err.contains(expected), "{name}: {err}");
-        assert_eq!(
-            live_keys(&w, &prod()).await,
-            before,
-            "{name}: a malformed page changed stored credentials"
-        );
+        assert_eq!(live_keys(&w).await, before, "{name}: a malformed page changed stored credentials");
     }
-    let store = open_store(&w.config(&prod(), "")).await.unwrap();
+    let store = w.store(&w.config()).await;
     let env = store.environment_by_name("prod").await.unwrap();
     let runs = store.recent_runs(env.id, 20).await.unwrap();
     assert_eq!(runs.iter().filter(|r| r.outcome == "failed").count(), 10);
 
-    let r = sync(&w, &prod()).await;
+    let r = w.try_sync().await;
     assert!(r[0].succeeded(), "{:?}", r[0].result);
-    assert!(live_keys(&w, &prod()).await.len() < before.len());
+    assert!(live_keys(&w).await.len() < before.len());
 }
 
 /// A mutation fuzzer over the page parser: random byte flips, truncations, insertions and
@@ -113,7 +97,7 @@ fn the_page_parser_never_panics_on_mutated_input() {
         )
         .unwrap(),
     ];
-    seeds.push(serde_json::to_vec(&serde_json::json!({ "value": credwatch_emulator::hostile_applications() })).unwrap());
+    seeds.push(serde_json::to_vec(&serde_json::json!({ "value": hostile_applications() })).unwrap());
     let tokens: &[&[u8]] = &[
         b"null",
         b"[]",
@@ -177,17 +161,14 @@ fn the_page_parser_never_panics_on_mutated_input() {
     );
 }
 
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn unreachable_slow_and_resetting_services_fail_within_bounds() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu
         .set_applications("tenant-prod", generate_applications(22, 5, chrono::Utc::now()));
-    w.sync_table = "[sync]\nmax_attempts = 2\nrequest_timeout_secs = 1\nmax_backoff_secs = 1\n".into();
+    w.file.sync().max_attempts = Some(2);
+    w.file.sync().request_timeout_secs = Some(1);
     let url = w.emu.url();
     let dead = format!("http://127.0.0.1:{}", closed_port());
 
@@ -222,35 +203,31 @@ async fn unreachable_slow_and_resetting_services_fail_within_bounds() {
         ),
     ];
     for (name, authority, graph, expected) in cases {
-        let text = w
-            .config_text(&prod(), "")
-            .replace(&format!("authority_host = \"{url}\""), &format!("authority_host = \"{authority}\""))
-            .replace(&format!("graph_url = \"{url}\""), &format!("graph_url = \"{graph}\""));
-        let vars = w.vars.clone();
-        let mut config = credwatch::config::Config::from_toml(&text, None, &move |k| vars.get(k).cloned()).unwrap();
-        config.sync.backoff_base = Duration::from_millis(10);
-        let store = open_store(&config).await.unwrap();
+        let prod = w.file.environment("prod");
+        prod.authority_host = Some(authority);
+        prod.graph_url = Some(graph);
         let started = Instant::now();
-        let r = Syncer::new(&config, store).sync_all(None, &CancellationToken::new(), |_| {}).await;
+        let r = w.try_sync().await;
         let err = r[0].result.as_ref().unwrap_err().to_string();
         assert!(err.contains(expected), "{name}: {err}");
         assert!(started.elapsed() < Duration::from_secs(5), "{name} took {:?}", started.elapsed());
     }
 
     // Graph slower than the request timeout.
+    w.file.environment("prod").served_by(&url);
     w.emu.set_delay(Some(Duration::from_millis(1_500)));
     let started = Instant::now();
-    let err = sync(&w, &prod()).await[0].result.as_ref().unwrap_err().to_string();
+    let err = w.try_sync().await[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("timed out") && err.contains("2 attempt"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
     w.emu.set_delay(None);
-    assert!(sync(&w, &prod()).await[0].succeeded(), "recovers once Graph is fast again");
+    assert!(w.try_sync().await[0].succeeded(), "recovers once Graph is fast again");
 }
 
 #[tokio::test]
 async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu
         .set_applications("tenant-prod", generate_applications(23, 30, chrono::Utc::now()));
     // "test" lives on a second emulator (its own Graph) that is melting down.
@@ -258,23 +235,18 @@ async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
     stormy.register_client(
         "tenant-test",
         "client-test",
-        credwatch_emulator::ClientAuth::Secret {
-            value: common::SECRET.into(),
+        ClientAuth::Secret {
+            value: SECRET.into(),
             expired: false,
         },
     );
     stormy.set_applications("tenant-test", generate_applications(24, 30, chrono::Utc::now()));
-    w.vars.insert("TEST_SECRET".into(), common::SECRET.into());
     stormy.fail_requests(1_000, 500);
-    let text = w.config_text(&prod(), "")
-        + &format!(
-            "[[environments]]\nname = \"test\"\ntenant_id = \"tenant-test\"\nclient_id = \"client-test\"\nclient_secret_env = \"TEST_SECRET\"\nauthority_host = \"{0}\"\ngraph_url = \"{0}\"\n",
-            stormy.url()
-        );
-    let vars = w.vars.clone();
-    let mut config = credwatch::config::Config::from_toml(&text, None, &move |k| vars.get(k).cloned()).unwrap();
-    config.sync.backoff_base = Duration::from_millis(10);
-    let store = open_store(&config).await.unwrap();
+    let mut test = w.environment("test", "tenant-test", "client-test");
+    test.served_by(&stormy.url());
+    w.file.environments.push(test);
+    let config = w.config();
+    let store = w.store(&config).await;
     let reports = Syncer::new(&config, store.clone())
         .sync_all(None, &CancellationToken::new(), |_| {})
         .await;
@@ -287,49 +259,44 @@ async fn a_5xx_storm_in_one_environment_leaves_the_others_alone() {
     assert_eq!(store.recent_runs(test_env.id, 1).await.unwrap()[0].outcome, "failed");
 
     // The dashboard and the metrics say so; prod stays healthy.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = credwatch::startup::Application::build(config, Some(listener)).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
-    assert!(
-        metrics.contains("credwatch_sync_failures_total{environment=\"test\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("credwatch_sync_failures_total{environment=\"prod\"} 0"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("credwatch_sync_last_success_timestamp_seconds{environment=\"test\"} 0"),
-        "{metrics}"
-    );
-    let overview = reqwest::get(format!("{base}/")).await.unwrap().text().await.unwrap();
-    let test_card = overview
-        .split("<article class=\"card")
-        .skip(1)
-        .find(|c| c.contains("href=\"/environments/test\""))
+    let app = TestApp::start(config).await;
+    let metrics = Metrics::parse(&app.get("/metrics").await.text().await.unwrap());
+    let failures = "credwatch_sync_failures_total";
+    assert_eq!(metrics.value(failures, &[("environment", "test")]), 1.0);
+    assert_eq!(metrics.value(failures, &[("environment", "prod")]), 0.0);
+    let last_success = "credwatch_sync_last_success_timestamp_seconds";
+    assert_eq!(metrics.value(last_success, &[("environment", "test")]), 0.0);
+    let overview = app.page("/").await;
+    let cards = overview.select("article.card");
+    let test_card = cards
+        .iter()
+        .find(|c| !within(c, "h2 a[href='/environments/test']").is_empty())
         .expect("a card for test");
+    let classes: Vec<&str> = test_card.value().classes().collect();
     assert!(
-        test_card.contains("health-never") || test_card.contains("health-failing"),
-        "{test_card}"
+        classes.contains(&"health-never") || classes.contains(&"health-failing"),
+        "{classes:?}"
     );
-    assert!(test_card.contains("outcome-failed") && test_card.contains("500"), "{test_card}");
+    assert_eq!(within(test_card, ".outcome-failed").len(), 1, "the last sync shows as failed");
+    let error = within(test_card, ".error-detail pre");
+    assert!(crate::support::parse::text(&error[0]).contains("500"), "the error is shown");
 }
 
 #[tokio::test]
 async fn sigkill_during_sync_leaves_a_consistent_database() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu
         .set_applications("tenant-prod", generate_applications(25, 6_000, chrono::Utc::now()));
-    let path = w.write_config(&prod(), "");
+    // Owners listed at every sync: pages of 100, so the listing has a middle to be killed in.
+    w.file.sync().owners_refresh_hours = Some(0);
+    let path = w.write_config();
     let cfg = path.to_str().unwrap();
     let (code, out, _) = w.run(&["sync", "--config", cfg]).await;
     assert_eq!(code, 0, "{out}");
-    let full = live_keys(&w, &prod()).await;
+    let full = live_keys(&w).await;
     // A bulk load rebuilds the secondary indexes it dropped, in the same transaction.
-    let store = open_store(&w.config(&prod(), "")).await.unwrap();
+    let store = w.store(&w.config()).await;
     let (indexes,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN
          ('applications_env_name', 'applications_app_id', 'credentials_live_end', 'credentials_env_live_end')",
@@ -339,64 +306,83 @@ async fn sigkill_during_sync_leaves_a_consistent_database() {
     .unwrap();
     assert_eq!(indexes, 4);
     drop(store);
-    // A third of the tenant goes away; every killed sync must leave either the old state
+    // A third of the tenant goes away; a killed sync must leave either the old state
     // (transaction not committed) or the new one, never a mix.
     w.emu.update_applications("tenant-prod", |apps| apps.truncate(4_000));
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let mut outcomes = BTreeSet::new();
-    for _ in 0..6 {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credwatch"))
-            .args(["sync", "--config", cfg])
-            .env_clear()
-            .envs(w.vars.iter())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(rng.random_range(20..400))).await;
-        let _ = child.kill(); // SIGKILL
-        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
-
-        let store = open_store(&w.config(&prod(), "")).await.unwrap();
+    let consistent = async |w: &World, what: &str| {
+        let store = w.store(&w.config()).await;
         let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(store.pool()).await.unwrap();
-        assert_eq!(check, "ok");
-        let now = live_keys(&w, &prod()).await;
+        assert_eq!(check, "ok", "{what}");
+        let now = live_keys(w).await;
         assert!(
             now == full || now.len() < full.len() && now.is_subset(&full),
-            "a partial write survived a kill"
+            "{what}: a partial write survived the kill"
         );
-        outcomes.insert(if now == full { "old" } else { "new" });
-        if now != full {
-            break;
-        }
-    }
-    // open_store closed the killed runs: none is left "running".
-    let store = open_store(&w.config(&prod(), "")).await.unwrap();
-    let env = store.environment_by_name("prod").await.unwrap();
-    assert!(store.recent_runs(env.id, 20).await.unwrap().iter().all(|r| r.outcome != "running"));
+        // open_store closed the killed run: none is left "running".
+        let env = store.environment_by_name("prod").await.unwrap();
+        assert!(store.recent_runs(env.id, 20).await.unwrap().iter().all(|r| r.outcome != "running"));
+        now
+    };
+
+    // Killed mid-listing: page 20 answers 503, and the kill comes while the process waits to
+    // retry it, with the pages before it staged. Nothing of them may show.
+    w.emu.fail_page(20, 503, 1_000);
+    let served = w.emu.requests().len();
+    let mut sync = process::Running::start(&w, &["sync"]);
+    let retry = sync
+        .wait_for_log("the retry of page 20", |l| {
+            l["level"] == "WARN" && l["status"] == 503 && l["message"].as_str().is_some_and(|m| m.contains("retrying"))
+        })
+        .await;
+    sync.kill().await;
+    let listed = w.emu.requests()[served..]
+        .iter()
+        .filter(|r| r.path == "/v1.0/applications" && r.status == 200)
+        .count();
+    assert_eq!(listed, 20, "killed while retrying page 20 ({retry})");
+    assert_eq!(consistent(&w, "killed mid-listing").await, full, "the old state, exactly");
+    w.emu.fail_page(20, 503, 0);
+
+    // Killed as the last page of the listing is served: the process is staging it or applying
+    // the whole listing in one transaction (or has just committed it).
+    let served = w.emu.requests().len();
+    let sync = process::Running::start(&w, &["sync"]);
+    let pages = 4_000 / 100;
+    let listed = w
+        .emu
+        .wait_for_requests(|log| log[served..].iter().filter(|r| r.path == "/v1.0/applications").count() >= pages);
+    tokio::time::timeout(Duration::from_secs(60), listed)
+        .await
+        .unwrap_or_else(|_| panic!("the listing never completed:\n{}", sync.stderr()));
+    sync.kill().await;
+    let outcome = consistent(&w, "killed at the end of the listing").await;
+    eprintln!(
+        "killed at the end of the listing: {}",
+        if outcome == full { "old state" } else { "new state" }
+    );
+
     let (code, out, _) = w.run(&["sync", "--config", cfg]).await;
     assert_eq!(code, 0, "{out}");
-    let after = live_keys(&w, &prod()).await;
+    let after = live_keys(&w).await;
     assert!(
         after.is_subset(&full) && after.len() < full.len(),
         "the next sync applies the change"
     );
-    eprintln!("kill outcomes seen: {outcomes:?}");
 }
 
 #[tokio::test]
 async fn a_locked_database_fails_the_run_clearly_and_recovers() {
     let mut w = World::new().await;
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu
         .set_applications("tenant-prod", generate_applications(26, 20, chrono::Utc::now()));
-    assert!(sync(&w, &prod()).await[0].succeeded());
-    let before = live_keys(&w, &prod()).await;
+    assert!(w.try_sync().await[0].succeeded());
+    let before = live_keys(&w).await;
     w.emu.update_applications("tenant-prod", |apps| apps.truncate(10));
 
     // Another process holds the write lock longer than the busy timeout.
-    let config = w.config(&prod(), "");
-    let store = open_store(&config).await.unwrap();
+    let config = w.config();
+    let store = w.store(&config).await;
     let syncer = Syncer::new(&config, store.clone());
     let mut locker = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(w.db_path())
@@ -409,10 +395,10 @@ async fn a_locked_database_fails_the_run_clearly_and_recovers() {
     assert!(err.contains("locked"), "{err}");
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     drop(locker);
-    assert_eq!(live_keys(&w, &prod()).await, before);
+    assert_eq!(live_keys(&w).await, before);
     let r = syncer.sync_all(None, &CancellationToken::new(), |_| {}).await;
     assert!(r[0].succeeded(), "{:?}", r[0].result);
-    assert!(live_keys(&w, &prod()).await.len() < before.len());
+    assert!(live_keys(&w).await.len() < before.len());
 }
 
 /// A tmpfs mounted for the test (root only); unmounted on drop.
@@ -452,16 +438,13 @@ async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
         eprintln!("SKIPPED: mounting a tmpfs needs root");
         return;
     };
-    w.tenant_with_secret("prod", "tenant-prod", "client-prod");
+    w.tenant("prod", "tenant-prod", "client-prod");
     w.emu
         .set_applications("tenant-prod", generate_applications(27, 30, chrono::Utc::now()));
     let db = fs.0.join("credwatch.db");
-    let text = w
-        .config_text(&prod(), "")
-        .replace(&w.db_path().display().to_string(), &db.display().to_string());
-    let vars = w.vars.clone();
-    let config = credwatch::config::Config::from_toml(&text, None, &move |k| vars.get(k).cloned()).unwrap();
-    let store = open_store(&config).await.unwrap();
+    w.file.database.as_mut().unwrap().url = Some(format!("sqlite://{}", db.display()));
+    let config = w.config();
+    let store = w.store(&config).await;
     let syncer = Syncer::new(&config, store.clone());
     let run = async || syncer.sync_all(None, &CancellationToken::new(), |_| {}).await.remove(0);
     assert!(run().await.succeeded());
@@ -492,10 +475,10 @@ async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
     // Read-only: even root cannot write. credwatch refuses to start on it, saying why.
     store.pool().close().await;
     fs.remount("ro");
-    let err = format!("{:#}", open_store(&config).await.unwrap_err());
+    let err = format!("{:#}", credwatch::startup::open_store(&config).await.unwrap_err());
     assert!(err.contains("read-only") || err.contains("readonly"), "{err}");
     fs.remount("rw");
-    let store = open_store(&config).await.unwrap();
+    let store = w.store(&config).await;
     assert_eq!(
         store.credentials(&CredentialFilter::default()).await.unwrap().len(),
         grown,

@@ -1,12 +1,10 @@
 //! Access control and security headers against the real server.
 
-mod common;
-
-use common::World;
+use crate::support::World;
+use crate::support::app::TestApp;
+use crate::support::config::{Auth, User};
 use credwatch::config::Config;
-use credwatch::startup::Application;
 use std::io::Write;
-use std::net::TcpListener;
 
 fn load(text: &str) -> Result<Config, String> {
     Config::from_toml(text, None, &|k| (k == "METRICS_TOKEN").then(|| "scrape-me".to_string())).map_err(|e| e.to_string())
@@ -33,17 +31,13 @@ fn anonymous_access_is_refused_off_loopback_unless_explicit() {
     assert!(err.contains("server.auth.mode"), "{err}");
 }
 
-async fn serve(world: &World, auth: &str) -> String {
-    let text = format!(
-        "[database]\nurl = \"sqlite://{}\"\n[schedule]\nsync = \"\"\nremind = \"\"\n[server.auth]\n{auth}\n",
-        world.db_path().display()
-    );
-    let config = load(&text).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build(config, Some(listener)).await.unwrap();
-    let url = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    url
+/// The app with `auth` as `[server.auth]`; the metrics token, where named, is `scrape-me`.
+async fn serve(auth: Auth) -> (World, TestApp) {
+    let mut w = World::new().await;
+    w.vars.insert("METRICS_TOKEN".into(), "scrape-me".into());
+    w.file.server().auth = Some(auth);
+    let app = TestApp::start(w.config()).await;
+    (w, app)
 }
 
 fn assert_security_headers(r: &reqwest::Response) {
@@ -60,16 +54,19 @@ fn assert_security_headers(r: &reqwest::Response) {
 
 #[tokio::test]
 async fn basic_auth_guards_everything_but_healthz_and_metrics_has_its_own_token() {
-    let w = World::new().await;
     let hash = credwatch::web::auth::hash_password("correct horse").unwrap();
-    let url = serve(
-        &w,
-        &format!(
-            "mode = \"basic\"\nmetrics_token_env = \"METRICS_TOKEN\"\n[[server.auth.users]]\nname = \"ops\"\npassword_hash = \"{hash}\"\n"
-        ),
-    )
+    let (_w, app) = serve(Auth {
+        mode: Some("basic".into()),
+        metrics_token_env: Some("METRICS_TOKEN".into()),
+        users: vec![User {
+            name: "ops".into(),
+            password_hash: hash,
+        }],
+        ..Auth::default()
+    })
     .await;
-    let http = reqwest::Client::new();
+    let url = app.url("");
+    let http = crate::support::http();
 
     let r = http.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -87,35 +84,20 @@ async fn basic_auth_guards_everything_but_healthz_and_metrics_has_its_own_token(
                 .starts_with("Basic realm=\"credwatch\"")
         );
         assert_security_headers(&r);
-        let r = http
-            .get(format!("{url}{path}"))
-            .basic_auth("ops", Some("wrong"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401, "{path} with a wrong password");
-        let r = http
-            .get(format!("{url}{path}"))
-            .basic_auth("nobody", Some("correct horse"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401, "{path} with an unknown user");
-        let r = http
-            .get(format!("{url}{path}"))
-            .basic_auth("ops", Some("correct horse"))
-            .send()
-            .await
-            .unwrap();
-        assert_ne!(r.status(), 401, "{path} with the right password");
+        let as_user = async |user: &str, password: &str| {
+            let r = http
+                .get(format!("{url}{path}"))
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+                .unwrap();
+            r.status()
+        };
+        assert_eq!(as_user("ops", "wrong").await, 401, "{path} with a wrong password");
+        assert_eq!(as_user("nobody", "correct horse").await, 401, "{path} with an unknown user");
+        assert_ne!(as_user("ops", "correct horse").await, 401, "{path} with the right password");
         // Twice: the second answer comes from the verification cache and must agree.
-        let r = http
-            .get(format!("{url}{path}"))
-            .basic_auth("ops", Some("correct horse"))
-            .send()
-            .await
-            .unwrap();
-        assert_ne!(r.status(), 401, "{path} with the right password, cached");
+        assert_ne!(as_user("ops", "correct horse").await, 401, "{path} with the right password, cached");
     }
     let r = http.get(format!("{url}/metrics")).bearer_auth("scrape-me").send().await.unwrap();
     assert_ne!(r.status(), 401, "the metrics token opens /metrics");
@@ -137,13 +119,15 @@ async fn basic_auth_guards_everything_but_healthz_and_metrics_has_its_own_token(
 
 #[tokio::test]
 async fn proxy_mode_trusts_the_user_header_only_from_the_proxy() {
-    let w = World::new().await;
-    let url = serve(
-        &w,
-        "mode = \"proxy\"\nuser_header = \"X-Auth-User\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n",
-    )
+    let (_w, app) = serve(Auth {
+        mode: Some("proxy".into()),
+        user_header: Some("X-Auth-User".into()),
+        trusted_proxies: vec!["127.0.0.0/8".into()],
+        ..Auth::default()
+    })
     .await;
-    let http = reqwest::Client::new();
+    let url = app.url("");
+    let http = crate::support::http();
     let r = http.get(format!("{url}/api/v1/environments")).send().await.unwrap();
     assert_eq!(r.status(), 403, "no user named");
     let r = http
@@ -154,8 +138,13 @@ async fn proxy_mode_trusts_the_user_header_only_from_the_proxy() {
         .unwrap();
     assert_ne!(r.status(), 403);
 
-    let w2 = World::new().await;
-    let url = serve(&w2, "mode = \"proxy\"\ntrusted_proxies = [\"10.1.2.3\"]\n").await;
+    let (_w2, app2) = serve(Auth {
+        mode: Some("proxy".into()),
+        trusted_proxies: vec!["10.1.2.3".into()],
+        ..Auth::default()
+    })
+    .await;
+    let url = app2.url("");
     let r = http
         .get(format!("{url}/api/v1/environments"))
         .header("X-Forwarded-User", "mallory")

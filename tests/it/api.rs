@@ -1,0 +1,226 @@
+//! The JSON API and the CSV export over real HTTP: shapes as SPEC.md names them, filters, and
+//! answers large enough to go out in several batches.
+
+use crate::support::fixture::serve;
+use crate::support::parse::{Metrics, csv_rows};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// A credential's fields as SPEC.md lists them: the API's keys and the CSV's columns, in order.
+const SPEC_FIELDS: [&str; 12] = [
+    "environment",
+    "app_object_id",
+    "app_id",
+    "app_display_name",
+    "kind",
+    "key_id",
+    "display_name",
+    "hint",
+    "start",
+    "end",
+    "days_left",
+    "status",
+];
+
+#[tokio::test]
+async fn credentials_api_has_the_spec_shape_and_filters() {
+    let (_w, app) = serve(30, true).await;
+    let all = app.credentials("").await;
+    assert!(all.len() > 90);
+    // Issue 8, after SPEC.md's fields: app registration or enterprise app, exclusion, successor.
+    let keys: BTreeSet<&str> = SPEC_FIELDS
+        .iter()
+        .chain(&["source", "excluded", "superseded_by"])
+        .copied()
+        .collect();
+    let now = credwatch::domain::Timestamp::from(chrono::Utc::now());
+    for c in &all {
+        let obj = c.as_object().unwrap();
+        assert_eq!(obj.keys().map(String::as_str).collect::<BTreeSet<_>>(), keys);
+        assert!(["dev", "prod", "test"].contains(&c["environment"].as_str().unwrap()));
+        assert!(["secret", "certificate"].contains(&c["kind"].as_str().unwrap()));
+        assert!(c["display_name"].is_null() || c["display_name"].is_string());
+        assert!(c["hint"].is_null() || c["hint"].is_string());
+        let end = c["end"].as_str().unwrap();
+        assert!(end.ends_with('Z'), "{end}");
+        let end = credwatch::domain::Timestamp::parse(end).unwrap();
+        let days = c["days_left"].as_i64().unwrap();
+        assert_eq!(days, credwatch::domain::days_left(end, now), "{c}");
+        let status = credwatch::domain::Thresholds::default().status(end, now);
+        assert_eq!(c["status"], status.as_str());
+        if let Some(start) = c["start"].as_str() {
+            chrono::DateTime::parse_from_rfc3339(start).unwrap();
+        }
+    }
+    let hostile = all
+        .iter()
+        .find(|c| c["app_display_name"] == "<script>alert(1)</script>")
+        .expect("names as data");
+    assert_eq!(hostile["hint"], "<b>");
+
+    let prod = app.credentials("?environment=prod").await;
+    assert!(!prod.is_empty() && prod.iter().all(|c| c["environment"] == "prod"));
+    for status in ["expired", "critical", "warning", "ok"] {
+        let got = app.credentials(&format!("?status={status}")).await;
+        assert_eq!(got.len(), all.iter().filter(|c| c["status"] == status).count(), "{status}");
+    }
+    let soon = app.credentials("?within_days=14").await;
+    assert_eq!(soon.len(), all.iter().filter(|c| c["days_left"].as_i64().unwrap() < 14).count());
+    assert!(soon.iter().any(|c| c["status"] == "expired"), "expired ones included");
+    let both = app.credentials("?environment=dev&status=critical&within_days=3").await;
+    assert!(
+        both.iter()
+            .all(|c| c["environment"] == "dev" && c["status"] == "critical" && c["days_left"].as_i64().unwrap() < 3)
+    );
+
+    for (query, parameter) in [
+        ("?status=bad", "status"),
+        ("?within_days=abc", "within_days"),
+        ("?within_days=-1", "within_days"),
+        ("?environment=nope", "environment"),
+        ("?kind=password", "kind"),
+    ] {
+        let r = app.get(&format!("/api/v1/credentials{query}")).await;
+        assert_eq!(r.status(), 400, "{query}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["parameter"], parameter, "{query}");
+        assert!(body["error"].as_str().unwrap().contains(parameter));
+    }
+}
+
+#[tokio::test]
+async fn environments_api_has_the_spec_shape() {
+    let (_w, app) = serve(10, true).await;
+    let body = app.json("/api/v1/environments").await;
+    let envs = body["environments"].as_array().unwrap();
+    assert_eq!(
+        envs.iter().map(|e| e["name"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["dev", "prod", "test"]
+    );
+    let keys: BTreeSet<&str> = [
+        "name",
+        "tenant_id",
+        "last_sync_at",
+        "last_success_at",
+        "last_error",
+        "applications",
+        "credentials",
+    ]
+    .into();
+    for e in envs {
+        assert_eq!(e.as_object().unwrap().keys().map(String::as_str).collect::<BTreeSet<_>>(), keys);
+        chrono::DateTime::parse_from_rfc3339(e["last_sync_at"].as_str().unwrap()).unwrap();
+        chrono::DateTime::parse_from_rfc3339(e["last_success_at"].as_str().unwrap()).unwrap();
+        let name = e["name"].as_str().unwrap();
+        let live = app.credentials(&format!("?environment={name}")).await.len() as i64;
+        assert_eq!(e["credentials"].as_i64().unwrap(), live, "{name}");
+    }
+    assert_eq!(envs[0]["tenant_id"], "tenant-dev");
+    assert_eq!(envs[0]["applications"], 10);
+    assert_eq!(envs[1]["applications"], 10 + 10 + 1, "generated, hostile and credwatch's own");
+    assert!(envs[0]["last_error"].is_null());
+    assert!(envs[2]["last_error"].as_str().unwrap().contains("503"));
+
+    let (_w2, never) = serve(1, false).await;
+    let body = never.json("/api/v1/environments").await;
+    let e = &body["environments"][0];
+    assert!(e["last_sync_at"].is_null() && e["last_success_at"].is_null() && e["last_error"].is_null());
+    assert_eq!(e["credentials"], 0);
+}
+
+#[tokio::test]
+async fn csv_export_has_the_same_rows_and_is_safe_in_a_spreadsheet() {
+    let (_w, app) = serve(10, true).await;
+    let r = app.get("/api/v1/credentials.csv?environment=prod").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let rows = csv_rows(&r.text().await.unwrap());
+    let json = app.credentials("?environment=prod").await;
+    assert_eq!(rows[0], SPEC_FIELDS, "SPEC.md's columns, in its order");
+    assert_eq!(rows.len() - 1, json.len());
+    for (row, c) in rows[1..].iter().zip(&json) {
+        assert_eq!(row.len(), 12);
+        assert_eq!(row[5], c["key_id"].as_str().unwrap());
+        assert_eq!(row[10], c["days_left"].to_string());
+        assert_eq!(row[9], c["end"].as_str().unwrap());
+        // Text cells never start like a formula; the original text is still there after the '.
+        for (i, cell) in row.iter().enumerate().filter(|(i, _)| ![10].contains(i)) {
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "cell {i}: {cell:?}");
+        }
+        let name = c["app_display_name"].as_str().unwrap_or("");
+        assert!(row[3] == name || row[3] == format!("'{name}"), "{:?} vs {name:?}", row[3]);
+    }
+    let evil = rows.iter().find(|r| r[3].contains("HYPERLINK")).unwrap();
+    assert_eq!(evil[3], "'=HYPERLINK(\"http://evil\",\"x\")");
+    let crlf = rows.iter().find(|r| r[3].contains("Bcc")).unwrap();
+    assert_eq!(crlf[3], "a\r\nBcc: victim@example.com", "line breaks stay inside one quoted cell");
+
+    let r = app.get("/api/v1/credentials.csv?status=nope").await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn large_answers_stream_every_row_exactly_once() {
+    // About 5,000 credentials: the API, its CSV and /metrics each go out in several batches.
+    let (_w, app) = serve(800, true).await;
+    let (live,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM credentials c JOIN environments e ON e.id = c.environment_id
+         WHERE c.removed_at IS NULL AND e.retired_at IS NULL",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    assert!(live > 2 * credwatch::web::stream::BATCH, "{live} credentials");
+
+    // Seen for days, so that rotation awareness has something to say.
+    sqlx::query("UPDATE credentials SET first_seen_at = first_seen_at - ?")
+        .bind(3 * credwatch::domain::Timestamp::TICKS_PER_DAY)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let apps: Vec<(i64,)> = sqlx::query_as("SELECT id FROM applications")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    let siblings = app
+        .store
+        .live_credentials_of(&apps.into_iter().map(|(id,)| id).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let superseded = credwatch::domain::supersession(&siblings, chrono::Utc::now().into()).len();
+    assert!(superseded > 0, "the generated tenants rotate some credentials");
+
+    let r = app.get("/api/v1/credentials").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-length").is_none(), "streamed, not buffered");
+    let body: Value = r.json().await.unwrap();
+    let all = body["credentials"].as_array().unwrap();
+    assert_eq!(all.len() as i64, live);
+    let keys: BTreeSet<(&str, &str, &str)> = all
+        .iter()
+        .map(|c| {
+            (
+                c["environment"].as_str().unwrap(),
+                c["app_object_id"].as_str().unwrap(),
+                c["key_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), all.len(), "no row twice");
+    let ends: Vec<credwatch::domain::Timestamp> = all.iter().map(|c| c["end"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(ends.windows(2).all(|w| w[0] <= w[1]), "earliest end first across batches");
+    // Rotation awareness holds across batch boundaries: the same as over all credentials at once.
+    assert_eq!(all.iter().filter(|c| !c["superseded_by"].is_null()).count(), superseded);
+
+    let csv = csv_rows(&app.get("/api/v1/credentials.csv").await.text().await.unwrap());
+    assert_eq!(csv.len() as i64 - 1, live);
+    let csv_keys: BTreeSet<(String, String, String)> = csv[1..].iter().map(|r| (r[0].clone(), r[1].clone(), r[5].clone())).collect();
+    assert_eq!(csv_keys.len() as i64, live);
+
+    let metrics = Metrics::parse(&app.get("/metrics").await.text().await.unwrap());
+    let expiry = metrics.samples("credwatch_credential_expiry_timestamp_seconds");
+    assert_eq!(expiry.len() as i64, live);
+    let series: BTreeSet<(&str, &str)> = expiry.iter().map(|s| (s.label("environment"), s.label("key_id"))).collect();
+    assert_eq!(series.len() as i64, live, "one series per credential");
+}
