@@ -465,6 +465,20 @@ async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
     let (few, _) = world.feed("/calendar/test.ics").await;
     assert_eq!(parse(&few).key_ids(), ["t3-a", "t3-b"]);
     assert_eq!(parse(&few).name(), "credwatch: test");
+
+    // Another process rotates one of day 3's secrets away: the day-grouped body shared under the
+    // old tag is not served again.
+    world.w.emu.update_applications(PROD_TENANT, |apps| apps[0].password_credentials.clear());
+    world.w.sync_with(&world.w.config()).await;
+    let (after, etag3) = world.feed("/calendar.ics").await;
+    assert_ne!(etag3, etag);
+    let after = parse(&after);
+    let d3 = after
+        .events
+        .values()
+        .find(|e| e.props["DTSTART"].starts_with(&day(3, 0).format("%Y%m%d").to_string()))
+        .expect("day 3 is still there");
+    assert_eq!(d3.props["SUMMARY"], "6 credentials end today");
 }
 
 #[tokio::test]
