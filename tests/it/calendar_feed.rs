@@ -468,7 +468,10 @@ async fn above_max_events_a_feed_holds_one_event_per_day_and_says_so() {
 
     // Another process rotates one of day 3's secrets away: the day-grouped body shared under the
     // old tag is not served again.
-    world.w.emu.update_applications(PROD_TENANT, |apps| apps[0].password_credentials.clear());
+    world
+        .w
+        .emu
+        .update_applications(PROD_TENANT, |apps| apps[0].password_credentials.clear());
     world.w.sync_with(&world.w.config()).await;
     let (after, etag3) = world.feed("/calendar.ics").await;
     assert_ne!(etag3, etag);
