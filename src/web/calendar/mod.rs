@@ -228,7 +228,11 @@ async fn render_days(
 /// so the stall guard sees a reader's progress.
 fn chunks(bytes: Bytes) -> impl Stream<Item = Result<Bytes, StoreError>> {
     let len = bytes.len();
-    streams::iter((0..len).step_by(CHUNK_BYTES).map(move |at| Ok(bytes.slice(at..len.min(at + CHUNK_BYTES)))))
+    streams::iter(
+        (0..len)
+            .step_by(CHUNK_BYTES)
+            .map(move |at| Ok(bytes.slice(at..len.min(at + CHUNK_BYTES)))),
+    )
 }
 
 /// A batch of credentials as a stream of chunks, rendered as the body is read: a batch's rows
