@@ -28,15 +28,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The server says READY on stdout once it serves: read that line (or its end of output) instead of
+# polling for it.
+mkfifo "$work/server.out"
 "$target/debug/examples/browser_fixture" --listen 127.0.0.1:0 --apps 40 >"$work/server.out" 2>"$work/server.err" &
 server=$!
-for _ in $(seq 1 120); do
-    grep -q '^READY ' "$work/server.out" 2>/dev/null && break
-    kill -0 "$server" 2>/dev/null || { cat "$work/server.err"; echo "browser-check: the fixture server died" >&2; exit 1; }
-    sleep 0.5
+exec 3<"$work/server.out"
+base=""
+while IFS= read -r -t 120 line <&3; do
+    echo "$line" >>"$work/server.log"
+    case "$line" in READY\ *) base="${line#READY }"; break ;; esac
 done
-base="$(sed -n 's/^READY //p' "$work/server.out")"
-[ -n "$base" ] || { echo "browser-check: the fixture server never became ready" >&2; exit 1; }
+if [ -z "$base" ]; then
+    cat "$work/server.log" "$work/server.err" >&2
+    echo "browser-check: the fixture server never became ready" >&2
+    exit 1
+fi
+# Keep draining what it writes later, so that it never blocks on a full pipe.
+cat <&3 >>"$work/server.log" &
 
 pages=(
     /
@@ -98,7 +107,7 @@ timeout 300 node .ci/axe-check.mjs "$modules" "$screenshot" "${urls[@]}" || fail
 
 if [ "$failures" -gt 0 ]; then
     echo "browser-check: $failures failure(s); server log:" >&2
-    cat "$work/server.err" >&2
+    cat "$work/server.log" "$work/server.err" >&2
     exit 1
 fi
 echo "browser-check: all pages fine"

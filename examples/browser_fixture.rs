@@ -31,6 +31,8 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        // stdout carries only the READY line the scripts wait for.
+        .with_writer(std::io::stderr)
         .init();
     let mut w = World::new().await;
     fixture::three_environments(&mut w, apps);

@@ -81,6 +81,8 @@ impl Application {
                 .wrap(middleware::from_fn(web::trace::trace_requests))
                 .configure(web::routes)
         })
+        // Feed downloads cut off readers that stall, which needs each connection's socket.
+        .on_connect(web::calendar::stall::remember_socket)
         .disable_signals()
         .shutdown_timeout(10)
         .listen(listener)?

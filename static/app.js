@@ -66,8 +66,31 @@
     });
   }
 
+  // The subscribe box's builder: the address of the feed its fields describe, as the server
+  // would read it (empty fields are left out), shown live in https and webcal form.
+  function showFeed(form) {
+    var params = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.value.trim() === "") { return; }
+      params.push(encodeURIComponent(el.name) + "=" + encodeURIComponent(el.value.trim()));
+    });
+    var https = form.action + "?" + params.join("&");
+    var links = { https: https, webcal: https.replace(/^https?:/, "webcal:") };
+    Object.keys(links).forEach(function (kind) {
+      var a = form.querySelector("a[data-feed='" + kind + "']");
+      var button = form.querySelector("button[data-feed-copy='" + kind + "']");
+      if (a) { a.href = links[kind]; a.textContent = links[kind]; }
+      if (button) { button.setAttribute("data-copy", links[kind]); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     reveal();
+    document.querySelectorAll("form.feed-builder").forEach(function (form) {
+      showFeed(form);
+      form.addEventListener("input", function () { showFeed(form); });
+      form.addEventListener("change", function () { showFeed(form); });
+    });
     document.addEventListener("click", function (e) {
       var target = e.target;
       if (!(target instanceof Element)) { return; }

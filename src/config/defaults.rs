@@ -49,6 +49,12 @@ pub const SMTP_URL: &str = "smtp://127.0.0.1:25";
 /// `email.dir`, relative to the config file.
 pub const OUTBOX_DIR: &str = "outbox";
 
+/// `calendar.max_events`: about 3 MB of feed; above it a feed holds one event per day, and a
+/// day-grouped feed stays under 5 MB whatever the tenant's size.
+pub const CALENDAR_MAX_EVENTS: u64 = 2_000;
+/// `calendar.stall_timeout_secs`.
+pub const CALENDAR_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// `sync.concurrency`.
 pub const SYNC_CONCURRENCY: usize = 4;
 /// `sync.request_timeout_secs`.

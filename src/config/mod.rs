@@ -63,7 +63,7 @@ pub struct Config {
     pub reminders: Ladder,
     /// `[email]`: how reminders are sent, from whom, to whom.
     pub email: EmailConfig,
-    /// `[calendar]`: the feed's token.
+    /// `[calendar]`: the feed's token, size and patience.
     pub calendar: CalendarConfig,
     /// `[sync]`: how syncs talk to Graph.
     pub sync: SyncConfig,
@@ -284,6 +284,12 @@ pub struct CalendarConfig {
     /// The feed token from `calendar.token_env` or `calendar.token_file`; without one the feed is
     /// refused to everyone.
     pub token: Option<SecretString>,
+    /// `calendar.max_events`: a feed that would hold more events than this (one per credential)
+    /// holds one event per day instead, and says so in its name (default 2,000).
+    pub max_events: u64,
+    /// `calendar.stall_timeout_secs`: a feed download whose reader takes nothing for this long
+    /// is cut off (default 30).
+    pub stall_timeout: Duration,
 }
 
 /// How syncs talk to Graph (`[sync]`, all optional).

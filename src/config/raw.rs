@@ -27,7 +27,7 @@ pub(crate) struct RawConfig {
     pub reminders: RawReminders,
     /// `[email]`: without the table, nothing is sent.
     pub email: Option<RawEmail>,
-    /// `[calendar]`: the feed's token.
+    /// `[calendar]`: the feed's token, size and patience.
     #[serde(default)]
     pub calendar: RawCalendar,
     /// `[sync]`: how syncs talk to Graph.
@@ -208,6 +208,11 @@ pub(crate) struct RawCalendar {
     pub token_env: Option<String>,
     /// `token_file`: or a file holding it.
     pub token_file: Option<PathBuf>,
+    /// `max_events`: a feed that would hold more events than this (one per credential) holds one
+    /// event per day instead, and says so in its name.
+    pub max_events: Option<u64>,
+    /// `stall_timeout_secs`: a feed download whose reader takes nothing for this long is cut off.
+    pub stall_timeout_secs: Option<u64>,
 }
 
 /// `[sync]`.

@@ -28,5 +28,5 @@ pub use href::path_segment;
 pub use links::{credwatch_link, default_portal, enterprise_app_link, portal_link};
 pub use status::{Status, Thresholds, days_left};
 pub use supersession::{SUPERSEDED_AFTER_SECS, Sibling, Successor, supersession};
-pub use text::{MAX_NAME_CHARS, clean};
+pub use text::{MAX_NAME_CHARS, clean, one_line};
 pub use timestamp::{Timestamp, TimestampError};

@@ -7,24 +7,27 @@ pub const MAX_NAME_CHARS: usize = 120;
 /// line and paragraph separators and bidirectional overrides become spaces; overlong text is
 /// cut with an ellipsis.
 pub fn clean(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| {
-            if c.is_control()
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-            {
-                ' '
-            } else {
-                c
-            }
-        })
-        .take(MAX_NAME_CHARS + 1)
-        .collect();
+    let mut out: String = text.chars().take(MAX_NAME_CHARS + 1).map(one_line_char).collect();
     if out.chars().count() > MAX_NAME_CHARS {
         out = out.chars().take(MAX_NAME_CHARS - 1).collect();
         out.push('…');
     }
     out
+}
+
+/// [`clean`] without the cut: for where a name must be told apart from one that differs only
+/// at its end (the calendar feed's descriptions).
+pub fn one_line(text: &str) -> String {
+    text.chars().map(one_line_char).collect()
+}
+
+fn one_line_char(c: char) -> char {
+    if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    {
+        ' '
+    } else {
+        c
+    }
 }
 
 #[cfg(test)]
@@ -44,5 +47,13 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_NAME_CHARS);
         assert!(cut.ends_with('…'));
         assert_eq!(clean(&"y".repeat(MAX_NAME_CHARS)), "y".repeat(MAX_NAME_CHARS));
+    }
+
+    #[test]
+    fn one_line_keeps_the_whole_text() {
+        let long = format!("{}\r\nend", "é".repeat(300));
+        let whole = one_line(&long);
+        assert_eq!(whole.chars().count(), 305);
+        assert!(whole.ends_with("  end"));
     }
 }

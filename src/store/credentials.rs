@@ -167,6 +167,10 @@ pub struct CredentialFilter {
     pub search: Option<String>,
     /// Only the credentials of this application (store id).
     pub application_id: Option<i64>,
+    /// Only the credentials of applications this person owns: their mail or user principal
+    /// name, compared without regard to ASCII case. Applications whose owners were never
+    /// fetched have none.
+    pub owner: Option<String>,
     /// Include removed (rotated-away) credentials too.
     pub include_removed: bool,
     pub limit: Option<i64>,
@@ -321,7 +325,10 @@ impl Store {
     }
 }
 
-fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
+/// The conditions of `f` as `AND`s after a `WHERE`, for queries that join `c`, `a` and `e`
+/// themselves. A search of [`MIN_INDEXED_SEARCH_CHARS`] or more is not among them: it chooses the
+/// rows a query starts from ([`push_selection`]).
+pub(super) fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
     if !f.include_removed {
         q.push(" AND c.removed_at IS NULL");
     }
@@ -339,6 +346,14 @@ fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
     }
     if let Some(app) = f.application_id {
         q.push(" AND c.application_id = ").push_bind(app);
+    }
+    if let Some(owner) = &f.owner {
+        // Owners are stored as a JSON array (see `domain::Owner`).
+        q.push(" AND EXISTS (SELECT 1 FROM json_each(a.owners) o WHERE json_extract(o.value, '$.mail') = ")
+            .push_bind(owner.clone())
+            .push(" COLLATE NOCASE OR json_extract(o.value, '$.user_principal_name') = ")
+            .push_bind(owner.clone())
+            .push(" COLLATE NOCASE)");
     }
     if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty() && !search_is_indexed(s)) {
         // Too short for the trigram index: LIKE (with our own escape character, so % and _ typed

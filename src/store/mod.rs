@@ -5,6 +5,7 @@
 //! source, tags and owners are parsed as they are read, and a stored value that does not parse
 //! is reported ([`StoreError::Corrupt`]), never silently emptied.
 
+mod calendar;
 mod credentials;
 mod dashboard;
 mod files;
@@ -14,6 +15,7 @@ mod rows;
 mod sync;
 mod time;
 
+pub use calendar::DayCount;
 pub use credentials::{CredentialFilter, Expiry, SearchHit, MIN_INDEXED_SEARCH_CHARS, SHORT_SEARCH_SCAN, search_is_indexed};
 pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts};
 pub use reminders::ReminderRow;

@@ -9,13 +9,12 @@ use super::layout::Layout;
 use super::snapshot::{CHART_MONTHS, SnapshotCache};
 use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, thousands};
-use crate::domain::{Timestamp, path_segment};
+use crate::domain::Timestamp;
 use crate::store::{MonthCount, StatusCounts};
 use actix_web::{get, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use chrono::{Datelike, Utc};
-use secrecy::ExposeSecret;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "overview.html")]
@@ -28,7 +27,7 @@ pub struct OverviewPage {
     own: Vec<CredentialRow>,
     own_missing: Vec<(String, String)>,
     chart: Chart,
-    calendar: Option<CalendarLinks>,
+    calendar: Option<super::calendar::SubscribeBox>,
     generated: String,
 }
 
@@ -77,42 +76,10 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
         own,
         own_missing,
         chart: Chart::new(&snap.months, &names, snap.chart_from),
-        calendar: calendar_links(&state, &names),
+        calendar: super::calendar::SubscribeBox::new(&state.config, &names),
         generated: view::utc(now),
     };
     Ok(page)
-}
-
-/// The feed's subscription addresses, shown only when a feed token is configured.
-struct CalendarLinks {
-    all: FeedLink,
-    per_environment: Vec<(String, FeedLink)>,
-}
-
-struct FeedLink {
-    https: String,
-    webcal: String,
-}
-
-fn calendar_links(state: &AppState, names: &[String]) -> Option<CalendarLinks> {
-    let token = state.config.calendar.token.as_ref()?;
-    let token: String = url::form_urlencoded::byte_serialize(token.expose_secret().as_bytes()).collect();
-    let base = state.config.server.public_url.as_str().trim_end_matches('/').to_string();
-    let link = |path: String| {
-        let https = format!("{base}{path}?token={token}");
-        let webcal = match https.split_once("://") {
-            Some((_, rest)) => format!("webcal://{rest}"),
-            None => https.clone(),
-        };
-        FeedLink { https, webcal }
-    };
-    Some(CalendarLinks {
-        all: link("/calendar.ics".into()),
-        per_environment: names
-            .iter()
-            .map(|n| (n.clone(), link(format!("/calendar/{}.ics", path_segment(n)))))
-            .collect(),
-    })
 }
 
 /// A stacked bar chart of expiries per month, drawn on the server as SVG.

@@ -8,13 +8,13 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod calendar;
 pub mod dashboard;
 mod embedded;
 pub mod error;
 pub mod findings;
 pub mod health;
 pub mod host;
-pub mod ics;
 pub mod inventory;
 mod layout;
 pub mod methods;
@@ -36,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // Called once per worker: each keeps its own overview snapshot and searches' hits.
     cfg.app_data(web::Data::new(snapshot::SnapshotCache::default()))
         .app_data(web::Data::new(search::SearchCache::default()))
+        .app_data(web::Data::new(calendar::FeedCache::default()))
         .app_data(query::config())
         .service(health::healthz)
         .service(dashboard::overview)
@@ -48,7 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(findings::findings_page)
         .service(metrics::metrics)
         .service(assets::asset)
-        .service(ics::calendar_all)
-        .service(ics::calendar_environment)
+        .service(calendar::calendar_all)
+        .service(calendar::calendar_environment)
         .default_service(web::to(error::not_found));
 }

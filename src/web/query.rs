@@ -82,11 +82,48 @@ impl InventoryQuery {
     }
 }
 
+/// The calendar feed's filters (`/calendar.ics`, `/calendar/{environment}.ics`). Read with
+/// [`after_check`] once the token matched, so that without it every address is a 403.
+#[derive(Debug, Default, Deserialize)]
+pub struct FeedQuery {
+    #[serde(default, deserialize_with = "environment")]
+    pub environment: Option<String>,
+    #[serde(default, deserialize_with = "status")]
+    pub status: Option<Status>,
+    #[serde(default, deserialize_with = "within_days")]
+    pub within_days: Option<WithinDays>,
+    /// A mail address or user principal name.
+    #[serde(default, deserialize_with = "owner")]
+    pub owner: Option<String>,
+    #[serde(default, deserialize_with = "group")]
+    pub group: Option<Grouping>,
+}
+
+/// The feed's token alone, which its handler checks before anything else of the address.
+#[derive(Debug, Default, Deserialize)]
+pub struct FeedToken {
+    pub token: Option<String>,
+}
+
+/// `group`: how a feed gathers its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// One event per UTC day on which credentials end.
+    Day,
+}
+
+/// Longest `owner` accepted: no mail address (254 octets, RFC 5321) or user principal name is longer.
+pub const MAX_OWNER_CHARS: usize = 320;
+
 /// A number of days from now, `0..=MAX_WITHIN_DAYS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WithinDays(u32);
 
 impl WithinDays {
+    pub fn days(self) -> u32 {
+        self.0
+    }
+
     /// The instant a credential must end before to count as within.
     pub fn end_before(self, now: Timestamp) -> Timestamp {
         now.plus_days(i64::from(self.0))
@@ -181,6 +218,25 @@ fn within_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<WithinDays>, D:
     })
 }
 
+fn owner<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    parameter(d, "owner", |s| {
+        if s.chars().count() > MAX_OWNER_CHARS || s.chars().any(char::is_control) {
+            Err(format!(
+                "give one mail address or user principal name of at most {MAX_OWNER_CHARS} characters"
+            ))
+        } else {
+            Ok(s.to_string())
+        }
+    })
+}
+
+fn group<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Grouping>, D::Error> {
+    parameter(d, "group", |s| match s {
+        "day" => Ok(Grouping::Day),
+        other => Err(format!("“{other}” is not a grouping; use day")),
+    })
+}
+
 fn page<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Page>, D::Error> {
     parameter(d, "page", |s| match whole_number(s) {
         Ok(n) => Ok(Page(n.unwrap_or(u32::MAX).max(1))),
@@ -254,14 +310,24 @@ impl QueryProblem {
 
 /// How every `web::Query<T>` answers a query string it refuses.
 pub fn config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, req| {
-        let problem = match &err {
-            QueryPayloadError::Deserialize(e) => QueryProblem::read(&e.to_string()),
-            other => QueryProblem::read(&other.to_string()),
-        };
-        let response = refusal(req, &problem);
-        actix_web::error::InternalError::from_response(err, response).into()
-    })
+    web::QueryConfig::default().error_handler(refused)
+}
+
+/// A query string of type `T` read inside a handler, after a check that must come first (the
+/// feed's token); refused exactly as an extractor would refuse it.
+pub fn after_check<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, actix_web::Error> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| refused(e, req))
+}
+
+fn refused(err: QueryPayloadError, req: &HttpRequest) -> actix_web::Error {
+    let problem = match &err {
+        QueryPayloadError::Deserialize(e) => QueryProblem::read(&e.to_string()),
+        other => QueryProblem::read(&other.to_string()),
+    };
+    let response = refusal(req, &problem);
+    actix_web::error::InternalError::from_response(err, response).into()
 }
 
 /// The 400 in the form the path's clients read.

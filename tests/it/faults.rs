@@ -348,12 +348,9 @@ async fn sigkill_during_sync_leaves_a_consistent_database() {
     let served = w.emu.requests().len();
     let sync = process::Running::start(&w, &["sync"]);
     let pages = 4_000 / 100;
-    // The emulator serves from this test's runtime: polling its log yields to it.
-    let listed = async {
-        while w.emu.requests()[served..].iter().filter(|r| r.path == "/v1.0/applications").count() < pages {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    };
+    let listed = w
+        .emu
+        .wait_for_requests(|log| log[served..].iter().filter(|r| r.path == "/v1.0/applications").count() >= pages);
     tokio::time::timeout(Duration::from_secs(60), listed)
         .await
         .unwrap_or_else(|_| panic!("the listing never completed:\n{}", sync.stderr()));

@@ -117,7 +117,10 @@ async fn owners_enterprise_apps_and_saml_certificates_sync_once() {
             .iter()
             .any(|o| o.kind == "servicePrincipal" && o.app_id.as_deref() == Some("dddd0000-0000-4000-8000-000000000000"))
     );
-    assert_eq!(creds.iter().find(|c| c.key_id == "k-orphan").unwrap().app_owners.clone(), Some(vec![]));
+    assert_eq!(
+        creds.iter().find(|c| c.key_id == "k-orphan").unwrap().app_owners.clone(),
+        Some(vec![])
+    );
     let requests = w.emu.requests();
     let owner_calls: Vec<&str> = requests
         .iter()

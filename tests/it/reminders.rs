@@ -398,13 +398,7 @@ async fn file_transport_writes_one_eml_per_message() {
     let mut w = world().await;
     seed(&w, now);
     let outbox = w.dir.path().join("outbox");
-    w.file.email = Some(Email {
-        transport: Some("file".into()),
-        dir: Some(outbox.clone()),
-        from: Some("credwatch@example.com".into()),
-        to: vec!["ops@example.com".into()],
-        ..Email::default()
-    });
+    w.file.email = Some(Email::outbox(outbox.clone(), &["ops@example.com"]));
     let config = w.config();
     let store = w.sync_with(&config).await;
     let report = try_remind(&store, &config, now, false).await.unwrap();

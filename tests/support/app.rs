@@ -5,8 +5,10 @@ use credwatch::config::Config;
 use credwatch::startup::Application;
 use credwatch::store::Store;
 use credwatch::sync::Syncer;
+use credwatch::web::auth::AuthGuard;
 use serde_json::Value;
 use std::net::TcpListener;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
@@ -14,6 +16,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub store: Store,
     pub config: Config,
+    /// The access guard, to count password checks.
+    pub guard: Arc<AuthGuard>,
     stop: CancellationToken,
     running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -26,6 +30,7 @@ impl TestApp {
         let app = Application::build(config.clone(), Some(listener)).await.expect("the app builds");
         let port = app.port();
         let store = app.store().clone();
+        let guard = app.auth_guard();
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let running = tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
@@ -34,6 +39,7 @@ impl TestApp {
             http: super::http(),
             store,
             config,
+            guard,
             stop,
             running: Some(running),
         }

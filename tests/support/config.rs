@@ -59,6 +59,8 @@ impl ConfigFile {
 pub struct Server {
     pub listen: Option<String>,
     pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
     pub auth: Option<Auth>,
 }
 
@@ -74,6 +76,7 @@ pub struct Auth {
     pub trusted_proxies: Vec<String>,
     pub metrics_token_env: Option<String>,
     pub metrics_token_file: Option<PathBuf>,
+    pub password_checks: Option<usize>,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -142,12 +145,24 @@ impl Email {
             ..Email::default()
         }
     }
+    /// One `.eml` file per message in `dir`, from credwatch@example.com to `to`.
+    pub fn outbox(dir: PathBuf, to: &[&str]) -> Email {
+        Email {
+            transport: Some("file".into()),
+            dir: Some(dir),
+            from: Some("credwatch@example.com".into()),
+            to: to.iter().map(|t| t.to_string()).collect(),
+            ..Email::default()
+        }
+    }
 }
 
 #[derive(Serialize, Default, Clone, Debug)]
 pub struct Calendar {
     pub token_env: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub max_events: Option<u64>,
+    pub stall_timeout_secs: Option<u64>,
 }
 
 #[derive(Serialize, Default, Clone, Debug)]

@@ -11,6 +11,7 @@ pub mod app;
 pub mod config;
 pub mod fixture;
 pub mod graph;
+pub mod logs;
 pub mod parse;
 pub mod process;
 pub mod smtp;
@@ -22,8 +23,8 @@ pub use credwatch_emulator as emu;
 
 use config::{ConfigFile, Database, Environment, Schedule, Server, Sync};
 use credwatch::config::Config;
-use credwatch::startup::open_store;
 use credwatch::domain::Credential;
+use credwatch::startup::open_store;
 use credwatch::store::{CredentialFilter, Store};
 use credwatch::sync::{EnvironmentReport, Syncer};
 use emu::{ClientAuth, Emulator};
@@ -116,6 +117,25 @@ impl World {
         entry
     }
 
+    /// A world watching `prod`, which notifies oncall@example.com; its tenant lists one app,
+    /// `payments`, with one secret ending in `days_left` days.
+    pub async fn with_one_secret(days_left: i64) -> World {
+        use graph::AppBuilder;
+        let mut w = World::new().await;
+        w.tenant("prod", PROD_TENANT, CLIENT).notify = vec!["oncall@example.com".into()];
+        let secret = emu::PasswordCredential {
+            hint: Some("abc".into()),
+            ..graph::secret(
+                "5ec7e700-0000-4000-8000-000000000001",
+                "prod secret",
+                graph::now() + graph::days(days_left),
+            )
+        };
+        w.emu
+            .set_applications(PROD_TENANT, vec![graph::app(1, "payments").secrets(vec![secret])]);
+        w
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("credwatch.db")
     }
@@ -182,16 +202,7 @@ impl World {
     pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
         let mut cmd = process::command(self);
         cmd.args(args);
-        // Blocking wait on a worker thread: the emulator keeps serving on the runtime meanwhile.
-        let out = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .unwrap()
-            .expect("the binary runs");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        process::output(cmd).await
     }
 }
 
@@ -199,8 +210,13 @@ impl World {
 /// built without a crypto provider of its own, so the process-wide one is installed first, as
 /// `main` does.
 pub fn http() -> reqwest::Client {
+    http_builder().build().expect("an HTTP client")
+}
+
+/// [`http`]'s builder, for a client with settings of its own.
+pub fn http_builder() -> reqwest::ClientBuilder {
     credwatch::tls::install();
-    reqwest::Client::new()
+    reqwest::Client::builder()
 }
 
 /// The variable holding environment `name`'s client secret.

@@ -11,14 +11,44 @@ use std::time::Duration;
 /// The binary with the world's variables, in the world's directory, and nothing else of the
 /// test's environment.
 pub fn command(w: &World) -> Command {
+    let mut cmd = Command::new(binary());
+    in_world(&mut cmd, w);
+    cmd
+}
+
+/// [`command`] run by `sh` under `umask` (umask is per process; setting it in the test process
+/// would leak into the tests running beside it).
+pub fn command_with_umask(w: &World, umask: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!("umask {umask} && exec \"$0\" \"$@\"")).arg(binary());
+    in_world(&mut cmd, w);
+    cmd
+}
+
+/// Runs `cmd` to the end; returns (exit code, stdout, stderr).
+pub async fn output(mut cmd: Command) -> (i32, String, String) {
+    // Blocking wait on a worker thread: the emulator keeps serving on the runtime meanwhile.
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn binary() -> &'static str {
     // Cargo names the binary to integration tests only; the browser fixture example never runs it.
-    let binary = option_env!("CARGO_BIN_EXE_credwatch").expect("the credwatch binary (integration tests only)");
-    let mut cmd = Command::new(binary);
+    option_env!("CARGO_BIN_EXE_credwatch").expect("the credwatch binary (integration tests only)")
+}
+
+fn in_world(cmd: &mut Command, w: &World) {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(&w.vars)
         .current_dir(w.dir.path());
-    cmd
 }
 
 /// Sends SIGTERM, as systemd and `docker stop` do.

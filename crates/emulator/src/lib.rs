@@ -187,6 +187,8 @@ pub(crate) struct State {
 
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// Woken after every answer is logged, so a test can wait for a request instead of polling.
+    logged: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -234,6 +236,7 @@ impl Emulator {
                 delay: None,
                 log: Vec::new(),
             }),
+            logged: tokio::sync::Notify::new(),
         });
 
         let data = web::Data::from(shared.clone());
@@ -260,6 +263,7 @@ impl Emulator {
                             tenant_id: extra.tenant_id,
                             client_id: extra.client_id,
                         });
+                        log_to.logged.notify_waiters();
                         Ok(res)
                     }
                 })
@@ -399,6 +403,20 @@ impl Emulator {
     /// Every request answered so far, oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().log.clone()
+    }
+
+    /// Waits until the requests answered so far satisfy `done`, checked again after each answer.
+    pub async fn wait_for_requests(&self, done: impl Fn(&[RequestRecord]) -> bool) {
+        loop {
+            // Registered before the check, so an answer logged in between still wakes us.
+            let notified = self.shared.logged.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if done(&self.shared.lock().log) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// How many tokens have been issued.

@@ -155,6 +155,12 @@ impl Loader<'_> {
                 "calendar.token_file",
                 raw.calendar.token_file.as_deref(),
             )?,
+            max_events: raw.calendar.max_events.unwrap_or(defaults::CALENDAR_MAX_EVENTS),
+            stall_timeout: match raw.calendar.stall_timeout_secs {
+                Some(0) => return Err(self.err("calendar.stall_timeout_secs", "must be at least 1")),
+                Some(s) => Duration::from_secs(s),
+                None => defaults::CALENDAR_STALL_TIMEOUT,
+            },
         };
         let sync = self.sync(raw.sync)?;
         let mut environments = Vec::with_capacity(raw.environments.len());

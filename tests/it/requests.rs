@@ -3,215 +3,97 @@
 //! in one way, a request id on every answer and on the log lines written for it, and a failing
 //! database named by its class on the 500 page.
 
-use credwatch::config::Config;
-use credwatch::startup::Application as Service;
-use credwatch::store::{Store, StoreError};
-use credwatch::sync::Syncer;
+use crate::support::app::TestApp;
+use crate::support::config::Email;
+use crate::support::emu::{Application, PasswordCredential};
+use crate::support::graph::{self, AppBuilder};
+use crate::support::{CLIENT, PROD_TENANT, World, logs};
+use credwatch::store::StoreError;
 use credwatch::web::error::FailureClass;
-use credwatch_emulator::{Application, ClientAuth, DirectoryObject, Emulator, PasswordCredential};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
-use tokio_util::sync::CancellationToken;
+use std::path::Path;
 
-const SECRET: &str = "edge-test-secret";
-const TENANT: &str = "tenant-prod";
-const CLIENT: &str = "c0ffee00-0000-4000-8000-00000000edge";
 /// An object id with every character a path segment must encode. Graph's are GUIDs; this one
 /// stands for any name that reaches a URL.
 const HOSTILE_ID: &str = "a b+c/d?e#f%g é";
 
-// ---- log capture -----------------------------------------------------------------------------
-
-/// Every log line of this test binary, as the text formatter writes it.
-fn logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    static INIT: OnceLock<()> = OnceLock::new();
-    let logs = LOGS.get_or_init(|| Mutex::new(Vec::new()));
-    INIT.get_or_init(|| {
-        tracing_subscriber::fmt()
-            .with_env_filter("credwatch=debug")
-            .with_ansi(false)
-            .with_writer(|| LogWriter)
-            .init();
-    });
-    logs
-}
-
-struct LogWriter;
-
-impl Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        logs().lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_lines_containing(needle: &str) -> Vec<String> {
-    String::from_utf8_lossy(&logs().lock().unwrap())
-        .lines()
-        .filter(|l| l.contains(needle))
-        .map(str::to_string)
-        .collect()
-}
-
-// ---- the service under test ------------------------------------------------------------------
-
 fn secret(key: &str, name: &str, days: i64) -> PasswordCredential {
     PasswordCredential {
-        key_id: key.into(),
-        display_name: Some(name.into()),
         hint: Some("abc".into()),
-        start_date_time: Some("2025-01-01T00:00:00Z".into()),
-        end_date_time: Some(
-            (chrono::Utc::now() + chrono::Duration::days(days))
-                .format("%Y-%m-%dT%H:%M:%SZ")
-                .to_string(),
-        ),
-        custom_key_identifier: None,
-    }
-}
-
-fn owner(n: usize) -> DirectoryObject {
-    DirectoryObject {
-        odata_type: "#microsoft.graph.user".into(),
-        id: format!("0000000{n:02}-0000-4000-8000-0000000000aa"),
-        display_name: Some(format!("Owner {n}")),
-        mail: Some(format!("owner{n}@example.com")),
-        ..Default::default()
+        ..graph::secret(key, name, graph::now() + graph::days(days))
     }
 }
 
 /// Three apps in prod; the hostile one has more owners than a listing expands, so its owners
 /// are read from `/applications/{id}/owners` with its id in the path.
 fn applications() -> Vec<Application> {
-    let app = |id: &str, n: u32, name: &str, creds: Vec<PasswordCredential>| Application {
-        id: id.into(),
-        app_id: format!("aaaa{n:04}-0000-4000-8000-000000000000"),
-        display_name: Some(name.into()),
-        password_credentials: creds,
-        ..Default::default()
-    };
-    let mut hostile = app(
-        HOSTILE_ID,
-        3,
-        "Reserved / characters ? # % + é",
-        vec![secret("k-hostile", "hostile", 20)],
-    );
-    hostile.owners = (0..21).map(owner).collect();
+    let owners = (0..21)
+        .map(|n| {
+            graph::user(
+                &format!("0000000{n:02}-0000-4000-8000-0000000000aa"),
+                &format!("Owner {n}"),
+                Some(&format!("owner{n}@example.com")),
+            )
+        })
+        .collect();
     vec![
-        app(
-            "0001-payroll",
-            1,
-            "Payroll",
-            vec![secret("k-soon", "soon", 5), secret("k-later", "later", 200)],
-        ),
-        app("0002-shop", 2, "Shop", vec![secret("k-gone", "gone", -3)]),
-        hostile,
+        Application {
+            id: "0001-payroll".into(),
+            ..graph::app(1, "Payroll").secrets(vec![secret("k-soon", "soon", 5), secret("k-later", "later", 200)])
+        },
+        Application {
+            id: "0002-shop".into(),
+            ..graph::app(2, "Shop").secrets(vec![secret("k-gone", "gone", -3)])
+        },
+        Application {
+            id: HOSTILE_ID.into(),
+            ..graph::app(3, "Reserved / characters ? # % + é")
+                .secrets(vec![secret("k-hostile", "hostile", 20)])
+                .owners(owners)
+        },
     ]
 }
 
-fn config(emulator: &str, database: &Path) -> Config {
-    let text = toml::to_string(&json!({
-        "database": { "url": format!("sqlite://{}", database.display()) },
-        "schedule": { "sync": "", "remind": "" },
-        "email": { "transport": "none" },
-        "sync": { "max_attempts": 1, "request_timeout_secs": 10 },
-        "environments": [{
-            "name": "prod", "tenant_id": TENANT, "client_id": CLIENT, "client_secret_env": "SECRET",
-            "authority_host": emulator, "graph_url": emulator,
-        }],
-    }))
-    .expect("the config serialises");
-    Config::from_toml(&text, None, &|k| (k == "SECRET").then(|| SECRET.to_string())).expect("the test config is valid")
+/// prod listing [`applications`], synced into the world's database, which is then closed.
+async fn seeded() -> World {
+    let mut w = World::new().await;
+    w.tenant("prod", PROD_TENANT, CLIENT);
+    w.emu.set_applications(PROD_TENANT, applications());
+    w.file.email = Some(Email {
+        transport: Some("none".into()),
+        ..Email::default()
+    });
+    w.file.sync().max_attempts = Some(1);
+    w.sync_with(&w.config()).await.pool().close().await;
+    w
 }
 
-async fn emulator() -> Emulator {
-    let emu = Emulator::start().await.expect("the emulator starts");
-    emu.add_tenant(TENANT);
-    emu.register_client(
-        TENANT,
-        CLIENT,
-        ClientAuth::Secret {
-            value: SECRET.into(),
-            expired: false,
-        },
-    );
-    emu.set_applications(TENANT, applications());
-    emu
+/// Serves the world's database, as `serve` would, capturing the log.
+async fn serve(w: &World) -> TestApp {
+    logs::capture();
+    TestApp::start(w.config()).await
 }
 
-/// Syncs prod into the database at `path` and closes it.
-async fn seed(config: &Config) {
-    let store = Store::connect(&config.database.url).await.expect("the store opens");
-    store.register_environments(&config.environments).await.unwrap();
-    let reports = Syncer::new(config, store.clone())
-        .sync_all(None, &CancellationToken::new(), |_| {})
-        .await;
-    assert!(reports[0].succeeded(), "{}", reports[0]);
-    store.pool().close().await;
+/// A synced prod, served.
+async fn synced() -> (TestApp, World) {
+    let w = seeded().await;
+    (serve(&w).await, w)
 }
 
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl TestApp {
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
-    }
-
-    async fn text(&self, path: &str, status: u16) -> (String, String) {
-        let r = self.get(path).await;
-        assert_eq!(r.status(), status, "GET {path}");
-        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
-        (ct, r.text().await.unwrap())
-    }
-}
-
-/// Serves the database `config` names, as `serve` would.
-async fn serve(config: Config) -> TestApp {
-    logs();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Service::build(config, Some(listener)).await.expect("the app builds");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    TestApp {
-        base,
-        client: reqwest::Client::new(),
-        _stop: stop,
-    }
-}
-
-/// A synced prod, served. The emulator and the directory live as long as the returned guard.
-async fn synced() -> (TestApp, Emulator, tempfile::TempDir) {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(&emu.url(), &dir.path().join("credwatch.db"));
-    seed(&config).await;
-    (serve(config).await, emu, dir)
-}
-
-fn db_path(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().join("credwatch.db")
+/// GET `path`, which must answer `status`: (content type, body).
+async fn text(app: &TestApp, path: &str, status: u16) -> (String, String) {
+    let r = app.get(path).await;
+    assert_eq!(r.status(), status, "GET {path}");
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    (ct, r.text().await.unwrap())
 }
 
 // ---- query strings ---------------------------------------------------------------------------
 
 #[tokio::test]
 async fn api_parameters_are_typed_and_a_bad_one_is_a_400_naming_it() {
-    let (app, _emu, _dir) = synced().await;
+    let (app, _w) = synced().await;
     // Blank values are what a form sends for "any": absent, not wrong.
     let all = app.get("/api/v1/credentials?status=&kind=&within_days=&environment=").await;
     assert_eq!(all.status(), 200);
@@ -251,7 +133,7 @@ async fn api_parameters_are_typed_and_a_bad_one_is_a_400_naming_it() {
 
 #[tokio::test]
 async fn page_parameters_are_typed_and_a_bad_one_is_the_error_page_naming_it() {
-    let (app, _emu, _dir) = synced().await;
+    let (app, _w) = synced().await;
     for (query, parameter, says) in [
         ("status=soon", "status", "use one of expired, critical, warning, ok"),
         ("kind=key", "kind", "use secret or certificate"),
@@ -260,31 +142,31 @@ async fn page_parameters_are_typed_and_a_bad_one_is_the_error_page_naming_it() {
         ("after=yesterday", "after", "is not a position in the list"),
         ("kind=secret&kind=certificate", "kind", "more than once"),
     ] {
-        let (ct, html) = app.text(&format!("/environments/prod?{query}"), 400).await;
+        let (ct, html) = text(&app, &format!("/environments/prod?{query}"), 400).await;
         assert_eq!(ct, "text/html; charset=utf-8", "{query}");
         assert!(html.contains("Bad request"), "{query}");
         assert!(html.contains(&format!("“{parameter}”")) && html.contains(says), "{query}: {html}");
     }
     let long = "x".repeat(201);
-    let (_, html) = app.text(&format!("/environments/prod?q={long}"), 400).await;
+    let (_, html) = text(&app, &format!("/environments/prod?q={long}"), 400).await;
     assert!(html.contains("“q”") && html.contains("at most 200"), "{html}");
     // The calendar reads only its token; a repeated one is refused in plain text.
-    let (ct, text) = app.text("/calendar.ics?token=a&token=b", 400).await;
+    let (ct, text) = text(&app, "/calendar.ics?token=a&token=b", 400).await;
     assert_eq!(ct, "text/plain; charset=utf-8");
     assert!(text.contains("“token”") && text.contains("more than once"), "{text}");
 }
 
 #[tokio::test]
 async fn a_huge_page_number_is_clamped_and_shown_as_asked_not_wrapped() {
-    let (app, _emu, _dir) = synced().await;
-    let (_, html) = app.text("/environments/prod?page=9223372036854775807", 200).await;
+    let (app, _w) = synced().await;
+    let (_, html) = text(&app, "/environments/prod?page=9223372036854775807", 200).await;
     assert!(html.contains("Nothing on page 4,294,967,295; 4 match."), "{html}");
     assert!(html.contains("Page 4294967295 of 1"), "{html}");
     assert!(!html.contains("-9,223") && !html.contains("-922"), "no wrapped number");
     // "Previous" leads back to the last page there is, not to page 4,294,967,294.
     assert!(html.contains("rel=\"prev\" href=\"/environments/prod\""), "{html}");
     assert!(!html.contains("rel=\"next\""));
-    let (_, html) = app.text("/environments/prod?page=0&per_page=100000", 200).await;
+    let (_, html) = text(&app, "/environments/prod?page=0&per_page=100000", 200).await;
     assert!(html.contains("1–4 of 4"), "page 0 is page 1, per_page is capped");
 }
 
@@ -292,9 +174,10 @@ async fn a_huge_page_number_is_clamped_and_shown_as_asked_not_wrapped() {
 
 #[tokio::test]
 async fn ids_with_reserved_and_non_ascii_characters_are_encoded_once_and_round_trip() {
-    let (app, emu, _dir) = synced().await;
+    let (app, w) = synced().await;
     // The sync read the hostile app's owners from its own path, the id encoded as one segment.
-    let owners_calls: Vec<String> = emu
+    let owners_calls: Vec<String> = w
+        .emu
         .requests()
         .into_iter()
         .filter(|r| r.path.ends_with("/owners"))
@@ -303,21 +186,21 @@ async fn ids_with_reserved_and_non_ascii_characters_are_encoded_once_and_round_t
     assert_eq!(owners_calls.len(), 1, "{owners_calls:?}");
     let encoded = "a%20b%2Bc%2Fd%3Fe%23f%25g%20%C3%A9";
     let href = format!("/environments/prod/applications/{encoded}");
-    let (_, inventory) = app.text("/environments/prod", 200).await;
+    let (_, inventory) = text(&app, "/environments/prod", 200).await;
     assert!(inventory.contains(&format!("href=\"{href}\"")), "{inventory}");
     // Following the link finds the application: the id came back whole.
-    let (_, page) = app.text(&href, 200).await;
+    let (_, page) = text(&app, &href, 200).await;
     assert!(page.contains("a b+c/d?e#f%g é"), "{page}");
     assert!(page.contains("owner20@example.com"), "all 21 owners were read");
     // A `+` in a path is a plus, never a space.
-    app.text("/environments/prod/applications/a+b+c%2Fd%3Fe%23f%25g+%C3%A9", 404).await;
+    text(&app, "/environments/prod/applications/a+b+c%2Fd%3Fe%23f%25g+%C3%A9", 404).await;
 }
 
 // ---- request ids -----------------------------------------------------------------------------
 
 #[tokio::test]
 async fn every_answer_carries_a_request_id_and_a_plain_one_from_a_proxy_is_kept() {
-    let (app, _emu, _dir) = synced().await;
+    let (app, _w) = synced().await;
     let mut seen = std::collections::HashSet::new();
     for path in [
         "/",
@@ -335,16 +218,16 @@ async fn every_answer_carries_a_request_id_and_a_plain_one_from_a_proxy_is_kept(
         let _ = r.bytes().await;
     }
     let r = app
-        .client
-        .get(format!("{}/healthz", app.base))
+        .http
+        .get(app.url("/healthz"))
         .header("X-Request-Id", "lb-4711.a")
         .send()
         .await
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "lb-4711.a");
     let r = app
-        .client
-        .get(format!("{}/healthz", app.base))
+        .http
+        .get(app.url("/healthz"))
         .header("X-Request-Id", "x\" injected=yes")
         .send()
         .await
@@ -352,7 +235,7 @@ async fn every_answer_carries_a_request_id_and_a_plain_one_from_a_proxy_is_kept(
     assert_ne!(r.headers()["x-request-id"], "x\" injected=yes");
     // The log names the request, never its query string (the calendar token travels there).
     app.get("/calendar.ics?token=not-for-the-log").await;
-    assert!(log_lines_containing("not-for-the-log").is_empty());
+    assert!(logs::lines_containing("not-for-the-log").is_empty());
 }
 
 // ---- a failing database ----------------------------------------------------------------------
@@ -383,12 +266,9 @@ async fn corrupt_table(path: &Path, table: &str) {
 
 #[tokio::test]
 async fn a_damaged_database_is_named_unreadable_on_the_500_page_and_logged_with_the_request_id() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(&emu.url(), &db_path(&dir));
-    seed(&config).await;
-    corrupt_table(&db_path(&dir), "credentials").await;
-    let app = serve(config).await;
+    let w = seeded().await;
+    corrupt_table(&w.db_path(), "credentials").await;
+    let app = serve(&w).await;
 
     let r = app.get("/").await;
     assert_eq!(r.status(), 500);
@@ -399,11 +279,11 @@ async fn a_damaged_database_is_named_unreadable_on_the_500_page_and_logged_with_
         "{html}"
     );
     // No internals: not SQLite's words, not the query, not the file's path.
-    for internal in ["malformed", "SELECT", "sqlite", dir.path().to_str().unwrap()] {
+    for internal in ["malformed", "SELECT", "sqlite", w.dir.path().to_str().unwrap()] {
         assert!(!html.contains(internal), "the page leaks {internal:?}");
     }
     // The details are in the log, on a line that names this request.
-    let lines = log_lines_containing(&format!("request_id={id}"));
+    let lines = logs::lines_containing(&format!("request_id={id}"));
     assert!(
         lines
             .iter()
@@ -419,9 +299,9 @@ async fn a_damaged_database_is_named_unreadable_on_the_500_page_and_logged_with_
 
 #[tokio::test]
 async fn a_database_from_another_schema_is_named_on_the_500_page() {
-    let (app, _emu, dir) = synced().await;
+    let (app, w) = synced().await;
     use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db_path(&dir).display()))
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", w.db_path().display()))
         .await
         .unwrap();
     sqlx::query("ALTER TABLE credentials RENAME COLUMN end_at TO ends")
@@ -430,7 +310,7 @@ async fn a_database_from_another_schema_is_named_on_the_500_page() {
         .unwrap();
     conn.close().await.unwrap();
 
-    let (_, html) = app.text("/environments/prod", 500).await;
+    let (_, html) = text(&app, "/environments/prod", 500).await;
     assert!(html.contains("does not match this version of credwatch"), "{html}");
     assert!(!html.contains("end_at") && !html.contains("no such column"), "no internals");
     let r = app.get("/api/v1/credentials?status=ok").await;
@@ -445,7 +325,7 @@ async fn a_locked_database_is_told_apart_from_a_damaged_one() {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
     use std::str::FromStr;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", db_path(&dir).display());
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("credwatch.db").display());
     let options = SqliteConnectOptions::from_str(&url)
         .unwrap()
         .busy_timeout(std::time::Duration::ZERO)

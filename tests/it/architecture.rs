@@ -3,7 +3,8 @@
 //! other in a circle. Only std: it lexes Rust just well enough to find paths (comments, strings
 //! and char literals skipped), so it cannot be fooled by a path named in a doc comment.
 //!
-//! Run with `--nocapture` to see every cross-module import the checker found.
+//! Run with `cargo test --test it architecture -- --nocapture` to see every cross-module import
+//! the checker found.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -62,7 +63,7 @@ fn imports_follow_the_flow_and_form_no_cycle() {
     }
     assert!(
         report.violations.is_empty(),
-        "{} import(s) against the architecture (see tests/architecture.rs for the layers):\n\n{}",
+        "{} import(s) against the architecture (see tests/it/architecture.rs for the layers):\n\n{}",
         report.violations.len(),
         report.violations.join("\n")
     );
@@ -601,11 +602,11 @@ fn check(files: &[SourceFile]) -> Report {
                         cross.insert((file.module.join("::"), to_top.clone()));
                         match (rank(top), rank(to_top)) {
                             (None, _) => violations.push(format!(
-                                "{}\n    `{top}` is in no layer: add it to LAYERS in tests/architecture.rs, or move it into a layer",
+                                "{}\n    `{top}` is in no layer: add it to LAYERS in tests/it/architecture.rs, or move it into a layer",
                                 at(named.line)
                             )),
                             (_, None) => violations.push(format!(
-                                "{}\n    `{to_top}` is in no layer: add it to LAYERS in tests/architecture.rs, or move it into a layer",
+                                "{}\n    `{to_top}` is in no layer: add it to LAYERS in tests/it/architecture.rs, or move it into a layer",
                                 at(named.line)
                             )),
                             (Some(r), Some(t)) if t >= r => violations.push(format!(

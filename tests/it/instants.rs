@@ -3,45 +3,35 @@
 //! calendar feed, and status and days left are decided from the exact instant. A database of
 //! whole seconds is migrated without losing anything.
 
-mod common;
-
+use crate::support::app::TestApp;
+use crate::support::config::{Calendar, Email};
+use crate::support::emu::{Application, KeyCredential, PasswordCredential};
+use crate::support::graph::{self, AppBuilder};
+use crate::support::parse::csv_rows;
+use crate::support::{CLIENT, PROD_TENANT as TENANT, World};
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use common::{Env, World};
 use credwatch::config::Config;
 use credwatch::domain::{Rung, Status, Timestamp};
 use credwatch::reminders::{plan_reminders, try_remind};
-use credwatch::startup::Application as App;
 use credwatch::store::{CredentialFilter, Store};
 use credwatch::sync::Syncer;
-use credwatch_emulator::{Application, KeyCredential, PasswordCredential};
 use icalendar::parser::{read_calendar, unfold};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-const TENANT: &str = "11111111-1111-4111-8111-111111111111";
-const CLIENT: &str = "cccccccc-cccc-4ccc-8ccc-cccccccccccc";
 const CALENDAR_TOKEN: &str = "instants-feed-token";
 
+/// A secret valid from `start` to `end`, both exactly as Graph would write them.
 fn secret(key_id: &str, start: &str, end: &str) -> PasswordCredential {
     PasswordCredential {
-        key_id: key_id.into(),
-        display_name: Some(format!("{key_id} name")),
         hint: Some("abc".into()),
         start_date_time: Some(start.into()),
         end_date_time: Some(end.into()),
-        custom_key_identifier: None,
+        ..graph::secret(key_id, &format!("{key_id} name"), graph::now())
     }
 }
 
 fn app(secrets: Vec<PasswordCredential>, certs: Vec<KeyCredential>) -> Application {
-    Application {
-        id: "00000001-0000-4000-8000-000000000000".into(),
-        app_id: "aaaa0001-0000-4000-8000-000000000000".into(),
-        display_name: Some("Payroll API".into()),
-        password_credentials: secrets,
-        key_credentials: certs,
-        ..Default::default()
-    }
+    graph::app(1, "Payroll API").secrets(secrets).certs(certs)
 }
 
 /// `t` (whole seconds) in Graph's form, with `fraction` (digits after the point, or "").
@@ -56,13 +46,19 @@ fn graph_time(t: DateTime<Utc>, fraction: &str) -> String {
 
 /// A world with one environment, `prod`, listing `apps`; its feed token and `[email]` are set.
 fn world_config(world: &mut World, apps: Vec<Application>) -> Config {
-    world.tenant_with_secret("prod", TENANT, CLIENT);
+    world.tenant("prod", TENANT, CLIENT);
     world.emu.set_applications(TENANT, apps);
     world.vars.insert("CAL_TOKEN".into(), CALENDAR_TOKEN.into());
-    world.config(
-        &[Env::secret("prod", TENANT, CLIENT)],
-        "[calendar]\ntoken_env = \"CAL_TOKEN\"\n[email]\ntransport = \"none\"\nto = [\"ops@example.com\"]\n",
-    )
+    world.file.calendar = Some(Calendar {
+        token_env: Some("CAL_TOKEN".into()),
+        ..Calendar::default()
+    });
+    world.file.email = Some(Email {
+        transport: Some("none".into()),
+        to: vec!["ops@example.com".into()],
+        ..Email::default()
+    });
+    world.config()
 }
 
 async fn sync(config: &Config, store: &Store) -> credwatch::store::ListingCounts {
@@ -108,14 +104,8 @@ async fn seven_fractional_digits_round_trip_through_every_output() {
     )];
     let mut world = World::new().await;
     let config = world_config(&mut world, apps);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = App::build(config.clone(), Some(listener)).await.unwrap();
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let store = app.store().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let served = TestApp::start(config.clone()).await;
+    let store = served.store.clone();
     let counts = sync(&config, &store).await;
     assert_eq!((counts.added, counts.credentials), (3, 3));
 
@@ -124,14 +114,9 @@ async fn seven_fractional_digits_round_trip_through_every_output() {
     assert_eq!(stored_end(&store, "k-exact").await, ticks);
 
     // The API: exactly the instant Graph gave, trailing zeros dropped, whole seconds as before.
-    let http = reqwest::Client::new();
-    let get = |path: &str| http.get(format!("{url}{path}")).send();
-    let body: Value = get("/api/v1/credentials").await.unwrap().json().await.unwrap();
+    let body = served.credentials("").await;
     let by_key = |key: &str| {
-        body["credentials"]
-            .as_array()
-            .unwrap()
-            .iter()
+        body.iter()
             .find(|c| c["key_id"] == key)
             .unwrap_or_else(|| panic!("{key} in the API"))
             .clone()
@@ -142,15 +127,13 @@ async fn seven_fractional_digits_round_trip_through_every_output() {
     assert_eq!(by_key("k-millis")["end"], millis.as_str());
 
     // The CSV: the same text in its end column.
-    let csv = get("/api/v1/credentials.csv").await.unwrap().text().await.unwrap();
-    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let end_column = header.iter().position(|h| *h == "end").unwrap();
-    let row: Vec<&str> = csv.lines().find(|l| l.contains("k-exact")).unwrap().split(',').collect();
-    assert_eq!(header.len(), row.len(), "no field of this row is quoted: {row:?}");
+    let csv = csv_rows(&served.get("/api/v1/credentials.csv").await.text().await.unwrap());
+    let end_column = csv[0].iter().position(|h| h == "end").unwrap();
+    let row = csv.iter().find(|r| r.iter().any(|f| f == "k-exact")).unwrap();
     assert_eq!(row[end_column], exact);
 
     // /metrics: seconds with the fraction, written exactly (a float could not carry it).
-    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    let metrics = served.get("/metrics").await.text().await.unwrap();
     let sample = metrics
         .lines()
         .find(|l| l.starts_with("credwatch_credential_expiry_timestamp_seconds{") && l.contains("key_id=\"k-exact\""))
@@ -162,9 +145,9 @@ async fn seven_fractional_digits_round_trip_through_every_output() {
 
     // The feed: DTSTART is an RFC 5545 DATE-TIME (whole seconds); the description names the
     // exact end.
-    let feed = get(&format!("/calendar.ics?token={CALENDAR_TOKEN}"))
+    let feed = served
+        .get(&format!("/calendar.ics?token={CALENDAR_TOKEN}"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -194,8 +177,7 @@ async fn seven_fractional_digits_round_trip_through_every_output() {
     assert_eq!((again.added, again.removed), (0, 0));
     assert_eq!(stored_end(&store, "k-exact").await, ticks);
 
-    stop.send(()).unwrap();
-    served.await.unwrap().unwrap();
+    served.stop().await;
 }
 
 #[tokio::test]

@@ -1,9 +1,8 @@
 //! The SMTP password never travels in clear off the machine (issue 13 §3): refused at config load
 //! unless TLS is certain, while a plain server on loopback keeps working.
 
-#[path = "common/smtp.rs"]
-mod smtp;
-
+use crate::support::config::{ConfigFile, Email};
+use crate::support::smtp::SmtpServer;
 use credwatch::config::Config;
 use credwatch::reminders::mail::{Mailer, build_message};
 use std::io::{BufRead, BufReader, Write};
@@ -11,13 +10,19 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 fn email(url: &str, password: bool) -> Result<Config, String> {
-    let auth = if password {
-        "username = \"credwatch\"\npassword_env = \"SMTP_PASSWORD\"\n"
-    } else {
-        ""
+    let mut email = Email::smtp(url, &["ops@example.com"]);
+    if password {
+        email.username = Some("credwatch".into());
+        email.password_env = Some("SMTP_PASSWORD".into());
+    }
+    let file = ConfigFile {
+        email: Some(email),
+        ..ConfigFile::default()
     };
-    let text = format!("[email]\nurl = \"{url}\"\n{auth}from = \"credwatch@example.com\"\nto = [\"ops@example.com\"]\n");
-    Config::from_toml(&text, None, &|k| (k == "SMTP_PASSWORD").then(|| "hunter2-smtp".to_string())).map_err(|e| e.to_string())
+    Config::from_toml(&file.to_toml(), None, &|k| {
+        (k == "SMTP_PASSWORD").then(|| "hunter2-smtp".to_string())
+    })
+    .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -51,7 +56,7 @@ fn a_password_to_a_remote_server_needs_certain_tls() {
 
 #[tokio::test]
 async fn a_plain_loopback_server_without_starttls_still_gets_the_mail() {
-    let server = smtp::SmtpServer::start();
+    let server = SmtpServer::start();
     let config = email(&server.url(), false).unwrap();
     let mailer = Mailer::from_config(&config.email).unwrap().unwrap();
     let from = config.email.from.clone().unwrap();

@@ -1,16 +1,18 @@
-//! Attacks from issue 13, each carried out against the real server, store or mail path: password
-//! floods, DNS rebinding, methods and caching, files left readable, two processes at once.
+//! Attacks from issue 13, each carried out against the real server: password floods, DNS
+//! rebinding, methods and caching, over-long searches; and the configs that would invite them,
+//! refused or warned about. (Files left readable: `private_files`; two processes: `leases`.)
 
+use crate::support::app::TestApp;
+use crate::support::config::{Auth, Calendar, Server, User};
+use crate::support::emu::generate_applications;
+use crate::support::{CLIENT, PROD_TENANT, World};
 use credwatch::config::Config;
-use credwatch::startup::Application;
-use credwatch::web::auth::{AuthGuard, CheckStats, FREE_FAILURES};
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::sync::Arc;
+use credwatch::web::auth::{CheckStats, FREE_FAILURES};
+use std::net::{IpAddr, Ipv4Addr};
 
 const USER: &str = "ops";
 const PASSWORD: &str = "correct horse";
 const CALENDAR_TOKEN: &str = "calendar-token-value";
-const GRAPH_SECRET: &str = "graph-secret";
 
 /// An argon2id hash of `password` with small costs: the tests count checks, they do not time them.
 fn cheap_hash(password: &str) -> String {
@@ -30,74 +32,52 @@ fn hash_with_memory(password: &str, kib: u32) -> String {
     .to_string()
 }
 
-/// A running credwatch on a loopback port, with its access guard to count password checks.
-struct Served {
-    url: String,
-    port: u16,
-    guard: Arc<AuthGuard>,
-    config: Config,
-    store: credwatch::store::Store,
-    _dir: tempfile::TempDir,
-}
-
-impl Served {
-    fn stats(&self) -> CheckStats {
-        self.guard.check_stats()
-    }
+fn try_load(text: &str) -> Result<Config, String> {
+    Config::from_toml(text, None, &|_| None).map_err(|e| e.to_string())
 }
 
 fn load(text: &str) -> Config {
     try_load(text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn try_load(text: &str) -> Result<Config, String> {
-    Config::from_toml(text, None, &|k| match k {
-        "CAL_TOKEN" => Some(CALENDAR_TOKEN.to_string()),
-        "SECRET" => Some(GRAPH_SECRET.to_string()),
-        "METRICS_TOKEN" => Some("scrape-me".to_string()),
-        _ => None,
+/// A world whose config has a calendar token (and whatever `configure` adds), served.
+async fn serve(configure: impl FnOnce(&mut World)) -> (World, TestApp) {
+    let mut w = World::new().await;
+    w.vars.insert("CAL_TOKEN".into(), CALENDAR_TOKEN.into());
+    w.file.calendar = Some(Calendar {
+        token_env: Some("CAL_TOKEN".into()),
+        ..Calendar::default()
+    });
+    configure(&mut w);
+    let app = TestApp::start(w.config()).await;
+    (w, app)
+}
+
+/// Served with Basic auth: one user, [`USER`], whose password is [`PASSWORD`] hashed by `hash`.
+async fn serve_basic_with(auth: Auth, hash: &str) -> (World, TestApp) {
+    let auth = Auth {
+        mode: Some("basic".into()),
+        users: vec![User {
+            name: USER.into(),
+            password_hash: hash.into(),
+        }],
+        ..auth
+    };
+    serve(|w| {
+        w.vars.insert("METRICS_TOKEN".into(), "scrape-me".into());
+        w.file.server().auth = Some(auth);
     })
-    .map_err(|e| e.to_string())
-}
-
-/// Serves a config made of `tables` plus a database, jobs off and a calendar token.
-async fn serve(tables: &str) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[database]\nurl = \"sqlite://{}\"\n[schedule]\nsync = \"\"\nremind = \"\"\n[calendar]\ntoken_env = \"CAL_TOKEN\"\n{tables}\n",
-        dir.path().join("credwatch.db").display()
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build(load(&text), Some(listener)).await.unwrap();
-    let port = app.port();
-    let guard = app.auth_guard();
-    let store = app.store().clone();
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    Served {
-        url: format!("http://127.0.0.1:{port}"),
-        port,
-        guard,
-        config: load(&text),
-        store,
-        _dir: dir,
-    }
-}
-
-async fn serve_basic(extra_auth: &str) -> Served {
-    serve_basic_with(extra_auth, &cheap_hash(PASSWORD)).await
-}
-
-async fn serve_basic_with(extra_auth: &str, hash: &str) -> Served {
-    serve(&format!(
-        "[server.auth]\nmode = \"basic\"\n{extra_auth}\n[[server.auth.users]]\nname = \"{USER}\"\npassword_hash = \"{hash}\"\n"
-    ))
     .await
+}
+
+async fn serve_basic(auth: Auth) -> (World, TestApp) {
+    serve_basic_with(auth, &cheap_hash(PASSWORD)).await
 }
 
 /// A client whose connections come from `127.0.0.{n}`: Linux routes all of 127/8 to loopback,
 /// so each stands for another client address.
 fn client_from(n: u8) -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::support::http_builder()
         .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
         .build()
         .unwrap()
@@ -125,31 +105,31 @@ fn retry_after(r: &reqwest::Response) -> u64 {
 
 #[tokio::test]
 async fn an_address_that_keeps_failing_gets_429_with_retry_after_and_costs_no_more_checks() {
-    let s = serve_basic("").await;
+    let (_w, s) = serve_basic(Auth::default()).await;
     let http = client_from(1);
     for i in 0..FREE_FAILURES {
-        let r = login(&http, &s.url, USER, "wrong").await;
+        let r = login(&http, &s.url(""), USER, "wrong").await;
         assert_eq!(r.status(), 401, "failure {i} is still checked");
     }
-    assert_eq!(s.stats().verifications, u64::from(FREE_FAILURES));
+    assert_eq!(checks(&s).verifications, u64::from(FREE_FAILURES));
     // Even the right password waits: the backoff comes before any check or cache.
-    let r = login(&http, &s.url, USER, PASSWORD).await;
+    let r = login(&http, &s.url(""), USER, PASSWORD).await;
     assert_eq!(r.status(), 429);
     assert!((1..=60).contains(&retry_after(&r)), "{:?}", r.headers());
     assert!(r.text().await.unwrap().contains("too many failed logins"));
     for _ in 0..5 {
-        assert_eq!(login(&http, &s.url, USER, "wrong").await.status(), 429);
+        assert_eq!(login(&http, &s.url(""), USER, "wrong").await.status(), 429);
     }
-    assert_eq!(s.stats().verifications, u64::from(FREE_FAILURES), "refused attempts run no argon2");
+    assert_eq!(checks(&s).verifications, u64::from(FREE_FAILURES), "refused attempts run no argon2");
     // Another address is not held back.
-    assert_eq!(login(&client_from(2), &s.url, USER, PASSWORD).await.status(), 200);
+    assert_eq!(login(&client_from(2), &s.url(""), USER, PASSWORD).await.status(), 200);
 }
 
 /// One wrong password from each of the addresses `127.0.0.{first}` on, all at once.
-async fn burst(s: &Served, first: u8, clients: u8) -> Vec<reqwest::Response> {
+async fn burst(s: &TestApp, first: u8, clients: u8) -> Vec<reqwest::Response> {
     let tasks: Vec<_> = (first..first + clients)
         .map(|n| {
-            let url = s.url.clone();
+            let url = s.url("");
             tokio::spawn(async move { login(&client_from(n), &url, USER, "wrong").await })
         })
         .collect();
@@ -163,9 +143,16 @@ async fn burst(s: &Served, first: u8, clients: u8) -> Vec<reqwest::Response> {
 #[tokio::test]
 async fn password_checks_never_exceed_the_bound_and_a_burst_past_the_queue_gets_503() {
     // argon2's default memory (19 MiB): checks take long enough to overlap.
-    let s = serve_basic_with("password_checks = 2", &hash_with_memory(PASSWORD, 19 * 1024)).await;
+    let (_w, s) = serve_basic_with(
+        Auth {
+            password_checks: Some(2),
+            ..Auth::default()
+        },
+        &hash_with_memory(PASSWORD, 19 * 1024),
+    )
+    .await;
     let answers = burst(&s, 100, 12).await;
-    let stats = s.stats();
+    let stats = checks(&s);
     assert_eq!(stats.bound, 2);
     assert!(stats.peak_concurrent <= 2, "{stats:?}");
     let checked = answers.iter().filter(|r| r.status() == 401).count();
@@ -176,9 +163,16 @@ async fn password_checks_never_exceed_the_bound_and_a_burst_past_the_queue_gets_
         answers.iter().map(|r| r.status()).collect::<Vec<_>>()
     );
 
-    let s = serve_basic_with("password_checks = 1", &hash_with_memory(PASSWORD, 19 * 1024)).await;
+    let (_w, s) = serve_basic_with(
+        Auth {
+            password_checks: Some(1),
+            ..Auth::default()
+        },
+        &hash_with_memory(PASSWORD, 19 * 1024),
+    )
+    .await;
     let answers = burst(&s, 150, 30).await;
-    let stats = s.stats();
+    let stats = checks(&s);
     assert_eq!(stats.peak_concurrent, 1, "{stats:?}");
     let busy: Vec<_> = answers.iter().filter(|r| r.status() == 503).collect();
     assert!(!busy.is_empty(), "30 at once exceed one check and its queue of 8");
@@ -189,7 +183,7 @@ async fn password_checks_never_exceed_the_bound_and_a_burst_past_the_queue_gets_
         "a 503 costs no check"
     );
     assert_eq!(
-        login(&client_from(199), &s.url, USER, PASSWORD).await.status(),
+        login(&client_from(199), &s.url(""), USER, PASSWORD).await.status(),
         200,
         "and the service is fine after"
     );
@@ -197,27 +191,27 @@ async fn password_checks_never_exceed_the_bound_and_a_burst_past_the_queue_gets_
 
 #[tokio::test]
 async fn unknown_and_known_users_each_cost_one_verification() {
-    let s = serve_basic("").await;
-    let before = s.stats().verifications;
-    assert_eq!(login(&client_from(3), &s.url, USER, "wrong").await.status(), 401);
-    assert_eq!(s.stats().verifications, before + 1, "a known user with a wrong password");
-    assert_eq!(login(&client_from(4), &s.url, "nobody", "wrong").await.status(), 401);
-    assert_eq!(s.stats().verifications, before + 2, "an unknown user is checked against a decoy");
-    assert_eq!(login(&client_from(5), &s.url, "nobody", PASSWORD).await.status(), 401);
-    assert_eq!(s.stats().verifications, before + 3);
-    assert_eq!(login(&client_from(6), &s.url, USER, PASSWORD).await.status(), 200);
-    assert_eq!(s.stats().verifications, before + 4);
-    assert_eq!(login(&client_from(6), &s.url, USER, PASSWORD).await.status(), 200);
-    assert_eq!(s.stats().verifications, before + 4, "a verified login is cached");
+    let (_w, s) = serve_basic(Auth::default()).await;
+    let before = checks(&s).verifications;
+    assert_eq!(login(&client_from(3), &s.url(""), USER, "wrong").await.status(), 401);
+    assert_eq!(checks(&s).verifications, before + 1, "a known user with a wrong password");
+    assert_eq!(login(&client_from(4), &s.url(""), "nobody", "wrong").await.status(), 401);
+    assert_eq!(checks(&s).verifications, before + 2, "an unknown user is checked against a decoy");
+    assert_eq!(login(&client_from(5), &s.url(""), "nobody", PASSWORD).await.status(), 401);
+    assert_eq!(checks(&s).verifications, before + 3);
+    assert_eq!(login(&client_from(6), &s.url(""), USER, PASSWORD).await.status(), 200);
+    assert_eq!(checks(&s).verifications, before + 4);
+    assert_eq!(login(&client_from(6), &s.url(""), USER, PASSWORD).await.status(), 200);
+    assert_eq!(checks(&s).verifications, before + 4, "a verified login is cached");
 }
 
 #[tokio::test]
 async fn a_flood_from_many_addresses_leaves_a_new_correct_login_working() {
-    let s = serve_basic("").await;
+    let (_w, s) = serve_basic(Auth::default()).await;
     // 24 addresses × 4 wrong passwords at once: more failures than an attack needs.
     let flood: Vec<_> = (10..34u8)
         .map(|n| {
-            let url = s.url.clone();
+            let url = s.url("");
             tokio::spawn(async move {
                 let http = client_from(n);
                 let mut statuses = Vec::new();
@@ -239,7 +233,7 @@ async fn a_flood_from_many_addresses_leaves_a_new_correct_login_working() {
     }
     assert!(statuses.iter().all(|s| [401, 429, 503].contains(s)), "{statuses:?}");
     assert!(statuses.contains(&429), "the attack was noticed: {statuses:?}");
-    let stats = s.stats();
+    let stats = checks(&s);
     assert!(stats.peak_concurrent <= stats.bound, "{stats:?}");
     assert!(
         stats.verifications < statuses.len() as u64,
@@ -247,19 +241,23 @@ async fn a_flood_from_many_addresses_leaves_a_new_correct_login_working() {
     );
     // Under attack, an address that failed once waits even with the right password …
     let failed_once = failed_once.expect("some attempt was checked and failed");
-    assert_eq!(login(&client_from(failed_once), &s.url, USER, PASSWORD).await.status(), 429);
+    assert_eq!(login(&client_from(failed_once), &s.url(""), USER, PASSWORD).await.status(), 429);
     // … while one that never failed logs in at once.
-    assert_eq!(login(&client_from(200), &s.url, USER, PASSWORD).await.status(), 200);
+    assert_eq!(login(&client_from(200), &s.url(""), USER, PASSWORD).await.status(), 200);
 }
 
 #[tokio::test]
 async fn auth_schemes_are_case_insensitive_and_the_metrics_token_is_exact() {
-    let s = serve_basic("metrics_token_env = \"METRICS_TOKEN\"").await;
+    let (_w, s) = serve_basic(Auth {
+        metrics_token_env: Some("METRICS_TOKEN".into()),
+        ..Auth::default()
+    })
+    .await;
     let http = client_from(40);
     let basic = base64_encode(&format!("{USER}:{PASSWORD}"));
     for scheme in ["Basic", "basic", "BASIC", "bAsIc"] {
         let r = http
-            .get(format!("{}/api/v1/environments", s.url))
+            .get(s.url("/api/v1/environments"))
             .header("Authorization", format!("{scheme} {basic}"))
             .send()
             .await
@@ -275,13 +273,18 @@ async fn auth_schemes_are_case_insensitive_and_the_metrics_token_is_exact() {
         ("Bearer", "", 401),
     ] {
         let r = client_from(41)
-            .get(format!("{}/metrics", s.url))
+            .get(s.url("/metrics"))
             .header("Authorization", format!("{scheme} {token}"))
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), status, "{scheme} {token:?}");
+        let got = r.status();
+        assert_eq!(got, status, "{scheme} {token:?}: {}", r.text().await.unwrap());
     }
+}
+
+fn checks(app: &TestApp) -> CheckStats {
+    app.guard.check_stats()
 }
 
 fn base64_encode(text: &str) -> String {
@@ -292,12 +295,19 @@ fn base64_encode(text: &str) -> String {
 // ---- §2 DNS rebinding ------------------------------------------------------------------------
 
 async fn get_with_host(url: &str, host: &str) -> reqwest::Response {
-    reqwest::Client::new().get(url).header("Host", host).send().await.unwrap()
+    crate::support::http().get(url).header("Host", host).send().await.unwrap()
 }
 
 #[tokio::test]
 async fn a_rebound_host_name_gets_421_everywhere() {
-    let s = serve("[server]\npublic_url = \"https://credwatch.example.com/\"\nallowed_hosts = [\"CW.internal:8443\"]").await;
+    let (_w, s) = serve(|w| {
+        w.file.server = Some(Server {
+            public_url: Some("https://credwatch.example.com/".into()),
+            allowed_hosts: vec!["CW.internal:8443".into()],
+            ..Server::default()
+        })
+    })
+    .await;
     let paths = [
         "/".to_string(),
         "/environments/prod".into(),
@@ -308,25 +318,25 @@ async fn a_rebound_host_name_gets_421_everywhere() {
         "/healthz".into(),
     ];
     for path in &paths {
-        let r = get_with_host(&format!("{}{path}", s.url), "attacker.example").await;
+        let r = get_with_host(&s.url(path), "attacker.example").await;
         assert_eq!(r.status(), 421, "{path}");
         let body = r.text().await.unwrap();
         assert!(body.contains("server.allowed_hosts") && !body.contains(CALENDAR_TOKEN), "{body}");
-        let r = get_with_host(&format!("{}{path}", s.url), &format!("attacker.example:{}", s.port)).await;
+        let r = get_with_host(&s.url(path), &format!("attacker.example:{}", s.port())).await;
         assert_eq!(r.status(), 421, "{path} with a port");
     }
     for host in [
-        format!("127.0.0.1:{}", s.port),
-        format!("localhost:{}", s.port),
+        format!("127.0.0.1:{}", s.port()),
+        format!("localhost:{}", s.port()),
         "LocalHost".to_string(),
         "credwatch.example.com".into(),
         "credwatch.example.com:443".into(),
         "cw.internal".into(),
     ] {
-        let r = get_with_host(&format!("{}/api/v1/environments", s.url), &host).await;
+        let r = get_with_host(&s.url("/api/v1/environments"), &host).await;
         assert_eq!(r.status(), 200, "{host}");
     }
-    let r = get_with_host(&format!("{}/calendar.ics?token={CALENDAR_TOKEN}", s.url), "localhost").await;
+    let r = get_with_host(&s.url(&format!("/calendar.ics?token={CALENDAR_TOKEN}")), "localhost").await;
     assert_eq!(r.status(), 200, "the calendar answers its own names");
 }
 
@@ -334,11 +344,11 @@ async fn a_rebound_host_name_gets_421_everywhere() {
 
 #[tokio::test]
 async fn head_is_answered_like_get_and_other_methods_get_405_with_allow() {
-    let s = serve("").await;
-    let http = reqwest::Client::new();
+    let (_w, s) = serve(|_| {}).await;
+    let http = &s.http;
     for path in ["/healthz", "/", "/api/v1/environments", "/metrics", "/findings"] {
-        let get = http.get(format!("{}{path}", s.url)).send().await.unwrap();
-        let head = http.head(format!("{}{path}", s.url)).send().await.unwrap();
+        let get = http.get(s.url(path)).send().await.unwrap();
+        let head = http.head(s.url(path)).send().await.unwrap();
         assert_eq!(get.status(), 200, "GET {path}");
         assert_eq!(head.status(), 200, "HEAD {path}");
         assert_eq!(head.headers().get("content-type"), get.headers().get("content-type"), "{path}");
@@ -351,18 +361,18 @@ async fn head_is_answered_like_get_and_other_methods_get_405_with_allow() {
         (reqwest::Method::POST, "/calendar.ics"),
         (reqwest::Method::PATCH, "/environments/prod"),
     ] {
-        let r = http.request(method.clone(), format!("{}{path}", s.url)).send().await.unwrap();
+        let r = http.request(method.clone(), s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 405, "{method} {path}");
         assert_eq!(r.headers().get("allow").unwrap(), "GET, HEAD", "{method} {path}");
     }
-    let r = http.post(format!("{}/no/such/page", s.url)).send().await.unwrap();
+    let r = http.post(s.url("/no/such/page")).send().await.unwrap();
     assert_eq!(r.status(), 404, "an unknown path stays 404 whatever the method");
 }
 
 #[tokio::test]
 async fn answers_with_credential_data_or_a_token_are_not_stored() {
-    let s = serve("").await;
-    let http = reqwest::Client::new();
+    let (_w, s) = serve(|_| {}).await;
+    let http = &s.http;
     for path in [
         "/".to_string(),
         "/environments/prod".into(),
@@ -376,7 +386,7 @@ async fn answers_with_credential_data_or_a_token_are_not_stored() {
         format!("/calendar.ics?token={CALENDAR_TOKEN}"),
         "/calendar.ics?token=wrong".into(),
     ] {
-        let r = http.get(format!("{}{path}", s.url)).send().await.unwrap();
+        let r = http.get(s.url(&path)).send().await.unwrap();
         assert_eq!(
             r.headers().get("cache-control").map(|v| v.to_str().unwrap()),
             Some("no-store"),
@@ -388,29 +398,15 @@ async fn answers_with_credential_data_or_a_token_are_not_stored() {
 
 #[tokio::test]
 async fn a_search_longer_than_200_characters_is_a_400_naming_q() {
-    use credwatch_emulator::{ClientAuth, Emulator, generate_applications};
-    let emu = Emulator::start().await.unwrap();
-    emu.add_tenant("tenant");
-    emu.register_client(
-        "tenant",
-        "client",
-        ClientAuth::Secret {
-            value: GRAPH_SECRET.into(),
-            expired: false,
-        },
-    );
-    emu.set_applications("tenant", generate_applications(1, 30, chrono::Utc::now()));
-    let s = serve(&format!(
-        "[[environments]]\nname = \"prod\"\ntenant_id = \"tenant\"\nclient_id = \"client\"\nclient_secret_env = \"SECRET\"\nauthority_host = \"{u}\"\ngraph_url = \"{u}\"\n",
-        u = emu.url()
-    ))
+    let (w, s) = serve(|w| {
+        w.tenant("prod", PROD_TENANT, CLIENT);
+    })
     .await;
-    let reports = credwatch::sync::Syncer::new(&s.config, s.store.clone())
-        .sync_all(None, &tokio_util::sync::CancellationToken::new(), |_| {})
-        .await;
-    assert!(reports[0].succeeded(), "{}", reports[0]);
-    let http = reqwest::Client::new();
-    let search = |q: String| http.get(format!("{}/environments/prod", s.url)).query(&[("q", q)]).send();
+    w.emu
+        .set_applications(PROD_TENANT, generate_applications(1, 30, chrono::Utc::now()));
+    s.sync(None).await;
+    let http = &s.http;
+    let search = |q: String| http.get(s.url("/environments/prod")).query(&[("q", q)]).send();
     let r = search("x".repeat(60_000)).await.unwrap();
     assert_eq!(r.status(), 400);
     let body = r.text().await.unwrap();
@@ -534,24 +530,13 @@ fn secret_files_others_can_read_and_a_config_others_can_change_are_warned_about(
     );
 }
 
-#[test]
-fn every_command_logs_the_warnings_at_start() {
+#[tokio::test]
+async fn every_command_logs_the_warnings_at_start() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("credwatch.toml");
-    std::fs::write(
-        &config,
-        format!("[database]\nurl = \"sqlite://{}\"\n", dir.path().join("credwatch.db").display()),
-    )
-    .unwrap();
+    let w = World::new().await;
+    let config = w.write_config();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_credwatch"))
-        .args(["remind", "--dry-run", "--config"])
-        .arg(&config)
-        .env_clear()
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let (code, _, stderr) = w.run(&["remind", "--dry-run", "--config", config.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("WARN") && stderr.contains("can change this file"), "{stderr}");
 }
