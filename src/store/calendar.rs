@@ -55,6 +55,9 @@ impl Store {
         q.push(" WHERE e.retired_at IS NULL AND c.end_at >= 0");
         push_filter(&mut q, &inner);
         q.push(" GROUP BY e.id, day ORDER BY day, e.name");
-        q.build_query_as().fetch_all(&self.pool).await.context("counting credentials per day")
+        q.build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("counting credentials per day")
     }
 }

@@ -355,7 +355,12 @@ pub(super) fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
             .push_bind(owner.clone())
             .push(" COLLATE NOCASE)");
     }
-    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty() && !search_is_indexed(s)) {
+    if let Some(s) = f
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !search_is_indexed(s))
+    {
         // Too short for the trigram index: LIKE (with our own escape character, so % and _ typed
         // by a user match literally) over the credentials that end first, a bounded number.
         let pattern = format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));

@@ -16,7 +16,7 @@ mod sync;
 mod time;
 
 pub use calendar::DayCount;
-pub use credentials::{CredentialFilter, Expiry, SearchHit, MIN_INDEXED_SEARCH_CHARS, SHORT_SEARCH_SCAN, search_is_indexed};
+pub use credentials::{CredentialFilter, Expiry, MIN_INDEXED_SEARCH_CHARS, SHORT_SEARCH_SCAN, SearchHit, search_is_indexed};
 pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts};
 pub use reminders::ReminderRow;
 pub use sync::{ListingCounts, Owners, RunRow, Staging};

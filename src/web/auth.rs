@@ -15,7 +15,7 @@ use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{Error, HttpResponse, web};
 use base64::Engine;
-use checks::{Busy, Checks, StoredHash};
+use checks::{Busy, Checks, Lane, StoredHash};
 use secrecy::ExposeSecret;
 use sha2::Digest;
 use std::collections::HashSet;
@@ -181,9 +181,17 @@ impl AuthGuard {
         // An unknown name is checked against the decoy, so it costs what a known one does and
         // its answer's timing does not tell which names exist.
         let hash = account.map(|(_, hash)| hash.clone()).unwrap_or_else(|| self.decoy.clone());
-        let ok = match self.checks.verify(hash, password).await {
+        let lane = if self.throttle.suspect(client) {
+            Lane::Suspect
+        } else {
+            Lane::Clean
+        };
+        let ok = match self.checks.verify(hash, password, lane).await {
             Ok(ok) => ok && account.is_some(),
-            Err(Busy) => return Verdict::Busy,
+            Err(Busy) => {
+                self.throttle.turned_away(client, Instant::now());
+                return Verdict::Busy;
+            }
         };
         let escalation = reservation.finish(ok);
         if let Some((failures, wait)) = escalation.client_waits {

@@ -10,7 +10,8 @@ use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, StatusView, thousands};
 use crate::domain::{Sibling, Status, Timestamp};
 use crate::store::{
-    CredentialFilter, Cursor, EnvironmentState, MIN_INDEXED_SEARCH_CHARS, SearchHit, RunRow, SHORT_SEARCH_SCAN, StatusCounts, StoreError, search_is_indexed,
+    CredentialFilter, Cursor, EnvironmentState, MIN_INDEXED_SEARCH_CHARS, RunRow, SHORT_SEARCH_SCAN, SearchHit, StatusCounts, StoreError,
+    search_is_indexed,
 };
 use actix_web::{get, web};
 use askama::Template;

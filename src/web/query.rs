@@ -11,11 +11,11 @@
 //! back ([`QueryProblem::read`]): the one place that format is written and the one that reads it.
 
 use super::error::{ApiError, PageError};
+use crate::domain::Timestamp;
 use crate::domain::{CredentialKind, Status};
 use crate::store::Cursor;
 use actix_web::error::QueryPayloadError;
 use actix_web::{HttpRequest, HttpResponse, web};
-use crate::domain::Timestamp;
 use serde::{Deserialize, Deserializer};
 
 /// `within_days` accepts at most this (about 8,200 years: past any credential's end).

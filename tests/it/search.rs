@@ -39,10 +39,7 @@ fn scanned(all: &[Credential], term: &str) -> BTreeSet<i64> {
     let has = |s: &str| s.to_lowercase().contains(&t);
     all.iter()
         .filter(|c| {
-            c.app_display_name.as_deref().is_some_and(has)
-                || has(&c.app_id)
-                || c.display_name.as_deref().is_some_and(has)
-                || has(&c.key_id)
+            c.app_display_name.as_deref().is_some_and(has) || has(&c.app_id) || c.display_name.as_deref().is_some_and(has) || has(&c.key_id)
         })
         .map(|c| c.id)
         .collect()
@@ -126,7 +123,10 @@ async fn every_sync_keeps_the_index_in_step_bulk_loads_included() {
     w.emu.set_applications(PROD_TENANT, apps.clone());
     let store = w.sync_with(&w.config()).await;
     let all = w.live().await;
-    assert_eq!(same_as_scan(&store, &all, &["Orders API", "CN=orders.tricky", "東京"]).await, [1, 1, 1]);
+    assert_eq!(
+        same_as_scan(&store, &all, &["Orders API", "CN=orders.tricky", "東京"]).await,
+        [1, 1, 1]
+    );
 
     // Renamed, rotated (a new credential, the old one removed), a new application, one gone.
     let tricky_at = apps.len() - 7;
@@ -146,7 +146,15 @@ async fn every_sync_keeps_the_index_in_step_bulk_loads_included() {
     let found = same_as_scan(
         &store,
         &all,
-        &["Orders API", "Invoices API", "CN=orders.tricky", "CN=invoices.tricky", "東京", "Northwind onboarding", "b0000009"],
+        &[
+            "Orders API",
+            "Invoices API",
+            "CN=orders.tricky",
+            "CN=invoices.tricky",
+            "東京",
+            "Northwind onboarding",
+            "b0000009",
+        ],
     )
     .await;
     assert_eq!(found, [0, 1, 0, 1, 0, 1, 1]);
@@ -172,7 +180,10 @@ async fn a_short_search_says_it_looked_through_part_only() {
     let page = app.page("/environments/prod?q=or").await;
     let hint = page.texts("#search-hint");
     assert_eq!(hint.len(), 1, "{}", page.raw);
-    assert!(hint[0].contains("shorter than 3 characters") && hint[0].contains("20,000"), "{hint:?}");
+    assert!(
+        hint[0].contains("shorter than 3 characters") && hint[0].contains("20,000"),
+        "{hint:?}"
+    );
     assert_eq!(page.count("#inventory tbody tr"), 2);
 
     let page = app.page("/environments/prod?q=Orders").await;
@@ -204,7 +215,10 @@ async fn a_search_pages_forwards_and_back_and_filters_by_status_and_kind() {
     assert!(want.len() > 30, "{} hits: too few to page", want.len());
     let key_ids: std::collections::HashMap<String, i64> = all.iter().map(|c| (c.key_id.clone(), c.id)).collect();
     let ids_of = |page: &crate::support::parse::Page| -> Vec<i64> {
-        page.texts("#inventory tbody td:nth-child(5)").iter().map(|k| key_ids[k.trim()]).collect()
+        page.texts("#inventory tbody td:nth-child(5)")
+            .iter()
+            .map(|k| key_ids[k.trim()])
+            .collect()
     };
     let link = |page: &crate::support::parse::Page, rel: &str| page.attr(&format!("nav.pager a[rel={rel}]"), "href");
 
@@ -243,7 +257,9 @@ async fn a_search_pages_forwards_and_back_and_filters_by_status_and_kind() {
         .map(|c| key_ids[c["key_id"].as_str().unwrap()])
         .filter(|id| want.contains(id))
         .collect();
-    let page = app.page("/environments/prod?q=prod&status=warning&kind=certificate&per_page=500").await;
+    let page = app
+        .page("/environments/prod?q=prod&status=warning&kind=certificate&per_page=500")
+        .await;
     let warning: Vec<i64> = api
         .iter()
         .filter(|c| c["status"] == "warning" && c["kind"] == "certificate")

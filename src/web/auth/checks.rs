@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Requests that may wait for a turn, per check that may run.
 const WAITING_PER_CHECK: usize = 8;
@@ -117,11 +117,23 @@ pub struct CheckStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
+/// Which queue a check waits in. An address that has failed, or been turned away, is a suspect:
+/// suspects together may hold all turns but one and have a queue of their own, so a flood of
+/// wrong passwords cannot keep a user who never failed from logging in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Clean,
+    Suspect,
+}
+
 /// The bounded verifier shared by all workers.
 pub struct Checks {
     permits: Arc<Semaphore>,
+    /// Turns suspects may hold at once: all but one (at least one).
+    suspect_permits: Arc<Semaphore>,
     bound: usize,
     waiting: AtomicUsize,
+    waiting_suspects: AtomicUsize,
     /// One argon2 memory per running check, reused from check to check.
     memories: Mutex<Vec<Vec<Block>>>,
     running: AtomicUsize,
@@ -134,8 +146,10 @@ impl Checks {
         let bound = bound.max(1);
         Checks {
             permits: Arc::new(Semaphore::new(bound)),
+            suspect_permits: Arc::new(Semaphore::new((bound - 1).max(1))),
             bound,
             waiting: AtomicUsize::new(0),
+            waiting_suspects: AtomicUsize::new(0),
             memories: Mutex::new(Vec::new()),
             running: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
@@ -152,22 +166,20 @@ impl Checks {
     }
 
     /// Checks `password` against `hash` off the async workers, once a turn is free. `Err(Busy)`
-    /// when too many requests already wait. The work holds its turn until it is done, even if the
-    /// request that asked is gone, so the bound holds for the CPU and memory actually used.
-    pub async fn verify(self: &Arc<Self>, hash: StoredHash, password: String) -> Result<bool, Busy> {
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                let _queued = Queued::enter(&self.waiting, self.bound * WAITING_PER_CHECK).ok_or(Busy)?;
-                tokio::time::timeout(LONGEST_QUEUE, self.permits.clone().acquire_owned())
-                    .await
-                    .map_err(|_| Busy)?
-                    .map_err(|_| Busy)?
+    /// when too many requests already wait in `lane`. The work holds its turn until it is done,
+    /// even if the request that asked is gone, so the bound holds for the CPU and memory actually
+    /// used.
+    pub async fn verify(self: &Arc<Self>, hash: StoredHash, password: String, lane: Lane) -> Result<bool, Busy> {
+        let (suspect_permit, permit) = match lane {
+            Lane::Clean => (None, self.turn(&self.permits, &self.waiting).await?),
+            Lane::Suspect => {
+                let first = self.turn(&self.suspect_permits, &self.waiting_suspects).await?;
+                (Some(first), self.turn(&self.permits, &self.waiting_suspects).await?)
             }
         };
         let checks = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _permits = (permit, suspect_permit);
             let mut memory = checks.memories.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
             let running = checks.running.fetch_add(1, Ordering::AcqRel) + 1;
             checks.peak.fetch_max(running, Ordering::AcqRel);
@@ -179,6 +191,18 @@ impl Checks {
         })
         .await
         .map_err(|_| Busy)
+    }
+
+    /// A turn of `permits` now, or after waiting among `waiting` (bounded, for a bounded time).
+    async fn turn(&self, permits: &Arc<Semaphore>, waiting: &AtomicUsize) -> Result<OwnedSemaphorePermit, Busy> {
+        if let Ok(permit) = permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let _queued = Queued::enter(waiting, self.bound * WAITING_PER_CHECK).ok_or(Busy)?;
+        tokio::time::timeout(LONGEST_QUEUE, permits.clone().acquire_owned())
+            .await
+            .map_err(|_| Busy)?
+            .map_err(|_| Busy)
     }
 }
 
@@ -223,6 +247,36 @@ mod tests {
         assert!(other.matches(b"other", &mut memory), "after a different hash filled the memory");
         assert!(right.matches(b"right", &mut memory));
         assert!(!StoredHash::decoy(&right).matches(b"right", &mut memory));
+    }
+
+    #[tokio::test]
+    async fn suspects_cannot_take_the_last_turn_nor_the_queue_of_the_clean() {
+        let checks = Arc::new(Checks::new(2));
+        let hash = || StoredHash::parse(&cheap_hash("right")).unwrap();
+        // A suspect's check is running: it holds the suspects' one turn and one of the two turns.
+        let running = (
+            checks.suspect_permits.clone().try_acquire_owned().unwrap(),
+            checks.permits.clone().try_acquire_owned().unwrap(),
+        );
+        // Another suspect waits, though a turn is free: that one is kept for addresses that never
+        // failed.
+        {
+            use futures_util::FutureExt;
+            let mut waiting = Box::pin(checks.verify(hash(), "right".into(), Lane::Suspect));
+            assert_eq!((&mut waiting).now_or_never(), None);
+            assert_eq!(checks.permits.available_permits(), 1, "a suspect took the last turn");
+        }
+        // With the suspects' queue full, one more is turned away at once.
+        let queue: Vec<Queued<'_>> = (0..2 * WAITING_PER_CHECK)
+            .map(|_| Queued::enter(&checks.waiting_suspects, 2 * WAITING_PER_CHECK).unwrap())
+            .collect();
+        assert_eq!(checks.verify(hash(), "right".into(), Lane::Suspect).await, Err(Busy));
+        // One who never failed gets the free turn, and is answered.
+        assert_eq!(checks.verify(hash(), "right".into(), Lane::Clean).await, Ok(true));
+        assert_eq!(checks.verify(hash(), "wrong".into(), Lane::Clean).await, Ok(false));
+        drop(queue);
+        drop(running);
+        assert_eq!(checks.verify(hash(), "right".into(), Lane::Suspect).await, Ok(true));
     }
 
     #[test]

@@ -53,6 +53,9 @@ struct Record {
     last_failure: Instant,
     /// Verifications running for this client now.
     checking: u32,
+    /// Turned away because too many checks waited (`last_failure` says when): such an address
+    /// is hammering, and waits among the suspects from then on.
+    turned_away: bool,
 }
 
 impl Record {
@@ -150,6 +153,21 @@ impl Throttle {
         state.record(key, now)?.wait(now, allowance)
     }
 
+    /// Whether `key` has failed, or been turned away, and not been forgotten since: its checks
+    /// wait among the suspects.
+    pub fn suspect(&self, key: ClientKey) -> bool {
+        self.lock().clients.get(&key).is_some_and(|r| r.failures > 0 || r.turned_away)
+    }
+
+    /// Records that `key` was turned away because too many checks waited.
+    pub fn turned_away(&self, key: ClientKey, now: Instant) {
+        let mut state = self.lock();
+        if let Some(record) = state.clients.get_mut(&key) {
+            record.turned_away = true;
+            record.last_failure = now;
+        }
+    }
+
     /// Reserves a verification for `key`, or says how long to wait. Verifications already
     /// running count against the failures left, so a burst from one address cannot start more
     /// of them than it may fail.
@@ -163,6 +181,7 @@ impl Throttle {
             failures: 0,
             last_failure: now,
             checking: 0,
+            turned_away: false,
         });
         if let Some(wait) = record.wait(now, allowance) {
             return Err(wait);
@@ -196,7 +215,7 @@ impl Throttle {
             record.last_failure = now;
             escalation.client_waits = record.wait(now, allowance).map(|wait| (record.failures, wait));
         }
-        if record.failures == 0 && record.checking == 0 {
+        if record.failures == 0 && record.checking == 0 && !record.turned_away {
             state.clients.remove(&key);
         }
         escalation
