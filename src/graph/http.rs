@@ -56,6 +56,7 @@ impl Retrier {
     /// Sends the request built by `build` until it gets an answer that is not throttling or a
     /// transient failure, or the attempts run out. Returns the final response whatever its status,
     /// except when every attempt was throttled, failed in transit or timed out.
+    #[tracing::instrument(level = "debug", name = "graph_request", skip(self, build))]
     pub async fn send(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response, GraphError> {
         let mut attempt = 0;
         loop {
@@ -134,6 +135,7 @@ pub fn describe_transport(e: &reqwest::Error) -> String {
 
 /// Reads a response body, refusing one larger than `limit` bytes (a broken or hostile server
 /// must not exhaust memory).
+#[tracing::instrument(level = "debug", skip(resp))]
 pub async fn body_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, GraphError> {
     let mut body = Vec::new();
     loop {

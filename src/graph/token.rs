@@ -94,6 +94,7 @@ impl TokenProvider {
     }
 
     /// A valid access token, from the cache or freshly acquired.
+    #[tracing::instrument(level = "debug", name = "token", skip_all)]
     pub async fn token(&self) -> Result<SecretString, GraphError> {
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref()
@@ -108,6 +109,7 @@ impl TokenProvider {
     }
 
     /// Forgets the cached token, after Graph rejected it (401).
+    #[tracing::instrument(level = "debug", name = "token_invalidate", skip_all)]
     pub async fn invalidate(&self) {
         *self.cached.lock().await = None;
     }

@@ -23,6 +23,7 @@ impl Store {
     /// environment's digest of its last applied listing and owners (a sync that changes nothing
     /// writes nothing), whether it is retired, and its portal. A handful of rows, read in
     /// microseconds, so a conditional request costs no rendering.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "feed_version"))]
     pub async fn feed_version(&self) -> Result<String, StoreError> {
         let (v,): (Option<String>,) = sqlx::query_as(
             "SELECT group_concat(v, ',') FROM (SELECT id || ':' || name || ':' || COALESCE(listing_digest, '-') || ':'
@@ -37,6 +38,7 @@ impl Store {
 
     /// Per UTC day and environment, the credentials matching `filter` (its limit and offset
     /// ignored) that end after 1970, by day then environment.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "feed_days"))]
     pub async fn feed_days(&self, filter: &CredentialFilter) -> Result<Vec<DayCount>, StoreError> {
         let mut inner = filter.clone();
         inner.limit = None;

@@ -251,6 +251,7 @@ pub(super) fn push_selection(q: &mut QueryBuilder<Sqlite>, filter: &CredentialFi
 
 impl Store {
     /// Credentials matching `filter`, earliest end first.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "credentials"))]
     pub async fn credentials(&self, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(COLUMNS);
         push_selection(&mut q, filter);
@@ -263,6 +264,7 @@ impl Store {
     }
 
     /// How many credentials match `filter` (ignoring its limit and offset).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "count_credentials"))]
     pub async fn count_credentials(&self, filter: &CredentialFilter) -> Result<i64, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT count(*)");
         push_selection(&mut q, filter);
@@ -273,6 +275,7 @@ impl Store {
     /// Up to `limit` live credentials' labels and ends, in store-id order after `after_id`:
     /// `/metrics` reads a large tenant in batches, holding neither all rows nor a connection
     /// while its client reads.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "live_expiries"))]
     pub async fn live_expiries(&self, after_id: i64, limit: i64) -> Result<Vec<Expiry>, StoreError> {
         let rows = sqlx::query_as::<_, ExpiryRow>(
             "SELECT c.id, e.name AS environment, a.app_id, a.display_name AS app_name, c.kind, c.key_id, c.end_at
@@ -289,6 +292,7 @@ impl Store {
 
     /// Every live credential of the given applications (store ids), for rotation awareness:
     /// only the columns it needs, from one table, since every page that shows credentials asks.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "live_credentials_of"))]
     pub async fn live_credentials_of(&self, application_ids: &[i64]) -> Result<Vec<Sibling>, StoreError> {
         let mut ids: Vec<i64> = application_ids.to_vec();
         ids.sort_unstable();
@@ -317,6 +321,7 @@ impl Store {
     }
 
     /// One credential by its store id.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "credential"))]
     pub async fn credential(&self, id: i64) -> Result<Credential, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
         q.push(" AND c.id = ").push_bind(id);
@@ -397,6 +402,7 @@ impl Store {
     /// [`MIN_INDEXED_SEARCH_CHARS`] long) hits, in `(end_at, id)` order. One pass over the hits,
     /// which a page can keep while the data stays as it is, then filter, count and page in
     /// memory, reading only the rows it shows ([`Store::credentials_by_id`]).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "search_hits"))]
     pub async fn search_hits(&self, environment_id: i64, term: &str) -> Result<Vec<SearchHit>, StoreError> {
         let filter = CredentialFilter {
             search: Some(term.to_string()),
@@ -424,6 +430,7 @@ impl Store {
 
     /// The credentials with these store ids, in the order given (ids no longer there are left
     /// out).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "credentials_by_id"))]
     pub async fn credentials_by_id(&self, ids: &[i64]) -> Result<Vec<Credential>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());

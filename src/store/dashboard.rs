@@ -116,6 +116,7 @@ impl TryFrom<ApplicationRow> for Application {
 impl Store {
     /// Every active environment with its latest runs, by name. Cheap: the run subqueries walk
     /// the `(environment_id, id)` index backwards.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "environment_states"))]
     pub async fn environment_states(&self) -> Result<Vec<EnvironmentState>, StoreError> {
         sqlx::query_as::<_, EnvironmentState>(
             "SELECT e.id, e.name, e.tenant_id, e.client_id, e.portal_url,
@@ -138,6 +139,7 @@ impl Store {
 
     /// Live credentials by environment id and status at `now`. Each figure is a range count over
     /// the `(environment_id, end_at)` partial index, never a table scan.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "status_counts"))]
     pub async fn status_counts(&self, thresholds: &Thresholds, now: Timestamp) -> Result<Vec<(i64, StatusCounts)>, StoreError> {
         let [b1, b2, b3] = thresholds.bounds(now);
         let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
@@ -173,6 +175,7 @@ impl Store {
     /// Live credentials per environment ending in each of `months`: `(month, from, before)`.
     /// Range counts over the index, so 24 months of a large tenant stay cheap (grouping by
     /// `strftime` would compute a date for every credential).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "expiries_by_month"))]
     pub async fn expiries_by_month(&self, months: &[(i64, Timestamp, Timestamp)]) -> Result<Vec<MonthCount>, StoreError> {
         if months.is_empty() {
             return Ok(Vec::new());
@@ -197,6 +200,7 @@ impl Store {
 
     /// The live credentials of credwatch's own app registration in each environment (the
     /// applications whose appId is the environment's client_id), earliest end first.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "own_credentials"))]
     pub async fn own_credentials(&self) -> Result<Vec<Credential>, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
         // From the environments to their own application by the appId index, then its credentials;
@@ -215,6 +219,7 @@ impl Store {
     }
 
     /// Environments (by id) where credwatch's own application is among the listed ones.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "environments_listing_themselves"))]
     pub async fn environments_listing_themselves(&self) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<(i64,)> = sqlx::query_as(
             "SELECT e.id FROM environments e WHERE EXISTS
@@ -227,6 +232,7 @@ impl Store {
     }
 
     /// One application of an environment by object id, removed or not.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "application"))]
     pub async fn application(&self, environment_id: i64, object_id: &str) -> Result<Application, StoreError> {
         sqlx::query_as::<_, ApplicationRow>(
             // A live application was last seen at its environment's last success (the sync does not
@@ -245,6 +251,7 @@ impl Store {
     }
 
     /// Reminders the mail server accepted, ever (the metric `credwatch_reminders_sent_total`).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "reminders_sent"))]
     pub async fn reminders_sent(&self) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE outcome = 'sent'")
             .fetch_one(&self.pool)
@@ -255,6 +262,7 @@ impl Store {
 
     /// Like [`Store::count_credentials`], but stops counting at `cap`: a page can say "10,000+"
     /// without scanning a whole tenant for a free-text search.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "count_credentials_capped"))]
     pub async fn count_credentials_capped(&self, filter: &CredentialFilter, cap: i64) -> Result<i64, StoreError> {
         let mut inner = filter.clone();
         inner.limit = Some(cap);
@@ -280,6 +288,7 @@ pub enum Cursor {
 impl Store {
     /// Up to `limit` credentials matching `filter` (its own limit and offset ignored) in
     /// `(end_at, id)` order, after or before `cursor`, or from `offset` without one.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "credentials_page"))]
     pub async fn credentials_page(
         &self,
         filter: &CredentialFilter,

@@ -67,6 +67,7 @@ impl Lease {
     }
 
     /// Gives the lease back so the next run need not wait for it to expire.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "release"))]
     pub async fn release(self) {
         self.renewal.abort();
         if let Err(e) = self.store.release_lease(&self.name, &self.holder).await {
@@ -84,6 +85,7 @@ impl Drop for Lease {
 
 impl Store {
     /// Takes the lease `name` for a new run of this process, or says who holds it.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "take_lease"))]
     pub async fn take_lease(&self, name: &str) -> Result<Result<Lease, LeaseHeld>, StoreError> {
         let holder = Lease::new_holder();
         if let Err(held) = self.try_lease(name, &holder, now(), LEASE_TTL).await? {
@@ -120,6 +122,7 @@ impl Store {
     }
 
     /// Takes `name` for `holder` until `now + ttl` if it is free, expired or already `holder`'s.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "try_lease"))]
     pub async fn try_lease(&self, name: &str, holder: &str, now: i64, ttl: Duration) -> Result<Result<(), LeaseHeld>, StoreError> {
         const CTX: &str = "taking a lease";
         // IMMEDIATE takes the write lock at once: two processes cannot both read "free".
@@ -155,6 +158,7 @@ impl Store {
     }
 
     /// Extends `holder`'s lease; false when it is no longer `holder`'s.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "renew_lease"))]
     pub async fn renew_lease(&self, name: &str, holder: &str, now: i64, ttl: Duration) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?")
             .bind(now + ttl.as_secs() as i64)
@@ -167,6 +171,7 @@ impl Store {
     }
 
     /// Gives `holder`'s lease back (nothing when it is someone else's by now).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "release_lease"))]
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
             .bind(name)

@@ -104,6 +104,7 @@ pub struct EnvironmentRow {
 
 impl Store {
     /// Opens (creating it owner-readable only if missing) and migrates the database at `url`.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "connect"))]
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Setup(format!("{url:?} is not a SQLite URL: {e}")))?
@@ -159,12 +160,14 @@ impl Store {
     }
 
     /// True when the database answers a query (for `/healthz`).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "ping"))]
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.context("ping").map(|_| ())
     }
 
     /// Records the configured environments: adds new ones, updates their tenant and client,
     /// and marks the ones no longer configured as retired now (their history stays).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "register_environments"))]
     pub async fn register_environments(&self, envs: &[EnvironmentConfig]) -> Result<(), StoreError> {
         let now = Timestamp::from(chrono::Utc::now());
         let mut tx = self.pool.begin().await.context("registering environments")?;
@@ -191,6 +194,7 @@ impl Store {
     }
 
     /// The environments still configured, by name.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "environments"))]
     pub async fn environments(&self) -> Result<Vec<EnvironmentRow>, StoreError> {
         sqlx::query_as::<_, EnvironmentRow>(
             "SELECT id, name, tenant_id, client_id, portal_url, retired_at FROM environments WHERE retired_at IS NULL ORDER BY name",
@@ -200,6 +204,7 @@ impl Store {
         .context("listing environments")
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "environment_by_name"))]
     pub async fn environment_by_name(&self, name: &str) -> Result<EnvironmentRow, StoreError> {
         sqlx::query_as::<_, EnvironmentRow>(
             "SELECT id, name, tenant_id, client_id, portal_url, retired_at FROM environments WHERE name = ?",

@@ -31,6 +31,7 @@ const CHUNK: usize = 150;
 impl Store {
     /// The ledger rows of live credentials ending before `end_before`: all the reminder planner
     /// needs, read in one query.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "reminder_ledger"))]
     pub async fn reminder_ledger(&self, end_before: Timestamp) -> Result<Vec<ReminderRow>, StoreError> {
         sqlx::query_as::<_, ReminderRow>(
             "SELECT r.credential_id, r.rung, r.recipient, r.outcome, r.decided_at
@@ -45,6 +46,7 @@ impl Store {
     }
 
     /// Every ledger row of one credential, oldest decision first.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "reminders_of"))]
     pub async fn reminders_of(&self, credential_id: i64) -> Result<Vec<ReminderRow>, StoreError> {
         sqlx::query_as::<_, ReminderRow>(
             "SELECT credential_id, rung, recipient, outcome, decided_at FROM reminders WHERE credential_id = ? ORDER BY decided_at, rung, recipient",
@@ -58,6 +60,7 @@ impl Store {
     /// Records, in one transaction, that `recipient`'s digest was accepted: the rungs in `sent`
     /// as sent and those in `skipped` as skipped. A row already there (another process sent the
     /// same rung meanwhile) is left as it is.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "record_reminders"))]
     pub async fn record_reminders(
         &self,
         recipient: &str,
@@ -89,6 +92,7 @@ impl Store {
     }
 
     /// How many reminders the mail server accepted, ever (one per credential, rung and recipient).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "reminders_sent_total"))]
     pub async fn reminders_sent_total(&self) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE outcome = 'sent'")
             .fetch_one(&self.pool)

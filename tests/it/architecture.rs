@@ -72,6 +72,42 @@ fn imports_follow_the_flow_and_form_no_cycle() {
 /// The checker must demonstrably fail: a planted back-edge, a planted cycle between two files of
 /// one module, a planted cycle through `super::`, a pure module using an IO crate, and a module in
 /// no layer are each reported, with the file and line to fix; paths in comments and strings are not.
+/// Every public async function of the modules that do IO (the store, Graph, mail and webhooks)
+/// opens a tracing span, so each of its log lines and its time show up under the request or job
+/// that called it.
+#[test]
+fn io_functions_carry_a_span() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    read_tree(&root, &root, &mut files);
+    let mut missing = Vec::new();
+    for file in files.iter().filter(|f| {
+        matches!(f.module.first().map(String::as_str), Some("store" | "graph"))
+            || f.path == "src/reminders/mail.rs"
+            || f.path == "src/reminders/webhook.rs"
+    }) {
+        let lines: Vec<&str> = file.text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !line.trim_start().starts_with("pub async fn") {
+                continue;
+            }
+            let attributes = lines[..i].iter().rev().take_while(|l| {
+                let l = l.trim_start();
+                l.starts_with("#[") || l.starts_with("///") || l.starts_with(')') || l.starts_with("fields") || l.starts_with("skip")
+            });
+            if !attributes.into_iter().any(|l| l.contains("tracing::instrument")) {
+                missing.push(format!("{}:{}: {}", file.path, i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "IO functions without #[tracing::instrument]:\n{}",
+        missing.join("\n")
+    );
+    assert!(files.len() > 20, "the sources were read");
+}
+
 #[test]
 fn the_checker_reports_planted_back_edges_and_cycles() {
     let tree = [

@@ -45,6 +45,7 @@ impl Owners {
 
 impl Store {
     /// Applies a complete listing held in memory: stages it and merges it (see [`Staging`]).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "apply_listing"))]
     pub async fn apply_listing(
         &self,
         environment_id: i64,

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 impl Store {
     /// Starts staging a listing: pages are written to temporary tables as they arrive, so a
     /// tenant of any size is never held in memory, and a listing that fails is simply dropped.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "begin_staging"))]
     pub async fn begin_staging(&self) -> Result<Staging, StoreError> {
         const CTX: &str = "staging a listing";
         let mut conn = self.pool.acquire().await.context(CTX)?;
@@ -114,6 +115,7 @@ impl Staging {
 
     /// Stages one page. An application or credential listed twice keeps its first listing (see
     /// [`Staging::apply`]).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "add"))]
     pub async fn add(&mut self, apps: &[ListedApplication]) -> Result<(), StoreError> {
         const CTX: &str = "staging a page";
         let encode = |e: serde_json::Error| StoreError::Setup(format!("encoding a page: {e}"));
@@ -199,6 +201,7 @@ impl Staging {
     /// applications and credentials seen are inserted or, when they changed, updated; those not
     /// seen are marked removed; the run is recorded as a success. Unchanged rows are not written
     /// at all: a live row was last seen at its environment's `last_success_at`.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "apply"))]
     pub async fn apply(
         mut self,
         store: &Store,
