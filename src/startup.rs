@@ -66,9 +66,12 @@ impl Application {
             &config.server.public_url,
             &config.server.allowed_hosts,
         ));
+        // One for all workers: a term's hits are read once, whichever worker a request lands on.
+        let searches = actix_web::web::Data::new(web::search::SearchCache::default());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(actix_web::web::Data::new(state.clone()))
+                .app_data(searches.clone())
                 .app_data(guard.clone())
                 .app_data(hosts.clone())
                 .wrap(middleware::from_fn(web::auth::guard))

@@ -19,6 +19,20 @@ impl Glob {
     }
 
     pub fn matches(&self, text: &str) -> bool {
+        // Most texts differ from the pattern's literal start (every credential is asked against
+        // the built-in rules on every answer): tell so without allocating. Only ASCII on both
+        // sides is decided here; other characters can lowercase to ASCII (the Kelvin sign to k).
+        let literal = self.0.bytes().take_while(|b| *b != b'*' && *b != b'?');
+        for (p, t) in literal.zip(text.bytes().map(Some).chain(std::iter::repeat(None))) {
+            match t {
+                Some(t) if p.is_ascii() && t.is_ascii() => {
+                    if p != t.to_ascii_lowercase() {
+                        return false;
+                    }
+                }
+                _ => break,
+            }
+        }
         let p: Vec<char> = self.0.chars().collect();
         let t: Vec<char> = text.to_lowercase().chars().collect();
         // Iterative matching with one backtrack point: linear in practice, no recursion.

@@ -132,8 +132,37 @@ fn cut(text: &str) -> String {
 /// an instant in its API, CSV, feed and messages.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let whole = self.naive_utc().format("%Y-%m-%dT%H:%M:%S");
-        write!(f, "{whole}{}Z", fraction(self.subsec_ticks()))
+        use chrono::{Datelike, Timelike};
+        // Fields written directly: the big answers write two instants a row, and a strftime
+        // pattern is parsed again on every call.
+        let t = self.naive_utc();
+        if !(0..=9999).contains(&t.year()) {
+            // RFC 3339 has four-digit years; beyond them, chrono's own rendering (signed).
+            write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S"))?;
+        } else {
+            write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+            )?;
+        }
+        match self.subsec_ticks() {
+            0 => f.write_str("Z"),
+            ticks => {
+                let mut digits = ticks;
+                let mut width = 7;
+                while digits % 10 == 0 {
+                    digits /= 10;
+                    width -= 1;
+                }
+                write!(f, ".{digits:0width$}Z")
+            }
+        }
     }
 }
 

@@ -5,9 +5,12 @@ use super::rows::At;
 use super::{Context, Store, StoreError};
 use crate::domain::{Credential, CredentialKind, Sibling, Status, Thresholds, Timestamp};
 use sqlx::{QueryBuilder, Sqlite};
+use std::sync::LazyLock;
 
-/// A row of [`SELECT`], as stored; read into a [`Credential`] at once.
-#[derive(sqlx::FromRow)]
+/// A row of [`SELECT`], as stored; read into a [`Credential`] at once. It comes either as a row
+/// of SQL (`FromRow`, by column name) or as a JSON array of [`FIELDS`] in order (`Deserialize`;
+/// see [`Store::credentials_batch`]).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(super) struct CredentialRow {
     id: i64,
     environment: String,
@@ -21,10 +24,15 @@ pub(super) struct CredentialRow {
     key_id: String,
     display_name: Option<String>,
     hint: Option<String>,
+    #[serde(deserialize_with = "super::time::opt_ticks")]
     start_at: Option<Timestamp>,
+    #[serde(deserialize_with = "super::time::ticks")]
     end_at: Timestamp,
+    #[serde(deserialize_with = "super::time::ticks")]
     first_seen_at: Timestamp,
+    #[serde(deserialize_with = "super::time::ticks")]
     last_seen_at: Timestamp,
+    #[serde(deserialize_with = "super::time::opt_ticks")]
     removed_at: Option<Timestamp>,
     app_source: String,
     app_tags: String,
@@ -70,21 +78,45 @@ impl TryFrom<CredentialRow> for Credential {
     }
 }
 
+/// Store ids as a JSON array, to bind as one parameter (`IN (SELECT value FROM json_each(?))`).
+pub(super) fn ids_json(ids: &[i64]) -> String {
+    let mut out = String::with_capacity(ids.len() * 8 + 2);
+    out.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out.push(']');
+    out
+}
+
+/// Rows that crossed from SQLite's thread as one JSON array of arrays
+/// (`json_group_array(json_array(…))`): handing rows over one by one costs a wake-up each, more
+/// than reading them. Each inner array holds the fields of `T` in order.
+pub(super) fn rows_as_json<T: serde::de::DeserializeOwned>(json: &str, context: &'static str) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Setup(format!("{context}: a row did not read back: {e}")))
+}
+
 /// Reads rows of [`SELECT`] into credentials; the first unreadable one fails the whole answer.
 pub(super) fn typed(rows: Vec<CredentialRow>) -> Result<Vec<Credential>, StoreError> {
     rows.into_iter().map(Credential::try_from).collect()
 }
 
-/// A row of [`Store::live_credentials_of`].
-#[derive(sqlx::FromRow)]
+/// A row of [`Store::live_credentials_of`], read as a JSON array in field order.
+#[derive(serde::Deserialize)]
 struct SiblingRow {
     id: i64,
     application_id: i64,
     kind: String,
     key_id: String,
     display_name: Option<String>,
+    #[serde(deserialize_with = "super::time::opt_ticks")]
     start_at: Option<Timestamp>,
+    #[serde(deserialize_with = "super::time::ticks")]
     end_at: Timestamp,
+    #[serde(deserialize_with = "super::time::ticks")]
     first_seen_at: Timestamp,
 }
 
@@ -190,24 +222,52 @@ impl CredentialFilter {
     }
 }
 
-/// The columns of a [`CredentialRow`] (a macro, so that [`SELECT`] can be one literal).
-macro_rules! columns {
-    () => {
-        "SELECT c.id, e.name AS environment, c.environment_id, e.portal_url, c.application_id,
-    a.object_id AS app_object_id, a.app_id, a.display_name AS app_display_name, c.kind, c.key_id, c.display_name,
-    c.hint, c.start_at, c.end_at, c.first_seen_at,
-    CASE WHEN c.removed_at IS NULL THEN COALESCE(e.last_success_at, c.last_seen_at) ELSE c.last_seen_at END AS last_seen_at, c.removed_at,
-    a.source AS app_source, a.tags AS app_tags, a.notes AS app_notes, a.owners AS app_owners"
-    };
-}
-pub(super) const COLUMNS: &str = columns!();
+/// Every column of a [`CredentialRow`], in its field order: the SQL, and the name it is read by.
+const FIELDS: [(&str, &str); 21] = [
+    ("c.id", "id"),
+    ("e.name", "environment"),
+    ("c.environment_id", "environment_id"),
+    ("e.portal_url", "portal_url"),
+    ("c.application_id", "application_id"),
+    ("a.object_id", "app_object_id"),
+    ("a.app_id", "app_id"),
+    ("a.display_name", "app_display_name"),
+    ("c.kind", "kind"),
+    ("c.key_id", "key_id"),
+    ("c.display_name", "display_name"),
+    ("c.hint", "hint"),
+    ("c.start_at", "start_at"),
+    ("c.end_at", "end_at"),
+    ("c.first_seen_at", "first_seen_at"),
+    (
+        "CASE WHEN c.removed_at IS NULL THEN COALESCE(e.last_success_at, c.last_seen_at) ELSE c.last_seen_at END",
+        "last_seen_at",
+    ),
+    ("c.removed_at", "removed_at"),
+    ("a.source", "app_source"),
+    ("a.tags", "app_tags"),
+    ("a.notes", "app_notes"),
+    ("a.owners", "app_owners"),
+];
+
+/// `SELECT` and the columns of a [`CredentialRow`]; `FROM` and the rest follow.
+pub(super) static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    let columns: Vec<String> = FIELDS.iter().map(|(sql, name)| format!("{sql} AS {name}")).collect();
+    format!("SELECT {}", columns.join(", "))
+});
+
+/// The names of [`FIELDS`], comma-separated: a [`CredentialRow`] as a JSON array.
+pub(super) static FIELD_NAMES: LazyLock<String> =
+    LazyLock::new(|| FIELDS.iter().map(|(_, name)| *name).collect::<Vec<_>>().join(", "));
 
 /// Every credential of the active environments with its application; filters follow as `AND`s.
-/// (Searches start from [`select`] instead.)
-pub(super) const SELECT: &str = concat!(
-    columns!(),
-    " FROM credentials c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id WHERE e.retired_at IS NULL"
-);
+/// (Searches start from [`push_selection`] instead.)
+pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} FROM credentials c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id WHERE e.retired_at IS NULL",
+        *COLUMNS
+    )
+});
 
 /// Search terms of at least this many characters are served by the trigram indexes
 /// (migrations/0008_search.sql); shorter ones cannot be.
@@ -253,7 +313,7 @@ impl Store {
     /// Credentials matching `filter`, earliest end first.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "credentials"))]
     pub async fn credentials(&self, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(COLUMNS);
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(COLUMNS.as_str());
         push_selection(&mut q, filter);
         q.push(" ORDER BY c.end_at, e.name, a.display_name, c.key_id");
         if let Some(limit) = filter.limit {
@@ -297,33 +357,26 @@ impl Store {
         let mut ids: Vec<i64> = application_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let mut out = Vec::new();
-        for chunk in ids.chunks(500) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT id, application_id, kind, key_id, display_name, start_at, end_at, first_seen_at FROM credentials
-                 WHERE removed_at IS NULL AND application_id IN (",
-            );
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            let rows: Vec<SiblingRow> = q
-                .build_query_as()
-                .fetch_all(&self.pool)
-                .await
-                .context("reading an application's credentials")?;
-            for row in rows {
-                out.push(Sibling::try_from(row)?);
-            }
-        }
-        Ok(out)
+        // The ids as one bound JSON array (one statement whatever their number), and the rows
+        // back as one JSON value (see [`rows_as_json`]).
+        let json: (String,) = sqlx::query_as(
+            "SELECT json_group_array(json_array(id, application_id, kind, key_id, display_name, start_at, end_at, first_seen_at))
+             FROM credentials WHERE removed_at IS NULL AND application_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids_json(&ids))
+        .fetch_one(&self.pool)
+        .await
+        .context("reading an application's credentials")?;
+        rows_as_json::<SiblingRow>(&json.0, "reading an application's credentials")?
+            .into_iter()
+            .map(Sibling::try_from)
+            .collect()
     }
 
     /// One credential by its store id.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "credential"))]
     pub async fn credential(&self, id: i64) -> Result<Credential, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT.as_str());
         q.push(" AND c.id = ").push_bind(id);
         let row: CredentialRow = q.build_query_as().fetch_one(&self.pool).await.context("reading a credential")?;
         row.try_into()
@@ -435,14 +488,12 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
-        q.push(" AND c.id IN (");
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        q.push(")");
-        let mut rows = typed(q.build_query_as().fetch_all(&self.pool).await.context("reading credentials")?)?;
+        const CTX: &str = "reading credentials";
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT json_group_array(json_array(");
+        q.push(FIELD_NAMES.as_str()).push(")) FROM (").push(SELECT.as_str());
+        q.push(" AND c.id IN (SELECT value FROM json_each(").push_bind(ids_json(ids)).push(")))");
+        let (json,): (String,) = q.build_query_as().fetch_one(&self.pool).await.context(CTX)?;
+        let mut rows = typed(rows_as_json(&json, CTX)?)?;
         let at: std::collections::HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         rows.sort_by_key(|c| at.get(&c.id).copied().unwrap_or(usize::MAX));
         Ok(rows)

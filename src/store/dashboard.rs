@@ -202,7 +202,7 @@ impl Store {
     /// applications whose appId is the environment's client_id), earliest end first.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "own_credentials"))]
     pub async fn own_credentials(&self) -> Result<Vec<Credential>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT.as_str());
         // From the environments to their own application by the appId index, then its credentials;
         // left to itself the planner walks every credential in end order instead.
         q.push(
@@ -299,39 +299,44 @@ impl Store {
         let mut inner = filter.clone();
         inner.limit = None;
         inner.offset = None;
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(super::credentials::COLUMNS);
+        // The batch crosses from SQLite's thread as one JSON array of rows, not row by row:
+        // handing rows over one at a time costs more than reading them (a wake-up each).
+        let order = match cursor {
+            Some(Cursor::Before(..)) => "c.end_at DESC, c.id DESC",
+            Some(Cursor::After(..)) | None => "c.end_at, c.id",
+        };
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT json_group_array(json_array(");
+        // In the subquery's order, as SQLite aggregates it (checked below: an ORDER BY inside the
+        // aggregate would sort again what the index already ordered).
+        q.push(super::credentials::FIELD_NAMES.as_str())
+            .push(")) FROM (")
+            .push(super::credentials::COLUMNS.as_str());
         super::credentials::push_selection(&mut q, &inner);
         match cursor {
             Some(Cursor::After(end, id)) => {
-                q.push(" AND (c.end_at, c.id) > (")
-                    .push_bind(end)
-                    .push(", ")
-                    .push_bind(id)
-                    .push(") ORDER BY c.end_at, c.id");
+                q.push(" AND (c.end_at, c.id) > (").push_bind(end).push(", ").push_bind(id).push(")");
             }
             Some(Cursor::Before(end, id)) => {
-                q.push(" AND (c.end_at, c.id) < (")
-                    .push_bind(end)
-                    .push(", ")
-                    .push_bind(id)
-                    .push(") ORDER BY c.end_at DESC, c.id DESC");
+                q.push(" AND (c.end_at, c.id) < (").push_bind(end).push(", ").push_bind(id).push(")");
             }
-            None => {
-                q.push(" ORDER BY c.end_at, c.id");
-            }
+            None => {}
         }
+        q.push(" ORDER BY ").push(order);
         q.push(" LIMIT ").push_bind(limit);
         if cursor.is_none() {
             q.push(" OFFSET ").push_bind(offset.max(0));
         }
-        let rows: Vec<CredentialRow> = q
+        q.push(")");
+        let (json,): (String,) = q
             .build_query_as()
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .context("reading a page of credentials")?;
+        let rows: Vec<CredentialRow> = super::credentials::rows_as_json(&json, "reading a page of credentials")?;
         let mut rows = typed(rows)?;
-        if matches!(cursor, Some(Cursor::Before(..))) {
-            rows.reverse();
+        let key = |c: &Credential| (c.end_at, c.id);
+        if !rows.is_sorted_by_key(key) {
+            rows.sort_unstable_by_key(key);
         }
         Ok(rows)
     }

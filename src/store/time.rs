@@ -39,3 +39,13 @@ impl<'r> Decode<'r, Sqlite> for Timestamp {
         <i64 as Decode<Sqlite>>::decode(value).map(from_db)
     }
 }
+
+/// A stored instant read from JSON (an integer of ticks), for `#[serde(deserialize_with)]`.
+pub(super) fn ticks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+    <i64 as serde::Deserialize>::deserialize(d).map(from_db)
+}
+
+/// [`ticks`], or JSON `null`.
+pub(super) fn opt_ticks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    <Option<i64> as serde::Deserialize>::deserialize(d).map(|v| v.map(from_db))
+}

@@ -14,6 +14,7 @@ use actix_web::{HttpResponse, get, web};
 use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
+use std::fmt::Write as _;
 
 /// One live credential, the API's row. Field order is SPEC.md's.
 #[derive(Debug, Serialize)]
@@ -146,22 +147,29 @@ pub async fn credentials_csv(query: web::Query<CredentialQuery>, state: web::Dat
         let mut out = String::with_capacity(rows.len() * 256);
         for c in rows {
             let j = CredentialJson::new(c, &state, now);
-            let cells = [
-                text_cell(&j.environment),
-                text_cell(&j.app_object_id),
-                text_cell(&j.app_id),
-                text_cell(j.app_display_name.as_deref().unwrap_or("")),
-                j.kind.as_str().to_string(),
-                text_cell(&j.key_id),
-                text_cell(j.display_name.as_deref().unwrap_or("")),
-                text_cell(j.hint.as_deref().unwrap_or("")),
-                j.start.unwrap_or_default(),
+            for cell in [
+                j.environment.as_str(),
+                &j.app_object_id,
+                &j.app_id,
+                j.app_display_name.as_deref().unwrap_or(""),
+            ] {
+                push_text_cell(&mut out, cell);
+                out.push(',');
+            }
+            out.push_str(j.kind.as_str());
+            out.push(',');
+            for cell in [&j.key_id, j.display_name.as_deref().unwrap_or(""), j.hint.as_deref().unwrap_or("")] {
+                push_text_cell(&mut out, cell);
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "{},{},{},{}\r\n",
+                j.start.as_deref().unwrap_or(""),
                 j.end,
-                j.days_left.to_string(),
-                j.status.as_str().to_string(),
-            ];
-            out.push_str(&cells.join(","));
-            out.push_str("\r\n");
+                j.days_left,
+                j.status.as_str()
+            );
         }
         Bytes::from(out)
     });
@@ -180,15 +188,31 @@ pub async fn credentials_csv(query: web::Query<CredentialQuery>, state: web::Dat
 /// it a formula (OWASP "CSV injection"), so such cells get a leading apostrophe; then quoted
 /// when it holds a separator, a quote or a line break.
 pub fn text_cell(s: &str) -> String {
-    let neutral = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
+    let mut out = String::with_capacity(s.len() + 2);
+    push_text_cell(&mut out, s);
+    out
+}
+
+/// [`text_cell`], appended to `out` (the CSV writes a million cells without a String each).
+pub fn push_text_cell(out: &mut String, s: &str) {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quoted = s.contains([',', '"', '\n', '\r']) || (!formula && s.starts_with(' ')) || s.ends_with(' ');
+    if quoted {
+        out.push('"');
+    }
+    if formula {
+        out.push('\'');
+    }
+    if quoted {
+        for (i, part) in s.split('"').enumerate() {
+            if i > 0 {
+                out.push_str("\"\"");
+            }
+            out.push_str(part);
+        }
+        out.push('"');
     } else {
-        s.to_string()
-    };
-    if neutral.contains([',', '"', '\n', '\r']) || neutral.starts_with(' ') || neutral.ends_with(' ') {
-        format!("\"{}\"", neutral.replace('"', "\"\""))
-    } else {
-        neutral
+        out.push_str(s);
     }
 }
 

@@ -33,9 +33,9 @@ use actix_web::web;
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Called once per worker: each keeps its own overview snapshot and searches' hits.
+    // Called once per worker: each keeps its own overview snapshot and feeds (searches' hits are
+    // shared by all workers: see `startup`).
     cfg.app_data(web::Data::new(snapshot::SnapshotCache::default()))
-        .app_data(web::Data::new(search::SearchCache::default()))
         .app_data(web::Data::new(calendar::FeedCache::default()))
         .app_data(query::config())
         .service(health::healthz)

@@ -9,7 +9,7 @@ use super::state::AppState;
 use crate::store::{EnvironmentState, SearchHit, StoreError};
 use std::sync::{Arc, Mutex};
 
-/// Hits kept in all, across terms (about 12 MB per worker); a term with more hits than this is
+/// Hits kept in all, across terms (about 12 MB); a term with more hits than this is
 /// still answered, just not kept.
 const MAX_KEPT_HITS: usize = 500_000;
 /// Terms kept at most, the least recently used dropped first.
@@ -27,10 +27,18 @@ struct Key {
 
 struct Kept {
     key: Key,
-    hits: Arc<Vec<SearchHit>>,
+    /// Filled by the first request for the key; those that come meanwhile wait for it instead of
+    /// reading the same hits again (sixteen clients typing the same term read it once).
+    hits: Arc<tokio::sync::OnceCell<Arc<Vec<SearchHit>>>>,
 }
 
-/// Recently searched terms' hits, most recently used last. One per worker.
+impl Kept {
+    fn len(&self) -> usize {
+        self.hits.get().map_or(0, |h| h.len())
+    }
+}
+
+/// Recently searched terms' hits, most recently used last. One for all workers.
 #[derive(Default)]
 pub struct SearchCache {
     kept: Mutex<Vec<Kept>>,
@@ -45,38 +53,45 @@ impl SearchCache {
             generation: state.store.generation(),
             term: term.to_string(),
         };
-        if let Some(hits) = self.take(&key) {
-            return Ok(hits);
-        }
-        // Read outside the lock: two requests for a new term may both read it, once.
-        let hits = Arc::new(state.store.search_hits(env.id, term).await?);
-        self.keep(key, hits.clone());
+        let cell = self.cell(&key);
+        // Read outside the lock; a failed read leaves the cell empty for the next request.
+        let hits = cell
+            .get_or_try_init(|| async { state.store.search_hits(env.id, term).await.map(Arc::new) })
+            .await?
+            .clone();
+        self.settle();
         Ok(hits)
     }
 
-    fn take(&self, key: &Key) -> Option<Arc<Vec<SearchHit>>> {
+    /// The cell of `key`, made most recently used; lists of an older version of the data go.
+    fn cell(&self, key: &Key) -> Arc<tokio::sync::OnceCell<Arc<Vec<SearchHit>>>> {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        let at = kept.iter().position(|k| k.key == *key)?;
-        let entry = kept.remove(at);
-        let hits = entry.hits.clone();
+        let entry = match kept.iter().position(|k| k.key == *key) {
+            Some(at) => kept.remove(at),
+            None => {
+                kept.retain(|k| {
+                    k.key.environment_id != key.environment_id
+                        || (k.key.last_run_id == key.last_run_id && k.key.generation == key.generation)
+                });
+                Kept {
+                    key: key.clone(),
+                    hits: Default::default(),
+                }
+            }
+        };
+        let cell = entry.hits.clone();
         kept.push(entry);
-        Some(hits)
+        cell
     }
 
-    fn keep(&self, key: Key, hits: Arc<Vec<SearchHit>>) {
-        if hits.len() > MAX_KEPT_HITS {
-            return;
-        }
+    /// Keeps within the budget, dropping the least recently used (a list larger than the whole
+    /// budget is answered, never kept).
+    fn settle(&self) {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        // Lists of an older version of the data are of no more use.
-        kept.retain(|k| {
-            k.key.environment_id != key.environment_id
-                || (k.key.last_run_id == key.last_run_id && k.key.generation == key.generation && k.key.term != key.term)
-        });
-        kept.push(Kept { key, hits });
-        let mut total: usize = kept.iter().map(|k| k.hits.len()).sum();
+        kept.retain(|k| k.len() <= MAX_KEPT_HITS);
+        let mut total: usize = kept.iter().map(Kept::len).sum();
         while kept.len() > MAX_KEPT_TERMS || total > MAX_KEPT_HITS {
-            total -= kept.remove(0).hits.len();
+            total -= kept.remove(0).len();
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::domain::{ListedApplication, Timestamp};
 use crate::store::time::to_db;
 use crate::store::{Context, Store, StoreError};
 use sha2::Digest;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::HashSet;
 
 impl Store {
@@ -79,35 +79,58 @@ fn digest128(parts: &[&[u8]]) -> u128 {
     u128::from_le_bytes(out[..16].try_into().expect("SHA-256 has 32 bytes"))
 }
 
-/// One staged application, as the JSON array `json_each` reads: a page is one bound parameter.
-#[derive(serde::Serialize)]
+/// Rows per multi-row `INSERT … VALUES`: every full chunk reuses one prepared statement, and
+/// 7 columns × 500 rows stays far below SQLite's 32,766 bound parameters.
+const CHUNK: usize = 500;
+
+/// One staged application, as bound to `temp.stage_apps`.
 struct StagedApp<'a> {
-    o: &'a str,
-    a: &'a str,
-    n: Option<&'a str>,
-    s: &'a str,
-    t: String,
-    x: Option<&'a str>,
-    w: Option<String>,
+    object_id: &'a str,
+    app_id: &'a str,
+    name: Option<&'a str>,
+    source: &'a str,
+    tags: String,
+    notes: Option<&'a str>,
+    owners: Option<String>,
 }
 
-#[derive(serde::Serialize)]
+/// One staged credential, as bound to `temp.stage_creds`.
 struct StagedCred<'a> {
-    o: &'a str,
-    k: &'a str,
-    i: &'a str,
-    n: Option<&'a str>,
-    h: Option<&'a str>,
-    /// Start and end as stored (see [`super::time`]).
-    s: Option<i64>,
-    e: i64,
+    object_id: &'a str,
+    kind: &'a str,
+    key_id: &'a str,
+    name: Option<&'a str>,
+    hint: Option<&'a str>,
+    /// Start and end as stored (see [`crate::store::time`]).
+    start: Option<i64>,
+    end: i64,
+}
+
+/// An optional text as digest parts: `None` and `Some("")` differ.
+fn opt(v: Option<&str>) -> [&[u8]; 2] {
+    match v {
+        None => [b"-", b""],
+        Some(s) => [b"+", s.as_bytes()],
+    }
+}
+
+/// Inserts `rows` in chunks of [`CHUNK`]; `bind` pushes one row's values in column order.
+async fn insert_chunked<'a, T>(
+    conn: &mut SqliteConnection,
+    head: &'static str,
+    rows: &'a [T],
+    bind: impl Fn(sqlx::query_builder::Separated<'_, Sqlite, &'static str>, &'a T) + Copy,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(head);
+        q.push_values(chunk, bind);
+        // Only the full chunk's statement recurs: a page's remainder is prepared once, not cached.
+        q.build().persistent(chunk.len() == CHUNK).execute(&mut *conn).await.context("staging a page")?;
+    }
+    Ok(())
 }
 
 impl Staging {
-    fn conn(&mut self) -> &mut SqliteConnection {
-        self.conn.as_deref_mut().expect("staging is open until applied")
-    }
-
     /// Says what the listing holds of owners (by default [`Owners::Listed`]).
     pub fn set_owners(&mut self, owners: Owners) {
         self.owners = owners;
@@ -117,83 +140,111 @@ impl Staging {
     /// [`Staging::apply`]).
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "add"))]
     pub async fn add(&mut self, apps: &[ListedApplication]) -> Result<(), StoreError> {
-        const CTX: &str = "staging a page";
         let encode = |e: serde_json::Error| StoreError::Setup(format!("encoding a page: {e}"));
-        let (mut apps_json, mut creds_json) = (String::from("["), String::from("["));
+        let (mut staged_apps, mut staged_creds) = (Vec::with_capacity(apps.len()), Vec::new());
         for a in apps {
             if !self.seen_apps.insert(digest128(&[b"app", a.object_id.as_bytes()])) {
                 continue;
             }
-            let mut staged = StagedApp {
-                o: &a.object_id,
-                a: &a.app_id,
-                n: a.display_name.as_deref(),
-                s: a.source.as_str(),
-                t: serde_json::to_string(&a.tags).map_err(encode)?,
-                x: a.notes.as_deref(),
-                w: None,
+            let app = StagedApp {
+                object_id: &a.object_id,
+                app_id: &a.app_id,
+                name: a.display_name.as_deref(),
+                source: a.source.as_str(),
+                tags: serde_json::to_string(&a.tags).map_err(encode)?,
+                notes: a.notes.as_deref(),
+                owners: a.owners.as_ref().map(serde_json::to_string).transpose().map_err(encode)?,
             };
             // Owners are digested apart: a listing without them (a refresh not due) is still
             // recognised as unchanged.
-            let bare = serde_json::to_string(&staged).map_err(encode)?;
-            self.digest = self.digest.wrapping_add(digest128(&[b"app-row", bare.as_bytes()]));
-            let row = match &a.owners {
-                None => bare,
-                Some(owners) => {
-                    let w = serde_json::to_string(owners).map_err(encode)?;
-                    self.owners_digest = self
-                        .owners_digest
-                        .wrapping_add(digest128(&[b"owners", a.object_id.as_bytes(), w.as_bytes()]));
-                    staged.w = Some(w);
-                    serde_json::to_string(&staged).map_err(encode)?
-                }
-            };
-            self.applications += 1;
-            if apps_json.len() > 1 {
-                apps_json.push(',');
+            let [n0, n1] = opt(app.name);
+            let [x0, x1] = opt(app.notes);
+            self.digest = self.digest.wrapping_add(digest128(&[
+                b"app-row",
+                app.object_id.as_bytes(),
+                app.app_id.as_bytes(),
+                n0,
+                n1,
+                app.source.as_bytes(),
+                app.tags.as_bytes(),
+                x0,
+                x1,
+            ]));
+            if let Some(w) = &app.owners {
+                self.owners_digest =
+                    self.owners_digest.wrapping_add(digest128(&[b"owners", app.object_id.as_bytes(), w.as_bytes()]));
             }
-            apps_json.push_str(&row);
+            self.applications += 1;
+            staged_apps.push(app);
             for c in &a.credentials {
                 let key = digest128(&[b"cred", a.object_id.as_bytes(), c.kind.as_str().as_bytes(), c.key_id.as_bytes()]);
                 if !self.seen_creds.insert(key) {
                     continue;
                 }
-                let row = serde_json::to_string(&StagedCred {
-                    o: &a.object_id,
-                    k: c.kind.as_str(),
-                    i: &c.key_id,
-                    n: c.display_name.as_deref(),
-                    h: c.hint.as_deref(),
-                    s: c.start.map(to_db),
-                    e: to_db(c.end),
-                })
-                .map_err(encode)?;
-                self.digest = self.digest.wrapping_add(digest128(&[b"cred-row", row.as_bytes()]));
+                let cred = StagedCred {
+                    object_id: &a.object_id,
+                    kind: c.kind.as_str(),
+                    key_id: &c.key_id,
+                    name: c.display_name.as_deref(),
+                    hint: c.hint.as_deref(),
+                    start: c.start.map(to_db),
+                    end: to_db(c.end),
+                };
+                let [n0, n1] = opt(cred.name);
+                let [h0, h1] = opt(cred.hint);
+                let start = cred.start.map(i64::to_le_bytes);
+                let [s0, s1] = match &start {
+                    None => [b"-" as &[u8], b""],
+                    Some(s) => [b"+" as &[u8], s.as_slice()],
+                };
+                self.digest = self.digest.wrapping_add(digest128(&[
+                    b"cred-row",
+                    cred.object_id.as_bytes(),
+                    cred.kind.as_bytes(),
+                    cred.key_id.as_bytes(),
+                    n0,
+                    n1,
+                    h0,
+                    h1,
+                    s0,
+                    s1,
+                    &cred.end.to_le_bytes(),
+                ]));
                 self.credentials += 1;
-                if creds_json.len() > 1 {
-                    creds_json.push(',');
-                }
-                creds_json.push_str(&row);
+                staged_creds.push(cred);
             }
         }
-        apps_json.push(']');
-        creds_json.push(']');
-        sqlx::query(
-            "INSERT INTO temp.stage_apps (object_id, app_id, display_name, source, tags, notes, owners)
-             SELECT value->>'o', value->>'a', value->>'n', value->>'s', value->>'t', value->>'x', value->>'w' FROM json_each(?)",
+        let conn = self.conn.as_deref_mut().expect("staging is open until applied");
+        insert_chunked(
+            conn,
+            "INSERT INTO temp.stage_apps (object_id, app_id, display_name, source, tags, notes, owners) ",
+            &staged_apps,
+            |mut b, a| {
+                b.push_bind(a.object_id)
+                    .push_bind(a.app_id)
+                    .push_bind(a.name)
+                    .push_bind(a.source)
+                    .push_bind(a.tags.as_str())
+                    .push_bind(a.notes)
+                    .push_bind(a.owners.as_deref());
+            },
         )
-        .bind(apps_json)
-        .execute(self.conn())
-        .await
-        .context(CTX)?;
-        sqlx::query(
-            "INSERT INTO temp.stage_creds (object_id, kind, key_id, display_name, hint, start_at, end_at)
-             SELECT value->>'o', value->>'k', value->>'i', value->>'n', value->>'h', value->>'s', value->>'e' FROM json_each(?)",
+        .await?;
+        insert_chunked(
+            conn,
+            "INSERT INTO temp.stage_creds (object_id, kind, key_id, display_name, hint, start_at, end_at) ",
+            &staged_creds,
+            |mut b, c| {
+                b.push_bind(c.object_id)
+                    .push_bind(c.kind)
+                    .push_bind(c.key_id)
+                    .push_bind(c.name)
+                    .push_bind(c.hint)
+                    .push_bind(c.start)
+                    .push_bind(c.end);
+            },
         )
-        .bind(creds_json)
-        .execute(self.conn())
-        .await
-        .context(CTX)?;
+        .await?;
         Ok(())
     }
 
