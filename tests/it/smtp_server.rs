@@ -59,7 +59,8 @@ fn commands_out_of_order_are_refused_and_dot_stuffing_is_undone() {
     assert_eq!(c.send("Subject: dots\r\n\r\n..hidden\r\n..\r\nlast\r\n.").0, 250);
     let received = server.take();
     assert_eq!(received.len(), 1);
-    assert_eq!((received[0].from.as_str(), &received[0].to[..]), ("a@example.com", &["b@example.com".to_string()][..]));
+    assert_eq!(received[0].from, "a@example.com");
+    assert_eq!(received[0].to, ["b@example.com"], "lower-cased");
     assert_eq!(received[0].text(), "Subject: dots\r\n\r\n.hidden\r\n.\r\nlast\r\n");
     assert_eq!(c.send("RSET").0, 250);
     assert_eq!(c.send("QUIT").0, 221);

@@ -328,9 +328,7 @@ impl<'a> Session<'a> {
                 "QUIT" => return self.reply("221 bye"),
                 "AUTH" if self.shared.auth => self.auth(arg)?,
                 // Known commands this server does not offer (AUTH only when asked to).
-                "AUTH" | "STARTTLS" | "VRFY" | "EXPN" | "HELP" | "TURN" | "ETRN" | "BDAT" => {
-                    self.reply("502 command not implemented")?
-                }
+                "AUTH" | "STARTTLS" | "VRFY" | "EXPN" | "HELP" | "TURN" | "ETRN" | "BDAT" => self.reply("502 command not implemented")?,
                 _ => self.reply("500 command unrecognized")?,
             }
         }
