@@ -3,6 +3,9 @@
 //! memory whatever the tenant's size, and a slow client holds no database connection between
 //! batches (so sixteen scrapers cannot starve the dashboard of connections).
 //!
+//! While a batch is written, the next one is already being read (on SQLite's own thread), so
+//! reading and writing overlap: an answer holds at most two half-size batches.
+//!
 //! The first batch is read before the response starts, so a database that does not answer is
 //! still a clean 500. A later failure can only cut the body short: the chunked transfer then
 //! ends without its terminator, which every HTTP client reports as an error, never as a short
@@ -13,28 +16,35 @@ use crate::store::{CredentialFilter, Cursor, Store, StoreError};
 use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 
-/// Rows per batch: about 1 MB of JSON.
-pub const BATCH: i64 = 2_000;
+/// Rows per batch: about half a megabyte of JSON.
+pub const BATCH: i64 = 1_000;
 
 /// `first` (the first batch, read by the caller), then the batches after it as the body is
-/// consumed: `next` reads the batch after a row's key, `key` gives that key. A short batch is the
-/// last. Empty batches are skipped.
+/// consumed, each read while the one before is written: `next` reads the batch after a row's
+/// key, `key` gives that key. A short batch is the last. Empty batches are skipped.
 pub fn keyset_batches<T, K, Fut>(
     first: Vec<T>,
     key: fn(&T) -> K,
-    next: impl FnMut(K) -> Fut,
+    mut next: impl FnMut(K) -> Fut + 'static,
 ) -> impl Stream<Item = Result<Vec<T>, StoreError>>
 where
-    Fut: Future<Output = Result<Vec<T>, StoreError>>,
+    T: 'static,
+    Fut: Future<Output = Result<Vec<T>, StoreError>> + 'static,
 {
     let after = move |rows: &[T]| rows.last().filter(|_| rows.len() as i64 >= BATCH).map(key);
-    let rest = stream::try_unfold((after(&first), next), move |(start, mut next)| async move {
-        let Some(k) = start else {
+    // Started at once: the read runs while the batch before it is written. A body dropped
+    // half-way (the client left) drops the handle; the read in flight just finishes unseen.
+    let mut start = move |k: Option<K>| k.map(|k| actix_web::rt::spawn(next(k)));
+    let pending = start(after(&first));
+    let rest = stream::try_unfold((pending, start), move |(pending, mut start)| async move {
+        let Some(read) = pending else {
             return Ok(None);
         };
-        let rows = next(k).await?;
-        let start = after(&rows);
-        Ok(Some((rows, (start, next))))
+        let rows = read
+            .await
+            .map_err(|e| StoreError::Setup(format!("reading the next batch stopped: {e}")))??;
+        let pending = start(after(&rows));
+        Ok(Some((rows, (pending, start))))
     });
     stream::once(async { Ok(first) })
         .chain(rest)
