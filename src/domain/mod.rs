@@ -18,6 +18,7 @@ mod status;
 mod supersession;
 mod text;
 mod timestamp;
+mod usage;
 
 pub use contacts::{EmailAddress, notes_contacts, owner_contacts};
 pub use credential::{Application, Credential, CredentialKind, ListedApplication, ListedCredential, Owner, Source};
@@ -30,3 +31,7 @@ pub use status::{Status, Thresholds, days_left};
 pub use supersession::{SUPERSEDED_AFTER_SECS, Sibling, Successor, supersession};
 pub use text::{MAX_NAME_CHARS, clean, one_line};
 pub use timestamp::{Timestamp, TimestampError};
+pub use usage::{
+    Action, AppSignIn, CredentialSignIn, LastUse, Rotation, RotationVerdict, Usage, UsageReport, UsageStatus, UsedSibling,
+    rank_needs_action, rotations,
+};

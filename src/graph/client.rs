@@ -4,12 +4,12 @@
 use super::GraphError;
 use super::http::{Retrier, body_limited, http_client};
 use super::model::{
-    APPLICATION_SELECT, ApplicationPage, EXPAND_LIMIT, GraphErrorBody, OWNERS_EXPAND, OwnerPage, SERVICE_PRINCIPAL_SELECT,
-    ServicePrincipalPage, WireOwner,
+    APPLICATION_SELECT, ApplicationPage, EXPAND_LIMIT, GraphErrorBody, OWNERS_EXPAND, OwnerPage, ReportPage, SERVICE_PRINCIPAL_SELECT,
+    ServicePrincipalPage, WireAppSignIn, WireCredentialSignIn, WireOwner,
 };
 use super::token::TokenProvider;
 use crate::config::{EnvironmentConfig, SyncConfig};
-use crate::domain::{ListedApplication, Owner, path_segment};
+use crate::domain::{ListedApplication, Owner, UsageReport, path_segment};
 use secrecy::ExposeSecret;
 use url::Url;
 
@@ -184,6 +184,42 @@ impl GraphClient {
         Ok(())
     }
 
+    /// Reads both sign-in activity reports completely (every page; a handful of requests for
+    /// the whole tenant, never one per credential). Any failed page fails the whole read, so a
+    /// partial report is never taken for a complete one.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
+    pub async fn read_usage(&self) -> Result<UsageReport, GraphError> {
+        let mut report = UsageReport::default();
+        let mut url = self.report_url("beta/reports/appCredentialSignInActivities")?;
+        loop {
+            let page: ReportPage<WireCredentialSignIn> = self.get_json(&url).await?;
+            report
+                .credentials
+                .extend(page.value.into_iter().filter_map(WireCredentialSignIn::into_domain));
+            match page.next_link {
+                Some(next) => url = self.checked_next_link(&next)?,
+                None => break,
+            }
+        }
+        let mut url = self.report_url("beta/reports/servicePrincipalSignInActivities")?;
+        loop {
+            let page: ReportPage<WireAppSignIn> = self.get_json(&url).await?;
+            report
+                .applications
+                .extend(page.value.into_iter().filter_map(WireAppSignIn::into_domain));
+            match page.next_link {
+                Some(next) => url = self.checked_next_link(&next)?,
+                None => return Ok(report),
+            }
+        }
+    }
+
+    fn report_url(&self, path: &str) -> Result<Url, GraphError> {
+        let mut url = self.graph_url.join(path).map_err(GraphError::GraphUrl)?;
+        url.query_pairs_mut().append_pair("$top", "999");
+        Ok(url)
+    }
+
     /// A nextLink is followed only to the Graph host we were configured with: the bearer token
     /// goes with it.
     fn checked_next_link(&self, next: &str) -> Result<Url, GraphError> {
@@ -216,8 +252,7 @@ impl GraphClient {
             let body = body_limited(resp, MAX_PAGE_BYTES).await?;
             match status {
                 200 => {
-                    return serde_json::from_slice(&body)
-                        .map_err(|e| GraphError::Malformed(format!("a page of applications did not parse: {e}")));
+                    return serde_json::from_slice(&body).map_err(|e| GraphError::Malformed(format!("a page did not parse: {e}")));
                 }
                 // An access token can expire or be revoked mid-listing: sign in again, once.
                 401 if !renewed => {

@@ -318,6 +318,7 @@ mod tests {
             app_tags: Vec::new(),
             app_notes: None,
             app_owners: None,
+            last_use: crate::domain::LastUse::NotRead,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::rows::At;
 use super::{Context, Store, StoreError};
-use crate::domain::{Credential, CredentialKind, Sibling, Status, Thresholds, Timestamp};
+use crate::domain::{Credential, CredentialKind, LastUse, Sibling, Status, Thresholds, Timestamp};
 use sqlx::{QueryBuilder, Sqlite};
 
 /// A row of [`SELECT`], as stored; read into a [`Credential`] at once.
@@ -30,6 +30,9 @@ pub(super) struct CredentialRow {
     app_tags: String,
     app_notes: Option<String>,
     app_owners: Option<String>,
+    usage_read: bool,
+    usage_recorded: bool,
+    last_used_at: Option<Timestamp>,
 }
 
 impl TryFrom<CredentialRow> for Credential {
@@ -66,6 +69,7 @@ impl TryFrom<CredentialRow> for Credential {
             last_seen_at: r.last_seen_at,
             removed_at: r.removed_at,
             app_notes: r.app_notes,
+            last_use: LastUse::from_stored(r.usage_read, r.usage_recorded, r.last_used_at),
         })
     }
 }
@@ -197,7 +201,10 @@ macro_rules! columns {
     a.object_id AS app_object_id, a.app_id, a.display_name AS app_display_name, c.kind, c.key_id, c.display_name,
     c.hint, c.start_at, c.end_at, c.first_seen_at,
     CASE WHEN c.removed_at IS NULL THEN COALESCE(e.last_success_at, c.last_seen_at) ELSE c.last_seen_at END AS last_seen_at, c.removed_at,
-    a.source AS app_source, a.tags AS app_tags, a.notes AS app_notes, a.owners AS app_owners"
+    a.source AS app_source, a.tags AS app_tags, a.notes AS app_notes, a.owners AS app_owners,
+    e.usage_read_at IS NOT NULL AS usage_read,
+    EXISTS (SELECT 1 FROM credential_usage u WHERE u.environment_id = c.environment_id AND u.key_id = lower(c.key_id)) AS usage_recorded,
+    (SELECT u.last_sign_in_at FROM credential_usage u WHERE u.environment_id = c.environment_id AND u.key_id = lower(c.key_id)) AS last_used_at"
     };
 }
 pub(super) const COLUMNS: &str = columns!();

@@ -31,4 +31,5 @@ mod serve;
 mod smtp_tls;
 mod store_rows;
 mod sync;
+mod usage;
 mod webhooks;

@@ -401,12 +401,24 @@ impl Emulator {
 
     /// Replaces the tenant's `appCredentialSignInActivities` rows.
     pub fn set_credential_sign_ins(&self, tenant_id: &str, rows: Vec<CredentialSignIn>) {
-        self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().usage.credentials = rows;
+        self.shared
+            .lock()
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default()
+            .usage
+            .credentials = rows;
     }
 
     /// Replaces the tenant's `servicePrincipalSignInActivities` rows.
     pub fn set_app_sign_ins(&self, tenant_id: &str, rows: Vec<AppSignIn>) {
-        self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().usage.applications = rows;
+        self.shared
+            .lock()
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default()
+            .usage
+            .applications = rows;
     }
 
     /// Records that the credential `key_id` (of an application or service principal of the
@@ -419,7 +431,10 @@ impl Emulator {
         let found = tenant
             .applications
             .iter()
-            .find_map(|a| credential_of(&a.password_credentials, &a.key_credentials, key_id).map(|c| (a.app_id.clone(), Some(a.id.clone()), None, "application", c)))
+            .find_map(|a| {
+                credential_of(&a.password_credentials, &a.key_credentials, key_id)
+                    .map(|c| (a.app_id.clone(), Some(a.id.clone()), None, "application", c))
+            })
             .or_else(|| {
                 tenant.service_principals.iter().find_map(|s| {
                     credential_of(&s.password_credentials, &s.key_credentials, key_id)
@@ -474,7 +489,13 @@ impl Emulator {
     /// The tenant's next `times` report requests answer this 403, as licensed tenants
     /// sometimes see.
     pub fn deny_usage_times(&self, tenant_id: &str, denial: UsageDenial, times: usize) {
-        self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().usage.intermittent = Some((denial, times));
+        self.shared
+            .lock()
+            .tenants
+            .entry(tenant_id.to_string())
+            .or_default()
+            .usage
+            .intermittent = Some((denial, times));
     }
 
     /// Page `page_index` (0-based) of the credential report (`applications = false`) or of the
@@ -556,7 +577,11 @@ fn credential_of(passwords: &[PasswordCredential], keys: &[KeyCredential], key_i
         .iter()
         .find(|c| c.key_id == key_id)
         .map(|c| ("clientSecret", c.end_date_time.clone()))
-        .or_else(|| keys.iter().find(|c| c.key_id == key_id).map(|c| ("certificate", c.end_date_time.clone())))
+        .or_else(|| {
+            keys.iter()
+                .find(|c| c.key_id == key_id)
+                .map(|c| ("certificate", c.end_date_time.clone()))
+        })
 }
 
 /// `POST /_emulator/rotate?every=N`: [`Emulator::rotate_every`] over HTTP, for `credwatch emulate`

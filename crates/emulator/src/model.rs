@@ -295,7 +295,10 @@ impl Serialize for AppSignIn {
             &SignInActivity::of(self.client_sign_in.as_deref()),
         )?;
         s.serialize_field("applicationAuthenticationResourceSignInActivity", &Option::<SignInActivity>::None)?;
-        s.serialize_field("delegatedClientSignInActivity", &SignInActivity::of(self.delegated_client_sign_in.as_deref()))?;
+        s.serialize_field(
+            "delegatedClientSignInActivity",
+            &SignInActivity::of(self.delegated_client_sign_in.as_deref()),
+        )?;
         s.serialize_field("delegatedResourceSignInActivity", &Option::<SignInActivity>::None)?;
         s.end()
     }

@@ -79,7 +79,10 @@ fn parse_query(raw: &str, report: Report) -> Result<ReportQuery, String> {
             "$filter" => {
                 let filter = parse_filter(&value).ok_or_else(|| format!("Invalid filter clause: '{value}'."))?;
                 if report == Report::Applications && matches!(filter, Filter::KeyId(_)) {
-                    return Err(format!("Could not find a property named 'keyId' on type 'microsoft.graph.{}'.", "servicePrincipalSignInActivity"));
+                    return Err(format!(
+                        "Could not find a property named 'keyId' on type 'microsoft.graph.{}'.",
+                        "servicePrincipalSignInActivity"
+                    ));
                 }
                 query.filter = Some(filter);
             }
@@ -122,7 +125,11 @@ fn answer(req: &HttpRequest, shared: &Shared, ids: &RequestIds, extra: &mut LogE
     };
     let base = state.base_url.clone();
     let Some(tenant) = state.tenants.get_mut(&token.tenant_id) else {
-        return ids.error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+        return ids.error(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        );
     };
     if let Some(denial) = tenant.usage.denied {
         let (code, message) = denial.code_and_message();

@@ -1,0 +1,390 @@
+//! Issue 14: credential usage from the sign-in activity reports, read from the emulator over
+//! HTTP into a real SQLite file and served by the real app.
+
+use crate::support::app::TestApp;
+use crate::support::emu::{CredentialSignIn, UsageDenial};
+use crate::support::graph::{AppBuilder, app, days, now, rfc, secret, secret_between};
+use crate::support::{CLIENT, PROD_TENANT, SECRET, TEST_TENANT, World, http};
+use credwatch::sync::{Syncer, UsageOutcome};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+const IN_USE: &str = "11110000-0000-4000-8000-000000000001";
+const BOUNDARY_IN: &str = "11110000-0000-4000-8000-000000000002";
+const BOUNDARY_OUT: &str = "11110000-0000-4000-8000-000000000003";
+const NEVER: &str = "11110000-0000-4000-8000-000000000004";
+const UNREADABLE: &str = "11110000-0000-4000-8000-000000000005";
+
+/// `prod` with one app holding five secrets ending in 200 days, and the reports saying: used an
+/// hour ago, used 30 days less a minute ago, 30 days and a minute ago, never, and an unreadable
+/// date.
+async fn world() -> World {
+    let mut w = World::new().await;
+    w.tenant("prod", PROD_TENANT, CLIENT);
+    let end = now() + days(200);
+    w.emu.set_applications(
+        PROD_TENANT,
+        vec![app(1, "payments").secrets(vec![
+            secret(IN_USE, "in use", end),
+            secret(BOUNDARY_IN, "boundary in", end),
+            secret(BOUNDARY_OUT, "boundary out", end),
+            secret(NEVER, "never", end),
+            secret(UNREADABLE, "unreadable", end),
+        ])],
+    );
+    let t = now();
+    assert!(w.emu.record_sign_in(PROD_TENANT, IN_USE, &rfc(t - chrono::Duration::hours(1))));
+    assert!(
+        w.emu
+            .record_sign_in(PROD_TENANT, BOUNDARY_IN, &rfc(t - days(30) + chrono::Duration::minutes(1)))
+    );
+    assert!(
+        w.emu
+            .record_sign_in(PROD_TENANT, BOUNDARY_OUT, &rfc(t - days(30) - chrono::Duration::minutes(1)))
+    );
+    assert!(w.emu.record_sign_in(PROD_TENANT, UNREADABLE, "yesterday at noon"));
+    w
+}
+
+fn by_key<'a>(rows: &'a [Value], key: &str) -> &'a Value {
+    rows.iter()
+        .find(|c| c["key_id"] == key)
+        .unwrap_or_else(|| panic!("{key} is listed"))
+}
+
+/// The one environment of `/api/v1/environments`.
+async fn environment(app: &TestApp, name: &str) -> Value {
+    let body = app.json("/api/v1/environments").await;
+    body["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} is listed"))
+}
+
+#[tokio::test]
+async fn the_emulator_serves_both_reports_paged_filtered_and_in_the_doc_examples_shape() {
+    let w = world().await;
+    let mut rows: Vec<CredentialSignIn> = (0..5)
+        .map(|i| CredentialSignIn {
+            key_id: format!("k{i}"),
+            key_type: "secret".into(),
+            app_id: if i < 3 { "app-a".into() } else { "app-b".into() },
+            credential_origin: "application".into(),
+            expiration_date_time: Some("2027-01-01T00:00:00Z".into()),
+            last_sign_in_date_time: Some("2021-04-01T21:36:48-8:00".into()),
+            doc_example_shape: i == 0,
+            ..CredentialSignIn::default()
+        })
+        .collect();
+    rows[4].last_sign_in_date_time = None;
+    w.emu.set_credential_sign_ins(PROD_TENANT, rows);
+    let token = token(&w).await;
+    let get = |path: String| {
+        let token = token.clone();
+        async move {
+            let r = http().get(path).bearer_auth(token).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let base = format!("{}/beta/reports/appCredentialSignInActivities", w.emu.url());
+    let (status, first) = get(format!("{base}?$top=2")).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["value"].as_array().unwrap().len(), 2);
+    assert_eq!(first["value"][0]["expirationDate"], "2027-01-01T00:00:00Z");
+    assert!(first["value"][0].get("expirationDateTime").is_none());
+    assert_eq!(first["value"][1]["expirationDateTime"], "2027-01-01T00:00:00Z");
+    assert_eq!(
+        first["value"][0]["signInActivity"]["lastSignInDateTime"],
+        "2021-04-01T21:36:48-8:00"
+    );
+    let mut seen = 2;
+    let mut next = first["@odata.nextLink"].as_str().map(str::to_string);
+    while let Some(link) = next {
+        let (status, page) = get(link).await;
+        assert_eq!(status, 200);
+        seen += page["value"].as_array().unwrap().len();
+        next = page["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen, 5);
+    let (_, filtered) = get(format!("{base}?$filter=appId eq 'app-b'")).await;
+    assert_eq!(filtered["value"].as_array().unwrap().len(), 2);
+    assert_eq!(filtered["value"][1]["signInActivity"], Value::Null);
+    let (_, one) = get(format!("{base}?$filter=keyId eq 'k2'")).await;
+    assert_eq!(one["value"][0]["keyId"], "k2");
+    let (status, _) = get(format!("{base}?$filter=displayName eq 'x'")).await;
+    assert_eq!(status, 400);
+
+    let apps = format!("{}/beta/reports/servicePrincipalSignInActivities", w.emu.url());
+    let (_, report) = get(apps.clone()).await;
+    assert_eq!(report["value"].as_array().unwrap().len(), 1, "the app of the recorded sign-ins");
+    assert!(report["value"][0]["applicationAuthenticationClientSignInActivity"]["lastSignInDateTime"].is_string());
+
+    for (denial, code) in [
+        (UsageDenial::NoPermission, "Authorization_RequestDenied"),
+        (UsageDenial::NoLicense, "Authentication_RequestFromNonPremiumTenantOrB2CTenant"),
+    ] {
+        w.emu.deny_usage(PROD_TENANT, Some(denial));
+        for url in [&base, &apps] {
+            let (status, body) = get(url.clone()).await;
+            assert_eq!(status, 403);
+            assert_eq!(body["error"]["code"], code);
+        }
+    }
+}
+
+/// An access token of [`CLIENT`] in [`PROD_TENANT`], straight from the emulator.
+async fn token(w: &World) -> String {
+    let r = http()
+        .post(format!("{}/{PROD_TENANT}/oauth2/v2.0/token", w.emu.url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("client_secret", SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().expect("a token").to_string()
+}
+
+#[tokio::test]
+async fn usage_is_classified_at_the_active_days_boundary_in_the_api_and_csv() {
+    let w = world().await;
+    let config = w.config();
+    w.sync_with(&config).await;
+    let report_requests = w.emu.requests().iter().filter(|r| r.path.starts_with("/beta/reports/")).count();
+    assert_eq!(report_requests, 2, "one request per report for a small tenant, none per credential");
+    let app = TestApp::start(config).await;
+    let rows = app.credentials("").await;
+    let expect = [
+        (IN_USE, "in_use"),
+        (BOUNDARY_IN, "in_use"),
+        (BOUNDARY_OUT, "idle"),
+        (NEVER, "idle"),
+        (UNREADABLE, "unknown"),
+    ];
+    for (key, usage) in expect {
+        assert_eq!(by_key(&rows, key)["usage"], usage, "{key}");
+    }
+    assert!(by_key(&rows, IN_USE)["last_used_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(by_key(&rows, NEVER)["last_used_at"], Value::Null);
+    assert_eq!(by_key(&rows, UNREADABLE)["last_used_at"], Value::Null);
+
+    let env = environment(&app, "prod").await;
+    assert_eq!(env["usage_status"], "ok");
+    assert!(env["usage_read_at"].is_string());
+
+    let csv = app.get("/api/v1/credentials.csv").await.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",status,last_used_at,usage,rotation"));
+    let never = csv.lines().find(|l| l.contains(NEVER)).unwrap();
+    assert!(never.ends_with(",,idle,"), "{never}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn active_days_is_configurable() {
+    let mut w = world().await;
+    w.file.usage().active_days = Some(7);
+    let config = w.config();
+    w.sync_with(&config).await;
+    let app = TestApp::start(config).await;
+    let rows = app.credentials("").await;
+    assert_eq!(by_key(&rows, IN_USE)["usage"], "in_use");
+    assert_eq!(by_key(&rows, BOUNDARY_IN)["usage"], "idle");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_403_is_explained_leaves_the_sync_alone_and_keeps_the_last_values() {
+    let w = world().await;
+    let config = w.config();
+    w.sync_with(&config).await;
+    let app = TestApp::start(config.clone()).await;
+    let read_at = environment(&app, "prod").await["usage_read_at"].clone();
+    let syncer = Syncer::new(&config, app.store.clone());
+    for (denial, status, words) in [
+        (UsageDenial::NoPermission, "no_permission", "AuditLog.Read.All"),
+        (UsageDenial::NoLicense, "no_license", "P1 or P2"),
+    ] {
+        w.emu.deny_usage(PROD_TENANT, Some(denial));
+        // The credential sync succeeds whatever the reports answer.
+        app.sync(None).await;
+        let outcome = syncer.try_read_usage("prod").await;
+        assert!(
+            matches!(&outcome, UsageOutcome::Failed { status: s, .. } if s.as_str() == status),
+            "{outcome:?}"
+        );
+        let env = environment(&app, "prod").await;
+        assert_eq!(env["usage_status"], status);
+        assert!(env["usage_reason"].as_str().unwrap().contains(words), "{env}");
+        assert_eq!(env["last_error"], Value::Null, "no alarm: the sync itself is fine");
+        assert_eq!(env["usage_read_at"], read_at, "the age of the values kept");
+        let rows = app.credentials("").await;
+        assert_eq!(by_key(&rows, IN_USE)["usage"], "in_use", "last values kept");
+        assert_eq!(by_key(&rows, NEVER)["usage"], "idle");
+    }
+    // An intermittent 403 on a licensed tenant: this read fails, the next one succeeds.
+    w.emu.deny_usage(PROD_TENANT, None);
+    w.emu.deny_usage_times(PROD_TENANT, UsageDenial::NoLicense, 1);
+    assert!(matches!(syncer.try_read_usage("prod").await, UsageOutcome::Failed { .. }));
+    assert!(matches!(
+        syncer.try_read_usage("prod").await,
+        UsageOutcome::Read { credentials: 4, .. }
+    ));
+    assert_eq!(environment(&app, "prod").await["usage_status"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_page_is_read_and_a_failed_page_keeps_the_last_values() {
+    let mut w = world().await;
+    // 1,200 credentials used: two pages of the credential report at $top=999.
+    let end = now() + days(300);
+    let apps: Vec<_> = (0..400u32)
+        .map(|n| {
+            app(100 + n, &format!("bulk {n}")).secrets(
+                (0..3)
+                    .map(|i| secret(&format!("b{n:04}{i}00-0000-4000-8000-000000000000"), "bulk", end))
+                    .collect(),
+            )
+        })
+        .collect();
+    w.emu.update_applications(PROD_TENANT, |list| list.extend(apps));
+    for n in 0..400u32 {
+        for i in 0..3 {
+            w.emu
+                .record_sign_in(PROD_TENANT, &format!("b{n:04}{i}00-0000-4000-8000-000000000000"), &rfc(now()));
+        }
+    }
+    w.file.usage().refresh_hours = Some(0);
+    let config = w.config();
+    let store = w.sync_with(&config).await;
+    let pages = w
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/beta/reports/appCredentialSignInActivities" && r.status == 200)
+        .count();
+    assert_eq!(pages, 2);
+    // A sign-in that would make NEVER in use, behind a second page that fails.
+    w.emu.record_sign_in(PROD_TENANT, NEVER, &rfc(now()));
+    w.emu.fail_usage_page(PROD_TENANT, false, 1, 503, 10);
+    let reports = Syncer::new(&config, store.clone())
+        .sync_all(None, &CancellationToken::new(), |_| {})
+        .await;
+    assert!(reports[0].succeeded(), "{}", reports[0]);
+    assert!(matches!(reports[0].usage, UsageOutcome::Failed { .. }), "{:?}", reports[0].usage);
+    let app = TestApp::start(config).await;
+    let rows = app.credentials("").await;
+    assert_eq!(by_key(&rows, NEVER)["usage"], "idle", "nothing of the partial read was kept");
+    assert_eq!(environment(&app, "prod").await["usage_status"], "unavailable");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn usage_has_a_cadence_of_its_own() {
+    let w = world().await;
+    let config = w.config();
+    let store = w.sync_with(&config).await;
+    let reads = || {
+        w.emu
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/beta/reports/appCredentialSignInActivities")
+            .count()
+    };
+    assert_eq!(reads(), 1);
+    let reports = Syncer::new(&config, store).sync_all(None, &CancellationToken::new(), |_| {}).await;
+    assert_eq!(reports[0].usage, UsageOutcome::NotDue);
+    assert_eq!(reads(), 1, "the default refresh is hours, not every sync");
+}
+
+#[tokio::test]
+async fn usage_is_off_for_a_sovereign_cloud_and_when_turned_off() {
+    let mut w = world().await;
+    w.file.environment("prod").usage = Some(false);
+    let mut gov = w.environment("gov", TEST_TENANT, CLIENT);
+    gov.graph_url = Some("https://graph.microsoft.us".into());
+    gov.authority_host = Some("https://login.microsoftonline.us".into());
+    w.file.environments.push(gov.clone());
+    let config = w.config();
+    assert!(!config.environment("gov").unwrap().usage, "national clouds have no usage reports");
+    let store = w.store(&config).await;
+    let reports = Syncer::new(&config, store.clone())
+        .sync_all(Some("prod"), &CancellationToken::new(), |_| {})
+        .await;
+    assert!(reports[0].succeeded());
+    assert_eq!(reports[0].usage, UsageOutcome::Skipped);
+    assert!(!w.emu.requests().iter().any(|r| r.path.starts_with("/beta/")));
+    let app = TestApp::start(config).await;
+    for name in ["prod", "gov"] {
+        let env = environment(&app, name).await;
+        assert_eq!(env["usage_status"], "off", "{name}");
+        assert_eq!(env["usage_reason"], Value::Null);
+    }
+    assert!(app.credentials("").await.iter().all(|c| c["usage"] == "unknown"));
+    app.stop().await;
+
+    // Asking for usage on a national cloud is an error naming the key.
+    gov.usage = Some(true);
+    w.file.environments.pop();
+    w.file.environments.push(gov);
+    let vars = w.vars.clone();
+    let err = credwatch::config::Config::from_toml(&w.file.to_toml(), None, &move |k| vars.get(k).cloned()).unwrap_err();
+    assert_eq!(err.key, "environments[1].usage");
+    assert!(err.problem.contains("global service only"), "{err}");
+}
+
+#[tokio::test]
+async fn rotation_verdicts_come_from_the_evidence() {
+    let mut w = World::new().await;
+    w.tenant("prod", PROD_TENANT, CLIENT);
+    let t = now();
+    let appeared = t - days(10);
+    w.emu.set_applications(
+        PROD_TENANT,
+        vec![
+            app(1, "done").secrets(vec![
+                secret_between("d0000000-0000-4000-8000-000000000001", "old", t - days(400), t + days(20)),
+                secret_between("d0000000-0000-4000-8000-000000000002", "new", appeared, t + days(700)),
+            ]),
+            app(2, "halfway").secrets(vec![
+                secret_between("e0000000-0000-4000-8000-000000000001", "old", t - days(400), t + days(20)),
+                secret_between("e0000000-0000-4000-8000-000000000002", "new", appeared, t + days(700)),
+            ]),
+        ],
+    );
+    w.emu
+        .record_sign_in(PROD_TENANT, "d0000000-0000-4000-8000-000000000001", &rfc(appeared - days(1)));
+    w.emu
+        .record_sign_in(PROD_TENANT, "d0000000-0000-4000-8000-000000000002", &rfc(t - days(1)));
+    w.emu
+        .record_sign_in(PROD_TENANT, "e0000000-0000-4000-8000-000000000001", &rfc(t - days(2)));
+    w.emu
+        .record_sign_in(PROD_TENANT, "e0000000-0000-4000-8000-000000000002", &rfc(t - days(1)));
+    let config = w.config();
+    w.sync_with(&config).await;
+    let app = TestApp::start(config).await;
+    let rows = app.credentials("").await;
+    let done_old = by_key(&rows, "d0000000-0000-4000-8000-000000000001");
+    assert_eq!(done_old["rotation"], "complete");
+    let halfway_old = by_key(&rows, "e0000000-0000-4000-8000-000000000001");
+    assert_eq!(halfway_old["rotation"], "in_progress");
+    assert_eq!(halfway_old["superseded_by"], Value::Null, "the old one is still needed");
+    assert_eq!(by_key(&rows, "d0000000-0000-4000-8000-000000000002")["rotation"], Value::Null);
+    let csv = app.get("/api/v1/credentials.csv").await.text().await.unwrap();
+    assert!(
+        csv.lines()
+            .find(|l| l.contains("e0000000-0000-4000-8000-000000000001"))
+            .unwrap()
+            .ends_with(",in_progress")
+    );
+    app.stop().await;
+}
