@@ -219,10 +219,12 @@ pub enum Action {
 }
 
 impl Action {
-    /// The credential's place in Needs action; `Cleanup` is not in it.
-    pub fn of(end: Timestamp, last_use: LastUse, usage: Usage, incident_days: i64, now: Timestamp) -> Action {
+    /// The credential's place in Needs action; `Cleanup` is not in it. An incident is an
+    /// expiry of the last `active_days` (older ones were noticed, or nothing uses them any more)
+    /// with a sign-in within `incident_days` before the end.
+    pub fn of(end: Timestamp, last_use: LastUse, usage: Usage, days: ActionDays, now: Timestamp) -> Action {
         let expired = end <= now;
-        if expired && last_use.at().is_some_and(|t| t >= end.plus_days(-incident_days)) {
+        if expired && end >= now.plus_days(-days.active) && last_use.at().is_some_and(|t| t >= end.plus_days(-days.incident)) {
             return Action::Incident;
         }
         match (expired, usage) {
@@ -256,6 +258,13 @@ impl Action {
             Action::Cleanup => "expired and idle: delete it",
         }
     }
+}
+
+/// `usage.active_days` and `usage.incident_days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionDays {
+    pub active: i64,
+    pub incident: i64,
 }
 
 /// Sorts Needs action candidates: by [`Action`], then incidents by latest use, expiring ones by
@@ -400,11 +409,19 @@ mod tests {
     fn needs_action_puts_incidents_first_and_expired_idle_in_cleanup() {
         let now = now();
         let used = |d| LastUse::At(now.plus_days(d));
-        let incident = Action::of(now.plus_days(-2), used(-3), Usage::InUse, 7, now);
+        let days = ActionDays { active: 30, incident: 7 };
+        let incident = Action::of(now.plus_days(-2), used(-3), Usage::InUse, days, now);
         assert_eq!(incident, Action::Incident);
-        assert_eq!(Action::of(now.plus_days(-60), used(-100), Usage::Idle, 7, now), Action::Cleanup);
-        assert_eq!(Action::of(now.plus_days(3), used(-1), Usage::InUse, 7, now), Action::Rotate);
-        assert_eq!(Action::of(now.plus_days(3), LastUse::Never, Usage::Idle, 7, now), Action::Delete);
+        // Used 8 days before it ended: not within the incident window.
+        assert_eq!(Action::of(now.plus_days(-2), used(-10), Usage::InUse, days, now), Action::Expired);
+        // Ended 60 days ago, used just before: old news, and idle by now.
+        assert_eq!(Action::of(now.plus_days(-60), used(-61), Usage::Idle, days, now), Action::Cleanup);
+        assert_eq!(Action::of(now.plus_days(3), used(-1), Usage::InUse, days, now), Action::Rotate);
+        assert_eq!(Action::of(now.plus_days(3), LastUse::Never, Usage::Idle, days, now), Action::Delete);
+        assert_eq!(
+            Action::of(now.plus_days(3), LastUse::NotRead, Usage::Unknown, days, now),
+            Action::RotateUnknown
+        );
         let mut items = vec![
             (now.plus_days(9), Action::Rotate),
             (now.plus_days(2), Action::Delete),

@@ -184,6 +184,18 @@ impl GraphClient {
         Ok(())
     }
 
+    /// Reads one row of the credential sign-in report, proving the permission (AuditLog.Read.All)
+    /// and the licence (Entra ID P1/P2) usage needs.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
+    pub async fn probe_usage(&self) -> Result<(), GraphError> {
+        let mut url = self
+            .graph_url
+            .join("beta/reports/appCredentialSignInActivities")
+            .map_err(GraphError::GraphUrl)?;
+        url.query_pairs_mut().append_pair("$top", "1");
+        self.get_json::<serde_json::Value>(&url).await.map(|_| ())
+    }
+
     /// Reads both sign-in activity reports completely (every page; a handful of requests for
     /// the whole tenant, never one per credential). Any failed page fails the whole read, so a
     /// partial report is never taken for a complete one.

@@ -2,9 +2,10 @@
 //! complete read, and the state of the last attempt. A failed attempt records only its status,
 //! so the last values read stay (with their age) until a read succeeds again.
 
+use super::credentials::{SELECT, typed};
 use super::rows::At;
 use super::{Context, Store, StoreError};
-use crate::domain::{LastUse, Status, Thresholds, Timestamp, Usage, UsageReport, UsageStatus, UsedSibling};
+use crate::domain::{Credential, LastUse, Status, Thresholds, Timestamp, Usage, UsageReport, UsageStatus, UsedSibling};
 
 /// Rows written per statement: SQLite allows 32,766 bound values, a row binds at most 6.
 const ROWS_PER_INSERT: usize = 1_000;
@@ -249,4 +250,23 @@ struct UsedSiblingRow {
     usage_read: bool,
     usage_recorded: bool,
     last_sign_in_at: Option<Timestamp>,
+}
+
+impl Store {
+    /// The live credentials that ended before `now`, the most recent first: where Needs action
+    /// finds its incidents (recent expiries that were in use) and the Cleanup list its rows.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "recently_expired"))]
+    pub async fn recently_expired(&self, now: Timestamp, limit: i64) -> Result<Vec<Credential>, StoreError> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(SELECT);
+        q.push(" AND c.removed_at IS NULL AND c.end_at < ")
+            .push_bind(now)
+            .push(" ORDER BY c.end_at DESC, c.id LIMIT ")
+            .push_bind(limit);
+        typed(
+            q.build_query_as()
+                .fetch_all(&self.pool)
+                .await
+                .context("reading expired credentials")?,
+        )
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::support::app::TestApp;
 use crate::support::emu::{CredentialSignIn, UsageDenial};
-use crate::support::graph::{AppBuilder, app, days, now, rfc, secret, secret_between};
+use crate::support::graph::{self, AppBuilder, app, days, now, rfc, secret, secret_between};
 use crate::support::{CLIENT, PROD_TENANT, SECRET, TEST_TENANT, World, http};
 use credwatch::sync::{Syncer, UsageOutcome};
 use serde_json::Value;
@@ -387,4 +387,123 @@ async fn rotation_verdicts_come_from_the_evidence() {
             .ends_with(",in_progress")
     );
     app.stop().await;
+}
+
+/// A credential of its own app each, so that no rotation verdict mixes them.
+fn lone(n: u32, key: &str, name: &str, end: chrono::DateTime<chrono::Utc>) -> crate::support::emu::Application {
+    app(n, name).secrets(vec![secret(key, name, end)])
+}
+
+#[tokio::test]
+async fn needs_action_ranks_by_what_can_break_and_expired_idle_go_to_cleanup() {
+    let mut w = World::new().await;
+    w.tenant("prod", PROD_TENANT, CLIENT);
+    let t = now();
+    let key = |n: u32| format!("f0000000-0000-4000-8000-00000000000{n}");
+    w.emu.set_applications(
+        PROD_TENANT,
+        vec![
+            lone(1, &key(1), "incident", t - days(2)),
+            lone(2, &key(2), "soon in use", t + days(3)),
+            lone(3, &key(3), "later in use", t + days(10)),
+            lone(4, &key(4), "soon idle", t + days(1)),
+            lone(5, &key(5), "long dead", t - days(60)),
+            lone(6, &key(6), "expired in use", t - days(5)),
+            lone(7, &key(7), "fine", t + days(300)),
+        ],
+    );
+    w.emu.record_sign_in(PROD_TENANT, &key(1), &rfc(t - days(3)));
+    w.emu.record_sign_in(PROD_TENANT, &key(2), &rfc(t - days(1)));
+    w.emu.record_sign_in(PROD_TENANT, &key(3), &rfc(t - days(1)));
+    w.emu.record_sign_in(PROD_TENANT, &key(5), &rfc(t - days(100)));
+    w.emu.record_sign_in(PROD_TENANT, &key(6), &rfc(t - days(25)));
+    w.emu.record_sign_in(PROD_TENANT, &key(7), &rfc(t - days(1)));
+    let config = w.config();
+    w.sync_with(&config).await;
+    let app = TestApp::start(config).await;
+    let page = app.page("/").await;
+    let needs = page.select("#needs-action tbody tr");
+    let rows: Vec<(String, String)> = needs
+        .iter()
+        .map(|tr| {
+            let cells = crate::support::parse::within(tr, "td");
+            (
+                crate::support::parse::text(&cells[0]),
+                crate::support::parse::text(cells.last().unwrap()),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["incident", "soon in use", "later in use", "expired in use", "soon idle"],
+        "{rows:?}"
+    );
+    assert!(rows[0].1.starts_with("incident"), "{rows:?}");
+    assert!(rows[4].1.contains("delete instead of rotating"), "{rows:?}");
+    let cleanup: Vec<String> = page
+        .select("#cleanup tbody tr td:first-child")
+        .iter()
+        .map(crate::support::parse::text)
+        .collect();
+    assert_eq!(cleanup, ["long dead"]);
+    assert!(page.text().contains("Needs action (5)"), "the total leaves the cleanup out");
+    // The environment card says usage was read, and how long ago.
+    assert!(page.one(".usage-status").text().collect::<String>().starts_with("read "));
+
+    // The inventory and the application page show "last used", relative and exact.
+    let inventory = app.page("/environments/prod").await;
+    let text = inventory.text();
+    assert!(text.contains("Last used") && text.contains("24 h ago"), "{text}");
+    let app_page = app.page(&format!("/environments/prod/applications/{}", graph::object_id(5))).await;
+    let text = app_page.text();
+    assert!(text.contains("idle") && text.contains("3 months ago"), "{text}");
+    assert!(text.contains("Last signed in"), "{text}");
+
+    // Metrics count by environment, status and usage.
+    let metrics = crate::support::parse::Metrics::parse(&app.get("/metrics").await.text().await.unwrap());
+    let count = |status: &str, usage: &str| {
+        metrics.value(
+            "credwatch_credentials",
+            &[("environment", "prod"), ("status", status), ("usage", usage)],
+        )
+    };
+    assert_eq!(count("expired", "in_use"), 2.0);
+    assert_eq!(count("expired", "idle"), 1.0);
+    assert_eq!(count("critical", "in_use"), 1.0);
+    assert_eq!(count("critical", "idle"), 1.0);
+    assert_eq!(count("warning", "in_use"), 1.0);
+    assert_eq!(count("ok", "in_use"), 1.0);
+    assert_eq!(count("ok", "unknown"), 0.0);
+    assert_eq!(metrics.samples("credwatch_credentials").len(), 12, "4 statuses × 3 usages: bounded");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn check_says_whether_usage_can_be_read_and_what_to_grant() {
+    let mut w = World::new().await;
+    w.tenant("prod", "tenant-prod", "client-prod");
+    w.tenant("dev", "tenant-dev", "client-dev");
+    w.tenant("test", "tenant-test", "client-test");
+    w.emu.deny_usage("tenant-dev", Some(UsageDenial::NoPermission));
+    w.emu.deny_usage("tenant-test", Some(UsageDenial::NoLicense));
+    let path = w.write_config();
+    let (code, out, _) = w.run(&["check", "--config", path.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "usage is advice, never a failed check: {out}");
+    let line = |env: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{env}: usage: ")))
+            .unwrap_or_else(|| panic!("{env} has a usage line: {out}"))
+            .to_string()
+    };
+    assert!(line("prod").contains("ok: can read"), "{out}");
+    assert!(
+        line("dev").starts_with("dev: usage: no_permission") && line("dev").contains("AuditLog.Read.All"),
+        "{out}"
+    );
+    assert!(
+        line("test").starts_with("test: usage: no_license") && line("test").contains("P1 or P2"),
+        "{out}"
+    );
+    assert_eq!(out.matches("dev: usage").count(), 1, "said once per environment");
 }
