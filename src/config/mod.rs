@@ -363,17 +363,8 @@ impl Default for UsageConfig {
     }
 }
 
-/// `usage.idle_reminders`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdleReminders {
-    /// `"cleanup"`: one notice saying the credential is unused and can be deleted, instead of
-    /// the ladder.
-    Cleanup,
-    /// `"ladder"`: the ladder, like an in-use credential.
-    Ladder,
-    /// `"none"`: no reminder at all.
-    None,
-}
+/// `usage.idle_reminders` (defined in the domain, where the reminder ladder reads it).
+pub use crate::domain::IdleReminders;
 
 /// How credwatch signs in to one environment.
 #[derive(Clone)]

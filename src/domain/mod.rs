@@ -32,6 +32,6 @@ pub use supersession::{SUPERSEDED_AFTER_SECS, Sibling, Successor, supersession};
 pub use text::{MAX_NAME_CHARS, clean, one_line};
 pub use timestamp::{Timestamp, TimestampError};
 pub use usage::{
-    Action, ActionDays, AppSignIn, CredentialSignIn, LastUse, Rotation, RotationVerdict, Usage, UsageReport, UsageStatus, UsedSibling,
-    rank_needs_action, rotations,
+    Action, ActionDays, AppSignIn, CredentialSignIn, IdleReminders, LastUse, Rotation, RotationVerdict, Usage, UsageReport, UsageStatus,
+    UsedSibling, rank_needs_action, rotations,
 };

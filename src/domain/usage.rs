@@ -199,6 +199,17 @@ pub struct UsageReport {
     pub applications: Vec<AppSignIn>,
 }
 
+/// `usage.idle_reminders`: what an idle credential gets instead of the ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleReminders {
+    /// `"cleanup"`: one notice that nothing uses it and it can be deleted, instead of the ladder.
+    Cleanup,
+    /// `"ladder"`: the ladder, like an in-use credential.
+    Ladder,
+    /// `"none"`: no reminder at all.
+    None,
+}
+
 /// What Needs action makes of a credential that ends before the warning threshold, in the order
 /// it ranks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -20,7 +20,7 @@ const UNREADABLE: &str = "11110000-0000-4000-8000-000000000005";
 /// date.
 async fn world() -> World {
     let mut w = World::new().await;
-    w.tenant("prod", PROD_TENANT, CLIENT);
+    w.tenant("prod", PROD_TENANT, CLIENT).usage = Some(true);
     let end = now() + days(200);
     w.emu.set_applications(
         PROD_TENANT,
@@ -311,6 +311,7 @@ async fn usage_is_off_for_a_sovereign_cloud_and_when_turned_off() {
     let mut w = world().await;
     w.file.environment("prod").usage = Some(false);
     let mut gov = w.environment("gov", TEST_TENANT, CLIENT);
+    gov.usage = None;
     gov.graph_url = Some("https://graph.microsoft.us".into());
     gov.authority_host = Some("https://login.microsoftonline.us".into());
     w.file.environments.push(gov.clone());
@@ -345,7 +346,7 @@ async fn usage_is_off_for_a_sovereign_cloud_and_when_turned_off() {
 #[tokio::test]
 async fn rotation_verdicts_come_from_the_evidence() {
     let mut w = World::new().await;
-    w.tenant("prod", PROD_TENANT, CLIENT);
+    w.tenant("prod", PROD_TENANT, CLIENT).usage = Some(true);
     let t = now();
     let appeared = t - days(10);
     w.emu.set_applications(
@@ -397,7 +398,7 @@ fn lone(n: u32, key: &str, name: &str, end: chrono::DateTime<chrono::Utc>) -> cr
 #[tokio::test]
 async fn needs_action_ranks_by_what_can_break_and_expired_idle_go_to_cleanup() {
     let mut w = World::new().await;
-    w.tenant("prod", PROD_TENANT, CLIENT);
+    w.tenant("prod", PROD_TENANT, CLIENT).usage = Some(true);
     let t = now();
     let key = |n: u32| format!("f0000000-0000-4000-8000-00000000000{n}");
     w.emu.set_applications(
@@ -482,9 +483,9 @@ async fn needs_action_ranks_by_what_can_break_and_expired_idle_go_to_cleanup() {
 #[tokio::test]
 async fn check_says_whether_usage_can_be_read_and_what_to_grant() {
     let mut w = World::new().await;
-    w.tenant("prod", "tenant-prod", "client-prod");
-    w.tenant("dev", "tenant-dev", "client-dev");
-    w.tenant("test", "tenant-test", "client-test");
+    w.tenant("prod", "tenant-prod", "client-prod").usage = Some(true);
+    w.tenant("dev", "tenant-dev", "client-dev").usage = Some(true);
+    w.tenant("test", "tenant-test", "client-test").usage = Some(true);
     w.emu.deny_usage("tenant-dev", Some(UsageDenial::NoPermission));
     w.emu.deny_usage("tenant-test", Some(UsageDenial::NoLicense));
     let path = w.write_config();
@@ -506,4 +507,114 @@ async fn check_says_whether_usage_can_be_read_and_what_to_grant() {
         "{out}"
     );
     assert_eq!(out.matches("dev: usage").count(), 1, "said once per environment");
+}
+
+const USED: &str = "aa000000-0000-4000-8000-000000000001";
+const UNUSED: &str = "aa000000-0000-4000-8000-000000000002";
+
+/// `prod` (usage on) with two secrets ending in 5 days: one used yesterday, one never; the
+/// ladder at 30, 7 and 1 days; digests over real SMTP to ops@example.com.
+async fn reminder_world(t: chrono::DateTime<chrono::Utc>) -> (World, crate::support::smtp::SmtpServer) {
+    let mut w = World::new().await;
+    w.tenant("prod", PROD_TENANT, CLIENT).usage = Some(true);
+    w.file.reminders = Some(crate::support::config::Reminders::ladder(&[30, 7, 1]));
+    let server = crate::support::smtp::SmtpServer::start();
+    w.file.email = Some(crate::support::config::Email::smtp(&server.url(), &["ops@example.com"]));
+    w.emu.set_applications(
+        PROD_TENANT,
+        vec![lone(1, USED, "orders api", t + days(5)), lone(2, UNUSED, "old export", t + days(5))],
+    );
+    w.emu.record_sign_in(PROD_TENANT, USED, &rfc(t - days(1)));
+    (w, server)
+}
+
+#[tokio::test]
+async fn idle_credentials_get_one_cleanup_notice_instead_of_the_ladder() {
+    use credwatch::domain::Rung;
+    use credwatch::reminders::try_remind;
+    let t = now();
+    let (w, server) = reminder_world(t).await;
+    let config = w.config();
+    let store = w.sync_with(&config).await;
+    let rungs = |key: &'static str| {
+        let store = store.clone();
+        async move {
+            let c = store
+                .credentials(&credwatch::store::CredentialFilter::default())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|c| c.key_id == key)
+                .unwrap();
+            let mut rungs: Vec<Rung> = store.reminders_of(c.id).await.unwrap().iter().map(|r| r.rung()).collect();
+            rungs.sort();
+            rungs
+        }
+    };
+
+    let report = try_remind(&store, &config, t, false).await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    let messages = server.take();
+    assert_eq!(messages.len(), 1);
+    let body = messages[0].body_text();
+    let subject = messages[0].subject();
+    assert!(
+        subject.contains("1 credential expires within 7 days; 1 unused to delete"),
+        "{subject}"
+    );
+    let used = body
+        .split("* ")
+        .find(|s| s.starts_with("orders api"))
+        .expect("the used secret is listed");
+    assert!(
+        used.contains("last used:") && used.contains("(in use)") && used.contains("rotate"),
+        "{used}"
+    );
+    let unused = body
+        .split("* ")
+        .find(|s| s.starts_with("old export"))
+        .expect("the unused secret is listed");
+    assert!(unused.contains("last used:   never (no recorded sign-in)"), "{unused}");
+    assert!(unused.contains("delete this secret instead of rotating it"), "{unused}");
+    assert_eq!(
+        rungs(USED).await,
+        [Rung::DaysBefore(7), Rung::DaysBefore(30)],
+        "the ladder, 30 skipped"
+    );
+    assert_eq!(rungs(UNUSED).await, [Rung::Cleanup]);
+
+    // Four and a half days later the used one reaches the 1-day rung; the idle one gets nothing
+    // more: its notice was the only one.
+    let later = t + days(4) + chrono::Duration::hours(12);
+    let report = try_remind(&store, &config, later, false).await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    let messages = server.take();
+    assert_eq!(messages.len(), 1);
+    let body = messages[0].body_text();
+    assert!(body.contains("orders api") && !body.contains("old export"), "{body}");
+    assert_eq!(rungs(USED).await, [Rung::DaysBefore(1), Rung::DaysBefore(7), Rung::DaysBefore(30)]);
+    assert_eq!(rungs(UNUSED).await, [Rung::Cleanup]);
+}
+
+#[tokio::test]
+async fn idle_reminders_can_follow_the_ladder_or_be_off() {
+    let t = now();
+    for (mode, unused_gets) in [("ladder", Some("7-day reminder")), ("none", None)] {
+        let (mut w, _server) = reminder_world(t).await;
+        w.file.usage().idle_reminders = Some(mode.into());
+        let config = w.config();
+        let store = w.sync_with(&config).await;
+        let plan = credwatch::reminders::plan_reminders(&store, &config, t).await.unwrap();
+        let items: Vec<_> = plan.digests.iter().flat_map(|d| &d.items).collect();
+        let unused = items.iter().find(|i| i.credential.key_id == UNUSED);
+        assert_eq!(
+            unused.map(|i| i.rung.to_string()),
+            unused_gets.map(|_| "7 days before".to_string()),
+            "{mode}"
+        );
+        assert!(
+            items.iter().any(|i| i.credential.key_id == USED),
+            "{mode}: the used one follows the ladder"
+        );
+    }
 }
