@@ -23,7 +23,7 @@ mod usage;
 pub use contacts::{EmailAddress, notes_contacts, owner_contacts};
 pub use credential::{Application, Credential, CredentialKind, ListedApplication, ListedCredential, Owner, Source};
 pub use exclusions::{ExclusionRule, Exclusions, Glob, builtin_exclusions, builtin_names};
-pub use findings::{Finding, FindingKind, findings};
+pub use findings::{Finding, FindingKind, UsageFindings, findings, findings_with_usage};
 pub use href::path_segment;
 pub use ladder::{Ladder, LadderDecision, Rung};
 pub use links::{credwatch_link, default_portal, enterprise_app_link, portal_link};

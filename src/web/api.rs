@@ -317,7 +317,7 @@ mod tests {
 pub async fn findings(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::from(Utc::now());
     let all = state.store.credentials(&CredentialFilter::default()).await?;
-    let findings = crate::domain::findings(&all, now);
+    let findings = crate::domain::findings_with_usage(&all, Some(&super::findings::usage_findings(&state).await?), now);
     let counts: std::collections::BTreeMap<&str, usize> = crate::domain::FindingKind::ALL
         .iter()
         .map(|k| (k.as_str(), findings.iter().filter(|f| f.kind == *k).count()))

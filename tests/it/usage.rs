@@ -618,3 +618,44 @@ async fn idle_reminders_can_follow_the_ladder_or_be_off() {
         );
     }
 }
+
+#[tokio::test]
+async fn findings_name_unused_credentials_and_applications_never_signed_in() {
+    let mut w = World::new().await;
+    w.tenant("prod", PROD_TENANT, CLIENT).usage = Some(true);
+    let t = now();
+    let key = |n: u32| format!("c0000000-0000-4000-8000-00000000000{n}");
+    w.emu.set_applications(
+        PROD_TENANT,
+        vec![
+            app(1, "forgotten").secrets(vec![secret_between(&key(1), "never", t - days(200), t + days(300))]),
+            app(2, "stale").secrets(vec![secret_between(&key(2), "stale", t - days(200), t + days(300))]),
+            app(3, "busy").secrets(vec![secret_between(&key(3), "busy", t - days(200), t + days(300))]),
+            app(4, "new").secrets(vec![secret_between(&key(4), "new", t - days(10), t + days(300))]),
+        ],
+    );
+    w.emu.record_sign_in(PROD_TENANT, &key(2), &rfc(t - days(120)));
+    w.emu.record_sign_in(PROD_TENANT, &key(3), &rfc(t - days(1)));
+    let config = w.config();
+    w.sync_with(&config).await;
+    let app = TestApp::start(config).await;
+    let body = app.json("/api/v1/findings").await;
+    assert_eq!(body["counts"]["unused_credential"], 2, "{body}");
+    assert_eq!(body["counts"]["never_signed_in"], 2, "forgotten and new: {body}");
+    let findings = body["findings"].as_array().unwrap();
+    let unused: Vec<(&str, &str)> = findings
+        .iter()
+        .filter(|f| f["kind"] == "unused_credential")
+        .map(|f| (f["key_id"].as_str().unwrap(), f["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        unused,
+        [
+            (key(1).as_str(), "no recorded sign-in; created 200 days ago"),
+            (key(2).as_str(), "last used 120 days ago")
+        ]
+    );
+    let page = app.page("/findings").await;
+    assert!(page.text().contains("Unused credential") && page.text().contains("Application never signed in"));
+    app.stop().await;
+}
