@@ -345,7 +345,7 @@ async fn demo(listen: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &str, secret_env: &str) -> anyhow::Result<ExitCode> {
-    use credwatch_emulator::{ClientAuth, Emulator, generate_applications};
+    use credwatch_emulator::{ClientAuth, Emulator, generate_applications, generate_sign_ins};
     let secret =
         std::env::var(secret_env).map_err(|_| anyhow::anyhow!("set {secret_env} to the client secret the emulator should accept"))?;
     let emu = Emulator::start_on(listen).await?;
@@ -357,7 +357,13 @@ async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &st
             expired: false,
         },
     );
-    emu.set_applications(tenant, generate_applications(seed, apps, chrono::Utc::now()));
+    let now = chrono::Utc::now();
+    let applications = generate_applications(seed, apps, now);
+    // The sign-in activity reports of those applications, so usage has something to read.
+    let (credentials, sign_ins) = generate_sign_ins(seed, &applications, now);
+    emu.set_applications(tenant, applications);
+    emu.set_credential_sign_ins(tenant, credentials);
+    emu.set_app_sign_ins(tenant, sign_ins);
     // One line on stdout, so scripts can read the URL.
     println!("{}", emu.url());
     shutdown_signal().await;
