@@ -201,35 +201,30 @@ impl GraphClient {
     /// partial report is never taken for a complete one.
     #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
     pub async fn read_usage(&self) -> Result<UsageReport, GraphError> {
-        let mut report = UsageReport::default();
-        let mut url = self.report_url("beta/reports/appCredentialSignInActivities")?;
-        loop {
-            let page: ReportPage<WireCredentialSignIn> = self.get_json(&url).await?;
-            report
-                .credentials
-                .extend(page.value.into_iter().filter_map(WireCredentialSignIn::into_domain));
-            match page.next_link {
-                Some(next) => url = self.checked_next_link(&next)?,
-                None => break,
-            }
-        }
-        let mut url = self.report_url("beta/reports/servicePrincipalSignInActivities")?;
-        loop {
-            let page: ReportPage<WireAppSignIn> = self.get_json(&url).await?;
-            report
-                .applications
-                .extend(page.value.into_iter().filter_map(WireAppSignIn::into_domain));
-            match page.next_link {
-                Some(next) => url = self.checked_next_link(&next)?,
-                None => return Ok(report),
-            }
-        }
+        Ok(UsageReport {
+            credentials: self
+                .read_report("beta/reports/appCredentialSignInActivities", WireCredentialSignIn::into_domain)
+                .await?,
+            applications: self
+                .read_report("beta/reports/servicePrincipalSignInActivities", WireAppSignIn::into_domain)
+                .await?,
+        })
     }
 
-    fn report_url(&self, path: &str) -> Result<Url, GraphError> {
+    /// Every row of one report, each page's rows converted by `row` (`None` skips a row that
+    /// names nothing).
+    async fn read_report<W: serde::de::DeserializeOwned, T>(&self, path: &str, row: fn(W) -> Option<T>) -> Result<Vec<T>, GraphError> {
         let mut url = self.graph_url.join(path).map_err(GraphError::GraphUrl)?;
         url.query_pairs_mut().append_pair("$top", "999");
-        Ok(url)
+        let mut rows = Vec::new();
+        loop {
+            let page: ReportPage<W> = self.get_json(&url).await?;
+            rows.extend(page.value.into_iter().filter_map(row));
+            match page.next_link {
+                Some(next) => url = self.checked_next_link(&next)?,
+                None => return Ok(rows),
+            }
+        }
     }
 
     /// A nextLink is followed only to the Graph host we were configured with: the bearer token

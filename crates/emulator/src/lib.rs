@@ -399,26 +399,19 @@ impl Emulator {
         self.shared.lock().page_bodies.insert(page_index, (body.into(), times));
     }
 
+    /// The tenant's report state, created with the tenant if needed.
+    fn usage_of<R>(&self, tenant_id: &str, f: impl FnOnce(&mut TenantUsage) -> R) -> R {
+        f(&mut self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().usage)
+    }
+
     /// Replaces the tenant's `appCredentialSignInActivities` rows.
     pub fn set_credential_sign_ins(&self, tenant_id: &str, rows: Vec<CredentialSignIn>) {
-        self.shared
-            .lock()
-            .tenants
-            .entry(tenant_id.to_string())
-            .or_default()
-            .usage
-            .credentials = rows;
+        self.usage_of(tenant_id, |u| u.credentials = rows);
     }
 
     /// Replaces the tenant's `servicePrincipalSignInActivities` rows.
     pub fn set_app_sign_ins(&self, tenant_id: &str, rows: Vec<AppSignIn>) {
-        self.shared
-            .lock()
-            .tenants
-            .entry(tenant_id.to_string())
-            .or_default()
-            .usage
-            .applications = rows;
+        self.usage_of(tenant_id, |u| u.applications = rows);
     }
 
     /// Records that the credential `key_id` (of an application or service principal of the
@@ -483,19 +476,13 @@ impl Emulator {
 
     /// From now on every report request of the tenant answers this 403 (`None` lifts it).
     pub fn deny_usage(&self, tenant_id: &str, denial: Option<UsageDenial>) {
-        self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().usage.denied = denial;
+        self.usage_of(tenant_id, |u| u.denied = denial);
     }
 
     /// The tenant's next `times` report requests answer this 403, as licensed tenants
     /// sometimes see.
     pub fn deny_usage_times(&self, tenant_id: &str, denial: UsageDenial, times: usize) {
-        self.shared
-            .lock()
-            .tenants
-            .entry(tenant_id.to_string())
-            .or_default()
-            .usage
-            .intermittent = Some((denial, times));
+        self.usage_of(tenant_id, |u| u.intermittent = Some((denial, times)));
     }
 
     /// Page `page_index` (0-based) of the credential report (`applications = false`) or of the
@@ -506,14 +493,7 @@ impl Emulator {
         } else {
             "appCredentialSignInActivities"
         };
-        self.shared
-            .lock()
-            .tenants
-            .entry(tenant_id.to_string())
-            .or_default()
-            .usage
-            .page_failures
-            .insert((report, page_index), (status, times));
+        self.usage_of(tenant_id, |u| u.page_failures.insert((report, page_index), (status, times)));
     }
 
     /// Every Graph GET from now on waits `delay` before answering (a slow Graph); `None` ends it.
