@@ -9,7 +9,7 @@ use super::layout::Layout;
 use super::snapshot::{CHART_MONTHS, SnapshotCache};
 use super::state::AppState;
 use super::view::{self, CredentialRow, EnvironmentCard, UsageLine, thousands};
-use crate::domain::Timestamp;
+use crate::domain::{Action, Rotation, Timestamp};
 use crate::store::{MonthCount, StatusCounts};
 use actix_web::{get, web};
 use askama::Template;
@@ -70,8 +70,15 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
         .needs_action
         .iter()
         .map(|(c, action)| {
+            let verdict = snap.rotations.get(&c.id);
             let mut r = row(c);
-            r.action = Some((action.as_str(), action.advice()));
+            // Evidence of a rotation says more than "rotate it" (said in the action column only:
+            // the table is wide enough).
+            r.action = Some(match (action, verdict) {
+                (Action::Incident, _) | (_, None) => (action.as_str(), action.advice()),
+                (_, Some(v)) if v.rotation == Rotation::Complete => ("delete", "rotation complete: delete the old one"),
+                (_, Some(_)) => ("rotate", "rotation in progress: move what still uses it"),
+            });
             r
         })
         .collect();

@@ -3,7 +3,7 @@
 //! few seconds and retaken as soon as any sync run finishes.
 
 use super::state::AppState;
-use crate::domain::{Action, ActionDays, Credential, Timestamp, rank_needs_action};
+use crate::domain::{Action, ActionDays, Credential, RotationVerdict, Timestamp, rank_needs_action};
 use crate::store::{CredentialFilter, EnvironmentState, MonthCount, RunRow, StatusCounts, Store, StoreError, UsageCount};
 use chrono::{Datelike, TimeZone, Utc};
 use std::collections::HashMap;
@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub chart_from: Timestamp,
     /// The most urgent credentials, ranked by what can break something in use, with what to do.
     pub needs_action: Vec<(Credential, Action)>,
+    /// Rotation verdicts of the sign-in evidence for the credentials of `needs_action`.
+    pub rotations: HashMap<i64, RotationVerdict>,
     /// Expired and idle: delete them (the latest first).
     pub cleanup: Vec<Credential>,
     /// How many are expired and idle, in all.
@@ -147,6 +149,11 @@ async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i6
         .partition(|(_, a)| *a == Action::Cleanup);
     rank_needs_action(&mut needs_action, |(c, a)| (c.end_at, *a, c.last_use.at()));
     needs_action.truncate(NEEDS_ACTION_ROWS);
+    let rotations = crate::domain::rotations(
+        &store
+            .used_siblings_of(&needs_action.iter().map(|(c, _)| c.application_id).collect::<Vec<_>>())
+            .await?,
+    );
     let cleanup: Vec<Credential> = cleanup.into_iter().map(|(c, _)| c).take(CLEANUP_ROWS).collect();
     let cleanup_total = usage_counts
         .iter()
@@ -164,6 +171,7 @@ async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i6
         months,
         chart_from: month_start.into(),
         needs_action,
+        rotations,
         cleanup,
         cleanup_total,
         own,

@@ -436,7 +436,17 @@ pub fn generate_sign_ins(seed: u64, apps: &[Application], now: DateTime<Utc>) ->
             } else {
                 rng.random_range(30 * 86_400..400 * 86_400)
             };
-            let at = now - Duration::seconds(ago);
+            // An expired credential signs in no more: its last use is before its end, and (so
+            // that incidents are the demo's own) not in the week before it.
+            let ended = end
+                .as_deref()
+                .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+                .map(|e| e.to_utc())
+                .filter(|e| *e <= now);
+            let at = match ended {
+                Some(e) => e - Duration::seconds(rng.random_range(8 * 86_400..400 * 86_400)),
+                None => now - Duration::seconds(ago),
+            };
             latest = latest.max(Some(at));
             credentials.push(CredentialSignIn {
                 key_id: key_id.clone(),
