@@ -346,7 +346,9 @@ async fn usage_is_off_for_a_sovereign_cloud_and_when_turned_off() {
 #[tokio::test]
 async fn rotation_verdicts_come_from_the_evidence() {
     let mut w = World::new().await;
-    w.tenant("prod", PROD_TENANT, CLIENT).usage = Some(true);
+    let prod = w.tenant("prod", PROD_TENANT, CLIENT);
+    prod.usage = Some(true);
+    prod.notify = vec!["ops@example.com".into()];
     let t = now();
     let appeared = t - days(10);
     w.emu.set_applications(
@@ -387,6 +389,33 @@ async fn rotation_verdicts_come_from_the_evidence() {
             .unwrap()
             .ends_with(",in_progress")
     );
+    // The application page and the digests say it in words, in place of "superseded".
+    let page = app.page(&format!("/environments/prod/applications/{}", graph::object_id(2))).await;
+    assert!(
+        page.text()
+            .contains("rotation in progress: something still uses the old one (last used"),
+        "{}",
+        page.text()
+    );
+    let page = app.page(&format!("/environments/prod/applications/{}", graph::object_id(1))).await;
+    assert!(page.text().contains("rotation complete: delete the old one"));
+    let plan = credwatch::reminders::plan_reminders(&app.store, &app.config, t + days(10))
+        .await
+        .unwrap();
+    let item = |key: &str| {
+        plan.digests
+            .iter()
+            .flat_map(|d| &d.items)
+            .find(|i| i.credential.key_id == key)
+            .unwrap_or_else(|| panic!("{key} is reminded"))
+    };
+    let line = |key: &str| credwatch::reminders::render::Line::new(item(key), &app.config.server.public_url, plan.now);
+    assert!(
+        line("e0000000-0000-4000-8000-000000000001")
+            .action
+            .starts_with("finish the rotation")
+    );
+    assert!(line("d0000000-0000-4000-8000-000000000001").action.starts_with("rotation complete"));
     app.stop().await;
 }
 
