@@ -28,6 +28,7 @@ mod search;
 mod secrets;
 mod security;
 mod serve;
+mod smtp_server;
 mod smtp_tls;
 mod store_rows;
 mod sync;
