@@ -251,21 +251,32 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
     require_environments(&config)?;
     let mut failed = false;
     for env in &config.environments {
-        let outcome = match GraphClient::new(env, &config.sync) {
+        let client = GraphClient::new(env, &config.sync);
+        // Errors become words here: they are only printed.
+        let outcome = match &client {
             Ok(client) => match client.sign_in().await {
-                Ok(()) => client.probe().await.map(|_| "signed in; can list applications"),
-                Err(e) => Err(e),
+                Ok(()) => client
+                    .probe()
+                    .await
+                    .map(|_| "signed in; can list applications")
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
             },
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
         match outcome {
-            Ok(msg) => println!(
-                "{}: ok: tenant {}, client {} ({}): {msg}",
-                env.name,
-                env.tenant_id,
-                env.client_id,
-                env.credential.describe()
-            ),
+            Ok(msg) => {
+                println!(
+                    "{}: ok: tenant {}, client {} ({}): {msg}",
+                    env.name,
+                    env.tenant_id,
+                    env.client_id,
+                    env.credential.describe()
+                );
+                if let Ok(client) = &client {
+                    println!("{}: usage: {}", env.name, usage_check(env, client).await);
+                }
+            }
             Err(e) => {
                 failed = true;
                 println!(
@@ -279,6 +290,26 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Whether usage can be read in `env`, and if not why and what to grant; usage is advice, so
+/// this never fails the check.
+async fn usage_check(env: &crate::config::EnvironmentConfig, client: &GraphClient) -> String {
+    use crate::domain::UsageStatus;
+    if !env.usage {
+        return "off (usage = false, or a national cloud, which has no sign-in activity reports)".into();
+    }
+    match client.probe_usage().await {
+        Ok(()) => "ok: can read the sign-in activity reports (AuditLog.Read.All, Entra ID P1/P2)".into(),
+        Err(crate::graph::GraphError::Forbidden { code, .. }) => {
+            let status = UsageStatus::of_forbidden(&code);
+            format!(
+                "{status}: HTTP 403 {code}: {}",
+                status.explanation().unwrap_or("the reports are refused")
+            )
+        }
+        Err(e) => format!("unavailable: {e}"),
+    }
 }
 
 async fn remind(config: Config, now: Option<String>, dry_run: bool) -> anyhow::Result<ExitCode> {
@@ -314,7 +345,7 @@ async fn demo(listen: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &str, secret_env: &str) -> anyhow::Result<ExitCode> {
-    use credwatch_emulator::{ClientAuth, Emulator, generate_applications};
+    use credwatch_emulator::{ClientAuth, Emulator, generate_applications, generate_sign_ins};
     let secret =
         std::env::var(secret_env).map_err(|_| anyhow::anyhow!("set {secret_env} to the client secret the emulator should accept"))?;
     let emu = Emulator::start_on(listen).await?;
@@ -326,7 +357,13 @@ async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &st
             expired: false,
         },
     );
-    emu.set_applications(tenant, generate_applications(seed, apps, chrono::Utc::now()));
+    let now = chrono::Utc::now();
+    let applications = generate_applications(seed, apps, now);
+    // The sign-in activity reports of those applications, so usage has something to read.
+    let (credentials, sign_ins) = generate_sign_ins(seed, &applications, now);
+    emu.set_applications(tenant, applications);
+    emu.set_credential_sign_ins(tenant, credentials);
+    emu.set_app_sign_ins(tenant, sign_ins);
     // One line on stdout, so scripts can read the URL.
     println!("{}", emu.url());
     shutdown_signal().await;

@@ -6,7 +6,9 @@ use crate::config::Config;
 use crate::config::raw::{RawCalendar, RawConfig, RawDatabase, RawEmail, RawEnvironment, RawSchedule, RawServer};
 use crate::startup::Application as Service;
 use chrono::{Duration, Utc};
-use credwatch_emulator::{Application, ClientAuth, Emulator, PasswordCredential, generate_applications, hostile_applications};
+use credwatch_emulator::{
+    Application, ClientAuth, Emulator, PasswordCredential, UsageDenial, generate_applications, generate_sign_ins, hostile_applications,
+};
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -68,7 +70,23 @@ impl Demo {
             if *name == "dev" {
                 apps.extend(hostile_applications());
             }
+            // Usage: test and prod have the licence and sign-ins (generated ones, and in prod one
+            // of each case); dev has no Entra ID P1/P2, so its usage is unknown.
+            let (credentials, applications) = generate_sign_ins(*seed, &apps, now);
+            if *name == "prod" {
+                apps.extend(usage_cases(now));
+            }
             emulator.set_applications(tenant, apps);
+            emulator.set_credential_sign_ins(tenant, credentials);
+            emulator.set_app_sign_ins(tenant, applications);
+            if *name == "prod" {
+                for (key, ago) in USAGE_SIGN_INS {
+                    emulator.record_sign_in(tenant, key, &stamp(now - ago));
+                }
+            }
+            if *name == "dev" {
+                emulator.deny_usage(tenant, Some(UsageDenial::NoLicense));
+            }
             secrets.insert(format!("DEMO_{}_SECRET", name.to_uppercase()), secret);
         }
         let calendar_token = uuid::Uuid::new_v4().simple().to_string();
@@ -136,6 +154,79 @@ fn demo_config(emulator: &str, listen: &str, dir: &Path, outbox: &Path) -> RawCo
             .collect(),
         ..Default::default()
     }
+}
+
+/// Key ids of the demo's usage cases in prod.
+const INCIDENT: &str = "de110000-0000-4000-8000-000000000001";
+const ROTATED_OLD: &str = "de110000-0000-4000-8000-000000000002";
+const ROTATED_NEW: &str = "de110000-0000-4000-8000-000000000003";
+const ROTATING_OLD: &str = "de110000-0000-4000-8000-000000000004";
+const ROTATING_NEW: &str = "de110000-0000-4000-8000-000000000005";
+const NEVER_USED: &str = "de110000-0000-4000-8000-000000000006";
+
+/// Sign-ins of the usage cases: key id and how long ago.
+const USAGE_SIGN_INS: [(&str, Duration); 5] = [
+    // Expired two days ago, used the day before: an app probably fails now.
+    (INCIDENT, Duration::days(3)),
+    // The new secret took over 20 days ago; the old one was last used before that.
+    (ROTATED_OLD, Duration::days(25)),
+    (ROTATED_NEW, Duration::hours(1)),
+    // Both in use: something still signs in with the old one.
+    (ROTATING_OLD, Duration::hours(5)),
+    (ROTATING_NEW, Duration::hours(2)),
+];
+
+/// prod's applications that show every usage case: an incident, a rotation complete, one in
+/// progress, and a secret never used that expires soon (delete instead of rotating).
+fn usage_cases(now: chrono::DateTime<Utc>) -> Vec<Application> {
+    let secret = |key: &str, name: &str, start: Duration, end: Duration| PasswordCredential {
+        key_id: key.into(),
+        display_name: Some(name.into()),
+        hint: Some("Xy7".into()),
+        start_date_time: Some(stamp(now + start)),
+        end_date_time: Some(stamp(now + end)),
+        custom_key_identifier: None,
+    };
+    let app = |n: u32, name: &str, secrets: Vec<PasswordCredential>| Application {
+        id: format!("de11{n:04}-0000-4000-8000-0000000000a0"),
+        app_id: format!("de11{n:04}-0000-4000-8000-0000000000b0"),
+        display_name: Some(name.into()),
+        password_credentials: secrets,
+        ..Default::default()
+    };
+    vec![
+        app(
+            1,
+            "orders-api",
+            vec![secret(INCIDENT, "orders-api prod", Duration::days(-367), Duration::days(-2))],
+        ),
+        app(
+            2,
+            "billing-worker",
+            vec![
+                secret(ROTATED_OLD, "billing 2025", Duration::days(-360), Duration::days(5)),
+                secret(ROTATED_NEW, "billing 2026", Duration::days(-20), Duration::days(700)),
+            ],
+        ),
+        app(
+            3,
+            "shipping-gateway",
+            vec![
+                secret(ROTATING_OLD, "gateway 2025", Duration::days(-350), Duration::days(9)),
+                secret(ROTATING_NEW, "gateway 2026", Duration::days(-6), Duration::days(720)),
+            ],
+        ),
+        app(
+            4,
+            "legacy-export",
+            vec![secret(NEVER_USED, "export job", Duration::days(-700), Duration::days(10))],
+        ),
+    ]
+}
+
+/// An instant as Graph writes it: whole seconds, `Z`.
+fn stamp(t: chrono::DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn own_registration(client_id: &str, end: chrono::DateTime<Utc>) -> Application {

@@ -3,7 +3,7 @@
 //! never stops the others, and a failed or partial listing changes no credential.
 
 use crate::config::{Config, EnvironmentConfig};
-use crate::domain::{ListedApplication, Timestamp};
+use crate::domain::{ListedApplication, Timestamp, UsageStatus};
 use crate::graph::{GraphClient, GraphError, PageSink, SinkStopped};
 use crate::store::{ListingCounts, Owners, Store, StoreError};
 use futures_util::StreamExt;
@@ -43,6 +43,22 @@ pub struct EnvironmentReport {
     pub pages: usize,
     /// The counts, or why the sync failed.
     pub result: Result<ListingCounts, SyncError>,
+    /// What became of reading usage after the listing; never a reason for the sync to fail.
+    pub usage: UsageOutcome,
+}
+
+/// What one sync did about credential usage (the sign-in activity reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageOutcome {
+    /// `usage = false`, a national cloud, or the listing failed (usage waits for a good sync).
+    Skipped,
+    /// Read less than `usage.refresh_hours` ago.
+    NotDue,
+    /// Both reports read completely: rows of each.
+    Read { credentials: usize, applications: usize },
+    /// Not read: why, in the environment's usage status, and what Graph answered. The values
+    /// read before stay.
+    Failed { status: UsageStatus, detail: String },
 }
 
 impl EnvironmentReport {
@@ -55,11 +71,21 @@ impl std::fmt::Display for EnvironmentReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = self.duration.as_secs_f64();
         match &self.result {
-            Ok(c) => write!(
-                f,
-                "{}: ok, {} applications, {} credentials, {} added, {} removed, {} pages in {secs:.1}s",
-                self.environment, c.applications, c.credentials, c.added, c.removed, self.pages
-            ),
+            Ok(c) => {
+                write!(
+                    f,
+                    "{}: ok, {} applications, {} credentials, {} added, {} removed, {} pages in {secs:.1}s",
+                    self.environment, c.applications, c.credentials, c.added, c.removed, self.pages
+                )?;
+                match &self.usage {
+                    UsageOutcome::Read { credentials, applications } => write!(
+                        f,
+                        "; usage read: {credentials} credentials and {applications} applications signed in"
+                    ),
+                    UsageOutcome::Failed { status, detail } => write!(f, "; usage not read ({status}): {detail}"),
+                    UsageOutcome::Skipped | UsageOutcome::NotDue => Ok(()),
+                }
+            }
             Err(e) => write!(f, "{}: FAILED after {secs:.1}s: {e}", self.environment),
         }
     }
@@ -72,6 +98,8 @@ pub struct Syncer {
     /// `sync.fetch_owners` and `sync.owners_refresh_hours`.
     fetch_owners: bool,
     owners_refresh: std::time::Duration,
+    /// `usage.refresh_hours`.
+    usage_refresh: std::time::Duration,
     targets: Vec<Target>,
     progress: Option<Progress>,
 }
@@ -100,6 +128,7 @@ impl Syncer {
             concurrency: config.sync.concurrency,
             fetch_owners: config.sync.fetch_owners,
             owners_refresh: config.sync.owners_refresh,
+            usage_refresh: config.usage.refresh,
             targets,
             progress: None,
         }
@@ -138,13 +167,14 @@ impl Syncer {
     async fn sync_one(&self, target: &Target, cancel: &CancellationToken) -> EnvironmentReport {
         let started = Instant::now();
         let pages = AtomicUsize::new(0);
-        let result = self.try_sync(target, cancel, &pages).await;
+        let (result, usage) = self.try_sync(target, cancel, &pages).await;
         let pages = pages.into_inner();
         let report = EnvironmentReport {
             environment: target.env.name.clone(),
             duration: started.elapsed(),
             pages,
             result,
+            usage,
         };
         match &report.result {
             Ok(c) => tracing::info!(
@@ -162,15 +192,58 @@ impl Syncer {
 
     /// One environment's sync under its lease, so two processes never list and apply the same
     /// environment at once; the second is told who is syncing it and records no run.
-    async fn try_sync(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, SyncError> {
-        let lease = self
-            .store
-            .take_lease(&format!("sync:{}", target.env.name))
-            .await?
-            .map_err(SyncError::Busy)?;
+    async fn try_sync(
+        &self,
+        target: &Target,
+        cancel: &CancellationToken,
+        pages: &AtomicUsize,
+    ) -> (Result<ListingCounts, SyncError>, UsageOutcome) {
+        let lease = match self.store.take_lease(&format!("sync:{}", target.env.name)).await {
+            Ok(Ok(lease)) => lease,
+            Ok(Err(held)) => return (Err(SyncError::Busy(held)), UsageOutcome::Skipped),
+            Err(e) => return (Err(e.into()), UsageOutcome::Skipped),
+        };
         let result = self.sync_leased(target, cancel, pages).await;
+        // Usage is read after the listing was applied, so nothing about it can change the
+        // listing's outcome; a listing that failed leaves usage for the next good sync.
+        let usage = match &result {
+            Ok(_) if !cancel.is_cancelled() => self.read_usage_if_due(target).await,
+            _ => UsageOutcome::Skipped,
+        };
         lease.release().await;
-        result
+        (result, usage)
+    }
+
+    /// Reads the environment's usage when it is on and due, and records what came of it.
+    async fn read_usage_if_due(&self, target: &Target) -> UsageOutcome {
+        let (true, Ok(client)) = (target.env.usage, &target.client) else {
+            return UsageOutcome::Skipped;
+        };
+        let now = Timestamp::from(chrono::Utc::now());
+        let env = match self.store.environment_by_name(&target.env.name).await {
+            Ok(env) => env,
+            Err(e) => return usage_store_failure(e),
+        };
+        match self.store.usage_checked_at(env.id).await {
+            Ok(Some(at)) if now < at.plus_seconds(self.usage_refresh.as_secs() as i64) => return UsageOutcome::NotDue,
+            Ok(_) => {}
+            Err(e) => return usage_store_failure(e),
+        }
+        read_usage(&self.store, client, env.id, now).await
+    }
+
+    /// Reads usage of the environment `name` now, due or not (`credwatch sync --usage`, tests).
+    pub async fn try_read_usage(&self, name: &str) -> UsageOutcome {
+        let Some(target) = self.targets.iter().find(|t| t.env.name == name) else {
+            return UsageOutcome::Skipped;
+        };
+        let (true, Ok(client)) = (target.env.usage, &target.client) else {
+            return UsageOutcome::Skipped;
+        };
+        match self.store.environment_by_name(name).await {
+            Ok(env) => read_usage(&self.store, client, env.id, Timestamp::from(chrono::Utc::now())).await,
+            Err(e) => usage_store_failure(e),
+        }
     }
 
     async fn sync_leased(&self, target: &Target, cancel: &CancellationToken, pages: &AtomicUsize) -> Result<ListingCounts, SyncError> {
@@ -253,6 +326,48 @@ impl Syncer {
             }
             Err(e) => fail(e.into()).await,
         }
+    }
+}
+
+/// Reads both reports and stores them, or records why not. A 403 says which permission or
+/// licence is missing; anything else is "unavailable". Failures are logged as warnings, never
+/// errors: usage is advice, and its absence raises no alarm.
+async fn read_usage(store: &Store, client: &GraphClient, environment_id: i64, now: Timestamp) -> UsageOutcome {
+    let outcome = match client.read_usage().await {
+        Ok(report) => match store.record_usage(environment_id, &report, now).await {
+            Ok(()) => UsageOutcome::Read {
+                credentials: report.credentials.len(),
+                applications: report.applications.len(),
+            },
+            Err(e) => return usage_store_failure(e),
+        },
+        Err(GraphError::Forbidden { code, .. }) => UsageOutcome::Failed {
+            status: UsageStatus::of_forbidden(&code),
+            detail: format!("Graph answered HTTP 403 {code}"),
+        },
+        Err(e) => UsageOutcome::Failed {
+            status: UsageStatus::Unavailable,
+            detail: e.to_string(),
+        },
+    };
+    match &outcome {
+        UsageOutcome::Failed { status, detail } => {
+            tracing::warn!(usage_status = %status, error = %detail, "usage not read; the last values read are kept");
+            if let Err(e) = store.record_usage_failure(environment_id, *status, detail, now).await {
+                tracing::error!(error = %e, "could not record the failed usage read");
+            }
+        }
+        UsageOutcome::Read { credentials, applications } => tracing::info!(credentials, applications, "usage read"),
+        UsageOutcome::Skipped | UsageOutcome::NotDue => {}
+    }
+    outcome
+}
+
+fn usage_store_failure(e: StoreError) -> UsageOutcome {
+    tracing::error!(error = %e, "usage could not be stored");
+    UsageOutcome::Failed {
+        status: UsageStatus::Unavailable,
+        detail: e.to_string(),
     }
 }
 

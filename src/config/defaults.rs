@@ -70,6 +70,21 @@ pub const FETCH_OWNERS: bool = true;
 /// `sync.owners_refresh_hours`.
 pub const OWNERS_REFRESH_HOURS: u64 = 24;
 
+/// `usage.active_days`.
+pub const USAGE_ACTIVE_DAYS: i64 = 30;
+/// `usage.refresh_hours`: the reports change slowly (Graph aggregates sign-ins with a delay),
+/// so four reads a day are enough and keep the requests to a handful per environment a day.
+pub const USAGE_REFRESH_HOURS: u64 = 6;
+/// `usage.incident_days`.
+pub const USAGE_INCIDENT_DAYS: i64 = 7;
+/// `usage.unused_days`.
+pub const USAGE_UNUSED_DAYS: i64 = 90;
+/// `usage.idle_reminders`.
+pub const USAGE_IDLE_REMINDERS: &str = "cleanup";
+/// `environments[].usage` on the global cloud; national clouds have no sign-in activity
+/// reports, so it is off there whatever the default.
+pub const USAGE: bool = true;
+
 /// `environments[].authority_host`, unless `AZURE_AUTHORITY_HOST` names another.
 pub const AUTHORITY: &str = "https://login.microsoftonline.com";
 /// `environments[].graph_url`.

@@ -67,6 +67,8 @@ pub struct Config {
     pub calendar: CalendarConfig,
     /// `[sync]`: how syncs talk to Graph.
     pub sync: SyncConfig,
+    /// `[usage]`: what credential usage means and how often it is read.
+    pub usage: UsageConfig,
     /// `[[environments]]`, or the one the `AZURE_*` variables define when the file names none.
     pub environments: Vec<EnvironmentConfig>,
     /// `[[exclusions]]` plus the built-in rules kept by `reminders.builtin_exclusions`.
@@ -331,6 +333,39 @@ impl Default for SyncConfig {
     }
 }
 
+/// `[usage]`: credential usage from the sign-in activity reports (graph-facts §11).
+#[derive(Debug, Clone)]
+pub struct UsageConfig {
+    /// `usage.active_days`: signed in within this many days is in use, else idle (default 30).
+    pub active_days: i64,
+    /// `usage.refresh_hours`: a sync reads the reports again once this long has passed since
+    /// the last attempt (default 6; 0 = at every sync).
+    pub refresh: Duration,
+    /// `usage.incident_days`: an expired credential last used within this many days before its
+    /// end heads Needs action as an incident (default 7).
+    pub incident_days: i64,
+    /// `usage.unused_days`: an idle credential unused this many days is a finding (default 90).
+    pub unused_days: i64,
+    /// `usage.idle_reminders`: what idle credentials get instead of in-use ones' ladder.
+    pub idle_reminders: IdleReminders,
+}
+
+impl Default for UsageConfig {
+    /// What a config without `[usage]` gives.
+    fn default() -> Self {
+        UsageConfig {
+            active_days: defaults::USAGE_ACTIVE_DAYS,
+            refresh: Duration::from_secs(defaults::USAGE_REFRESH_HOURS * 3600),
+            incident_days: defaults::USAGE_INCIDENT_DAYS,
+            unused_days: defaults::USAGE_UNUSED_DAYS,
+            idle_reminders: IdleReminders::Cleanup,
+        }
+    }
+}
+
+/// `usage.idle_reminders` (defined in the domain, where the reminder ladder reads it).
+pub use crate::domain::IdleReminders;
+
 /// How credwatch signs in to one environment.
 #[derive(Clone)]
 pub enum ClientCredential {
@@ -393,6 +428,9 @@ pub struct EnvironmentConfig {
     /// `include_service_principals`: also watch enterprise applications' credentials
     /// (`/servicePrincipals`, SAML signing certificates among them; default false).
     pub include_service_principals: bool,
+    /// `usage`: read the sign-in activity reports of this tenant (default true on the global
+    /// cloud, false on national clouds, which do not have them).
+    pub usage: bool,
 }
 
 impl EnvironmentConfig {

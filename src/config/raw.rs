@@ -33,6 +33,9 @@ pub(crate) struct RawConfig {
     /// `[sync]`: how syncs talk to Graph.
     #[serde(default)]
     pub sync: RawSync,
+    /// `[usage]`: reading and using credential usage (sign-in activity reports).
+    #[serde(default)]
+    pub usage: RawUsage,
     /// `[[environments]]`: one table per tenant and app registration credwatch signs in with.
     #[serde(default)]
     pub environments: Vec<RawEnvironment>,
@@ -233,6 +236,24 @@ pub(crate) struct RawSync {
     pub owners_refresh_hours: Option<u64>,
 }
 
+/// `[usage]`.
+#[derive(Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUsage {
+    /// `active_days`: a credential signed in within this many days is in use; otherwise idle.
+    pub active_days: Option<i64>,
+    /// `refresh_hours`: how often a sync reads the sign-in activity reports again (0: every sync).
+    pub refresh_hours: Option<u64>,
+    /// `incident_days`: an expired credential last used within this many days before its end
+    /// is an incident (something probably fails now).
+    pub incident_days: Option<i64>,
+    /// `unused_days`: an idle credential not used for this many days is a finding.
+    pub unused_days: Option<i64>,
+    /// `idle_reminders`: `"cleanup"` (one cleanup notice instead of the ladder), `"ladder"`
+    /// (the ladder, as in-use credentials) or `"none"`.
+    pub idle_reminders: Option<String>,
+}
+
 /// One `[[environments]]` table.
 #[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -264,4 +285,7 @@ pub(crate) struct RawEnvironment {
     pub notify_owners: Option<bool>,
     /// `include_service_principals`: also watch enterprise applications' credentials.
     pub include_service_principals: Option<bool>,
+    /// `usage`: read this tenant's sign-in activity reports (default true on the global cloud;
+    /// national clouds do not have them).
+    pub usage: Option<bool>,
 }

@@ -1,7 +1,7 @@
 //! What a credential is: as a Graph listing shows it, and as credwatch keeps it.
 
 use super::links::{enterprise_app_link, portal_link};
-use super::{Status, Thresholds, Timestamp, days_left};
+use super::{LastUse, Status, Thresholds, Timestamp, Usage, days_left};
 use serde::Serialize;
 use std::fmt;
 
@@ -161,9 +161,16 @@ pub struct Credential {
     pub app_notes: Option<String>,
     /// The application's owners, `None` when they were never fetched.
     pub app_owners: Option<Vec<Owner>>,
+    /// What the sign-in activity reports said of it.
+    pub last_use: LastUse,
 }
 
 impl Credential {
+    /// In use, idle or unknown at `now` (see [`Usage::classify`]).
+    pub fn usage(&self, active_days: i64, now: Timestamp) -> Usage {
+        Usage::classify(self.last_use, active_days, now)
+    }
+
     pub fn is_live(&self) -> bool {
         self.removed_at.is_none()
     }

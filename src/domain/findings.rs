@@ -1,7 +1,7 @@
 //! Policy findings over the live credentials: what breaks the lifetime policy or needs tidying,
 //! whether or not it expires soon.
 
-use super::{Credential, CredentialKind, Source, Timestamp};
+use super::{Credential, CredentialKind, LastUse, Source, Timestamp};
 use chrono::{Datelike, Months};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -20,6 +20,10 @@ pub enum FindingKind {
     SeveralSecrets,
     /// An application (or enterprise application) with no owner.
     NoOwner,
+    /// A credential nothing signed in with for `usage.unused_days` (default 90) or more.
+    UnusedCredential,
+    /// An application whose credentials never signed in, as far as the activity reports go.
+    NeverSignedIn,
 }
 
 impl FindingKind {
@@ -30,6 +34,8 @@ impl FindingKind {
             FindingKind::LongLived => "long_lived",
             FindingKind::SeveralSecrets => "several_secrets",
             FindingKind::NoOwner => "no_owner",
+            FindingKind::UnusedCredential => "unused_credential",
+            FindingKind::NeverSignedIn => "never_signed_in",
         }
     }
 
@@ -40,15 +46,19 @@ impl FindingKind {
             FindingKind::LongLived => "Valid for more than 24 months",
             FindingKind::SeveralSecrets => "Several live secrets on one application",
             FindingKind::NoOwner => "Application without an owner",
+            FindingKind::UnusedCredential => "Unused credential",
+            FindingKind::NeverSignedIn => "Application never signed in",
         }
     }
 
-    pub const ALL: [FindingKind; 5] = [
+    pub const ALL: [FindingKind; 7] = [
         FindingKind::ExpiredPresent,
         FindingKind::NeverExpires,
         FindingKind::LongLived,
         FindingKind::SeveralSecrets,
         FindingKind::NoOwner,
+        FindingKind::UnusedCredential,
+        FindingKind::NeverSignedIn,
     ];
 }
 
@@ -70,8 +80,23 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// What the usage findings need: `usage.unused_days`, and the applications (store ids) that the
+/// last complete read of the activity reports shows no sign-in for.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFindings {
+    pub unused_days: i64,
+    pub never_signed_in: std::collections::HashSet<i64>,
+}
+
 /// The policy findings over every live credential.
 pub fn findings(credentials: &[Credential], now: Timestamp) -> Vec<Finding> {
+    findings_with_usage(credentials, None, now)
+}
+
+/// [`findings`], and with `usage` the usage findings: credentials unused for `unused_days`
+/// (last used that long ago, or never and created that long ago), and applications never
+/// signed in.
+pub fn findings_with_usage(credentials: &[Credential], usage: Option<&UsageFindings>, now: Timestamp) -> Vec<Finding> {
     let mut out = Vec::new();
     let finding = |kind, c: &Credential, per_credential: bool, detail: String| Finding {
         kind,
@@ -96,6 +121,26 @@ pub fn findings(credentials: &[Credential], now: Timestamp) -> Vec<Finding> {
                 true,
                 format!("expired {} days ago", now.ticks_since(c.end_at) / Timestamp::TICKS_PER_DAY),
             ));
+        }
+        if let Some(u) = usage {
+            let cutoff = now.plus_days(-u.unused_days);
+            let days_since = |t: Timestamp| now.ticks_since(t) / Timestamp::TICKS_PER_DAY;
+            let appeared = c.start_at.unwrap_or(c.first_seen_at);
+            match c.last_use {
+                LastUse::At(t) if t < cutoff => out.push(finding(
+                    FindingKind::UnusedCredential,
+                    c,
+                    true,
+                    format!("last used {} days ago", days_since(t)),
+                )),
+                LastUse::Never if appeared < cutoff => out.push(finding(
+                    FindingKind::UnusedCredential,
+                    c,
+                    true,
+                    format!("no recorded sign-in; created {} days ago", days_since(appeared)),
+                )),
+                _ => {}
+            }
         }
         if end.year() >= 2299 {
             out.push(finding(
@@ -133,6 +178,14 @@ pub fn findings(credentials: &[Credential], now: Timestamp) -> Vec<Finding> {
         }
         if first.app_owners.as_ref().is_some_and(|o| o.is_empty()) {
             out.push(finding(FindingKind::NoOwner, first, false, "no owner".into()));
+        }
+        if usage.is_some_and(|u| u.never_signed_in.contains(&app)) {
+            out.push(finding(
+                FindingKind::NeverSignedIn,
+                first,
+                false,
+                "no sign-in in the activity reports: is it still needed?".into(),
+            ));
         }
     }
     out.sort_by(|a, b| {

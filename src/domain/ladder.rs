@@ -1,7 +1,7 @@
 //! The reminder ladder: which rung applies to a credential at an instant, given the rungs
 //! already recorded for it.
 
-use super::{Timestamp, days_left};
+use super::{IdleReminders, Timestamp, Usage, days_left};
 use std::fmt;
 
 /// A rung of the reminder ladder: `days_before` reminders, or the one notice after expiry.
@@ -11,14 +11,19 @@ pub enum Rung {
     DaysBefore(i64),
     /// Sent once the credential has expired.
     Expired,
+    /// The one notice an idle credential gets instead of the ladder: nothing uses it, delete it
+    /// instead of rotating (`usage.idle_reminders = "cleanup"`).
+    Cleanup,
 }
 
 impl Rung {
-    /// The integer stored for a rung: the number of days, or -1 for the expiry notice.
+    /// The integer stored for a rung: the number of days, -1 for the expiry notice, -2 for the
+    /// cleanup notice.
     pub fn to_db(self) -> i64 {
         match self {
             Rung::DaysBefore(n) => n,
             Rung::Expired => -1,
+            Rung::Cleanup => -2,
         }
     }
 
@@ -28,7 +33,11 @@ impl Rung {
     }
 
     pub fn from_db(v: i64) -> Self {
-        if v < 0 { Rung::Expired } else { Rung::DaysBefore(v) }
+        match v {
+            -2 => Rung::Cleanup,
+            v if v < 0 => Rung::Expired,
+            v => Rung::DaysBefore(v),
+        }
     }
 }
 
@@ -37,6 +46,7 @@ impl fmt::Display for Rung {
         match self {
             Rung::DaysBefore(n) => write!(f, "{n} days before"),
             Rung::Expired => f.write_str("expired"),
+            Rung::Cleanup => f.write_str("cleanup"),
         }
     }
 }
@@ -93,6 +103,9 @@ impl Ladder {
     /// in `recorded` were already sent or skipped. After downtime several rungs may have been
     /// crossed: only the most urgent is sent, the others are skipped.
     pub fn decide(&self, end: Timestamp, now: Timestamp, recorded: &[Rung]) -> LadderDecision {
+        // A cleanup notice is no rung of the ladder: a credential in use again follows it.
+        let recorded: Vec<Rung> = recorded.iter().copied().filter(|r| *r != Rung::Cleanup).collect();
+        let recorded = recorded.as_slice();
         let expired = end <= now;
         let days = days_left(end, now);
         let mut crossed: Vec<Rung> = Vec::new();
@@ -113,6 +126,27 @@ impl Ladder {
         LadderDecision {
             send,
             skip: pending.collect(),
+        }
+    }
+}
+
+impl Ladder {
+    /// [`Ladder::decide`] for a credential of known `usage`: in use or unknown, the ladder; idle,
+    /// as `idle` says: one cleanup notice once the ladder would first remind (and nothing after
+    /// it), the ladder anyway, or nothing.
+    pub fn decide_for(&self, end: Timestamp, now: Timestamp, recorded: &[Rung], usage: Usage, idle: IdleReminders) -> LadderDecision {
+        let nothing = LadderDecision { send: None, skip: vec![] };
+        match (usage, idle) {
+            (Usage::Idle, IdleReminders::None) => nothing,
+            (Usage::Idle, IdleReminders::Cleanup) if recorded.contains(&Rung::Cleanup) => nothing,
+            (Usage::Idle, IdleReminders::Cleanup) => match self.decide(end, now, recorded).send {
+                Some(_) => LadderDecision {
+                    send: Some(Rung::Cleanup),
+                    skip: vec![],
+                },
+                None => nothing,
+            },
+            _ => self.decide(end, now, recorded),
         }
     }
 }

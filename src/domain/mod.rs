@@ -18,11 +18,12 @@ mod status;
 mod supersession;
 mod text;
 mod timestamp;
+mod usage;
 
 pub use contacts::{EmailAddress, notes_contacts, owner_contacts};
 pub use credential::{Application, Credential, CredentialKind, ListedApplication, ListedCredential, Owner, Source};
 pub use exclusions::{ExclusionRule, Exclusions, Glob, builtin_exclusions, builtin_names};
-pub use findings::{Finding, FindingKind, findings};
+pub use findings::{Finding, FindingKind, UsageFindings, findings, findings_with_usage};
 pub use href::path_segment;
 pub use ladder::{Ladder, LadderDecision, Rung};
 pub use links::{credwatch_link, default_portal, enterprise_app_link, portal_link};
@@ -30,3 +31,7 @@ pub use status::{Status, Thresholds, days_left};
 pub use supersession::{SUPERSEDED_AFTER_SECS, Sibling, Successor, supersession};
 pub use text::{MAX_NAME_CHARS, clean, one_line};
 pub use timestamp::{Timestamp, TimestampError};
+pub use usage::{
+    Action, ActionDays, AppSignIn, CredentialSignIn, IdleReminders, LastUse, Rotation, RotationVerdict, Usage, UsageReport, UsageStatus,
+    UsedSibling, rank_needs_action, rotations,
+};

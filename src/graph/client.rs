@@ -4,12 +4,12 @@
 use super::GraphError;
 use super::http::{Retrier, body_limited, http_client};
 use super::model::{
-    APPLICATION_SELECT, ApplicationPage, EXPAND_LIMIT, GraphErrorBody, OWNERS_EXPAND, OwnerPage, SERVICE_PRINCIPAL_SELECT,
-    ServicePrincipalPage, WireOwner,
+    APPLICATION_SELECT, ApplicationPage, EXPAND_LIMIT, GraphErrorBody, OWNERS_EXPAND, OwnerPage, ReportPage, SERVICE_PRINCIPAL_SELECT,
+    ServicePrincipalPage, WireAppSignIn, WireCredentialSignIn, WireOwner,
 };
 use super::token::TokenProvider;
 use crate::config::{EnvironmentConfig, SyncConfig};
-use crate::domain::{ListedApplication, Owner, path_segment};
+use crate::domain::{ListedApplication, Owner, UsageReport, path_segment};
 use secrecy::ExposeSecret;
 use url::Url;
 
@@ -184,6 +184,49 @@ impl GraphClient {
         Ok(())
     }
 
+    /// Reads one row of the credential sign-in report, proving the permission (AuditLog.Read.All)
+    /// and the licence (Entra ID P1/P2) usage needs.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
+    pub async fn probe_usage(&self) -> Result<(), GraphError> {
+        let mut url = self
+            .graph_url
+            .join("beta/reports/appCredentialSignInActivities")
+            .map_err(GraphError::GraphUrl)?;
+        url.query_pairs_mut().append_pair("$top", "1");
+        self.get_json::<serde_json::Value>(&url).await.map(|_| ())
+    }
+
+    /// Reads both sign-in activity reports completely (every page; a handful of requests for
+    /// the whole tenant, never one per credential). Any failed page fails the whole read, so a
+    /// partial report is never taken for a complete one.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
+    pub async fn read_usage(&self) -> Result<UsageReport, GraphError> {
+        Ok(UsageReport {
+            credentials: self
+                .read_report("beta/reports/appCredentialSignInActivities", WireCredentialSignIn::into_domain)
+                .await?,
+            applications: self
+                .read_report("beta/reports/servicePrincipalSignInActivities", WireAppSignIn::into_domain)
+                .await?,
+        })
+    }
+
+    /// Every row of one report, each page's rows converted by `row` (`None` skips a row that
+    /// names nothing).
+    async fn read_report<W: serde::de::DeserializeOwned, T>(&self, path: &str, row: fn(W) -> Option<T>) -> Result<Vec<T>, GraphError> {
+        let mut url = self.graph_url.join(path).map_err(GraphError::GraphUrl)?;
+        url.query_pairs_mut().append_pair("$top", "999");
+        let mut rows = Vec::new();
+        loop {
+            let page: ReportPage<W> = self.get_json(&url).await?;
+            rows.extend(page.value.into_iter().filter_map(row));
+            match page.next_link {
+                Some(next) => url = self.checked_next_link(&next)?,
+                None => return Ok(rows),
+            }
+        }
+    }
+
     /// A nextLink is followed only to the Graph host we were configured with: the bearer token
     /// goes with it.
     fn checked_next_link(&self, next: &str) -> Result<Url, GraphError> {
@@ -216,8 +259,7 @@ impl GraphClient {
             let body = body_limited(resp, MAX_PAGE_BYTES).await?;
             match status {
                 200 => {
-                    return serde_json::from_slice(&body)
-                        .map_err(|e| GraphError::Malformed(format!("a page of applications did not parse: {e}")));
+                    return serde_json::from_slice(&body).map_err(|e| GraphError::Malformed(format!("a page did not parse: {e}")));
                 }
                 // An access token can expire or be revoked mid-listing: sign in again, once.
                 401 if !renewed => {

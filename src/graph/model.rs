@@ -345,3 +345,109 @@ mod tests {
         assert!(app.into_domain().unwrap_err().contains("no endDateTime"));
     }
 }
+
+/// One page of either beta sign-in activity report (graph-facts §11).
+#[derive(Debug, Deserialize)]
+pub struct ReportPage<T> {
+    pub value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    pub next_link: Option<String>,
+}
+
+/// `{lastSignInDateTime, lastSignInRequestId}`; the date is read leniently (see [`lenient_instant`]).
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WireSignInActivity {
+    #[serde(default)]
+    pub last_sign_in_date_time: Option<serde_json::Value>,
+}
+
+impl WireSignInActivity {
+    fn instant(activity: Option<WireSignInActivity>) -> Option<Timestamp> {
+        activity?.last_sign_in_date_time.as_ref()?.as_str().and_then(lenient_instant)
+    }
+}
+
+/// One row of `appCredentialSignInActivities`. Only what credwatch uses is read, and leniently:
+/// the doc examples disagree with the schema (`expirationDate`, `keyType: "secret"`, offsets
+/// such as `-8:00`), so nothing but `keyId` may fail a row.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireCredentialSignIn {
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    #[serde(default)]
+    pub sign_in_activity: Option<WireSignInActivity>,
+}
+
+impl WireCredentialSignIn {
+    /// `None` for a row without a key id: it names no credential, so it is skipped.
+    pub fn into_domain(self) -> Option<crate::domain::CredentialSignIn> {
+        let key_id = self.key_id.filter(|k| !k.trim().is_empty())?;
+        Some(crate::domain::CredentialSignIn {
+            key_id: key_id.trim().to_ascii_lowercase(),
+            app_id: self.app_id.unwrap_or_default(),
+            last_sign_in: WireSignInActivity::instant(self.sign_in_activity),
+            resource_id: self.resource_id,
+        })
+    }
+}
+
+/// One row of `servicePrincipalSignInActivities`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireAppSignIn {
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub last_sign_in_activity: Option<WireSignInActivity>,
+    #[serde(default)]
+    pub application_authentication_client_sign_in_activity: Option<WireSignInActivity>,
+}
+
+impl WireAppSignIn {
+    pub fn into_domain(self) -> Option<crate::domain::AppSignIn> {
+        let app_id = self.app_id.filter(|a| !a.trim().is_empty())?;
+        Some(crate::domain::AppSignIn {
+            app_id: app_id.trim().to_ascii_lowercase(),
+            last_sign_in: WireSignInActivity::instant(self.last_sign_in_activity),
+            client_sign_in: WireSignInActivity::instant(self.application_authentication_client_sign_in_activity),
+        })
+    }
+}
+
+/// An instant from the reports: RFC 3339, or the ISO 8601 variants their doc examples show (a
+/// one-digit hour in the offset, `-8:00`; no offset at all, read as UTC). Anything else is
+/// `None`: unknown, never an error of the sync.
+pub fn lenient_instant(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    if let Ok(t) = Timestamp::parse(text) {
+        return Some(t);
+    }
+    // `…T21:36:48-8:00` → `…T21:36:48-08:00`
+    let bytes = text.as_bytes();
+    if bytes.len() > 5 && bytes[bytes.len() - 3] == b':' && matches!(bytes[bytes.len() - 5], b'+' | b'-') {
+        let (head, offset) = text.split_at(text.len() - 4);
+        if let Ok(t) = Timestamp::parse(&format!("{head}0{offset}")) {
+            return Some(t);
+        }
+    }
+    Timestamp::parse(&format!("{text}Z")).ok()
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn report_instants_are_read_leniently() {
+        let utc = Timestamp::parse("2021-04-02T05:36:48Z").unwrap();
+        assert_eq!(lenient_instant("2021-04-01T21:36:48-8:00"), Some(utc));
+        assert_eq!(lenient_instant("2021-04-01T21:36:48-08:00"), Some(utc));
+        assert_eq!(lenient_instant("2021-04-02T05:36:48"), Some(utc));
+        assert_eq!(lenient_instant("yesterday"), None);
+        assert_eq!(lenient_instant(""), None);
+    }
+}

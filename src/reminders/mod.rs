@@ -137,9 +137,16 @@ pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) 
         .live_credentials_of(&credentials.iter().map(|c| c.application_id).collect::<Vec<_>>())
         .await?;
     let successors = crate::domain::supersession(&siblings, now);
+    let rotations = crate::domain::rotations(
+        &store
+            .used_siblings_of(&credentials.iter().map(|c| c.application_id).collect::<Vec<_>>())
+            .await?,
+    );
     let rules = plan::Rules {
         exclusions: Some(&config.exclusions),
         successors: Some(&successors),
+        rotations: Some(&rotations),
+        usage: Some((config.usage.active_days, config.usage.idle_reminders)),
     };
     Ok(plan::plan_with(
         &credentials,
@@ -273,7 +280,7 @@ fn describe(l: &render::Line) -> String {
         format!(" ({})", l.hint)
     };
     format!(
-        "[{}] {}: {} \"{}\"{hint} ends {}, {} ({})",
-        l.environment, l.app, l.kind, l.name, l.end, l.when, l.reminder
+        "[{}] {}: {} \"{}\"{hint} ends {}, {} ({}); last used {}",
+        l.environment, l.app, l.kind, l.name, l.end, l.when, l.reminder, l.last_used
     )
 }

@@ -6,7 +6,9 @@
 //! config later gets, once, the most urgent rung each credential has crossed.
 
 use crate::config::Config;
-use crate::domain::{Credential, Exclusions, Ladder, Rung, Successor, Timestamp, notes_contacts, owner_contacts};
+use crate::domain::{
+    Credential, Exclusions, IdleReminders, Ladder, RotationVerdict, Rung, Successor, Timestamp, Usage, notes_contacts, owner_contacts,
+};
 use crate::store::ReminderRow;
 use lettre::message::Mailbox;
 use std::collections::{BTreeMap, HashMap};
@@ -151,6 +153,10 @@ pub struct PlannedItem {
     /// The newer credential of the same app and kind that replaced this one: the reminder then
     /// says to remove this one once nothing uses it, not to rotate it.
     pub superseded_by: Option<Successor>,
+    /// What the sign-in evidence says of a rotation away from it.
+    pub rotation: Option<RotationVerdict>,
+    /// In use, idle or unknown when planned.
+    pub usage: Usage,
 }
 
 impl PlannedItem {
@@ -239,6 +245,11 @@ pub struct Rules<'a> {
     pub exclusions: Option<&'a Exclusions>,
     /// Superseded credentials, by id (see [`crate::domain::supersession`]).
     pub successors: Option<&'a HashMap<i64, Successor>>,
+    /// Rotation verdicts of the sign-in evidence, by id (see [`crate::domain::rotations`]).
+    pub rotations: Option<&'a HashMap<i64, RotationVerdict>>,
+    /// `usage.active_days` and `usage.idle_reminders`: idle credentials get a cleanup notice
+    /// instead of the ladder. Without it every credential follows the ladder.
+    pub usage: Option<(i64, IdleReminders)>,
 }
 
 /// Applies the ladder to `credentials` for every recipient of each.
@@ -260,10 +271,19 @@ pub fn plan_with(
         if rules.exclusions.is_some_and(|x| x.find(credential, now).is_some()) {
             continue;
         }
-        let superseded_by = rules.successors.and_then(|s| s.get(&credential.id)).cloned();
+        let rotation = rules.rotations.and_then(|r| r.get(&credential.id)).cloned();
+        // The evidence replaces the time-based guess: in progress means the old one is needed.
+        let superseded_by = match &rotation {
+            Some(v) if v.rotation == crate::domain::Rotation::InProgress => None,
+            _ => rules.successors.and_then(|s| s.get(&credential.id)).cloned(),
+        };
+        let (usage, idle) = match rules.usage {
+            Some((active_days, idle)) => (credential.usage(active_days, now), idle),
+            None => (Usage::Unknown, IdleReminders::Ladder),
+        };
         for recipient in recipients.for_credential(credential) {
             let key = recipient.key();
-            let decision = ladder.decide(credential.end_at, now, &ledger.recorded(credential.id, &key));
+            let decision = ladder.decide_for(credential.end_at, now, &ledger.recorded(credential.id, &key), usage, idle);
             let Some(rung) = decision.send else { continue };
             digests
                 .entry(key.clone())
@@ -278,6 +298,8 @@ pub fn plan_with(
                     rung,
                     skip: decision.skip,
                     superseded_by: superseded_by.clone(),
+                    rotation: rotation.clone(),
+                    usage,
                 });
         }
     }
@@ -318,6 +340,7 @@ mod tests {
             app_tags: Vec::new(),
             app_notes: None,
             app_owners: None,
+            last_use: crate::domain::LastUse::NotRead,
         }
     }
 

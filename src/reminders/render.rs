@@ -3,7 +3,7 @@
 //! a header or forge a line; the HTML template escapes on top of that.
 
 use super::plan::{Digest, PlannedItem};
-use crate::domain::{CredentialKind, Rung, Source, Timestamp, clean, credwatch_link};
+use crate::domain::{CredentialKind, Rotation, Rung, Source, Timestamp, Usage, clean, credwatch_link};
 use askama::Template;
 use url::Url;
 
@@ -34,6 +34,11 @@ pub struct Line {
     pub superseded: Option<String>,
     /// What to do: rotate it, or (superseded) remove the old one once nothing uses it.
     pub action: String,
+    /// When it was last used: `last used 2026-03-01 08:00 UTC (in use)`, `never used`, or
+    /// `usage unknown`.
+    pub last_used: String,
+    /// The rotation verdict of the sign-in evidence, in words.
+    pub rotation: Option<String>,
 }
 
 impl Line {
@@ -74,7 +79,20 @@ impl Line {
             reminder: match item.rung {
                 Rung::Expired => "expiry notice".into(),
                 Rung::DaysBefore(d) => format!("{d}-day reminder"),
+                Rung::Cleanup => "cleanup notice".into(),
             },
+            last_used: match (c.last_use.at(), item.usage) {
+                (Some(t), usage) => format!("{} ({})", t.naive_utc().format("%Y-%m-%d %H:%M UTC"), usage.label()),
+                (None, Usage::Idle) => "never (no recorded sign-in)".into(),
+                (None, _) => "unknown (usage could not be read)".into(),
+            },
+            rotation: item.rotation.as_ref().map(|v| match v.last_used {
+                Some(t) if v.rotation == Rotation::InProgress => format!(
+                    "rotation in progress: something still uses the old one (last used {})",
+                    t.naive_utc().format("%Y-%m-%d %H:%M UTC")
+                ),
+                _ => v.describe(),
+            }),
             portal_link: c.portal_link(),
             credwatch_link: credwatch_link(public_url, &c.environment, &c.app_object_id),
             source_label: c.app_source.label(),
@@ -91,7 +109,16 @@ impl Line {
                     s.first_seen.naive_utc().format("%Y-%m-%d")
                 )
             }),
-            action: if item.superseded_by.is_some() {
+            action: if item.rung == Rung::Cleanup {
+                format!("nothing signs in with it: delete this {} instead of rotating it", c.kind)
+            } else if item.rotation.as_ref().is_some_and(|v| v.rotation == Rotation::Complete) {
+                format!("rotation complete: the new one is in use, delete the old {}", c.kind)
+            } else if item.rotation.as_ref().is_some_and(|v| v.rotation == Rotation::InProgress) {
+                format!(
+                    "finish the rotation: move what still uses this {} to the new one, then delete it",
+                    c.kind
+                )
+            } else if item.superseded_by.is_some() {
                 format!("already rotated: remove the old {} once nothing uses it", c.kind)
             } else if c.app_source == Source::ServicePrincipal && c.kind == CredentialKind::Certificate {
                 "create a new signing certificate, give it to the service provider, then make it active".into()
@@ -112,15 +139,16 @@ pub struct Group {
 /// The subject of a digest, e.g. `[credwatch] 3 credentials expire within 7 days (prod, test)`
 /// or `[credwatch] 1 credential has expired, 2 expire within 30 days (prod)`. Always one line.
 pub fn subject(digest: &Digest, now: Timestamp) -> String {
-    let expired = digest.items.iter().filter(|i| i.expired(now)).count();
-    let upcoming = digest.items.len() - expired;
-    let window = digest
-        .items
-        .iter()
+    // Cleanup notices are counted apart: they ask for a deletion, not a rotation.
+    let cleanup = digest.items.iter().filter(|i| i.rung == Rung::Cleanup).count();
+    let ladder = || digest.items.iter().filter(|i| i.rung != Rung::Cleanup);
+    let expired = ladder().filter(|i| i.expired(now)).count();
+    let upcoming = ladder().count() - expired;
+    let window = ladder()
         .filter(|i| !i.expired(now))
         .map(|i| match i.rung {
             Rung::DaysBefore(d) => d,
-            Rung::Expired => 0,
+            Rung::Expired | Rung::Cleanup => 0,
         })
         .max()
         .unwrap_or(0);
@@ -131,6 +159,7 @@ pub fn subject(digest: &Digest, now: Timestamp) -> String {
     };
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     let text = match (expired, upcoming) {
+        (0, 0) => String::new(),
         (e, 0) => format!("{e} credential{} {} expired", plural(e), if e == 1 { "has" } else { "have" }),
         (0, u) => format!("{u} credential{} {} {within}", plural(u), if u == 1 { "expires" } else { "expire" }),
         (e, u) => format!(
@@ -139,6 +168,11 @@ pub fn subject(digest: &Digest, now: Timestamp) -> String {
             if e == 1 { "has" } else { "have" },
             if u == 1 { "expires" } else { "expire" }
         ),
+    };
+    let text = match (text.is_empty(), cleanup) {
+        (_, 0) => text,
+        (true, n) => format!("{n} unused credential{} to delete", plural(n)),
+        (false, n) => format!("{text}; {n} unused to delete"),
     };
     let envs = digest.environments();
     let envs = if envs.len() > 4 {

@@ -107,7 +107,11 @@ fn line_facts(l: &Line) -> Value {
         json!({"title": "Ends", "value": e(&format!("{} ({})", l.end, l.when))}),
         json!({"title": "Where", "value": e(l.source_label)}),
         json!({"title": "Key ID", "value": e(&l.key_id)}),
+        json!({"title": "Last used", "value": e(&l.last_used)}),
     ];
+    if let Some(r) = &l.rotation {
+        facts.push(json!({"title": "Rotation", "value": e(r)}));
+    }
     if let Some(s) = &l.superseded {
         facts.push(json!({"title": "Replaced by", "value": e(s)}));
     }
@@ -195,7 +199,16 @@ fn json_document(digest: &Digest, subject: &str, groups: &[Group], now: DateTime
                 "expired": i.expired(now.into()),
                 "rung": i.rung.to_db(),
                 "reminder": l.reminder,
-                "action": if i.superseded_by.is_some() { "remove_old" } else { "rotate" },
+                "action": if i.rung == crate::domain::Rung::Cleanup {
+                    "delete"
+                } else if i.superseded_by.is_some() {
+                    "remove_old"
+                } else {
+                    "rotate"
+                },
+                "last_used_at": c.last_use.at().map(|t| t.to_string()),
+                "usage": i.usage,
+                "rotation": i.rotation.as_ref().map(|v| v.rotation),
                 "superseded_by": i.superseded_by.as_ref().map(|s| json!({
                     "key_id": s.key_id, "display_name": s.display_name,
                     "end": s.end.to_string(),

@@ -3,13 +3,13 @@
 
 use super::rows::At;
 use super::{Context, Store, StoreError};
-use crate::domain::{Credential, CredentialKind, Sibling, Status, Thresholds, Timestamp};
+use crate::domain::{Credential, CredentialKind, LastUse, Sibling, Status, Thresholds, Timestamp};
 use sqlx::{QueryBuilder, Sqlite};
 use std::sync::LazyLock;
 
 /// A row of [`SELECT`], as stored; read into a [`Credential`] at once. It comes either as a row
 /// of SQL (`FromRow`, by column name) or as a JSON array of [`FIELDS`] in order (`Deserialize`;
-/// see [`Store::credentials_batch`]).
+/// see [`rows_as_json`]).
 #[derive(sqlx::FromRow, serde::Deserialize)]
 pub(super) struct CredentialRow {
     id: i64,
@@ -38,6 +38,12 @@ pub(super) struct CredentialRow {
     app_tags: String,
     app_notes: Option<String>,
     app_owners: Option<String>,
+    #[serde(deserialize_with = "super::rows::flag")]
+    usage_read: bool,
+    #[serde(deserialize_with = "super::rows::flag")]
+    usage_recorded: bool,
+    #[serde(deserialize_with = "super::time::opt_ticks")]
+    last_used_at: Option<Timestamp>,
 }
 
 impl TryFrom<CredentialRow> for Credential {
@@ -74,6 +80,7 @@ impl TryFrom<CredentialRow> for Credential {
             last_seen_at: r.last_seen_at,
             removed_at: r.removed_at,
             app_notes: r.app_notes,
+            last_use: LastUse::from_stored(r.usage_read, r.usage_recorded, r.last_used_at),
         })
     }
 }
@@ -223,7 +230,7 @@ impl CredentialFilter {
 }
 
 /// Every column of a [`CredentialRow`], in its field order: the SQL, and the name it is read by.
-const FIELDS: [(&str, &str); 21] = [
+const FIELDS: [(&str, &str); 24] = [
     ("c.id", "id"),
     ("e.name", "environment"),
     ("c.environment_id", "environment_id"),
@@ -248,7 +255,16 @@ const FIELDS: [(&str, &str); 21] = [
     ("a.tags", "app_tags"),
     ("a.notes", "app_notes"),
     ("a.owners", "app_owners"),
+    // Usage (migrations/0009_usage.sql) through the `LEFT JOIN credential_usage u` of every
+    // query of these columns ([`FROM`]).
+    ("e.usage_read_at IS NOT NULL", "usage_read"),
+    ("u.key_id IS NOT NULL", "usage_recorded"),
+    ("u.last_sign_in_at", "last_used_at"),
 ];
+
+/// Where the columns of [`FIELDS`] come from, after the credentials `c`.
+const JOINS: &str = " JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id
+     LEFT JOIN credential_usage u ON u.environment_id = c.environment_id AND u.key_id = lower(c.key_id)";
 
 /// `SELECT` and the columns of a [`CredentialRow`]; `FROM` and the rest follow.
 pub(super) static COLUMNS: LazyLock<String> = LazyLock::new(|| {
@@ -264,7 +280,7 @@ pub(super) static FIELD_NAMES: LazyLock<String> =
 /// (Searches start from [`push_selection`] instead.)
 pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{} FROM credentials c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id WHERE e.retired_at IS NULL",
+        "{} FROM credentials c{JOINS} WHERE e.retired_at IS NULL",
         *COLUMNS
     )
 });
@@ -305,7 +321,7 @@ pub(super) fn push_selection(q: &mut QueryBuilder<Sqlite>, filter: &CredentialFi
             q.push(" FROM credentials c");
         }
     }
-    q.push(" JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id WHERE e.retired_at IS NULL");
+    q.push(JOINS).push(" WHERE e.retired_at IS NULL");
     push_filter(q, filter);
 }
 

@@ -31,6 +31,13 @@ pub struct EnvironmentState {
     pub running: bool,
     /// Failed runs ever recorded (the metric `credwatch_sync_failures_total`).
     pub failures: i64,
+    /// The last attempt to read usage: `ok`, `no_permission`, `no_license`, `unavailable`, or
+    /// `None` before the first.
+    pub usage_status: Option<String>,
+    /// The last complete read of usage: how old the values shown are.
+    pub usage_read_at: Option<Timestamp>,
+    /// What the last failed attempt to read usage answered.
+    pub usage_error: Option<String>,
 }
 
 /// Live credentials of one environment by status.
@@ -125,7 +132,8 @@ impl Store {
                     s.finished_at AS last_success_at, COALESCE(s.applications, 0) AS applications,
                     COALESCE(s.credentials, 0) AS credentials,
                     EXISTS (SELECT 1 FROM sync_runs x WHERE x.environment_id = e.id AND x.outcome = 'running') AS running,
-                    (SELECT count(*) FROM sync_runs f WHERE f.environment_id = e.id AND f.outcome = 'failed') AS failures
+                    (SELECT count(*) FROM sync_runs f WHERE f.environment_id = e.id AND f.outcome = 'failed') AS failures,
+                    e.usage_status, e.usage_read_at, e.usage_error
              FROM environments e
              LEFT JOIN sync_runs r ON r.id = (SELECT id FROM sync_runs WHERE environment_id = e.id AND outcome <> 'running' ORDER BY id DESC LIMIT 1)
              LEFT JOIN sync_runs s ON s.id = (SELECT id FROM sync_runs WHERE environment_id = e.id AND outcome = 'success' ORDER BY id DESC LIMIT 1)

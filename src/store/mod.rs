@@ -14,12 +14,14 @@ mod reminders;
 mod rows;
 mod sync;
 mod time;
+mod usage;
 
 pub use calendar::DayCount;
 pub use credentials::{CredentialFilter, Expiry, MIN_INDEXED_SEARCH_CHARS, SHORT_SEARCH_SCAN, SearchHit, search_is_indexed};
 pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts};
 pub use reminders::ReminderRow;
 pub use sync::{ListingCounts, Owners, RunRow, Staging};
+pub use usage::{ApplicationUsage, UsageCount};
 
 use crate::config::EnvironmentConfig;
 use crate::domain::Timestamp;

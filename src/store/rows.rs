@@ -46,3 +46,8 @@ impl At {
 fn cut(text: &str) -> String {
     text.chars().take(40).collect()
 }
+
+/// A truth value read from JSON: SQLite writes it as the integer 0 or 1.
+pub(super) fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    <i64 as serde::Deserialize>::deserialize(d).map(|v| v != 0)
+}

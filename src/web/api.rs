@@ -6,7 +6,7 @@ use super::query::CredentialQuery;
 use super::state::AppState;
 use super::stream;
 use super::view::rfc3339;
-use crate::domain::{Credential, CredentialKind, Status, Timestamp};
+use crate::domain::{Credential, CredentialKind, Rotation, RotationVerdict, Status, Timestamp, Usage, UsageStatus};
 use crate::store::{CredentialFilter, StoreError};
 use actix_web::http::header;
 use actix_web::web::Bytes;
@@ -36,8 +36,16 @@ pub struct CredentialJson {
     pub source: crate::domain::Source,
     /// The exclusion rule silencing this credential's reminders, if one applies.
     pub excluded: Option<Excluded>,
-    /// The newer credential that replaced this one, if it was superseded.
+    /// The newer credential that replaced this one, if it was superseded. Where sign-in
+    /// evidence gives a rotation verdict, that replaces the time-based guess: `complete` keeps
+    /// it, `in_progress` clears it (the old one is still needed).
     pub superseded_by: Option<crate::domain::Successor>,
+    /// The last recorded sign-in with this credential (RFC 3339), or null.
+    pub last_used_at: Option<String>,
+    /// `in_use`, `idle` or `unknown` (see `usage.active_days`).
+    pub usage: Usage,
+    /// What the sign-in evidence says of a rotation away from this credential, if any.
+    pub rotation: Option<Rotation>,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,6 +66,9 @@ impl CredentialJson {
             source: c.app_source,
             excluded,
             superseded_by: None,
+            last_used_at: c.last_use.at().map(rfc3339),
+            usage: c.usage(state.config.usage.active_days, now),
+            rotation: None,
             kind: c.kind,
             days_left: c.days_left(now),
             status: c.status(&state.config.status, now),
@@ -117,12 +128,18 @@ pub async fn credentials(query: web::Query<CredentialQuery>, state: web::Data<Ap
                 .live_credentials_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
                 .await?;
             let mut successors = crate::domain::supersession(&siblings, now);
+            let mut verdicts = rotation_verdicts(&state, &rows).await?;
             let mut out = Vec::with_capacity(rows.len() * 512);
             for (i, c) in rows.into_iter().enumerate() {
                 out.extend_from_slice(if i == 0 { sep } else { "," }.as_bytes());
                 let by = successors.remove(&c.id);
+                let verdict = verdicts.remove(&c.id);
                 let mut j = CredentialJson::new(c, &state, now);
-                j.superseded_by = by;
+                j.superseded_by = match &verdict {
+                    Some(v) if v.rotation == Rotation::InProgress => None,
+                    _ => by,
+                };
+                j.rotation = verdict.map(|v| v.rotation);
                 serde_json::to_writer(&mut out, &j).map_err(|e| StoreError::Setup(format!("encoding a credential: {e}")))?;
             }
             Ok(Bytes::from(out))
@@ -143,38 +160,48 @@ pub async fn credentials_csv(query: web::Query<CredentialQuery>, state: web::Dat
     let now = Timestamp::from(Utc::now());
     let filter = filter_from(&query, &state, now).await?;
     let first = stream::first_credentials(&state.store, &filter).await?;
-    let rows = stream::credential_batches(state.store.clone(), filter, first).map_ok(move |rows| {
-        let mut out = String::with_capacity(rows.len() * 256);
-        for c in rows {
-            let j = CredentialJson::new(c, &state, now);
-            for cell in [
-                j.environment.as_str(),
-                &j.app_object_id,
-                &j.app_id,
-                j.app_display_name.as_deref().unwrap_or(""),
-            ] {
-                push_text_cell(&mut out, cell);
+    let rows = stream::credential_batches(state.store.clone(), filter, first).and_then(move |rows| {
+        let state = state.clone();
+        async move {
+            let mut verdicts = rotation_verdicts(&state, &rows).await?;
+            let mut out = String::with_capacity(rows.len() * 256);
+            for c in rows {
+                let verdict = verdicts.remove(&c.id);
+                let mut j = CredentialJson::new(c, &state, now);
+                j.rotation = verdict.map(|v| v.rotation);
+                for cell in [
+                    j.environment.as_str(),
+                    &j.app_object_id,
+                    &j.app_id,
+                    j.app_display_name.as_deref().unwrap_or(""),
+                ] {
+                    push_text_cell(&mut out, cell);
+                    out.push(',');
+                }
+                out.push_str(j.kind.as_str());
                 out.push(',');
+                for cell in [&j.key_id, j.display_name.as_deref().unwrap_or(""), j.hint.as_deref().unwrap_or("")] {
+                    push_text_cell(&mut out, cell);
+                    out.push(',');
+                }
+                let _ = write!(
+                    out,
+                    "{},{},{},{},{},{},{}
+",
+                    j.start.as_deref().unwrap_or(""),
+                    j.end,
+                    j.days_left,
+                    j.status.as_str(),
+                    j.last_used_at.as_deref().unwrap_or(""),
+                    j.usage.as_str(),
+                    j.rotation.map(|r| r.as_str()).unwrap_or("")
+                );
             }
-            out.push_str(j.kind.as_str());
-            out.push(',');
-            for cell in [&j.key_id, j.display_name.as_deref().unwrap_or(""), j.hint.as_deref().unwrap_or("")] {
-                push_text_cell(&mut out, cell);
-                out.push(',');
-            }
-            let _ = write!(
-                out,
-                "{},{},{},{}\r\n",
-                j.start.as_deref().unwrap_or(""),
-                j.end,
-                j.days_left,
-                j.status.as_str()
-            );
+            Ok::<_, StoreError>(Bytes::from(out))
         }
-        Bytes::from(out)
     });
     let body = futures_util::stream::once(async {
-        stream::chunk("environment,app_object_id,app_id,app_display_name,kind,key_id,display_name,hint,start,end,days_left,status\r\n")
+        stream::chunk("environment,app_object_id,app_id,app_display_name,kind,key_id,display_name,hint,start,end,days_left,status,last_used_at,usage,rotation\r\n")
     })
     .chain(rows.map_err(stream::cut_short("streaming /api/v1/credentials.csv")));
     Ok(HttpResponse::Ok()
@@ -182,6 +209,16 @@ pub async fn credentials_csv(query: web::Query<CredentialQuery>, state: web::Dat
         .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"credwatch-credentials.csv\""))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .streaming(body))
+}
+
+/// The rotation verdicts of a batch's credentials, from all live credentials of their
+/// applications.
+async fn rotation_verdicts(state: &AppState, rows: &[Credential]) -> Result<std::collections::HashMap<i64, RotationVerdict>, StoreError> {
+    let siblings = state
+        .store
+        .used_siblings_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
+        .await?;
+    Ok(crate::domain::rotations(&siblings))
 }
 
 /// A text cell a spreadsheet shows as text: a leading `= + - @`, tab or carriage return would make
@@ -225,6 +262,12 @@ struct EnvironmentJson {
     last_error: Option<String>,
     applications: i64,
     credentials: i64,
+    /// `ok`, `no_permission`, `no_license`, `unavailable` or `off`.
+    usage_status: UsageStatus,
+    /// The last complete read of usage: the age of the values shown.
+    usage_read_at: Option<String>,
+    /// Why usage is unknown and what fixes it, when it is.
+    usage_reason: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -238,23 +281,41 @@ pub async fn environments(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     let body = EnvironmentsBody {
         environments: envs
             .into_iter()
-            .map(|e| EnvironmentJson {
-                last_sync_at: e.last_run_finished_at.map(rfc3339),
-                last_success_at: e.last_success_at.map(rfc3339),
-                // The error of the latest run, so a recovered environment shows none.
-                last_error: if e.last_run_outcome.as_deref() == Some("success") {
-                    None
-                } else {
-                    e.last_run_error
-                },
-                applications: e.applications,
-                credentials: e.credentials,
-                name: e.name,
-                tenant_id: e.tenant_id,
+            .map(|e| {
+                let usage_status = usage_status(&state, &e);
+                EnvironmentJson {
+                    usage_reason: usage_status.explanation(),
+                    usage_status,
+                    usage_read_at: e.usage_read_at.map(rfc3339),
+                    last_sync_at: e.last_run_finished_at.map(rfc3339),
+                    last_success_at: e.last_success_at.map(rfc3339),
+                    // The error of the latest run, so a recovered environment shows none.
+                    last_error: if e.last_run_outcome.as_deref() == Some("success") {
+                        None
+                    } else {
+                        e.last_run_error
+                    },
+                    applications: e.applications,
+                    credentials: e.credentials,
+                    name: e.name,
+                    tenant_id: e.tenant_id,
+                }
             })
             .collect(),
     };
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
+}
+
+/// An environment's usage status: off as configured, else as the last attempt left it
+/// (`unavailable` before the first).
+pub fn usage_status(state: &AppState, e: &crate::store::EnvironmentState) -> UsageStatus {
+    if !state.config.environment(&e.name).is_some_and(|c| c.usage) {
+        return UsageStatus::Off;
+    }
+    e.usage_status
+        .as_deref()
+        .and_then(UsageStatus::parse)
+        .unwrap_or(UsageStatus::Unavailable)
 }
 
 #[cfg(test)]
@@ -281,7 +342,7 @@ mod tests {
 pub async fn findings(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::from(Utc::now());
     let all = state.store.credentials(&CredentialFilter::default()).await?;
-    let findings = crate::domain::findings(&all, now);
+    let findings = crate::domain::findings_with_usage(&all, Some(&super::findings::usage_findings(&state).await?), now);
     let counts: std::collections::BTreeMap<&str, usize> = crate::domain::FindingKind::ALL
         .iter()
         .map(|k| (k.as_str(), findings.iter().filter(|f| f.kind == *k).count()))

@@ -8,8 +8,8 @@ use super::error::PageError;
 use super::layout::Layout;
 use super::snapshot::{CHART_MONTHS, SnapshotCache};
 use super::state::AppState;
-use super::view::{self, CredentialRow, EnvironmentCard, thousands};
-use crate::domain::Timestamp;
+use super::view::{self, CredentialRow, EnvironmentCard, UsageLine, thousands};
+use crate::domain::{Action, Rotation, Timestamp};
 use crate::store::{MonthCount, StatusCounts};
 use actix_web::{get, web};
 use askama::Template;
@@ -24,6 +24,8 @@ pub struct OverviewPage {
     totals: StatusCounts,
     needs_action: Vec<CredentialRow>,
     needs_action_total: i64,
+    cleanup: Vec<CredentialRow>,
+    cleanup_total: i64,
     own: Vec<CredentialRow>,
     own_missing: Vec<(String, String)>,
     chart: Chart,
@@ -44,7 +46,11 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
     let stale_after = view::stale_after_secs(&state.config);
     let cards: Vec<EnvironmentCard> = envs
         .iter()
-        .map(|e| EnvironmentCard::new(e, snap.counts.get(&e.id).copied().unwrap_or_default(), now, stale_after))
+        .map(|e| {
+            let mut card = EnvironmentCard::new(e, snap.counts.get(&e.id).copied().unwrap_or_default(), now, stale_after);
+            card.usage = UsageLine::new(super::api::usage_status(&state, e), e.usage_read_at, now);
+            card
+        })
         .collect();
     let totals = cards.iter().fold(StatusCounts::default(), |t, c| StatusCounts {
         expired: t.expired + c.counts.expired,
@@ -54,11 +60,29 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
     });
     let thresholds = &state.config.status;
     let no_successors = std::collections::HashMap::new();
+    let active_days = state.config.usage.active_days;
+    let row = |c: &crate::domain::Credential| {
+        CredentialRow::new(c, thresholds, now)
+            .with_policy(c, &state.config.exclusions, &no_successors, now)
+            .with_usage(c, active_days, now)
+    };
     let needs_action = snap
         .needs_action
         .iter()
-        .map(|c| CredentialRow::new(c, thresholds, now).with_policy(c, &state.config.exclusions, &no_successors, now))
+        .map(|(c, action)| {
+            let verdict = snap.rotations.get(&c.id);
+            let mut r = row(c);
+            // Evidence of a rotation says more than "rotate it" (said in the action column only:
+            // the table is wide enough).
+            r.action = Some(match (action, verdict) {
+                (Action::Incident, _) | (_, None) => (action.as_str(), action.advice()),
+                (_, Some(v)) if v.rotation == Rotation::Complete => ("delete", "rotation complete: delete the old one"),
+                (_, Some(_)) => ("rotate", "rotation in progress: move what still uses it"),
+            });
+            r
+        })
         .collect();
+    let cleanup = snap.cleanup.iter().map(row).collect();
     let own = snap.own.iter().map(|c| CredentialRow::new(c, thresholds, now)).collect();
     // Environments that synced but do not list credwatch's own app: its expiry is unknown here.
     let own_missing = envs
@@ -69,7 +93,9 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
     let names: Vec<String> = envs.iter().map(|e| e.name.clone()).collect();
     let page = OverviewPage {
         layout: Layout::new("Overview", "", names.clone()),
-        needs_action_total: totals.needing_action(),
+        needs_action_total: totals.needing_action() - snap.cleanup_total,
+        cleanup,
+        cleanup_total: snap.cleanup_total,
         totals,
         cards,
         needs_action,

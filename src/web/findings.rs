@@ -55,11 +55,25 @@ fn row(f: &Finding) -> Row {
     }
 }
 
+/// What the usage findings need from the store and the config.
+pub async fn usage_findings(state: &AppState) -> Result<crate::domain::UsageFindings, crate::store::StoreError> {
+    Ok(crate::domain::UsageFindings {
+        unused_days: state.config.usage.unused_days,
+        never_signed_in: state
+            .store
+            .applications_never_signed_in()
+            .await?
+            .into_iter()
+            .map(|(_, app)| app)
+            .collect(),
+    })
+}
+
 #[get("/findings")]
 pub async fn findings_page(state: web::Data<AppState>) -> Result<FindingsPage, PageError> {
     let now = Timestamp::from(Utc::now());
     let all = state.store.credentials(&CredentialFilter::default()).await?;
-    let found = crate::domain::findings(&all, now);
+    let found = crate::domain::findings_with_usage(&all, Some(&usage_findings(&state).await?), now);
     let sections = FindingKind::ALL
         .iter()
         .map(|k| Section {

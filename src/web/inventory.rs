@@ -221,12 +221,24 @@ async fn load_slice(
         .live_credentials_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
         .await?;
     let successors = crate::domain::supersession(&siblings, now);
+    let verdicts = crate::domain::rotations(
+        &state
+            .store
+            .used_siblings_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
+            .await?,
+    );
+    let active_days = state.config.usage.active_days;
     Ok(InventorySlice {
         first_key: found.first().map(|c| RowKey { end: c.end_at, id: c.id }),
         last_key: found.last().map(|c| RowKey { end: c.end_at, id: c.id }),
         rows: found
             .iter()
-            .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
+            .map(|c| {
+                CredentialRow::new(c, &state.config.status, now)
+                    .with_policy(c, &state.config.exclusions, &successors, now)
+                    .with_usage(c, active_days, now)
+                    .with_rotation(verdicts.get(&c.id))
+            })
             .collect(),
         total,
         capped,
@@ -357,6 +369,8 @@ pub struct ApplicationPage {
     portal: String,
     live: Vec<CredentialRow>,
     history: Vec<CredentialRow>,
+    /// The application's own last sign-in, in words.
+    usage: String,
     /// An enterprise application (service principal) rather than an app registration.
     enterprise: bool,
     /// `None` when owners were never fetched.
@@ -397,10 +411,18 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
         .await?;
     let live: Vec<Sibling> = creds.iter().filter(|c| c.is_live()).map(Into::into).collect();
     let successors = crate::domain::supersession(&live, now);
+    let verdicts = crate::domain::rotations(&state.store.used_siblings_of(&[app.id]).await?);
+    let active_days = state.config.usage.active_days;
     let (live, history): (Vec<_>, Vec<_>) = creds
         .iter()
-        .map(|c| CredentialRow::new(c, &state.config.status, now).with_policy(c, &state.config.exclusions, &successors, now))
+        .map(|c| {
+            CredentialRow::new(c, &state.config.status, now)
+                .with_policy(c, &state.config.exclusions, &successors, now)
+                .with_usage(c, active_days, now)
+                .with_rotation(verdicts.get(&c.id).filter(|_| c.is_live()))
+        })
         .partition(|r| r.removed.is_none());
+    let usage = application_usage(&state, &env, &app, now).await?;
     let owners: Option<Vec<OwnerView>> = app.owners.clone().map(|o| {
         o.into_iter()
             .map(|o| OwnerView {
@@ -452,6 +474,34 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
         removed: app.removed_at.map(view::utc),
         live,
         history,
+        usage,
     };
     Ok(page)
+}
+
+/// The application's own sign-ins, in words, for its page: when it last signed in (with a
+/// secret or certificate, and at all), or why that is unknown.
+async fn application_usage(
+    state: &AppState,
+    env: &crate::store::EnvironmentRow,
+    app: &crate::domain::Application,
+    now: Timestamp,
+) -> Result<String, StoreError> {
+    if !state.config.environment(&env.name).is_some_and(|e| e.usage) {
+        return Ok("not read: usage is off for this environment".into());
+    }
+    let Some(states) = state.store.environment_states().await?.into_iter().find(|e| e.id == env.id) else {
+        return Ok("unknown".into());
+    };
+    if states.usage_read_at.is_none() {
+        return Ok("unknown: the sign-in activity reports have not been read (see the overview)".into());
+    }
+    Ok(match state.store.application_usage(env.id, &app.app_id).await? {
+        Some(u) => match (u.client_sign_in_at, u.last_sign_in_at) {
+            (Some(c), _) => format!("{} ({}) with a secret or certificate", view::relative(c, now), view::utc(c)),
+            (None, Some(l)) => format!("{} ({}), never with a secret or certificate", view::relative(l, now), view::utc(l)),
+            (None, None) => "never signed in".into(),
+        },
+        None => "never signed in".into(),
+    })
 }

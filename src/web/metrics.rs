@@ -5,7 +5,7 @@ use super::error::PageError;
 use super::snapshot::SnapshotCache;
 use super::state::AppState;
 use super::stream;
-use crate::domain::Status;
+use crate::domain::{Status, Usage};
 use crate::store::Expiry;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, web};
@@ -77,18 +77,25 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
         &mut out,
         "credwatch_credentials",
         "gauge",
-        "Live credentials of each environment by status (refreshed every few seconds).",
+        "Live credentials of each environment by status and usage (in_use, idle, unknown; refreshed every few seconds).",
     );
     for e in envs.iter() {
-        let counts = snap.counts.get(&e.id).copied().unwrap_or_default();
         for s in Status::ALL {
-            let _ = writeln!(
-                out,
-                "credwatch_credentials{{environment=\"{}\",status=\"{}\"}} {}",
-                escape_label(&e.name),
-                s.as_str(),
-                counts.get(s)
-            );
+            for u in Usage::ALL {
+                let count: i64 = snap
+                    .usage_counts
+                    .iter()
+                    .filter(|c| c.environment_id == e.id && c.status == s && c.usage == u)
+                    .map(|c| c.count)
+                    .sum();
+                let _ = writeln!(
+                    out,
+                    "credwatch_credentials{{environment=\"{}\",status=\"{}\",usage=\"{}\"}} {count}",
+                    escape_label(&e.name),
+                    s.as_str(),
+                    u.as_str(),
+                );
+            }
         }
     }
     header(

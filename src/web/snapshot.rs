@@ -3,15 +3,20 @@
 //! few seconds and retaken as soon as any sync run finishes.
 
 use super::state::AppState;
-use crate::domain::{Credential, Timestamp};
-use crate::store::{CredentialFilter, EnvironmentState, MonthCount, RunRow, StatusCounts, Store, StoreError};
+use crate::domain::{Action, ActionDays, Credential, RotationVerdict, Timestamp, rank_needs_action};
+use crate::store::{CredentialFilter, EnvironmentState, MonthCount, RunRow, StatusCounts, Store, StoreError, UsageCount};
 use chrono::{Datelike, TimeZone, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Rows of the "needs action" table; the rest is one click away in the inventory.
-const NEEDS_ACTION_ROWS: i64 = 100;
+const NEEDS_ACTION_ROWS: usize = 100;
+/// Rows of the Cleanup list (expired and idle).
+const CLEANUP_ROWS: usize = 50;
+/// Candidates read for each of the two ends of Needs action: the soonest to expire, and the
+/// latest expired (where incidents are). Ranking then picks the rows shown.
+const NEEDS_ACTION_CANDIDATES: i64 = 2_000;
 /// How long a snapshot serves when no sync run finished meanwhile.
 const SNAPSHOT_TTL: Duration = Duration::from_secs(15);
 /// Months the chart covers, starting with the current one.
@@ -25,9 +30,18 @@ pub struct Snapshot {
     taken: Instant,
     pub taken_at: Timestamp,
     pub counts: HashMap<i64, StatusCounts>,
+    /// Live credentials by environment, status and usage (the metric's series).
+    pub usage_counts: Vec<UsageCount>,
     pub months: Vec<MonthCount>,
     pub chart_from: Timestamp,
-    pub needs_action: Vec<Credential>,
+    /// The most urgent credentials, ranked by what can break something in use, with what to do.
+    pub needs_action: Vec<(Credential, Action)>,
+    /// Rotation verdicts of the sign-in evidence for the credentials of `needs_action`.
+    pub rotations: HashMap<i64, RotationVerdict>,
+    /// Expired and idle: delete them (the latest first).
+    pub cleanup: Vec<Credential>,
+    /// How many are expired and idle, in all.
+    pub cleanup_total: i64,
     pub own: Vec<Credential>,
     pub own_listed: Vec<i64>,
 }
@@ -100,6 +114,7 @@ async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i6
     let at = Timestamp::from(now);
     let thresholds = &state.config.status;
     let counts = store.status_counts(thresholds, at).await?.into_iter().collect();
+    let usage_counts = store.usage_counts(thresholds, state.config.usage.active_days, at).await?;
     let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now);
     let first = month_start.year() as i64 * 12 + month_start.month0() as i64;
     let bounds: Vec<(i64, Timestamp, Timestamp)> = (0..CHART_MONTHS as u32)
@@ -110,14 +125,41 @@ async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i6
         })
         .collect();
     let months = store.expiries_by_month(&bounds).await?;
-    let [_, _, warning_before] = thresholds.bounds(at);
-    let needs_action = store
+    let [expired_before, _, warning_before] = thresholds.bounds(at);
+    let mut candidates = store
         .credentials(&CredentialFilter {
+            end_from: Some(expired_before),
             end_before: Some(warning_before),
-            limit: Some(NEEDS_ACTION_ROWS),
+            limit: Some(NEEDS_ACTION_CANDIDATES),
             ..Default::default()
         })
         .await?;
+    candidates.extend(store.recently_expired(expired_before, NEEDS_ACTION_CANDIDATES).await?);
+    let usage = &state.config.usage;
+    let days = ActionDays {
+        active: usage.active_days,
+        incident: usage.incident_days,
+    };
+    let (cleanup, mut needs_action): (Vec<_>, Vec<_>) = candidates
+        .into_iter()
+        .map(|c| {
+            let action = Action::of(c.end_at, c.last_use, c.usage(usage.active_days, at), days, at);
+            (c, action)
+        })
+        .partition(|(_, a)| *a == Action::Cleanup);
+    rank_needs_action(&mut needs_action, |(c, a)| (c.end_at, *a, c.last_use.at()));
+    needs_action.truncate(NEEDS_ACTION_ROWS);
+    let rotations = crate::domain::rotations(
+        &store
+            .used_siblings_of(&needs_action.iter().map(|(c, _)| c.application_id).collect::<Vec<_>>())
+            .await?,
+    );
+    let cleanup: Vec<Credential> = cleanup.into_iter().map(|(c, _)| c).take(CLEANUP_ROWS).collect();
+    let cleanup_total = usage_counts
+        .iter()
+        .filter(|c| c.status == crate::domain::Status::Expired && c.usage == crate::domain::Usage::Idle)
+        .map(|c| c.count)
+        .sum();
     let own = store.own_credentials().await?;
     let own_listed = store.environments_listing_themselves().await?;
     Ok(Snapshot {
@@ -125,9 +167,13 @@ async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i6
         taken: Instant::now(),
         taken_at: at,
         counts,
+        usage_counts,
         months,
         chart_from: month_start.into(),
         needs_action,
+        rotations,
+        cleanup,
+        cleanup_total,
         own,
         own_listed,
     })

@@ -3,7 +3,7 @@
 //! credential tables. Graph names stay plain strings here: askama escapes them on output.
 
 use crate::config::Config;
-use crate::domain::{Credential, Exclusions, Status, Successor, Thresholds, Timestamp, path_segment};
+use crate::domain::{Credential, Exclusions, RotationVerdict, Status, Successor, Thresholds, Timestamp, path_segment};
 use crate::store::{EnvironmentState, StatusCounts};
 use chrono::Utc;
 
@@ -117,6 +117,14 @@ pub struct CredentialRow {
     pub excluded: Option<(String, String)>,
     /// The newer credential that replaced it, in words.
     pub superseded: Option<String>,
+    /// The last recorded sign-in: relative ("3 days ago") and exact, or `None` when there is none.
+    pub last_used: Option<(String, String)>,
+    /// `in_use`, `idle` or `unknown`, and how a page says it.
+    pub usage: (&'static str, &'static str),
+    /// The rotation verdict of the sign-in evidence, in words.
+    pub rotation: Option<String>,
+    /// What Needs action makes of it, in words, when it is there.
+    pub action: Option<(&'static str, &'static str)>,
 }
 
 impl CredentialRow {
@@ -137,6 +145,31 @@ impl CredentialRow {
                     .filter(|n| !n.trim().is_empty())
                     .unwrap_or_else(|| s.key_id.clone());
                 format!("“{name}”, ending {}", date(s.end))
+            });
+        }
+        self
+    }
+
+    /// Adds the last sign-in and the usage classification at `now`.
+    pub fn with_usage(mut self, c: &Credential, active_days: i64, now: Timestamp) -> Self {
+        self.last_used = c.last_use.at().map(|t| (relative(t, now), utc(t)));
+        let usage = c.usage(active_days, now);
+        self.usage = (usage.as_str(), usage.label());
+        self
+    }
+
+    /// Adds the rotation verdict, which replaces the time-based "superseded" wherever there is
+    /// one: complete keeps the newer one named, in progress clears it (the old one is needed).
+    pub fn with_rotation(mut self, verdict: Option<&RotationVerdict>) -> Self {
+        if let Some(v) = verdict {
+            if v.rotation == crate::domain::Rotation::InProgress {
+                self.superseded = None;
+            }
+            self.rotation = Some(match v.last_used {
+                Some(t) if v.rotation == crate::domain::Rotation::InProgress => {
+                    format!("rotation in progress: something still uses the old one (last used {})", utc(t))
+                }
+                _ => v.describe(),
             });
         }
         self
@@ -171,6 +204,10 @@ impl CredentialRow {
             enterprise: c.app_source == crate::domain::Source::ServicePrincipal,
             excluded: None,
             superseded: None,
+            last_used: None,
+            usage: ("unknown", "unknown"),
+            rotation: None,
+            action: None,
         }
     }
 }
@@ -269,6 +306,30 @@ pub struct EnvironmentCard {
     pub counts: StatusCounts,
     pub applications: i64,
     pub credentials: i64,
+    /// Credential usage: its status, the age of the values shown, and why it is unknown and
+    /// how to fix that (said once here rather than on every row).
+    pub usage: UsageLine,
+}
+
+/// An environment card's line about credential usage.
+#[derive(Debug, Clone, Default)]
+pub struct UsageLine {
+    /// `ok`, `no_permission`, `no_license`, `unavailable` or `off`.
+    pub status: &'static str,
+    /// "read 2 h ago (2026-…)", or `None` when never read.
+    pub read: Option<String>,
+    /// The reason and the fix, when usage is unknown.
+    pub reason: Option<&'static str>,
+}
+
+impl UsageLine {
+    pub fn new(status: crate::domain::UsageStatus, read_at: Option<Timestamp>, now: Timestamp) -> UsageLine {
+        UsageLine {
+            status: status.as_str(),
+            read: read_at.map(|t| format!("read {} ({})", relative(t, now), utc(t))),
+            reason: status.explanation(),
+        }
+    }
 }
 
 impl EnvironmentCard {
@@ -337,6 +398,7 @@ impl EnvironmentCard {
             counts,
             applications: env.applications,
             credentials: env.credentials,
+            usage: UsageLine::default(),
         }
     }
 

@@ -30,7 +30,7 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
     // Issue 8, after SPEC.md's fields: app registration or enterprise app, exclusion, successor.
     let keys: BTreeSet<&str> = SPEC_FIELDS
         .iter()
-        .chain(&["source", "excluded", "superseded_by"])
+        .chain(&["source", "excluded", "superseded_by", "last_used_at", "usage", "rotation"])
         .copied()
         .collect();
     let now = credwatch::domain::Timestamp::from(chrono::Utc::now());
@@ -105,6 +105,9 @@ async fn environments_api_has_the_spec_shape() {
         "last_error",
         "applications",
         "credentials",
+        "usage_status",
+        "usage_read_at",
+        "usage_reason",
     ]
     .into();
     for e in envs {
@@ -137,10 +140,12 @@ async fn csv_export_has_the_same_rows_and_is_safe_in_a_spreadsheet() {
     assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
     let rows = csv_rows(&r.text().await.unwrap());
     let json = app.credentials("?environment=prod").await;
-    assert_eq!(rows[0], SPEC_FIELDS, "SPEC.md's columns, in its order");
+    assert_eq!(rows[0][..12], SPEC_FIELDS, "SPEC.md's columns, in its order");
+    assert_eq!(rows[0][12..], ["last_used_at", "usage", "rotation"], "then issue 14's");
     assert_eq!(rows.len() - 1, json.len());
     for (row, c) in rows[1..].iter().zip(&json) {
-        assert_eq!(row.len(), 12);
+        assert_eq!(row.len(), 15);
+        assert_eq!(row[13], c["usage"].as_str().unwrap());
         assert_eq!(row[5], c["key_id"].as_str().unwrap());
         assert_eq!(row[10], c["days_left"].to_string());
         assert_eq!(row[9], c["end"].as_str().unwrap());

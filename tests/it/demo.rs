@@ -86,6 +86,48 @@ async fn the_demo_serves_a_populated_dashboard_feed_metrics_and_an_outbox() {
     assert!(metrics.contains("credwatch_credential_expiry_timestamp_seconds{environment=\"prod\""));
     assert!(metrics.contains("credwatch_sync_last_success_timestamp_seconds{environment=\"dev\"}"));
 
+    // Issue 14: every usage case. dev has no licence, prod and test are read.
+    let base = dashboard.trim_end_matches('/');
+    let envs: serde_json::Value = http
+        .get(format!("{base}/api/v1/environments"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status = |name: &str| {
+        envs["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["usage_status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!([status("dev"), status("prod"), status("test")], ["no_license", "ok", "ok"]);
+    let body: serde_json::Value = http
+        .get(format!("{base}/api/v1/credentials?environment=prod"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let prod = body["credentials"].as_array().unwrap();
+    let of = |name: &str| prod.iter().find(|c| c["display_name"] == name).unwrap_or_else(|| panic!("{name}"));
+    assert_eq!(of("orders-api prod")["status"], "expired");
+    assert_eq!(of("orders-api prod")["usage"], "in_use");
+    assert_eq!(of("billing 2025")["rotation"], "complete");
+    assert_eq!(of("gateway 2025")["rotation"], "in_progress");
+    assert_eq!(of("export job")["usage"], "idle");
+    assert_eq!(of("export job")["last_used_at"], serde_json::Value::Null, "never used");
+    assert!(
+        prod.iter().any(|c| c["usage"] == "idle" && !c["last_used_at"].is_null()),
+        "idle after use"
+    );
+    assert!(html.contains("incident: expired while in use"), "the incident heads Needs action");
+
     // One digest per recipient: everyone at [email].to, and each environment's on-call.
     let mut recipients: Vec<String> = std::fs::read_dir(&outbox)
         .unwrap()

@@ -32,4 +32,5 @@ mod smtp_server;
 mod smtp_tls;
 mod store_rows;
 mod sync;
+mod usage;
 mod webhooks;

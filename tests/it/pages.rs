@@ -49,13 +49,23 @@ async fn overview_shows_each_environment_what_needs_action_and_the_monitors_own_
         .iter()
         .map(|r| within(r, "td[data-value]")[0].value().attr("data-value").unwrap().parse().unwrap())
         .collect();
-    assert!(ends.windows(2).all(|w| w[0] <= w[1]), "most urgent first");
+    // Issue 14, usage unknown here: what is about to expire first (soonest first), then what
+    // already expired (latest first), instead of months-old expiries on top.
+    let now = chrono::Utc::now().timestamp() as f64;
+    let split = ends.iter().position(|e| *e <= now).unwrap_or(ends.len());
+    assert!(split > 0 && split < ends.len(), "both kinds are there");
+    assert!(
+        ends[..split].windows(2).all(|w| w[0] <= w[1] && w[1] > now),
+        "expiring: soonest first"
+    );
+    assert!(ends[split..].windows(2).all(|w| w[0] >= w[1]), "expired: latest first");
     let api_needing = app.credentials("?within_days=30").await.len();
     assert_eq!(
         page.texts("#na-h"),
         [format!("Needs action ({api_needing})")],
         "total matches the API"
     );
+    assert_eq!(page.count("#cleanup-h"), 0, "usage unknown: nothing is known to be unused");
     // The chart and the calendar addresses.
     assert_eq!(page.count("svg[viewBox='0 0 760 240']"), 1);
     assert!(page.count("svg rect[class^='series-']") > 0);

@@ -17,6 +17,7 @@ pub struct ConfigFile {
     pub email: Option<Email>,
     pub calendar: Option<Calendar>,
     pub sync: Option<Sync>,
+    pub usage: Option<Usage>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub environments: Vec<Environment>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -48,6 +49,10 @@ impl ConfigFile {
 
     pub fn reminders(&mut self) -> &mut Reminders {
         self.reminders.get_or_insert_default()
+    }
+
+    pub fn usage(&mut self) -> &mut Usage {
+        self.usage.get_or_insert_default()
     }
 
     pub fn schedule(&mut self) -> &mut Schedule {
@@ -176,6 +181,15 @@ pub struct Sync {
 }
 
 #[derive(Serialize, Default, Clone, Debug)]
+pub struct Usage {
+    pub active_days: Option<i64>,
+    pub refresh_hours: Option<u64>,
+    pub incident_days: Option<i64>,
+    pub unused_days: Option<i64>,
+    pub idle_reminders: Option<String>,
+}
+
+#[derive(Serialize, Default, Clone, Debug)]
 pub struct Environment {
     pub name: Option<String>,
     pub tenant_id: Option<String>,
@@ -191,6 +205,7 @@ pub struct Environment {
     pub notify: Vec<String>,
     pub notify_owners: Option<bool>,
     pub include_service_principals: Option<bool>,
+    pub usage: Option<bool>,
 }
 
 impl Environment {

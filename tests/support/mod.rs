@@ -102,7 +102,9 @@ impl World {
     }
 
     /// A config entry for `name` pointed at the emulator, its secret in `NAME_SECRET` (set to
-    /// [`SECRET`]); nothing registered in the emulator.
+    /// [`SECRET`]); nothing registered in the emulator. Usage is off: an emulated tenant has no
+    /// sign-ins unless a test records them, so every credential would be idle and get a cleanup
+    /// notice instead of the ladder; tests of usage turn it on (`usage = Some(true)`).
     pub fn environment(&mut self, name: &str, tenant: &str, client: &str) -> Environment {
         let var = secret_var(name);
         self.vars.entry(var.clone()).or_insert_with(|| SECRET.into());
@@ -111,6 +113,7 @@ impl World {
             tenant_id: Some(tenant.into()),
             client_id: Some(client.into()),
             client_secret_env: Some(var),
+            usage: Some(false),
             ..Environment::default()
         };
         entry.served_by(&self.emu.url());

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Months, Timelike, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
-use super::model::{Application, KeyCredential, PasswordCredential};
+use super::model::{AppSignIn, Application, CredentialSignIn, KeyCredential, PasswordCredential};
 
 const SYSTEMS: &[&str] = &[
     "payroll",
@@ -411,4 +411,67 @@ pub fn hostile_applications() -> Vec<Application> {
             }
         })
         .collect()
+}
+
+/// The sign-in activity reports of `apps` as a tenant would show them: about 60% of credentials
+/// used (most within the last month, some long ago), the rest never (no row), and one
+/// application row per application with a used credential. Deterministic for a `seed` and `now`.
+pub fn generate_sign_ins(seed: u64, apps: &[Application], now: DateTime<Utc>) -> (Vec<CredentialSignIn>, Vec<AppSignIn>) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5167_6e49);
+    let mut credentials = Vec::new();
+    let mut applications = Vec::new();
+    for app in apps {
+        let mut latest: Option<DateTime<Utc>> = None;
+        let keys = app
+            .password_credentials
+            .iter()
+            .map(|c| (&c.key_id, "clientSecret", &c.end_date_time))
+            .chain(app.key_credentials.iter().map(|c| (&c.key_id, "certificate", &c.end_date_time)));
+        for (key_id, key_type, end) in keys {
+            if !rng.random_bool(0.6) {
+                continue;
+            }
+            let ago = if rng.random_bool(0.75) {
+                rng.random_range(60..30 * 86_400)
+            } else {
+                rng.random_range(30 * 86_400..400 * 86_400)
+            };
+            // An expired credential signs in no more: its last use is before its end, and (so
+            // that incidents are the demo's own) not in the week before it.
+            let ended = end
+                .as_deref()
+                .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+                .map(|e| e.to_utc())
+                .filter(|e| *e <= now);
+            let at = match ended {
+                Some(e) => e - Duration::seconds(rng.random_range(8 * 86_400..400 * 86_400)),
+                None => now - Duration::seconds(ago),
+            };
+            latest = latest.max(Some(at));
+            credentials.push(CredentialSignIn {
+                key_id: key_id.clone(),
+                key_type: key_type.to_string(),
+                key_usage: Some("verify".into()),
+                app_id: app.app_id.clone(),
+                app_object_id: Some(app.id.clone()),
+                service_principal_object_id: None,
+                resource_id: Some("00000003-0000-0000-c000-000000000000".into()),
+                credential_origin: "application".into(),
+                created_date_time: None,
+                expiration_date_time: end.clone(),
+                last_sign_in_date_time: Some(format_date(at, 0)),
+                doc_example_shape: false,
+            });
+        }
+        if let Some(at) = latest {
+            let at = format_date(at, 0);
+            applications.push(AppSignIn {
+                app_id: app.app_id.clone(),
+                last_sign_in: Some(at.clone()),
+                client_sign_in: Some(at),
+                delegated_client_sign_in: None,
+            });
+        }
+    }
+    (credentials, applications)
 }

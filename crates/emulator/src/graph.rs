@@ -10,7 +10,7 @@ use super::errors::{WWW_AUTHENTICATE, graph_code_for_status, graph_error_body, t
 use super::{LogExtra, Shared};
 
 /// Real Graph labels its JSON this way; clients must not insist on bare `application/json`.
-const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+pub(crate) const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const DEFAULT_TOP: usize = 100;
 const MAX_TOP: usize = 999;
 const SKIPTOKEN_PREFIX: &str = "credwatch-emulator:";
@@ -28,13 +28,13 @@ fn extra_properties() -> [(&'static str, Value); 5] {
 }
 
 /// Ids every Graph response carries; echoed into error bodies so failures can be correlated.
-struct RequestIds {
+pub(crate) struct RequestIds {
     request_id: String,
     client_request_id: String,
 }
 
 impl RequestIds {
-    fn of(req: &HttpRequest) -> RequestIds {
+    pub(crate) fn of(req: &HttpRequest) -> RequestIds {
         let request_id = uuid::Uuid::new_v4().to_string();
         let client_request_id = req
             .headers()
@@ -48,7 +48,7 @@ impl RequestIds {
         }
     }
 
-    fn respond(&self, status: StatusCode, body: &Value) -> HttpResponse {
+    pub(crate) fn respond(&self, status: StatusCode, body: &Value) -> HttpResponse {
         HttpResponse::build(status)
             .insert_header(("request-id", self.request_id.as_str()))
             .insert_header(("client-request-id", self.client_request_id.as_str()))
@@ -56,7 +56,7 @@ impl RequestIds {
             .body(body.to_string())
     }
 
-    fn error(&self, status: u16, code: &str, message: &str) -> HttpResponse {
+    pub(crate) fn error(&self, status: u16, code: &str, message: &str) -> HttpResponse {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         self.respond(status, &graph_error_body(code, message, &self.request_id, &self.client_request_id))
     }
@@ -164,13 +164,13 @@ fn parse_query(raw: &str) -> Result<ListQuery, BadQuery> {
 }
 
 /// Directory skiptokens look like `X'4453…'`: hex inside `X'…'`. Ours hides "page:offset".
-fn encode_skiptoken(page: usize, offset: usize) -> String {
+pub(crate) fn encode_skiptoken(page: usize, offset: usize) -> String {
     let plain = format!("{SKIPTOKEN_PREFIX}{page}:{offset}");
     let hex: String = plain.bytes().map(|b| format!("{b:02X}")).collect();
     format!("X'{hex}'")
 }
 
-fn decode_skiptoken(token: &str) -> Option<(usize, usize)> {
+pub(crate) fn decode_skiptoken(token: &str) -> Option<(usize, usize)> {
     let hex = token.strip_prefix("X'")?.strip_suffix('\'')?;
     if hex.len() % 2 != 0 {
         return None;
@@ -274,7 +274,7 @@ const EXPAND_PAGE_MAX: usize = 100;
 
 /// The bearer check every Graph route shares: the token must be one we issued, unexpired, and
 /// its client allowed to read applications.
-fn authenticate(
+pub(crate) fn authenticate(
     req: &HttpRequest,
     state: &super::State,
     ids: &RequestIds,

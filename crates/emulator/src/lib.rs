@@ -27,13 +27,17 @@
 //! Each answered fault uses up one of its count. `/v1.0/servicePrincipals` and
 //! `/v1.0/{applications|servicePrincipals}/{id}/owners` are served too; `$expand=owners` (with
 //! an optional nested `$select`) caps pages at 100 objects and each expanded `owners` at 20, as
-//! Graph does. Not emulated: `$filter`, `$count`, `$orderby`, delta, and `key` on key credentials
+//! Graph does. The beta sign-in activity reports are served per tenant (see [`Emulator::record_sign_in`],
+//! [`Emulator::deny_usage`]); the faults above do not apply to them, theirs are
+//! [`Emulator::deny_usage_times`] and [`Emulator::fail_usage_page`]. Not emulated on the
+//! listings: `$filter`, `$count`, `$orderby`, delta, and `key` on key credentials
 //! (always null, as on a plain listing).
 
 mod errors;
 mod generate;
 mod graph;
 mod model;
+mod reports;
 mod token;
 
 use std::collections::HashMap;
@@ -45,8 +49,11 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use chrono::{DateTime, Datelike, Utc};
 
-pub use generate::{generate_applications, hostile_applications};
-pub use model::{Application, DirectoryObject, KeyCredential, PasswordCredential, ServicePrincipal};
+pub use generate::{generate_applications, generate_sign_ins, hostile_applications};
+pub use model::{
+    AppSignIn, Application, CredentialSignIn, DirectoryObject, KeyCredential, PasswordCredential, ServicePrincipal, SignInActivity,
+    UsageDenial,
+};
 
 /// How a registered client proves its identity at the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +159,20 @@ pub(crate) struct Tenant {
     pub clients: HashMap<String, Client>,
     pub applications: Vec<Application>,
     pub service_principals: Vec<ServicePrincipal>,
+    pub usage: TenantUsage,
+}
+
+/// A tenant's sign-in activity reports and how they fail.
+#[derive(Debug, Default)]
+pub(crate) struct TenantUsage {
+    pub credentials: Vec<CredentialSignIn>,
+    pub applications: Vec<AppSignIn>,
+    /// Every report request answers this 403.
+    pub denied: Option<UsageDenial>,
+    /// The next report requests answer this 403, that many times.
+    pub intermittent: Option<(UsageDenial, usize)>,
+    /// (report path, page index) → (status, remaining times)
+    pub page_failures: HashMap<(&'static str, usize), (u16, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -271,6 +292,7 @@ impl Emulator {
                 .route("/v1.0/applications", web::get().to(graph::list_applications))
                 .route("/v1.0/servicePrincipals", web::get().to(graph::list_service_principals))
                 .route("/v1.0/{collection}/{id}/owners", web::get().to(graph::list_owners))
+                .route("/beta/reports/{report}", web::get().to(reports::report))
                 .route("/_emulator/rotate", web::post().to(rotate))
                 .default_service(web::to(graph::not_found))
         })
@@ -377,6 +399,103 @@ impl Emulator {
         self.shared.lock().page_bodies.insert(page_index, (body.into(), times));
     }
 
+    /// The tenant's report state, created with the tenant if needed.
+    fn usage_of<R>(&self, tenant_id: &str, f: impl FnOnce(&mut TenantUsage) -> R) -> R {
+        f(&mut self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().usage)
+    }
+
+    /// Replaces the tenant's `appCredentialSignInActivities` rows.
+    pub fn set_credential_sign_ins(&self, tenant_id: &str, rows: Vec<CredentialSignIn>) {
+        self.usage_of(tenant_id, |u| u.credentials = rows);
+    }
+
+    /// Replaces the tenant's `servicePrincipalSignInActivities` rows.
+    pub fn set_app_sign_ins(&self, tenant_id: &str, rows: Vec<AppSignIn>) {
+        self.usage_of(tenant_id, |u| u.applications = rows);
+    }
+
+    /// Records that the credential `key_id` (of an application or service principal of the
+    /// tenant) signed in at `at` (sent verbatim), as both reports would show it: the credential's
+    /// row and its application's client sign-in move to `at`. Returns false when no listed
+    /// credential has that key id (nothing is recorded then).
+    pub fn record_sign_in(&self, tenant_id: &str, key_id: &str, at: &str) -> bool {
+        let mut state = self.shared.lock();
+        let tenant = state.tenants.entry(tenant_id.to_string()).or_default();
+        let found = tenant
+            .applications
+            .iter()
+            .find_map(|a| {
+                credential_of(&a.password_credentials, &a.key_credentials, key_id)
+                    .map(|c| (a.app_id.clone(), Some(a.id.clone()), None, "application", c))
+            })
+            .or_else(|| {
+                tenant.service_principals.iter().find_map(|s| {
+                    credential_of(&s.password_credentials, &s.key_credentials, key_id)
+                        .map(|c| (s.app_id.clone(), None, Some(s.id.clone()), "servicePrincipal", c))
+                })
+            });
+        let Some((app_id, app_object_id, sp_object_id, origin, (key_type, end))) = found else {
+            return false;
+        };
+        let row = CredentialSignIn {
+            key_id: key_id.to_string(),
+            key_type: key_type.to_string(),
+            key_usage: Some(if key_type == "certificate" { "verify" } else { "sign" }.to_string()),
+            app_id: app_id.clone(),
+            app_object_id,
+            service_principal_object_id: sp_object_id,
+            resource_id: Some("00000003-0000-0000-c000-000000000000".to_string()),
+            credential_origin: origin.to_string(),
+            created_date_time: None,
+            expiration_date_time: end,
+            last_sign_in_date_time: Some(at.to_string()),
+            doc_example_shape: false,
+        };
+        match tenant.usage.credentials.iter_mut().find(|r| r.key_id == key_id) {
+            Some(existing) => *existing = row,
+            None => tenant.usage.credentials.push(row),
+        }
+        let later = |old: &Option<String>| match old {
+            Some(o) if o.as_str() >= at => Some(o.clone()),
+            _ => Some(at.to_string()),
+        };
+        match tenant.usage.applications.iter_mut().find(|r| r.app_id == app_id) {
+            Some(existing) => {
+                existing.last_sign_in = later(&existing.last_sign_in);
+                existing.client_sign_in = later(&existing.client_sign_in);
+            }
+            None => tenant.usage.applications.push(AppSignIn {
+                app_id,
+                last_sign_in: Some(at.to_string()),
+                client_sign_in: Some(at.to_string()),
+                delegated_client_sign_in: None,
+            }),
+        }
+        true
+    }
+
+    /// From now on every report request of the tenant answers this 403 (`None` lifts it).
+    pub fn deny_usage(&self, tenant_id: &str, denial: Option<UsageDenial>) {
+        self.usage_of(tenant_id, |u| u.denied = denial);
+    }
+
+    /// The tenant's next `times` report requests answer this 403, as licensed tenants
+    /// sometimes see.
+    pub fn deny_usage_times(&self, tenant_id: &str, denial: UsageDenial, times: usize) {
+        self.usage_of(tenant_id, |u| u.intermittent = Some((denial, times)));
+    }
+
+    /// Page `page_index` (0-based) of the credential report (`applications = false`) or of the
+    /// application report answers `status` for its next `times` requests.
+    pub fn fail_usage_page(&self, tenant_id: &str, applications: bool, page_index: usize, status: u16, times: usize) {
+        let report = if applications {
+            "servicePrincipalSignInActivities"
+        } else {
+            "appCredentialSignInActivities"
+        };
+        self.usage_of(tenant_id, |u| u.page_failures.insert((report, page_index), (status, times)));
+    }
+
     /// Every Graph GET from now on waits `delay` before answering (a slow Graph); `None` ends it.
     pub fn set_delay(&self, delay: Option<std::time::Duration>) {
         self.shared.lock().delay = delay;
@@ -430,6 +549,19 @@ impl Emulator {
         // The server future's own result carries nothing a caller could act on.
         let _ = self.task.await;
     }
+}
+
+/// The report's `keyType` and the `endDateTime` of the credential `key_id`, if listed here.
+fn credential_of(passwords: &[PasswordCredential], keys: &[KeyCredential], key_id: &str) -> Option<(&'static str, Option<String>)> {
+    passwords
+        .iter()
+        .find(|c| c.key_id == key_id)
+        .map(|c| ("clientSecret", c.end_date_time.clone()))
+        .or_else(|| {
+            keys.iter()
+                .find(|c| c.key_id == key_id)
+                .map(|c| ("certificate", c.end_date_time.clone()))
+        })
 }
 
 /// `POST /_emulator/rotate?every=N`: [`Emulator::rotate_every`] over HTTP, for `credwatch emulate`

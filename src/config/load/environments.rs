@@ -107,11 +107,24 @@ impl Loader<'_> {
             client_id,
             credential,
             authority_host,
-            graph_url,
             portal_url,
             notify,
             notify_owners: raw.notify_owners.unwrap_or(defaults::NOTIFY_OWNERS),
             include_service_principals: raw.include_service_principals.unwrap_or(defaults::INCLUDE_SERVICE_PRINCIPALS),
+            usage: match raw.usage {
+                Some(true) if !usage_available(&graph_url) => {
+                    return Err(self.err(
+                        k("usage"),
+                        format!(
+                            "the sign-in activity reports exist on the global service only, not on {} (graph-facts §11); remove the key or set it to false",
+                            graph_url.host_str().unwrap_or_default()
+                        ),
+                    ));
+                }
+                Some(on) => on,
+                None => defaults::USAGE && usage_available(&graph_url),
+            },
+            graph_url,
         })
     }
 
@@ -155,8 +168,16 @@ impl Loader<'_> {
             notify: Vec::new(),
             notify_owners: defaults::NOTIFY_OWNERS,
             include_service_principals: defaults::INCLUDE_SERVICE_PRINCIPALS,
+            usage: defaults::USAGE,
         }))
     }
+}
+
+/// Whether the sign-in activity reports exist on this Graph: the global service has them, the
+/// national clouds (US Government `*.us`, China `*.cn`) do not.
+pub(crate) fn usage_available(graph_url: &Url) -> bool {
+    let host = graph_url.host_str().unwrap_or_default();
+    !(host.ends_with(".us") || host.ends_with(".cn"))
 }
 
 /// A certificate error in words, naming the file (a read error names it already).

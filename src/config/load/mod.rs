@@ -8,10 +8,10 @@ mod reminders;
 mod server;
 
 use super::defaults;
-use super::raw::{RawConfig, RawEmail, RawSync};
+use super::raw::{RawConfig, RawEmail, RawSync, RawUsage};
 use super::{
-    CalendarConfig, Config, ConfigError, ConfigWarning, DatabaseConfig, EmailConfig, EmailTransport, EnvLookup, Job, ScheduleConfig,
-    SmtpTls, SyncConfig, is_loopback,
+    CalendarConfig, Config, ConfigError, ConfigWarning, DatabaseConfig, EmailConfig, EmailTransport, EnvLookup, IdleReminders, Job,
+    ScheduleConfig, SmtpTls, SyncConfig, UsageConfig, is_loopback,
 };
 use crate::domain::{Ladder, Thresholds};
 use lettre::message::Mailbox;
@@ -163,6 +163,7 @@ impl Loader<'_> {
             },
         };
         let sync = self.sync(raw.sync)?;
+        let usage = self.usage(raw.usage)?;
         let mut environments = Vec::with_capacity(raw.environments.len());
         for (i, e) in raw.environments.into_iter().enumerate() {
             environments.push(self.environment(&format!("environments[{i}]"), e)?);
@@ -193,6 +194,7 @@ impl Loader<'_> {
             email,
             calendar,
             sync,
+            usage,
             environments,
             exclusions,
             webhooks,
@@ -356,6 +358,38 @@ impl Loader<'_> {
             return Err(self.err(key, format!("{} is empty", path.display())));
         }
         Ok(text)
+    }
+
+    fn usage(&self, raw: RawUsage) -> Result<UsageConfig, ConfigError> {
+        let days = |key: &str, value: Option<i64>, default: i64| match value {
+            Some(d) if !(1..=3650).contains(&d) => Err(self.err(key, format!("{d} is not a number of days from 1 to 3650"))),
+            Some(d) => Ok(d),
+            None => Ok(default),
+        };
+        let refresh_hours = raw.refresh_hours.unwrap_or(defaults::USAGE_REFRESH_HOURS);
+        if refresh_hours > 24 * 366 {
+            return Err(self.err(
+                "usage.refresh_hours",
+                format!("{refresh_hours} hours is more than a year; use at most 8784"),
+            ));
+        }
+        Ok(UsageConfig {
+            active_days: days("usage.active_days", raw.active_days, defaults::USAGE_ACTIVE_DAYS)?,
+            refresh: Duration::from_secs(refresh_hours * 3600),
+            incident_days: days("usage.incident_days", raw.incident_days, defaults::USAGE_INCIDENT_DAYS)?,
+            unused_days: days("usage.unused_days", raw.unused_days, defaults::USAGE_UNUSED_DAYS)?,
+            idle_reminders: match raw.idle_reminders.as_deref().unwrap_or(defaults::USAGE_IDLE_REMINDERS) {
+                "cleanup" => IdleReminders::Cleanup,
+                "ladder" => IdleReminders::Ladder,
+                "none" => IdleReminders::None,
+                other => {
+                    return Err(self.err(
+                        "usage.idle_reminders",
+                        format!("{other:?} is none of \"cleanup\", \"ladder\", \"none\""),
+                    ));
+                }
+            },
+        })
     }
 
     fn sync(&self, raw: RawSync) -> Result<SyncConfig, ConfigError> {

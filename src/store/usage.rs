@@ -1,0 +1,271 @@
+//! Credential usage as the sign-in activity reports gave it: replaced per environment by each
+//! complete read, and the state of the last attempt. A failed attempt records only its status,
+//! so the last values read stay (with their age) until a read succeeds again.
+
+use super::credentials::{SELECT, ids_json, rows_as_json, typed};
+use super::rows::At;
+use super::{Context, Store, StoreError};
+use crate::domain::{Credential, LastUse, Status, Thresholds, Timestamp, Usage, UsageReport, UsageStatus, UsedSibling};
+
+/// Rows written per statement: SQLite allows 32,766 bound values, a row binds at most 6.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// A stored application's usage.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApplicationUsage {
+    pub last_sign_in_at: Option<Timestamp>,
+    pub client_sign_in_at: Option<Timestamp>,
+    pub read_at: Timestamp,
+}
+
+impl Store {
+    /// When usage of the environment was last attempted, if ever: the cadence counts from it.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "usage_checked_at"))]
+    pub async fn usage_checked_at(&self, environment_id: i64) -> Result<Option<Timestamp>, StoreError> {
+        let (at,): (Option<Timestamp>,) = sqlx::query_as("SELECT usage_checked_at FROM environments WHERE id = ?")
+            .bind(environment_id)
+            .fetch_one(&self.pool)
+            .await
+            .context("reading when usage was last read")?;
+        Ok(at)
+    }
+
+    /// Replaces the environment's usage with a complete read, in one transaction, and marks
+    /// usage read (`ok`) at `read_at`.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "record_usage", credentials = report.credentials.len()))]
+    pub async fn record_usage(&self, environment_id: i64, report: &UsageReport, read_at: Timestamp) -> Result<(), StoreError> {
+        let _write = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await.context("recording usage")?;
+        for delete in [
+            "DELETE FROM credential_usage WHERE environment_id = ?",
+            "DELETE FROM application_usage WHERE environment_id = ?",
+        ] {
+            sqlx::query(delete)
+                .bind(environment_id)
+                .execute(&mut *tx)
+                .await
+                .context("recording usage")?;
+        }
+        // A key listed twice (an application's and its service principal's credential share
+        // key ids only by accident) keeps its latest sign-in.
+        for rows in report.credentials.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO credential_usage (environment_id, key_id, app_id, last_sign_in_at, resource_id, read_at) ",
+            );
+            q.push_values(rows, |mut b, r| {
+                b.push_bind(environment_id)
+                    .push_bind(&r.key_id)
+                    .push_bind(&r.app_id)
+                    .push_bind(r.last_sign_in)
+                    .push_bind(&r.resource_id)
+                    .push_bind(read_at);
+            });
+            q.push(
+                " ON CONFLICT (environment_id, key_id) DO UPDATE SET
+                    last_sign_in_at = max(COALESCE(last_sign_in_at, excluded.last_sign_in_at), COALESCE(excluded.last_sign_in_at, last_sign_in_at)),
+                    resource_id = COALESCE(excluded.resource_id, resource_id)",
+            );
+            q.build().execute(&mut *tx).await.context("recording usage")?;
+        }
+        for rows in report.applications.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO application_usage (environment_id, app_id, last_sign_in_at, client_sign_in_at, read_at) ",
+            );
+            q.push_values(rows, |mut b, r| {
+                b.push_bind(environment_id)
+                    .push_bind(&r.app_id)
+                    .push_bind(r.last_sign_in)
+                    .push_bind(r.client_sign_in)
+                    .push_bind(read_at);
+            });
+            q.push(" ON CONFLICT (environment_id, app_id) DO NOTHING");
+            q.build().execute(&mut *tx).await.context("recording usage")?;
+        }
+        sqlx::query(
+            "UPDATE environments SET usage_status = 'ok', usage_read_at = ?, usage_checked_at = ?, usage_error = NULL WHERE id = ?",
+        )
+        .bind(read_at)
+        .bind(read_at)
+        .bind(environment_id)
+        .execute(&mut *tx)
+        .await
+        .context("recording usage")?;
+        tx.commit().await.context("recording usage")?;
+        self.bump_generation();
+        Ok(())
+    }
+
+    /// Records a failed attempt: its status and what Graph answered. The values last read stay.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "record_usage_failure"))]
+    pub async fn record_usage_failure(
+        &self,
+        environment_id: i64,
+        status: UsageStatus,
+        error: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE environments SET usage_status = ?, usage_checked_at = ?, usage_error = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(at)
+            .bind(error)
+            .bind(environment_id)
+            .execute(&self.pool)
+            .await
+            .context("recording a failed usage read")?;
+        self.bump_generation();
+        Ok(())
+    }
+
+    /// An application's usage, if the last complete read had a row for it.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "application_usage"))]
+    pub async fn application_usage(&self, environment_id: i64, app_id: &str) -> Result<Option<ApplicationUsage>, StoreError> {
+        sqlx::query_as::<_, ApplicationUsage>(
+            "SELECT last_sign_in_at, client_sign_in_at, read_at FROM application_usage WHERE environment_id = ? AND app_id = lower(?)",
+        )
+        .bind(environment_id)
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading an application's usage")
+    }
+
+    /// The live applications of environments whose usage was read that had no sign-in at all in
+    /// the last read: (environment id, application store id).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "applications_never_signed_in"))]
+    pub async fn applications_never_signed_in(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        sqlx::query_as(
+            "SELECT a.environment_id, a.id FROM applications a JOIN environments e ON e.id = a.environment_id
+             WHERE e.retired_at IS NULL AND e.usage_read_at IS NOT NULL AND a.removed_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM application_usage u WHERE u.environment_id = a.environment_id AND u.app_id = lower(a.app_id)
+                               AND (u.last_sign_in_at IS NOT NULL OR u.client_sign_in_at IS NOT NULL))",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("finding applications never signed in")
+    }
+}
+
+/// Live credentials of one environment with one status and one usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageCount {
+    pub environment_id: i64,
+    pub status: Status,
+    pub usage: Usage,
+    pub count: i64,
+}
+
+impl Store {
+    /// Live credentials by environment, status and usage at `now`: the classification of
+    /// [`Usage::classify`] and [`crate::domain::Thresholds::status`] in one scan.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "usage_counts"))]
+    pub async fn usage_counts(&self, thresholds: &Thresholds, active_days: i64, now: Timestamp) -> Result<Vec<UsageCount>, StoreError> {
+        let [expired, critical, warning] = thresholds.bounds(now);
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT c.environment_id,
+                    CASE WHEN c.end_at < ?1 THEN 0 WHEN c.end_at < ?2 THEN 1 WHEN c.end_at < ?3 THEN 2 ELSE 3 END AS status,
+                    CASE WHEN e.usage_read_at IS NULL THEN 2
+                         WHEN u.key_id IS NULL THEN 1
+                         WHEN u.last_sign_in_at IS NULL THEN 2
+                         WHEN u.last_sign_in_at >= ?4 THEN 0 ELSE 1 END AS usage,
+                    count(*)
+             FROM credentials c JOIN environments e ON e.id = c.environment_id
+             LEFT JOIN credential_usage u ON u.environment_id = c.environment_id AND u.key_id = lower(c.key_id)
+             WHERE c.removed_at IS NULL AND e.retired_at IS NULL
+             GROUP BY 1, 2, 3",
+        )
+        .bind(expired)
+        .bind(critical)
+        .bind(warning)
+        .bind(now.plus_days(-active_days))
+        .fetch_all(&self.pool)
+        .await
+        .context("counting credentials by usage")?;
+        const STATUS: [Status; 4] = [Status::Expired, Status::Critical, Status::Warning, Status::Ok];
+        const USAGE: [Usage; 3] = [Usage::InUse, Usage::Idle, Usage::Unknown];
+        Ok(rows
+            .into_iter()
+            .map(|(environment_id, status, usage, count)| UsageCount {
+                environment_id,
+                status: STATUS[status.clamp(0, 3) as usize],
+                usage: USAGE[usage.clamp(0, 2) as usize],
+                count,
+            })
+            .collect())
+    }
+
+    /// Every live credential of the given applications (store ids) with its last use, for
+    /// rotation verdicts.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "used_siblings_of"))]
+    pub async fn used_siblings_of(&self, application_ids: &[i64]) -> Result<Vec<UsedSibling>, StoreError> {
+        let mut ids: Vec<i64> = application_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        const CTX: &str = "reading credentials' usage";
+        // One statement and one value back, as in `live_credentials_of`.
+        let (json,): (String,) = sqlx::query_as(
+            "SELECT json_group_array(json_array(c.id, c.application_id, c.kind, c.key_id, c.display_name,
+                    COALESCE(c.start_at, c.first_seen_at), e.usage_read_at IS NOT NULL, u.key_id IS NOT NULL, u.last_sign_in_at))
+             FROM credentials c JOIN environments e ON e.id = c.environment_id
+             LEFT JOIN credential_usage u ON u.environment_id = c.environment_id AND u.key_id = lower(c.key_id)
+             WHERE c.removed_at IS NULL AND c.application_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids_json(&ids))
+        .fetch_one(&self.pool)
+        .await
+        .context(CTX)?;
+        let mut out = Vec::new();
+        for r in rows_as_json::<UsedSiblingRow>(&json, CTX)? {
+            out.push(UsedSibling {
+                kind: At {
+                    table: "credentials",
+                    id: r.id,
+                }
+                .kind("kind", &r.kind)?,
+                id: r.id,
+                application_id: r.application_id,
+                key_id: r.key_id,
+                display_name: r.display_name,
+                appeared: r.appeared,
+                last_use: LastUse::from_stored(r.usage_read, r.usage_recorded, r.last_sign_in_at),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A row of [`Store::used_siblings_of`], read as a JSON array in field order.
+#[derive(serde::Deserialize)]
+struct UsedSiblingRow {
+    id: i64,
+    application_id: i64,
+    kind: String,
+    key_id: String,
+    display_name: Option<String>,
+    #[serde(deserialize_with = "super::time::ticks")]
+    appeared: Timestamp,
+    #[serde(deserialize_with = "super::rows::flag")]
+    usage_read: bool,
+    #[serde(deserialize_with = "super::rows::flag")]
+    usage_recorded: bool,
+    #[serde(deserialize_with = "super::time::opt_ticks")]
+    last_sign_in_at: Option<Timestamp>,
+}
+
+impl Store {
+    /// The live credentials that ended before `now`, the most recent first: where Needs action
+    /// finds its incidents (recent expiries that were in use) and the Cleanup list its rows.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "recently_expired"))]
+    pub async fn recently_expired(&self, now: Timestamp, limit: i64) -> Result<Vec<Credential>, StoreError> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(SELECT.as_str());
+        q.push(" AND c.removed_at IS NULL AND c.end_at < ")
+            .push_bind(now)
+            .push(" ORDER BY c.end_at DESC, c.id LIMIT ")
+            .push_bind(limit);
+        typed(
+            q.build_query_as()
+                .fetch_all(&self.pool)
+                .await
+                .context("reading expired credentials")?,
+        )
+    }
+}
