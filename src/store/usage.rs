@@ -36,50 +36,91 @@ impl Store {
     pub async fn record_usage(&self, environment_id: i64, report: &UsageReport, read_at: Timestamp) -> Result<(), StoreError> {
         let _write = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await.context("recording usage")?;
-        for delete in [
-            "DELETE FROM credential_usage WHERE environment_id = ?",
-            "DELETE FROM application_usage WHERE environment_id = ?",
+        const CTX: &str = "recording usage";
+        // The report is staged, then only what changed is written: at 200,000 credentials,
+        // rewriting every row on every read cost seconds of writes for nothing. A row's
+        // `read_at` says when its values were first read; the environment's `usage_read_at`
+        // when all of them were last confirmed.
+        for sql in [
+            "CREATE TEMP TABLE IF NOT EXISTS stage_credential_usage
+               (key_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, last_sign_in_at INTEGER, resource_id TEXT) WITHOUT ROWID",
+            "CREATE TEMP TABLE IF NOT EXISTS stage_application_usage
+               (app_id TEXT PRIMARY KEY, last_sign_in_at INTEGER, client_sign_in_at INTEGER) WITHOUT ROWID",
+            "DELETE FROM temp.stage_credential_usage",
+            "DELETE FROM temp.stage_application_usage",
+            // Room for a large tenant's report in memory rather than in a temporary file (the
+            // listing's staging does the same); reset below.
+            "PRAGMA temp.cache_size = -32768",
         ] {
-            sqlx::query(delete)
-                .bind(environment_id)
-                .execute(&mut *tx)
-                .await
-                .context("recording usage")?;
+            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
         }
-        // A key listed twice (an application's and its service principal's credential share
-        // key ids only by accident) keeps its latest sign-in.
         for rows in report.credentials.chunks(ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO credential_usage (environment_id, key_id, app_id, last_sign_in_at, resource_id, read_at) ",
+                "INSERT INTO temp.stage_credential_usage (key_id, app_id, last_sign_in_at, resource_id) ",
             );
             q.push_values(rows, |mut b, r| {
-                b.push_bind(environment_id)
-                    .push_bind(&r.key_id)
+                b.push_bind(&r.key_id)
                     .push_bind(&r.app_id)
                     .push_bind(r.last_sign_in)
-                    .push_bind(&r.resource_id)
-                    .push_bind(read_at);
+                    .push_bind(&r.resource_id);
             });
+            // A key listed twice keeps its latest sign-in.
             q.push(
-                " ON CONFLICT (environment_id, key_id) DO UPDATE SET
+                " ON CONFLICT (key_id) DO UPDATE SET
                     last_sign_in_at = max(COALESCE(last_sign_in_at, excluded.last_sign_in_at), COALESCE(excluded.last_sign_in_at, last_sign_in_at)),
                     resource_id = COALESCE(excluded.resource_id, resource_id)",
             );
-            q.build().execute(&mut *tx).await.context("recording usage")?;
+            q.build().execute(&mut *tx).await.context(CTX)?;
         }
         for rows in report.applications.chunks(ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO application_usage (environment_id, app_id, last_sign_in_at, client_sign_in_at, read_at) ",
+                "INSERT INTO temp.stage_application_usage (app_id, last_sign_in_at, client_sign_in_at) ",
             );
             q.push_values(rows, |mut b, r| {
-                b.push_bind(environment_id)
-                    .push_bind(&r.app_id)
-                    .push_bind(r.last_sign_in)
-                    .push_bind(r.client_sign_in)
-                    .push_bind(read_at);
+                b.push_bind(&r.app_id).push_bind(r.last_sign_in).push_bind(r.client_sign_in);
             });
-            q.push(" ON CONFLICT (environment_id, app_id) DO NOTHING");
-            q.build().execute(&mut *tx).await.context("recording usage")?;
+            q.push(" ON CONFLICT (app_id) DO NOTHING");
+            q.build().execute(&mut *tx).await.context(CTX)?;
+        }
+        // ?1 the environment, ?2 when read (inserts and changed rows only).
+        for (sql, with_read_at) in [
+            (
+                "DELETE FROM credential_usage WHERE environment_id = ?1
+                   AND key_id NOT IN (SELECT key_id FROM temp.stage_credential_usage)",
+                false,
+            ),
+            (
+                "INSERT INTO credential_usage (environment_id, key_id, app_id, last_sign_in_at, resource_id, read_at)
+                 SELECT ?1, key_id, app_id, last_sign_in_at, resource_id, ?2 FROM temp.stage_credential_usage WHERE true
+                 ON CONFLICT (environment_id, key_id) DO UPDATE SET
+                   app_id = excluded.app_id, last_sign_in_at = excluded.last_sign_in_at, resource_id = excluded.resource_id, read_at = excluded.read_at
+                 WHERE app_id IS NOT excluded.app_id OR last_sign_in_at IS NOT excluded.last_sign_in_at OR resource_id IS NOT excluded.resource_id",
+                true,
+            ),
+            (
+                "DELETE FROM application_usage WHERE environment_id = ?1
+                   AND app_id NOT IN (SELECT app_id FROM temp.stage_application_usage)",
+                false,
+            ),
+            (
+                "INSERT INTO application_usage (environment_id, app_id, last_sign_in_at, client_sign_in_at, read_at)
+                 SELECT ?1, app_id, last_sign_in_at, client_sign_in_at, ?2 FROM temp.stage_application_usage WHERE true
+                 ON CONFLICT (environment_id, app_id) DO UPDATE SET
+                   last_sign_in_at = excluded.last_sign_in_at, client_sign_in_at = excluded.client_sign_in_at, read_at = excluded.read_at
+                 WHERE last_sign_in_at IS NOT excluded.last_sign_in_at OR client_sign_in_at IS NOT excluded.client_sign_in_at",
+                true,
+            ),
+        ] {
+            let q = sqlx::query(sql).bind(environment_id);
+            let q = if with_read_at { q.bind(read_at) } else { q };
+            q.execute(&mut *tx).await.context(CTX)?;
+        }
+        for sql in [
+            "DELETE FROM temp.stage_credential_usage",
+            "DELETE FROM temp.stage_application_usage",
+            "PRAGMA temp.cache_size = -2000",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
         }
         sqlx::query(
             "UPDATE environments SET usage_status = 'ok', usage_read_at = ?, usage_checked_at = ?, usage_error = NULL WHERE id = ?",
@@ -120,7 +161,11 @@ impl Store {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "application_usage"))]
     pub async fn application_usage(&self, environment_id: i64, app_id: &str) -> Result<Option<ApplicationUsage>, StoreError> {
         sqlx::query_as::<_, ApplicationUsage>(
-            "SELECT last_sign_in_at, client_sign_in_at, read_at FROM application_usage WHERE environment_id = ? AND app_id = lower(?)",
+            // Read as of the environment's last complete read: the row's own `read_at` is when its
+            // values were first read.
+            "SELECT u.last_sign_in_at, u.client_sign_in_at, e.usage_read_at AS read_at
+             FROM application_usage u JOIN environments e ON e.id = u.environment_id
+             WHERE u.environment_id = ? AND u.app_id = lower(?)",
         )
         .bind(environment_id)
         .bind(app_id)

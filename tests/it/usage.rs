@@ -289,6 +289,39 @@ async fn every_page_is_read_and_a_failed_page_keeps_the_last_values() {
 }
 
 #[tokio::test]
+async fn a_new_complete_read_replaces_what_changed_and_drops_what_the_report_no_longer_has() {
+    let mut w = world().await;
+    w.file.usage().refresh_hours = Some(0);
+    let config = w.config();
+    let store = w.sync_with(&config).await;
+    let app = TestApp::start(config.clone()).await;
+    let before = app.credentials("").await;
+    assert_eq!(by_key(&before, BOUNDARY_OUT)["usage"], "idle");
+    assert_eq!(by_key(&before, IN_USE)["usage"], "in_use");
+    // The next report: BOUNDARY_OUT used since, IN_USE gone from it, NEVER still absent.
+    let t = now();
+    let kept: Vec<CredentialSignIn> = w
+        .emu
+        .credential_sign_ins(PROD_TENANT)
+        .into_iter()
+        .filter(|r| !r.key_id.eq_ignore_ascii_case(IN_USE))
+        .collect();
+    w.emu.set_credential_sign_ins(PROD_TENANT, kept);
+    assert!(w.emu.record_sign_in(PROD_TENANT, BOUNDARY_OUT, &rfc(t - chrono::Duration::hours(2))));
+    let reports = Syncer::new(&config, store.clone())
+        .sync_all(None, &CancellationToken::new(), |_| {})
+        .await;
+    assert!(matches!(reports[0].usage, UsageOutcome::Read { .. }), "{:?}", reports[0].usage);
+    let after = app.credentials("").await;
+    assert_eq!(by_key(&after, BOUNDARY_OUT)["usage"], "in_use", "a changed sign-in is written");
+    assert_eq!(by_key(&after, IN_USE)["usage"], "idle", "a key the report no longer has is dropped");
+    assert_eq!(by_key(&after, IN_USE)["last_used_at"], Value::Null);
+    assert_eq!(by_key(&after, BOUNDARY_IN)["usage"], "in_use", "an unchanged one stays");
+    assert_eq!(by_key(&after, BOUNDARY_IN)["last_used_at"], by_key(&before, BOUNDARY_IN)["last_used_at"]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn usage_has_a_cadence_of_its_own() {
     let w = world().await;
     let config = w.config();

@@ -404,6 +404,11 @@ impl Emulator {
         f(&mut self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().usage)
     }
 
+    /// The tenant's `appCredentialSignInActivities` rows.
+    pub fn credential_sign_ins(&self, tenant_id: &str) -> Vec<CredentialSignIn> {
+        self.usage_of(tenant_id, |u| u.credentials.clone())
+    }
+
     /// Replaces the tenant's `appCredentialSignInActivities` rows.
     pub fn set_credential_sign_ins(&self, tenant_id: &str, rows: Vec<CredentialSignIn>) {
         self.usage_of(tenant_id, |u| u.credentials = rows);
