@@ -104,9 +104,6 @@ pub struct EnvironmentRow {
     pub retired_at: Option<Timestamp>,
 }
 
-/// Bytes of the database file each connection maps for reading.
-const MMAP_SIZE: u64 = 1 << 30;
-
 impl Store {
     /// Opens (creating it owner-readable only if missing) and migrates the database at `url`.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "connect"))]
@@ -117,11 +114,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true)
-            // Reads map the database file instead of copying each page out of the kernel with
-            // a system call: the big answers walk hundreds of megabytes. The mapping is the
-            // kernel's page cache, shared by every connection (it shows in RSS as file pages).
-            .pragma("mmap_size", MMAP_SIZE.to_string());
+            .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
             files::make_private(options.get_filename())?;
