@@ -2,7 +2,7 @@
 //! and what follows from it: in use, idle or unknown; how urgent it is in Needs action; whether a
 //! rotation is finished. Pure functions of typed values and an explicit `now`.
 
-use super::{CredentialKind, Timestamp};
+use super::{CredentialKind, Sibling, Successor, Timestamp};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -347,6 +347,33 @@ pub struct UsedSibling {
     /// Its start, or when credwatch first saw it.
     pub appeared: Timestamp,
     pub last_use: LastUse,
+}
+
+/// What the live credentials of some applications say of rotations: which credential each was
+/// superseded by (by time, [`super::supersession`]) and each verdict the evidence gives
+/// ([`rotations`]).
+pub fn rotation_policy(
+    siblings: Vec<(Sibling, LastUse)>,
+    now: Timestamp,
+) -> (HashMap<i64, Successor>, HashMap<i64, RotationVerdict>) {
+    let (live, uses): (Vec<Sibling>, Vec<LastUse>) = siblings.into_iter().unzip();
+    let used: Vec<UsedSibling> = live.iter().zip(uses).map(|(s, u)| UsedSibling::new(s, u)).collect();
+    (super::supersession(&live, now), rotations(&used))
+}
+
+impl UsedSibling {
+    /// A live credential and its last use.
+    pub fn new(s: &Sibling, last_use: LastUse) -> UsedSibling {
+        UsedSibling {
+            id: s.id,
+            application_id: s.application_id,
+            kind: s.kind,
+            key_id: s.key_id.clone(),
+            display_name: s.display_name.clone(),
+            appeared: s.start_at.unwrap_or(s.first_seen_at),
+            last_use,
+        }
+    }
 }
 
 /// For each live credential of `credentials` (all live credentials of the applications

@@ -133,14 +133,11 @@ pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) 
         .await?;
     let ledger = Ledger::new(&store.reminder_ledger(end_before).await?);
     // Rotation awareness needs the newer credentials too, which end after the horizon.
-    let siblings = store
-        .live_credentials_of(&credentials.iter().map(|c| c.application_id).collect::<Vec<_>>())
-        .await?;
-    let successors = crate::domain::supersession(&siblings, now);
-    let rotations = crate::domain::rotations(
-        &store
-            .used_siblings_of(&credentials.iter().map(|c| c.application_id).collect::<Vec<_>>())
+    let (successors, rotations) = crate::domain::rotation_policy(
+        store
+            .live_siblings_of(&credentials.iter().map(|c| c.application_id).collect::<Vec<_>>())
             .await?,
+        now,
     );
     let rules = plan::Rules {
         exclusions: Some(&config.exclusions),

@@ -111,7 +111,7 @@ pub(super) fn typed(rows: Vec<CredentialRow>) -> Result<Vec<Credential>, StoreEr
     rows.into_iter().map(Credential::try_from).collect()
 }
 
-/// A row of [`Store::live_credentials_of`], read as a JSON array in field order.
+/// A row of [`Store::live_siblings_of`], read as a JSON array in field order.
 #[derive(serde::Deserialize)]
 struct SiblingRow {
     id: i64,
@@ -125,6 +125,12 @@ struct SiblingRow {
     end_at: Timestamp,
     #[serde(deserialize_with = "super::time::ticks")]
     first_seen_at: Timestamp,
+    #[serde(deserialize_with = "super::rows::flag")]
+    usage_read: bool,
+    #[serde(deserialize_with = "super::rows::flag")]
+    usage_recorded: bool,
+    #[serde(deserialize_with = "super::time::opt_ticks")]
+    last_sign_in_at: Option<Timestamp>,
 }
 
 impl TryFrom<SiblingRow> for Sibling {
@@ -366,27 +372,41 @@ impl Store {
         rows.into_iter().map(Expiry::try_from).collect()
     }
 
-    /// Every live credential of the given applications (store ids), for rotation awareness:
-    /// only the columns it needs, from one table, since every page that shows credentials asks.
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "live_credentials_of"))]
-    pub async fn live_credentials_of(&self, application_ids: &[i64]) -> Result<Vec<Sibling>, StoreError> {
+    /// Every live credential of the given applications (store ids) with its last use: what both
+    /// rotation awareness (by time) and rotation verdicts (by evidence) work from, in one read,
+    /// since every page and answer that shows credentials asks.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "live_siblings_of"))]
+    pub async fn live_siblings_of(&self, application_ids: &[i64]) -> Result<Vec<(Sibling, LastUse)>, StoreError> {
+        const CTX: &str = "reading an application's credentials";
         let mut ids: Vec<i64> = application_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
         // The ids as one bound JSON array (one statement whatever their number), and the rows
         // back as one JSON value (see [`rows_as_json`]).
-        let json: (String,) = sqlx::query_as(
-            "SELECT json_group_array(json_array(id, application_id, kind, key_id, display_name, start_at, end_at, first_seen_at))
-             FROM credentials WHERE removed_at IS NULL AND application_id IN (SELECT value FROM json_each(?))",
+        let (json,): (String,) = sqlx::query_as(
+            "SELECT json_group_array(json_array(c.id, c.application_id, c.kind, c.key_id, c.display_name, c.start_at, c.end_at,
+                    c.first_seen_at, e.usage_read_at IS NOT NULL, u.key_id IS NOT NULL, u.last_sign_in_at))
+             FROM credentials c JOIN environments e ON e.id = c.environment_id
+             LEFT JOIN credential_usage u ON u.environment_id = c.environment_id AND u.key_id = lower(c.key_id)
+             WHERE c.removed_at IS NULL AND c.application_id IN (SELECT value FROM json_each(?))",
         )
         .bind(ids_json(&ids))
         .fetch_one(&self.pool)
         .await
-        .context("reading an application's credentials")?;
-        rows_as_json::<SiblingRow>(&json.0, "reading an application's credentials")?
+        .context(CTX)?;
+        rows_as_json::<SiblingRow>(&json, CTX)?
             .into_iter()
-            .map(Sibling::try_from)
+            .map(|r| {
+                let last_use = LastUse::from_stored(r.usage_read, r.usage_recorded, r.last_sign_in_at);
+                Ok((Sibling::try_from(r)?, last_use))
+            })
             .collect()
+    }
+
+    /// Every live credential of the given applications (store ids), for rotation awareness.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "live_credentials_of"))]
+    pub async fn live_credentials_of(&self, application_ids: &[i64]) -> Result<Vec<Sibling>, StoreError> {
+        Ok(self.live_siblings_of(application_ids).await?.into_iter().map(|(s, _)| s).collect())
     }
 
     /// One credential by its store id.

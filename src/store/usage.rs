@@ -2,10 +2,9 @@
 //! complete read, and the state of the last attempt. A failed attempt records only its status,
 //! so the last values read stay (with their age) until a read succeeds again.
 
-use super::credentials::{SELECT, ids_json, rows_as_json, typed};
-use super::rows::At;
+use super::credentials::{SELECT, typed};
 use super::{Context, Store, StoreError};
-use crate::domain::{Credential, LastUse, Status, Thresholds, Timestamp, Usage, UsageReport, UsageStatus, UsedSibling};
+use crate::domain::{Credential, Status, Thresholds, Timestamp, Usage, UsageReport, UsageStatus, UsedSibling};
 
 /// Rows written per statement: SQLite allows 32,766 bound values, a row binds at most 6.
 const ROWS_PER_INSERT: usize = 1_000;
@@ -242,59 +241,15 @@ impl Store {
     /// rotation verdicts.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "used_siblings_of"))]
     pub async fn used_siblings_of(&self, application_ids: &[i64]) -> Result<Vec<UsedSibling>, StoreError> {
-        let mut ids: Vec<i64> = application_ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        const CTX: &str = "reading credentials' usage";
-        // One statement and one value back, as in `live_credentials_of`.
-        let (json,): (String,) = sqlx::query_as(
-            "SELECT json_group_array(json_array(c.id, c.application_id, c.kind, c.key_id, c.display_name,
-                    COALESCE(c.start_at, c.first_seen_at), e.usage_read_at IS NOT NULL, u.key_id IS NOT NULL, u.last_sign_in_at))
-             FROM credentials c JOIN environments e ON e.id = c.environment_id
-             LEFT JOIN credential_usage u ON u.environment_id = c.environment_id AND u.key_id = lower(c.key_id)
-             WHERE c.removed_at IS NULL AND c.application_id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(ids_json(&ids))
-        .fetch_one(&self.pool)
-        .await
-        .context(CTX)?;
-        let mut out = Vec::new();
-        for r in rows_as_json::<UsedSiblingRow>(&json, CTX)? {
-            out.push(UsedSibling {
-                kind: At {
-                    table: "credentials",
-                    id: r.id,
-                }
-                .kind("kind", &r.kind)?,
-                id: r.id,
-                application_id: r.application_id,
-                key_id: r.key_id,
-                display_name: r.display_name,
-                appeared: r.appeared,
-                last_use: LastUse::from_stored(r.usage_read, r.usage_recorded, r.last_sign_in_at),
-            });
-        }
-        Ok(out)
+        Ok(self
+            .live_siblings_of(application_ids)
+            .await?
+            .iter()
+            .map(|(s, last_use)| UsedSibling::new(s, *last_use))
+            .collect())
     }
 }
 
-/// A row of [`Store::used_siblings_of`], read as a JSON array in field order.
-#[derive(serde::Deserialize)]
-struct UsedSiblingRow {
-    id: i64,
-    application_id: i64,
-    kind: String,
-    key_id: String,
-    display_name: Option<String>,
-    #[serde(deserialize_with = "super::time::ticks")]
-    appeared: Timestamp,
-    #[serde(deserialize_with = "super::rows::flag")]
-    usage_read: bool,
-    #[serde(deserialize_with = "super::rows::flag")]
-    usage_recorded: bool,
-    #[serde(deserialize_with = "super::time::opt_ticks")]
-    last_sign_in_at: Option<Timestamp>,
-}
 
 impl Store {
     /// The live credentials that ended before `now`, the most recent first: where Needs action

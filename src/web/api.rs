@@ -123,12 +123,13 @@ pub async fn credentials(query: web::Query<CredentialQuery>, state: web::Data<Ap
         let state = state.clone();
         let sep = std::mem::replace(&mut lead, ",");
         async move {
-            let siblings = state
-                .store
-                .live_credentials_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
-                .await?;
-            let mut successors = crate::domain::supersession(&siblings, now);
-            let mut verdicts = rotation_verdicts(&state, &rows).await?;
+            let (mut successors, mut verdicts) = crate::domain::rotation_policy(
+                state
+                    .store
+                    .live_siblings_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
+                    .await?,
+                now,
+            );
             let mut out = Vec::with_capacity(rows.len() * 512);
             for (i, c) in rows.into_iter().enumerate() {
                 out.extend_from_slice(if i == 0 { sep } else { "," }.as_bytes());

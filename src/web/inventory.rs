@@ -216,16 +216,12 @@ async fn load_slice(
             _ => found.truncate(per_page as usize),
         }
     }
-    let siblings = state
-        .store
-        .live_credentials_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
-        .await?;
-    let successors = crate::domain::supersession(&siblings, now);
-    let verdicts = crate::domain::rotations(
-        &state
+    let (successors, verdicts) = crate::domain::rotation_policy(
+        state
             .store
-            .used_siblings_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
+            .live_siblings_of(&found.iter().map(|c| c.application_id).collect::<Vec<_>>())
             .await?,
+        now,
     );
     let active_days = state.config.usage.active_days;
     Ok(InventorySlice {
