@@ -56,7 +56,9 @@ type CachedRuns = (Instant, u64, Arc<Vec<RunRow>>);
 /// One snapshot per worker, retaken by one request at a time.
 #[derive(Default)]
 pub struct SnapshotCache {
-    current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    current: std::sync::Mutex<Option<Arc<Snapshot>>>,
+    /// Held by the request retaking the snapshot.
+    retaking: tokio::sync::Mutex<()>,
     environments: tokio::sync::Mutex<Option<(Instant, u64, Vec<EnvironmentState>)>>,
     /// The recent runs shown on each environment's inventory, kept like the environments.
     runs: tokio::sync::Mutex<HashMap<i64, CachedRuns>>,
@@ -99,13 +101,32 @@ impl SnapshotCache {
             }
         };
         let key: Vec<_> = envs.iter().map(|e| (e.id, e.last_run_id)).collect();
-        let mut current = self.current.lock().await;
-        if let Some(s) = current.as_ref().filter(|s| s.key == key && s.taken.elapsed() < SNAPSHOT_TTL) {
-            return Ok((envs, s.clone()));
-        }
+        let cached = self.kept();
+        let _retaking = match cached {
+            Some(s) if s.key == key && s.taken.elapsed() < SNAPSHOT_TTL => return Ok((envs, s)),
+            // The same data, only older (its counts may have crossed a day boundary): one
+            // request retakes it, the others meanwhile answer from it instead of queueing.
+            Some(s) if s.key == key => match self.retaking.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok((envs, s)),
+            },
+            // A sync run finished: nobody answers from the old data. Whoever waited while
+            // another request retook it uses that one.
+            _ => {
+                let guard = self.retaking.lock().await;
+                if let Some(s) = self.kept().filter(|s| s.key == key && s.taken.elapsed() < SNAPSHOT_TTL) {
+                    return Ok((envs, s));
+                }
+                guard
+            }
+        };
         let snapshot = Arc::new(take_snapshot(&state.store, state, key).await?);
-        *current = Some(snapshot.clone());
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
         Ok((envs, snapshot))
+    }
+
+    fn kept(&self) -> Option<Arc<Snapshot>> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
