@@ -88,14 +88,11 @@ async fn the_demo_serves_a_populated_dashboard_feed_metrics_and_an_outbox() {
 
     // Issue 14: every usage case. dev has no licence, prod and test are read.
     let base = dashboard.trim_end_matches('/');
-    let envs: serde_json::Value = http
-        .get(format!("{base}/api/v1/environments"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let json = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let envs = json(format!("{base}/api/v1/environments")).await;
     let status = |name: &str| {
         envs["environments"]
             .as_array()
@@ -106,14 +103,7 @@ async fn the_demo_serves_a_populated_dashboard_feed_metrics_and_an_outbox() {
             .unwrap()
     };
     assert_eq!([status("dev"), status("prod"), status("test")], ["no_license", "ok", "ok"]);
-    let body: serde_json::Value = http
-        .get(format!("{base}/api/v1/credentials?environment=prod"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json(format!("{base}/api/v1/credentials?environment=prod")).await;
     let prod = body["credentials"].as_array().unwrap();
     let of = |name: &str| prod.iter().find(|c| c["display_name"] == name).unwrap_or_else(|| panic!("{name}"));
     assert_eq!(of("orders-api prod")["status"], "expired");
