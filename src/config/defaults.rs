@@ -42,6 +42,9 @@ pub const DAYS_BEFORE: [i64; 5] = [60, 30, 14, 7, 1];
 /// `reminders.expired_notice`.
 pub const EXPIRED_NOTICE: bool = true;
 
+/// `reminders.min_notice_days`.
+pub const MIN_NOTICE_DAYS: i64 = 1;
+
 /// `email.transport`, once an `[email]` table is there.
 pub const EMAIL_TRANSPORT: &str = "smtp";
 /// `email.url`.

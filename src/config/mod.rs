@@ -61,6 +61,9 @@ pub struct Config {
     pub status: Thresholds,
     /// `[reminders]`: `days_before` and `expired_notice`.
     pub reminders: Ladder,
+    /// `reminders.min_notice_days`: the latest a snooze may end is this many days before the
+    /// credential's end.
+    pub min_notice_days: i64,
     /// `[email]`: how reminders are sent, from whom, to whom.
     pub email: EmailConfig,
     /// `[calendar]`: the feed's token, size and patience.

@@ -178,6 +178,9 @@ pub(crate) struct RawReminders {
     pub expired_notice: Option<bool>,
     /// `builtin_exclusions`: the built-in exclusion rules kept; `[]` turns them off.
     pub builtin_exclusions: Option<Vec<String>>,
+    /// `min_notice_days`: a snooze ends at least this many days before the credential's end,
+    /// so it can never silence the last warning.
+    pub min_notice_days: Option<i64>,
 }
 
 /// `[email]`.

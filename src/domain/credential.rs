@@ -1,7 +1,7 @@
 //! What a credential is: as a Graph listing shows it, and as credwatch keeps it.
 
 use super::links::{enterprise_app_link, portal_link};
-use super::{LastUse, Status, Thresholds, Timestamp, Usage, days_left};
+use super::{Attention, LastUse, Status, Thresholds, Timestamp, Usage, days_left};
 use serde::Serialize;
 use std::fmt;
 
@@ -163,6 +163,8 @@ pub struct Credential {
     pub app_owners: Option<Vec<Owner>>,
     /// What the sign-in activity reports said of it.
     pub last_use: LastUse,
+    /// Acknowledged, snoozed, or its application's owner disputed.
+    pub attention: Attention,
 }
 
 impl Credential {

@@ -147,6 +147,7 @@ pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) 
         successors: Some(&successors),
         rotations: Some(&rotations),
         usage: Some((config.usage.active_days, config.usage.idle_reminders)),
+        critical_days: Some(config.status.critical_days),
     };
     Ok(plan::plan_with(
         &credentials,

@@ -39,6 +39,8 @@ pub struct Line {
     pub last_used: String,
     /// The rotation verdict of the sign-in evidence, in words.
     pub rotation: Option<String>,
+    /// Who is on it, in words: an acknowledgement the reminders resumed after, a disputed owner.
+    pub attention: Vec<String>,
 }
 
 impl Line {
@@ -93,6 +95,7 @@ impl Line {
                 ),
                 _ => v.describe(),
             }),
+            attention: attention(c),
             portal_link: c.portal_link(),
             credwatch_link: credwatch_link(public_url, &c.environment, &c.app_object_id),
             source_label: c.app_source.label(),
@@ -127,6 +130,24 @@ impl Line {
             },
         }
     }
+}
+
+/// What people said of a credential, for its reminder. Names are people's input: cleaned.
+fn attention(c: &crate::domain::Credential) -> Vec<String> {
+    let day = |t: Timestamp| t.naive_utc().format("%Y-%m-%d %H:%M UTC").to_string();
+    let mut out = Vec::new();
+    if let Some(a) = &c.attention.acknowledged {
+        out.push(format!("acknowledged by {} on {}, and still not rotated", clean(&a.by), day(a.at)));
+    }
+    if let Some(d) = &c.attention.owner_disputed {
+        let suggested = d
+            .suggested_owner
+            .as_deref()
+            .map(|s| format!("; suggested owner: {}", clean(s)))
+            .unwrap_or_default();
+        out.push(format!("owner disputed by {} on {}{suggested}", clean(&d.by), day(d.at)));
+    }
+    out
 }
 
 /// One environment's lines.

@@ -113,6 +113,7 @@ pub struct Reminders {
     pub days_before: Option<Vec<i64>>,
     pub expired_notice: Option<bool>,
     pub builtin_exclusions: Option<Vec<String>>,
+    pub min_notice_days: Option<i64>,
 }
 
 impl Reminders {
@@ -122,6 +123,7 @@ impl Reminders {
             days_before: Some(days_before.to_vec()),
             expired_notice: Some(true),
             builtin_exclusions: None,
+            min_notice_days: None,
         }
     }
 }

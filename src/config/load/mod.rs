@@ -147,6 +147,10 @@ impl Loader<'_> {
         }
         let reminders = Ladder::new(days_before, raw.reminders.expired_notice.unwrap_or(defaults::EXPIRED_NOTICE));
         let builtin = raw.reminders.builtin_exclusions.take();
+        let min_notice_days = raw.reminders.min_notice_days.unwrap_or(defaults::MIN_NOTICE_DAYS);
+        if min_notice_days < 0 {
+            return Err(self.err("reminders.min_notice_days", format!("{min_notice_days} is negative; it counts days before the end")));
+        }
         let email = self.email(raw.email)?;
         let calendar = CalendarConfig {
             token: self.secret_source(
@@ -191,6 +195,7 @@ impl Loader<'_> {
             schedule,
             status,
             reminders,
+            min_notice_days,
             email,
             calendar,
             sync,
