@@ -188,8 +188,13 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
     if let (Err(e), false) = (&http, config.webhooks.is_empty()) {
         tracing::error!(error = %e, "no webhook is called in this run");
     }
+    // Links are signed only for what is sent: a dry run shows none.
+    let signer = match dry_run {
+        true => None,
+        false => Some(store.link_signer().await?),
+    };
     for digest in &plan.digests {
-        let rendered = render::render(digest, &config.server.public_url, plan.now)?;
+        let rendered = render::render(digest, &config.server.public_url, plan.now, signer.as_ref())?;
         let lines = rendered.groups.iter().flat_map(|g| g.lines.iter().map(describe)).collect();
         let mut entry = DigestReport {
             recipient: digest.recipient.to_string(),

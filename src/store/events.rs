@@ -3,7 +3,7 @@
 //! commit in one transaction: a crash leaves all of it or none.
 
 use super::{Context, Store, StoreError};
-use crate::domain::{EventKind, SnoozeError, Timestamp, Via, check_snooze};
+use crate::domain::{EventKind, LinkSigner, SnoozeError, Timestamp, Via, check_snooze};
 use sqlx::{QueryBuilder, Sqlite};
 
 /// What someone asks for.
@@ -262,14 +262,28 @@ impl Store {
             .context("counting events")
     }
 
-    /// The key signing action links: made (32 random bytes) and kept on first use.
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "link_key"))]
-    pub async fn link_key(&self, fresh: [u8; 32], now: Timestamp) -> Result<Vec<u8>, StoreError> {
+    /// Whether the single-use link `link_id` was used.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "link_used"))]
+    pub async fn link_used(&self, link_id: &str) -> Result<bool, StoreError> {
+        let (used,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM used_links WHERE link_id = ?)")
+            .bind(link_id)
+            .fetch_one(&self.pool)
+            .await
+            .context("checking a link")?;
+        Ok(used)
+    }
+
+    /// The signer of action links, with the key made (32 random bytes) on first use and kept
+    /// in the database, so links outlive a restart and every process of one database agrees.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "link_signer"))]
+    pub async fn link_signer(&self) -> Result<LinkSigner, StoreError> {
         const CTX: &str = "reading the link key";
+        let mut fresh = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut fresh);
         // Two processes starting together both offer a key; the first one stays.
         sqlx::query("INSERT INTO link_key (id, secret, created_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING")
             .bind(&fresh[..])
-            .bind(now)
+            .bind(Timestamp::from(chrono::Utc::now()))
             .execute(&self.pool)
             .await
             .context(CTX)?;
@@ -277,7 +291,7 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .context(CTX)?;
-        Ok(key)
+        Ok(LinkSigner::new(key))
     }
 }
 

@@ -116,6 +116,8 @@ impl AuthGuard {
             || path == "/calendar.ics"
             || path.starts_with("/calendar/")
             || path == "/favicon.ico"
+            // Signed action links carry their own authority (see `web::act`).
+            || path.starts_with("/act/")
     }
 
     pub async fn decide(&self, path: &str, headers: &header::HeaderMap, peer: Option<IpAddr>) -> Verdict {

@@ -5,6 +5,7 @@
 //! `embedded`, `view`, `layout`, `error`, `stream`), leaves never use handlers, and this file
 //! only wires routes.
 
+pub mod act;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -42,6 +43,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(dashboard::overview)
         .service(inventory::environment)
         .service(inventory::application)
+        .service(act::confirm)
+        .service(act::act)
         .service(api::credentials)
         .service(api::credentials_csv)
         .service(api::environments)

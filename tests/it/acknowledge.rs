@@ -1,7 +1,10 @@
 //! Issue 15: acknowledge, snooze, "not mine" and the event log, against a real store synced from
 //! the Graph emulator and digests delivered to a real SMTP server. Jobs run at chosen instants.
 
+use crate::support::app::TestApp;
 use crate::support::config::{Email, Reminders};
+use crate::support::logs;
+use crate::support::parse::Page;
 use crate::support::graph::{AppBuilder, app, days, now, secret, user};
 use crate::support::smtp::{Received, SmtpServer};
 use crate::support::{CLIENT, PROD_TENANT, World};
@@ -281,4 +284,178 @@ async fn a_single_use_link_acts_once() {
         .await
         .unwrap();
     assert_eq!(log.len(), 1, "the second use changed nothing");
+}
+
+/// The action links of a delivered message's text part, by label.
+fn links_in(message: &Received) -> Vec<(String, String)> {
+    let text = message.parsed().body_text(0).unwrap().into_owned();
+    text.lines()
+        .filter_map(|l| {
+            let (label, url) = l.trim().split_once(": https://credwatch.example.com/act/")?;
+            Some((label.to_string(), format!("/act/{url}")))
+        })
+        .collect()
+}
+
+fn link<'a>(links: &'a [(String, String)], label: &str) -> &'a str {
+    &links.iter().find(|(l, _)| l == label).unwrap_or_else(|| panic!("no {label:?} link in {links:?}")).1
+}
+
+/// POSTs the confirmation form of `path` as a browser would: the fields the GET page's form has,
+/// plus `extra`.
+async fn submit(app: &TestApp, path: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    let page = app.page(path).await;
+    assert_eq!(page.attr("form", "method").as_deref(), Some("post"));
+    assert_eq!(page.attr("form", "action").as_deref(), Some(path));
+    let csrf = page.attr("input[name=csrf]", "value").expect("a CSRF token");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(extra);
+    app.http.post(app.url(path)).form(&form).send().await.unwrap()
+}
+
+async fn status_and_text(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    (status, Page::parse(&r.text().await.unwrap()).text())
+}
+
+#[tokio::test]
+async fn links_from_the_delivered_mail_change_nothing_on_get_and_act_once_on_post() {
+    logs::capture();
+    let now = now();
+    let (w, server) = world(now, 20).await;
+    let config = w.config();
+    let app = TestApp::start(config.clone()).await;
+    app.sync(None).await;
+    try_remind(&app.store, &config, now, false).await.unwrap();
+    let messages = server.take();
+    let oncall = SmtpServer::for_recipient(&messages, "oncall@example.com").remove(0);
+    let links = links_in(&oncall);
+    assert_eq!(
+        links.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        ["I'm on it", "Snooze", "Not mine", "Rotated — check now"]
+    );
+    let html = oncall.parsed().body_html(0).unwrap().into_owned();
+    for (_, path) in &links {
+        assert!(html.contains(&format!("https://credwatch.example.com{path}")), "the HTML part has {path}");
+    }
+    let ack = link(&links, "I'm on it");
+
+    // What a mail scanner does: GET (twice). The page says what would happen; nothing happens.
+    for _ in 0..2 {
+        let page = app.page(ack).await;
+        assert!(page.text().contains("oncall@example.com is on it"), "{}", page.text());
+        assert!(page.text().contains("payments") && page.text().contains("prod secret"));
+    }
+    assert!(events(&app.store).await.iter().all(|e| e.kind == "reminded"));
+
+    // A form without its token, or with another link's, is refused and changes nothing.
+    let r = app.http.post(app.url(ack)).form(&[("note", "x")]).send().await.unwrap();
+    assert_eq!(r.status(), 400, "no token: the form is not even read");
+    let other = app.page(link(&links, "Not mine")).await.attr("input[name=csrf]", "value").unwrap();
+    let r = app.http.post(app.url(ack)).form(&[("csrf", other.as_str())]).send().await.unwrap();
+    let (status, text) = status_and_text(r).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("does not belong to this link") && text.contains("Nothing was changed"), "{text}");
+    assert!(events(&app.store).await.iter().all(|e| e.kind == "reminded"));
+
+    // The real form acts, as the recipient, from the client's address.
+    let (status, text) = status_and_text(submit(&app, ack, &[("note", "on it <b>today</b>")]).await).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Acknowledged"), "{text}");
+    let acked = events(&app.store).await.into_iter().find(|e| e.kind == "acknowledged").unwrap();
+    assert_eq!(
+        (acked.actor.as_deref(), acked.via.as_str(), acked.client_address.as_deref(), acked.note.as_deref()),
+        (Some("oncall@example.com"), "email", Some("127.0.0.1"), Some("on it <b>today</b>"))
+    );
+
+    // Reused: refused on GET and POST alike, logged, nothing more recorded.
+    let r = app.get(ack).await;
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let (status, text) = status_and_text(r).await;
+    assert_eq!(status, 409);
+    assert!(text.contains("already used"), "{text}");
+    let lines = logs::lines_containing(&format!("request_id={id}"));
+    assert!(lines.iter().any(|l| l.contains("an action link was refused") && l.contains("already used")), "{lines:#?}");
+    let csrf = app.store.link_signer().await.unwrap().csrf(&ack["/act/".len()..]);
+    let r = app.http.post(app.url(ack)).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(events(&app.store).await.iter().filter(|e| e.kind == "acknowledged").count(), 1);
+}
+
+#[tokio::test]
+async fn forged_altered_expired_and_other_recipient_links_get_a_clear_page_and_change_nothing() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    logs::capture();
+    let now = now();
+    let (w, server) = world(now, 20).await;
+    let config = w.config();
+    let app = TestApp::start(config.clone()).await;
+    app.sync(None).await;
+    try_remind(&app.store, &config, now, false).await.unwrap();
+    let messages = server.take();
+    let ops = links_in(&SmtpServer::for_recipient(&messages, "ops@example.com").remove(0));
+    let ack = &link(&ops, "I'm on it")["/act/".len()..];
+    let (payload, tag) = ack.split_once('.').unwrap();
+    let mut claims: serde_json::Value = serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
+
+    // ops@'s link made to say alice@ (another recipient), under ops@'s signature.
+    claims["r"] = "alice@example.com".into();
+    let other_recipient = format!("{}.{tag}", B64.encode(serde_json::to_vec(&claims).unwrap()));
+    // The same claims signed with a key credwatch never had.
+    let forged = credwatch::domain::LinkSigner::new(b"not the key".to_vec()).sign(&serde_json::from_value(claims.clone()).unwrap());
+    // Signed with the real key but past its expiry.
+    claims["r"] = "ops@example.com".into();
+    claims["e"] = (Utc::now() - Duration::minutes(1)).timestamp().into();
+    let expired = app.store.link_signer().await.unwrap().sign(&serde_json::from_value(claims).unwrap());
+
+    for (token, status, says) in [
+        (other_recipient.as_str(), 403, "not issued by credwatch, or was altered"),
+        (forged.as_str(), 403, "not issued by credwatch, or was altered"),
+        (expired.as_str(), 410, "expired"),
+        ("garbage", 400, "incomplete or garbled"),
+    ] {
+        let r = app.get(&format!("/act/{token}")).await;
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        let (got, text) = status_and_text(r).await;
+        assert_eq!(got, status, "{token}: {text}");
+        assert!(text.contains(says) && text.contains("Nothing was changed"), "{text}");
+        let lines = logs::lines_containing(&format!("request_id={id}"));
+        assert!(lines.iter().any(|l| l.contains("an action link was refused")), "{lines:#?}");
+        assert!(lines.iter().all(|l| !l.contains(token)), "the token stays out of the log");
+        // A POST with a token computed for it changes nothing either.
+        let csrf = app.store.link_signer().await.unwrap().csrf(token);
+        let r = app.http.post(app.url(&format!("/act/{token}"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+    }
+    assert!(events(&app.store).await.iter().all(|e| e.kind == "reminded"), "nothing was acted on");
+    assert_eq!(w.live().await[0].attention, Default::default());
+}
+
+#[tokio::test]
+async fn a_snooze_link_offers_the_bound_and_refuses_a_date_past_it() {
+    let now = now();
+    let (w, server) = world(now, 20).await;
+    let config = w.config();
+    let app = TestApp::start(config.clone()).await;
+    app.sync(None).await;
+    try_remind(&app.store, &config, now, false).await.unwrap();
+    let messages = server.take();
+    let snooze = link(&links_in(&SmtpServer::for_recipient(&messages, "ops@example.com").remove(0)), "Snooze").to_string();
+    let latest = (now + days(19)).format("%Y-%m-%d").to_string();
+    assert_eq!(app.page(&snooze).await.attr("input[name=until]", "max"), Some(latest.clone()));
+
+    let too_late = (now + days(20)).format("%Y-%m-%d").to_string();
+    let (status, text) = status_and_text(submit(&app, &snooze, &[("until", &too_late)]).await).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("at the latest") && text.contains("Nothing was changed"), "{text}");
+    assert_eq!(w.live().await[0].attention.snoozed_until, None);
+
+    // The refusal did not spend the link.
+    let (status, text) = status_and_text(submit(&app, &snooze, &[("until", &latest)]).await).await;
+    assert_eq!(status, 200, "{text}");
+    let until = chrono::NaiveDate::parse_from_str(&latest, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    assert_eq!(w.live().await[0].attention.snoozed_until, Some(ts(until)));
+    let snoozed = events(&app.store).await.into_iter().find(|e| e.kind == "snoozed").unwrap();
+    assert_eq!(snoozed.actor.as_deref(), Some("ops@example.com"));
 }
