@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod dashboard;
 mod embedded;
 pub mod error;
+pub mod events;
 pub mod findings;
 pub mod health;
 pub mod host;
@@ -49,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(api::credentials_csv)
         .service(api::environments)
         .service(api::findings)
+        .service(events::events)
         .service(findings::findings_page)
         .service(metrics::metrics)
         .service(assets::asset)

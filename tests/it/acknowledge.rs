@@ -459,3 +459,92 @@ async fn a_snooze_link_offers_the_bound_and_refuses_a_date_past_it() {
     let snoozed = events(&app.store).await.into_iter().find(|e| e.kind == "snoozed").unwrap();
     assert_eq!(snoozed.actor.as_deref(), Some("ops@example.com"));
 }
+
+#[tokio::test]
+async fn the_events_api_filters_and_pages_and_the_credential_api_says_who_is_on_it() {
+    let now = now();
+    let (w, _server) = world(now, 20).await;
+    w.emu.set_applications(
+        PROD_TENANT,
+        vec![
+            app(1, "payments")
+                .secrets(vec![secret(KEY, "prod secret", now + days(20)), secret("k-other", "other", now + days(50))])
+                .owners(vec![user("u-alice", "Alice", Some("alice@example.com"))]),
+        ],
+    );
+    let config = w.config();
+    let app = TestApp::start(config.clone()).await;
+    app.sync(None).await;
+    // 20 and 50 days left: the 30- and 60-day rungs, to ops@, oncall@ and alice@.
+    try_remind(&app.store, &config, Utc::now(), false).await.unwrap();
+    let id = credential_id(&app.store).await;
+    app.store
+        .act(id, &CredentialAction::Acknowledge, &by_link("alice@example.com"), Some("on it"), None, ts(Utc::now()))
+        .await
+        .unwrap();
+    let until = ts(now + days(10));
+    app.store
+        .act(id, &CredentialAction::Snooze { until, min_notice_days: 1 }, &by_link("alice@example.com"), None, None, ts(Utc::now()))
+        .await
+        .unwrap();
+
+    let all = app.json("/api/v1/events").await;
+    let events = all["events"].as_array().unwrap();
+    assert_eq!(events.len(), 8, "{all}");
+    assert_eq!(events[0]["kind"], "snoozed");
+    assert_eq!(events[1]["kind"], "acknowledged");
+    let ack = &events[1];
+    let keys: Vec<&str> = ack.as_object().unwrap().keys().map(String::as_str).collect();
+    for k in ["at", "environment", "app_id", "key_id", "kind", "actor", "via", "note"] {
+        assert!(keys.contains(&k), "{k} in {ack}");
+    }
+    assert_eq!(
+        (&ack["environment"], &ack["key_id"], &ack["actor"], &ack["via"], &ack["note"]),
+        (&"prod".into(), &KEY.into(), &"alice@example.com".into(), &"email".into(), &"on it".into())
+    );
+    assert!(all["next"].is_null());
+
+    let mine = app.json(&format!("/api/v1/events?key_id={}&kind=reminded", KEY.to_uppercase())).await;
+    assert_eq!(mine["events"].as_array().unwrap().len(), 3, "{mine}");
+    // Instants are exact to the tick, so `since` the acknowledgement's own instant includes it.
+    let since = app.json(&format!("/api/v1/events?since={}", ack["at"].as_str().unwrap())).await;
+    assert_eq!(since["events"].as_array().unwrap().len(), 2, "{since}");
+
+    // Pages of three, newest first, each event once.
+    let mut seen = Vec::new();
+    let mut next = Some("/api/v1/events?limit=3".to_string());
+    while let Some(path) = next {
+        let page = app.json(&path).await;
+        seen.extend(page["events"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()));
+        next = page["next"].as_str().map(str::to_string);
+    }
+    let all_ids: Vec<i64> = events.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(seen, all_ids);
+
+    for (query, parameter) in [("kind=rotten", "kind"), ("since=yesterday", "since"), ("environment=nope", "environment")] {
+        let r = app.get(&format!("/api/v1/events?{query}")).await;
+        assert_eq!(r.status(), 400, "{query}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["parameter"], parameter, "{body}");
+    }
+
+    let creds = app.credentials("").await;
+    let acked = creds.iter().find(|c| c["key_id"] == KEY).unwrap();
+    assert_eq!(acked["acknowledged_by"], "alice@example.com");
+    assert_eq!(acked["snoozed_until"], credwatch::web::view::rfc3339(until));
+    let other = creds.iter().find(|c| c["key_id"] == "k-other").unwrap();
+    assert!(other["acknowledged_by"].is_null() && other["snoozed_until"].is_null(), "{other}");
+
+    let csv = app.get("/api/v1/credentials.csv").await.text().await.unwrap();
+    let rows = crate::support::parse::csv_rows(&csv);
+    let header = &rows[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {header:?}"));
+    let row = rows.iter().find(|r| r[col("key_id")] == KEY).unwrap();
+    assert_eq!(row[col("acknowledged_by")], "alice@example.com");
+    assert_eq!(row[col("snoozed_until")], credwatch::web::view::rfc3339(until));
+
+    let metrics = crate::support::parse::Metrics::parse(&app.get("/metrics").await.text().await.unwrap());
+    assert_eq!(metrics.value("credwatch_events_total", &[("kind", "reminded")]), 6.0);
+    assert_eq!(metrics.value("credwatch_events_total", &[("kind", "acknowledged")]), 1.0);
+    assert_eq!(metrics.value("credwatch_events_total", &[("kind", "escalated")]), 0.0);
+}

@@ -31,6 +31,8 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
     let keys: BTreeSet<&str> = SPEC_FIELDS
         .iter()
         .chain(&["source", "excluded", "superseded_by", "last_used_at", "usage", "rotation"])
+        // Issue 15.
+        .chain(&["acknowledged_by", "snoozed_until"])
         .copied()
         .collect();
     let now = credwatch::domain::Timestamp::from(chrono::Utc::now());
@@ -141,10 +143,11 @@ async fn csv_export_has_the_same_rows_and_is_safe_in_a_spreadsheet() {
     let rows = csv_rows(&r.text().await.unwrap());
     let json = app.credentials("?environment=prod").await;
     assert_eq!(rows[0][..12], SPEC_FIELDS, "SPEC.md's columns, in its order");
-    assert_eq!(rows[0][12..], ["last_used_at", "usage", "rotation"], "then issue 14's");
+    assert_eq!(rows[0][12..15], ["last_used_at", "usage", "rotation"], "then issue 14's");
+    assert_eq!(rows[0][15..], ["acknowledged_by", "snoozed_until"], "then issue 15's");
     assert_eq!(rows.len() - 1, json.len());
     for (row, c) in rows[1..].iter().zip(&json) {
-        assert_eq!(row.len(), 15);
+        assert_eq!(row.len(), 17);
         assert_eq!(row[13], c["usage"].as_str().unwrap());
         assert_eq!(row[5], c["key_id"].as_str().unwrap());
         assert_eq!(row[10], c["days_left"].to_string());
