@@ -13,6 +13,8 @@ pub const LISTEN: &str = "127.0.0.1:8080";
 pub const AUTH_MODE: &str = "none";
 /// `server.auth.allow_anonymous`.
 pub const ALLOW_ANONYMOUS: bool = false;
+/// `server.auth.anonymous_actions`.
+pub const ANONYMOUS_ACTIONS: bool = false;
 /// `server.auth.realm`.
 pub const REALM: &str = "credwatch";
 /// `server.auth.user_header`.

@@ -169,6 +169,8 @@ pub struct AuthConfig {
     /// `server.auth.metrics_token_env` / `metrics_token_file`: a bearer token that opens
     /// `/metrics` alone, for a Prometheus scraper.
     pub metrics_token: Option<SecretString>,
+    /// `server.auth.anonymous_actions`: with `mode = "none"`, dashboard actions for anyone.
+    pub anonymous_actions: bool,
 }
 
 /// `server.auth.mode`.

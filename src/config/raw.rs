@@ -111,6 +111,10 @@ pub(crate) struct RawAuth {
     pub mode: Option<String>,
     /// `allow_anonymous`: accept `mode = "none"` on a non-loopback address (a firewall guards it).
     pub allow_anonymous: Option<bool>,
+    /// `anonymous_actions`: with `mode = "none"`, let anyone who reaches the dashboard
+    /// acknowledge, snooze, dispute or mark credentials rotated (recorded as "anonymous" with
+    /// the client's address). Off by default: without sign-in nobody can say who acted.
+    pub anonymous_actions: Option<bool>,
     /// `realm`: the HTTP Basic realm.
     pub realm: Option<String>,
     /// `[[server.auth.users]]`: the users of `mode = "basic"`.

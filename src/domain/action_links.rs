@@ -134,6 +134,26 @@ impl LinkSigner {
         B64.encode(self.mac(b"csrf\0", token.as_bytes()).finalize().into_bytes())
     }
 
+    /// The dashboard's form token for `user`, good until `expires` (Unix seconds): signed, so a
+    /// page elsewhere cannot make one, and bound to the user, so one user's cannot act as another.
+    pub fn form_token(&self, user: &str, expires: i64) -> String {
+        let tag = self.mac(b"form\0", format!("{expires}\0{user}").as_bytes()).finalize().into_bytes();
+        format!("{expires}.{}", B64.encode(tag))
+    }
+
+    pub fn check_form_token(&self, user: &str, token: &str, now: Timestamp) -> Result<(), LinkError> {
+        let (expires, tag) = token.split_once('.').ok_or(LinkError::BadCsrf)?;
+        let expires: i64 = expires.parse().map_err(|_| LinkError::BadCsrf)?;
+        let tag = B64.decode(tag).map_err(|_| LinkError::BadCsrf)?;
+        self.mac(b"form\0", format!("{expires}\0{user}").as_bytes())
+            .verify_slice(&tag)
+            .map_err(|_| LinkError::BadCsrf)?;
+        if now.unix_seconds() >= expires {
+            return Err(LinkError::BadCsrf);
+        }
+        Ok(())
+    }
+
     pub fn check_csrf(&self, token: &str, csrf: &str) -> Result<(), LinkError> {
         let tag = B64.decode(csrf).map_err(|_| LinkError::BadCsrf)?;
         self.mac(b"csrf\0", token.as_bytes())
@@ -183,5 +203,12 @@ mod tests {
         assert_eq!(signer.check_csrf(&signer.sign(&other), &csrf), Err(LinkError::BadCsrf));
         assert_ne!(csrf, tag, "a form token is not a link signature");
         assert_eq!(format!("{signer:?}"), "LinkSigner([redacted])");
+
+        let form = signer.form_token("ana", now.unix_seconds() + 60);
+        assert_eq!(signer.check_form_token("ana", &form, now), Ok(()));
+        assert_eq!(signer.check_form_token("bob", &form, now), Err(LinkError::BadCsrf), "bound to the user");
+        assert_eq!(signer.check_form_token("ana", &form, now.plus_seconds(60)), Err(LinkError::BadCsrf), "expired");
+        let stretched = form.replacen(&(now.unix_seconds() + 60).to_string(), &(now.unix_seconds() + 6000).to_string(), 1);
+        assert_eq!(signer.check_form_token("ana", &stretched, now), Err(LinkError::BadCsrf));
     }
 }

@@ -249,12 +249,27 @@ pub async fn act(req: HttpRequest, token: web::Path<String>, form: web::Form<Act
         client_address: req.peer_addr().map(|a| a.ip().to_string()),
     };
     let single_use = claims.action.single_use().then_some(claims.id.as_str());
-    match state.store.act(c.id, &action, &actor, form.note.as_deref(), single_use, now).await {
+    finish(&req, &state, &c, &action, &actor, form.note.as_deref(), single_use, now).await
+}
+
+/// Takes the action and answers with its outcome; shared by links and the dashboard.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    req: &HttpRequest,
+    state: &AppState,
+    c: &Credential,
+    action: &CredentialAction,
+    actor: &Actor,
+    note: Option<&str>,
+    single_use: Option<&str>,
+    now: Timestamp,
+) -> HttpResponse {
+    match state.store.act(c.id, action, actor, note, single_use, now).await {
         Ok(_) => {
-            tracing::info!(credential_id = c.id, kind = %action.kind(), "an action link was used");
-            let mut p = page("done", "Done", done_message(&action, &c));
+            tracing::info!(credential_id = c.id, kind = %action.kind(), via = %actor.via, "a credential action was taken");
+            let mut p = page("done", "Done", done_message(action, c));
             p.application_href = view::application_href(&c.environment, &c.app_object_id);
-            p.credential = Some(Described::of(&c, now));
+            p.credential = Some(Described::of(c, now));
             if matches!(action, CredentialAction::Rotated) {
                 p.message = match state.request_sync(&c.environment) {
                     true => format!(
@@ -266,9 +281,9 @@ pub async fn act(req: HttpRequest, token: web::Path<String>, form: web::Form<Act
             }
             respond(StatusCode::OK, p)
         }
-        Err(ActionError::LinkUsed) => used(&req),
+        Err(ActionError::LinkUsed) => used(req),
         Err(ActionError::Gone) => refused(
-            &req,
+            req,
             StatusCode::GONE,
             "credential gone",
             "This credential is no longer listed: there is nothing left to do. Nothing was changed.".into(),
@@ -291,4 +306,204 @@ fn done_message(action: &CredentialAction, c: &Credential) -> String {
         CredentialAction::Dispute { .. } => "Recorded as not yours. The next reminders go to the environment's on-call list.".into(),
         CredentialAction::Rotated => "Recorded as rotated.".into(),
     }
+}
+
+// ---- The same actions from the dashboard's application page ----
+
+/// How long a dashboard form stays good: a page left open over lunch still works.
+const FORM_HOURS: i64 = 12;
+
+/// The actions panel and event log of an application page.
+pub struct Panel {
+    /// Who would act; `None`: the panel says why nobody can.
+    pub user: Option<String>,
+    pub post_path: String,
+    pub csrf: String,
+    pub credentials: Vec<Choice>,
+    pub events: Vec<EventView>,
+    /// The environment's last sync, in words: what "Rotated — check now" leads to.
+    pub last_sync: String,
+}
+
+/// A live credential to act on.
+pub struct Choice {
+    pub id: i64,
+    pub label: String,
+    /// Acknowledged or snoozed, in words ("" for neither).
+    pub state: String,
+    /// The latest snooze date allowed (YYYY-MM-DD).
+    pub latest: String,
+}
+
+/// One event on the application page.
+pub struct EventView {
+    pub at: String,
+    pub kind: String,
+    pub key_id: String,
+    pub actor: String,
+    pub via: String,
+    pub client: String,
+    pub note: String,
+}
+
+/// The panel of one application's page.
+pub async fn panel(
+    state: &AppState,
+    headers: &actix_web::http::header::HeaderMap,
+    env: &crate::store::EnvironmentRow,
+    application_id: i64,
+    object_id: &str,
+    creds: &[Credential],
+    now: Timestamp,
+) -> Result<Panel, StoreError> {
+    let user = super::auth::acting_user(&state.config.server.auth, headers);
+    let csrf = match &user {
+        Some(u) => state.store.link_signer().await?.form_token(u, now.plus_seconds(FORM_HOURS * 3600).unix_seconds()),
+        None => String::new(),
+    };
+    let credentials = creds
+        .iter()
+        .filter(|c| c.is_live())
+        .map(|c| Choice {
+            id: c.id,
+            label: Described::of(c, now).credential,
+            state: [
+                c.attention.acknowledged.as_ref().map(|a| format!("acknowledged by {} {}", a.by, view::utc(a.at))),
+                c.attention.snoozed_until.filter(|u| *u > now).map(|u| format!("snoozed until {}", view::utc(u))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; "),
+            latest: snooze_bound(c.end_at, state.config.min_notice_days).naive_utc().format("%Y-%m-%d").to_string(),
+        })
+        .collect();
+    let events = state
+        .store
+        .events(&crate::store::EventFilter {
+            application_id: Some(application_id),
+            limit: 50,
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .map(|e| EventView {
+            at: view::utc(e.at),
+            kind: e.kind,
+            key_id: e.key_id,
+            actor: e.actor.unwrap_or_else(|| "credwatch".into()),
+            via: e.via,
+            client: e.client_address.unwrap_or_default(),
+            note: e.note.unwrap_or_default(),
+        })
+        .collect();
+    let last_sync = match state.store.recent_runs(env.id, 1).await?.into_iter().next() {
+        None => "never synced".into(),
+        Some(r) => match r.finished_at {
+            None => format!("a sync is running (started {})", view::utc(r.started_at)),
+            Some(f) => format!(
+                "{} at {}{}",
+                r.outcome,
+                view::utc(f),
+                r.error.map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+        },
+    };
+    Ok(Panel {
+        user,
+        post_path: format!("{}/actions", view::application_href(&env.name, object_id)),
+        csrf,
+        credentials,
+        events,
+        last_sync,
+    })
+}
+
+/// The application page's action form.
+#[derive(Debug, Deserialize)]
+pub struct DashboardForm {
+    csrf: String,
+    credential_id: i64,
+    /// `acknowledge`, `snooze`, `not-mine` or `rotated`.
+    action: String,
+    until: Option<String>,
+    note: Option<String>,
+    suggested_owner: Option<String>,
+}
+
+#[post("/environments/{name}/applications/{object_id}/actions")]
+pub async fn dashboard_act(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<DashboardForm>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let now = Timestamp::from(Utc::now());
+    let (environment, object_id) = path.into_inner();
+    let Some(user) = super::auth::acting_user(&state.config.server.auth, req.headers()) else {
+        return refused(
+            &req,
+            StatusCode::FORBIDDEN,
+            "no user",
+            "Actions need a signed-in user (server.auth mode \"basic\" or \"proxy\"), or server.auth.anonymous_actions = true. Nothing was changed.".into(),
+        );
+    };
+    let signer = match state.store.link_signer().await {
+        Ok(s) => s,
+        Err(e) => return store_failed(e),
+    };
+    if signer.check_form_token(&user, &form.csrf, now).is_err() {
+        return refused(
+            &req,
+            StatusCode::FORBIDDEN,
+            "bad form token",
+            "The form's token is missing, expired or not yours; reload the application page and try again. Nothing was changed.".into(),
+        );
+    }
+    let c = match state.store.credential(form.credential_id).await {
+        Ok(c) if c.environment == environment && c.app_object_id == object_id => c,
+        Ok(_) | Err(StoreError::NotFound) => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                page("refused", "No such credential", "This application has no such credential. Nothing was changed."),
+            );
+        }
+        Err(e) => return store_failed(e),
+    };
+    let action = match form.action.as_str() {
+        "acknowledge" => CredentialAction::Acknowledge,
+        "not-mine" => CredentialAction::Dispute {
+            suggested_owner: form.suggested_owner.clone(),
+        },
+        "rotated" => CredentialAction::Rotated,
+        "snooze" => {
+            let date = form.until.as_deref().unwrap_or("").trim();
+            let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
+                return respond(
+                    StatusCode::BAD_REQUEST,
+                    page("refused", "Snooze until when?", format!("{date:?} is not a date like 2026-03-01. Nothing was changed.")),
+                );
+            };
+            CredentialAction::Snooze {
+                until: Timestamp::from(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()),
+                min_notice_days: state.config.min_notice_days,
+            }
+        }
+        other => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                page(
+                    "refused",
+                    "No such action",
+                    format!("{:?} is not an action; use acknowledge, snooze, not-mine or rotated. Nothing was changed.", clean(other)),
+                ),
+            );
+        }
+    };
+    let actor = Actor {
+        name: Some(user),
+        via: Via::Dashboard,
+        client_address: req.peer_addr().map(|a| a.ip().to_string()),
+    };
+    finish(&req, &state, &c, &action, &actor, form.note.as_deref(), None, now).await
 }

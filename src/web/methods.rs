@@ -11,9 +11,9 @@ use actix_web::{Error, HttpResponse};
 /// What every route allows.
 pub const ALLOW: &str = "GET, HEAD";
 
-/// Paths whose routes take a POST.
+/// Paths whose routes take a POST: the action forms (`web::act`).
 fn accepts_post(path: &str) -> bool {
-    path.starts_with("/act/")
+    path.starts_with("/act/") || path.starts_with("/environments/") && path.ends_with("/actions")
 }
 
 /// The middleware: HEAD is routed as GET (the server leaves the body out of a HEAD answer by

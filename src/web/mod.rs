@@ -46,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(inventory::application)
         .service(act::confirm)
         .service(act::act)
+        .service(act::dashboard_act)
         .service(api::credentials)
         .service(api::credentials_csv)
         .service(api::environments)

@@ -548,3 +548,142 @@ async fn the_events_api_filters_and_pages_and_the_credential_api_says_who_is_on_
     assert_eq!(metrics.value("credwatch_events_total", &[("kind", "acknowledged")]), 1.0);
     assert_eq!(metrics.value("credwatch_events_total", &[("kind", "escalated")]), 0.0);
 }
+
+/// The world behind a proxy that names users in `X-Auth-User`, the app serving it.
+async fn behind_proxy(now: DateTime<Utc>) -> (World, SmtpServer, TestApp) {
+    let (mut w, server) = world(now, 20).await;
+    w.file.server().auth = Some(crate::support::config::Auth {
+        mode: Some("proxy".into()),
+        user_header: Some("X-Auth-User".into()),
+        trusted_proxies: vec!["127.0.0.0/8".into()],
+        ..Default::default()
+    });
+    let app = TestApp::start(w.config()).await;
+    app.sync(None).await;
+    (w, server, app)
+}
+
+fn application_path() -> String {
+    format!("/environments/prod/applications/{}", crate::support::graph::object_id(1))
+}
+
+async fn page_as(app: &TestApp, user: &str, path: &str) -> Page {
+    let r = app.http.get(app.url(path)).header("X-Auth-User", user).send().await.unwrap();
+    assert_eq!(r.status(), 200, "GET {path} as {user}");
+    Page::parse(&r.text().await.unwrap())
+}
+
+async fn post_as(app: &TestApp, user: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let path = format!("{}/actions", application_path());
+    let r = app.http.post(app.url(&path)).header("X-Auth-User", user).form(form).send().await.unwrap();
+    status_and_text(r).await
+}
+
+#[tokio::test]
+async fn a_signed_in_user_acts_from_the_application_page_with_a_form_token_of_their_own() {
+    let now = now();
+    let (w, _server, app) = behind_proxy(now).await;
+    let id = credential_id(&app.store).await.to_string();
+    let page = page_as(&app, "ana", &application_path()).await;
+    assert!(page.text().contains("as ana"), "{}", page.text());
+    let csrf = page.attr("form.act-form input[name=csrf]", "value").expect("a form token");
+    let bob_csrf = page_as(&app, "bob", &application_path()).await.attr("form.act-form input[name=csrf]", "value").unwrap();
+
+    // Without the token, with a garbled one, or with another user's: refused, nothing changed.
+    for token in ["", "123.abc", bob_csrf.as_str()] {
+        let (status, text) = post_as(&app, "ana", &[("csrf", token), ("credential_id", &id), ("action", "acknowledge")]).await;
+        assert_eq!(status, 403, "{token:?}: {text}");
+        assert!(text.contains("Nothing was changed"), "{text}");
+    }
+    assert!(events(&app.store).await.is_empty());
+
+    let (status, text) = post_as(
+        &app,
+        "ana",
+        &[("csrf", &csrf), ("credential_id", &id), ("action", "acknowledge"), ("note", "new secret on Friday")],
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = post_as(&app, "ana", &[("csrf", &csrf), ("credential_id", &id), ("action", "snooze"), ("until", "1999-01-01")]).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("not in the future"), "{text}");
+    let (status, text) = post_as(&app, "ana", &[("csrf", &csrf), ("credential_id", &id), ("action", "delete")]).await;
+    assert_eq!(status, 400, "{text}");
+
+    let log = events(&app.store).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(
+        (log[0].kind.as_str(), log[0].actor.as_deref(), log[0].via.as_str(), log[0].client_address.as_deref()),
+        ("acknowledged", Some("ana"), "dashboard", Some("127.0.0.1"))
+    );
+    // The page shows who is on it and the log.
+    let page = page_as(&app, "bob", &application_path()).await;
+    assert!(page.text().contains("acknowledged by ana"), "{}", page.text());
+    let rows = page.texts("table.events tbody tr");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].contains("acknowledged") && rows[0].contains("ana") && rows[0].contains("dashboard") && rows[0].contains("new secret on Friday"));
+
+    // Rotated — check now: the secret is gone from the tenant; the queued sync finds out.
+    w.emu.set_applications(PROD_TENANT, vec![app_without_secrets()]);
+    let (status, text) = post_as(&app, "ana", &[("csrf", &csrf), ("credential_id", &id), ("action", "rotated")]).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("A sync of prod is queued"), "{text}");
+    let removed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let c = app.store.credential(id.parse().unwrap()).await.unwrap();
+            if c.removed_at.is_some() {
+                return c;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the requested sync runs");
+    assert!(removed.removed_at.is_some());
+    let page = page_as(&app, "ana", &application_path()).await;
+    assert!(page.text().contains("Last sync of prod: success"), "{}", page.text());
+    assert!(page.texts("table.events tbody tr")[0].contains("rotated"));
+}
+
+fn app_without_secrets() -> crate::support::emu::Application {
+    app(1, "payments").owners(vec![user("u-alice", "Alice", Some("alice@example.com"))])
+}
+
+#[tokio::test]
+async fn without_sign_in_the_dashboard_offers_no_actions_unless_configured() {
+    let now = now();
+    let (mut w, _server) = world(now, 20).await;
+    let app = TestApp::start(w.config()).await;
+    app.sync(None).await;
+    let id = credential_id(&app.store).await.to_string();
+    let page = app.page(&application_path()).await;
+    assert!(page.text().contains("Sign in to acknowledge"), "{}", page.text());
+    assert_eq!(page.count("form.act-form"), 0);
+    let r = app
+        .http
+        .post(app.url(&format!("{}/actions", application_path())))
+        .form(&[("csrf", "x"), ("credential_id", id.as_str()), ("action", "acknowledge")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    app.stop().await;
+
+    w.file.server().auth = Some(crate::support::config::Auth {
+        anonymous_actions: Some(true),
+        ..Default::default()
+    });
+    let app = TestApp::start(w.config()).await;
+    let page = app.page(&application_path()).await;
+    let csrf = page.attr("form.act-form input[name=csrf]", "value").expect("actions are on");
+    let r = app
+        .http
+        .post(app.url(&format!("{}/actions", application_path())))
+        .form(&[("csrf", csrf.as_str()), ("credential_id", id.as_str()), ("action", "acknowledge")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let log = events(&app.store).await;
+    assert_eq!((log[0].actor.as_deref(), log[0].via.as_str()), (Some("anonymous"), "dashboard"));
+}

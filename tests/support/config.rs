@@ -73,6 +73,7 @@ pub struct Server {
 pub struct Auth {
     pub mode: Option<String>,
     pub allow_anonymous: Option<bool>,
+    pub anonymous_actions: Option<bool>,
     pub realm: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<User>,

@@ -73,6 +73,7 @@ impl Loader<'_> {
     fn other_mode_keys(&self, raw: &RawAuth, mode: &str) -> Result<(), ConfigError> {
         let set = [
             ("allow_anonymous", "none", raw.allow_anonymous.is_some()),
+            ("anonymous_actions", "none", raw.anonymous_actions.is_some()),
             ("users", "basic", !raw.users.is_empty()),
             ("realm", "basic", raw.realm.is_some()),
             ("password_checks", "basic", raw.password_checks.is_some()),
@@ -97,6 +98,7 @@ impl Loader<'_> {
             raw.metrics_token_file.as_deref(),
         )?;
         let mode_name = raw.mode.as_deref().unwrap_or(defaults::AUTH_MODE);
+        let anonymous_actions = raw.anonymous_actions;
         if matches!(mode_name, "none" | "basic" | "proxy") {
             self.other_mode_keys(&raw, mode_name)?;
         }
@@ -201,6 +203,10 @@ impl Loader<'_> {
                 ));
             }
         };
-        Ok(AuthConfig { mode, metrics_token })
+        Ok(AuthConfig {
+            mode,
+            metrics_token,
+            anonymous_actions: anonymous_actions.unwrap_or(defaults::ANONYMOUS_ACTIONS),
+        })
     }
 }
