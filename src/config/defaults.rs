@@ -47,6 +47,9 @@ pub const EXPIRED_NOTICE: bool = true;
 /// `reminders.min_notice_days`.
 pub const MIN_NOTICE_DAYS: i64 = 1;
 
+/// `escalation.after_hours`. (`escalation.within_days` defaults to `status.critical_days`.)
+pub const ESCALATION_AFTER_HOURS: i64 = 24;
+
 /// `email.transport`, once an `[email]` table is there.
 pub const EMAIL_TRANSPORT: &str = "smtp";
 /// `email.url`.

@@ -78,6 +78,9 @@ pub struct Config {
     pub exclusions: crate::domain::Exclusions,
     /// `[[webhooks]]`: chat or JSON endpoints that receive reminders besides e-mail.
     pub webhooks: Vec<WebhookConfig>,
+    /// `[escalation]`: urgent credentials nobody acknowledged, sent once to these; `None`
+    /// without the table.
+    pub escalation: Option<EscalationConfig>,
     /// What is risky but allowed (a secret file other users can read, a config file they can
     /// change, passwords over plain http): logged by every command at start.
     pub warnings: Vec<ConfigWarning>,
@@ -112,6 +115,21 @@ pub enum WebhookKind {
     Teams,
     /// `kind = "json"`: a plain JSON document with every reminder, for any receiver.
     Json,
+}
+
+/// `[escalation]`: a credential ending within `within_days` that nobody acknowledged (or
+/// snoozed) `after_hours` after its first reminder is sent, once, to `to` and/or `webhook`.
+/// An expired credential still in use (when usage is known) is escalated at once.
+#[derive(Debug, Clone)]
+pub struct EscalationConfig {
+    /// `escalation.within_days` (default `status.critical_days`).
+    pub within_days: i64,
+    /// `escalation.after_hours` (default 24).
+    pub after_hours: i64,
+    /// `escalation.to`.
+    pub to: Vec<lettre::message::Mailbox>,
+    /// `escalation.webhook`: a `[[webhooks]]` name.
+    pub webhook: Option<String>,
 }
 
 /// One `[[webhooks]]` table.

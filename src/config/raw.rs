@@ -45,6 +45,23 @@ pub(crate) struct RawConfig {
     /// `[[webhooks]]`: chat or JSON receivers of reminders besides e-mail.
     #[serde(default)]
     pub webhooks: Vec<RawWebhook>,
+    /// `[escalation]`: where urgent credentials nobody acknowledged go; without it, nowhere.
+    pub escalation: Option<RawEscalation>,
+}
+
+/// `[escalation]`.
+#[derive(Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEscalation {
+    /// `within_days`: credentials ending in fewer days than this (default `status.critical_days`).
+    pub within_days: Option<i64>,
+    /// `after_hours`: escalate when nobody acknowledged this many hours after the first reminder.
+    pub after_hours: Option<i64>,
+    /// `to`: addresses that receive escalations (needs `[email]`).
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// `webhook`: the name of a `[[webhooks]]` entry that receives escalations.
+    pub webhook: Option<String>,
 }
 
 /// One `[[exclusions]]` table. Every criterion given must match; at least one of `app_id`,

@@ -5,6 +5,7 @@
 //! after the mail server accepted that recipient's message. A refused or unreachable server
 //! leaves them due for the next run; the others are not sent twice.
 
+pub mod escalate;
 pub mod mail;
 pub mod plan;
 pub mod render;
@@ -64,6 +65,8 @@ pub struct RemindReport {
     /// `transport = "none"`: nothing was sent or recorded.
     pub transport_none: bool,
     pub digests: Vec<DigestReport>,
+    /// What `[escalation]` sent in this run, if configured and anything was due.
+    pub escalation: Option<escalate::EscalationReport>,
 }
 
 impl RemindReport {
@@ -111,6 +114,12 @@ impl fmt::Display for RemindReport {
             };
             writeln!(f, "{}: {status}: {}", d.recipient, d.subject)?;
             for line in &d.lines {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        if let Some(e) = self.escalation.as_ref().filter(|e| !e.lines.is_empty()) {
+            writeln!(f, "escalated to {}:", if e.accepted.is_empty() { "nobody (failed)".to_string() } else { e.accepted.join(", ") })?;
+            for line in &e.lines {
                 writeln!(f, "  {line}")?;
             }
         }
@@ -177,6 +186,7 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
         dry_run,
         transport_none,
         digests: Vec::new(),
+        escalation: None,
     };
     let mailer = if dry_run { None } else { Mailer::from_config(&config.email)? };
     let from = config.email.from.as_ref();
@@ -262,6 +272,10 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
             }
         };
         report.digests.push(entry);
+    }
+    // Under the same lease: two processes would escalate the same credential twice.
+    if !dry_run && config.escalation.is_some() && lease.as_ref().is_none_or(|l| l.held()) {
+        report.escalation = Some(escalate::try_escalate(store, config, plan.now).await?);
     }
     if let Some(lease) = lease {
         lease.release().await;

@@ -262,6 +262,20 @@ impl Store {
             .context("counting events")
     }
 
+    /// Which of `credential_ids` were escalated already (escalation happens once).
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "escalated"))]
+    pub async fn escalated(&self, credential_ids: &[i64]) -> Result<std::collections::HashSet<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT DISTINCT credential_id FROM credential_events
+              WHERE kind = 'escalated' AND credential_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(super::credentials::ids_json(credential_ids))
+        .fetch_all(&self.pool)
+        .await
+        .context("reading escalations")?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Whether the single-use link `link_id` was used.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "link_used"))]
     pub async fn link_used(&self, link_id: &str) -> Result<bool, StoreError> {

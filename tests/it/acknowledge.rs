@@ -687,3 +687,89 @@ async fn without_sign_in_the_dashboard_offers_no_actions_unless_configured() {
     let log = events(&app.store).await;
     assert_eq!((log[0].actor.as_deref(), log[0].via.as_str()), (Some("anonymous"), "dashboard"));
 }
+
+#[tokio::test]
+async fn an_unacknowledged_critical_credential_escalates_once_after_the_wait_naming_who_was_reminded() {
+    let now = now();
+    let (mut w, server) = world(now, 5).await;
+    w.emu.set_applications(
+        PROD_TENANT,
+        vec![
+            app(1, "payments")
+                .secrets(vec![secret(KEY, "prod secret", now + days(5)), secret("k-acked", "acked", now + days(6))])
+                .owners(vec![user("u-alice", "Alice", Some("alice@example.com"))]),
+        ],
+    );
+    w.file.escalation = Some(crate::support::config::Escalation {
+        to: vec!["Lead <lead@example.com>".into()],
+        ..Default::default()
+    });
+    let config = w.config();
+    let store = w.sync_with(&config).await;
+    let acked = store.credentials(&Default::default()).await.unwrap().into_iter().find(|c| c.key_id == "k-acked").unwrap();
+    store
+        .act(acked.id, &CredentialAction::Acknowledge, &by_link("ops@example.com"), None, None, ts(now))
+        .await
+        .unwrap();
+
+    let report = try_remind(&store, &config, now, false).await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    let first = server.take();
+    assert!(SmtpServer::for_recipient(&first, "lead@example.com").is_empty(), "the first reminder just went out");
+    let reminded_at = events(&store).await.iter().find(|e| e.kind == "reminded" && e.key_id == KEY).unwrap().at;
+
+    // A restart, then just short of after_hours (24 h): not yet.
+    drop(store);
+    let store = w.store(&config).await;
+    try_remind(&store, &config, reminded_at.to_datetime() + Duration::hours(24) - Duration::seconds(1), false).await.unwrap();
+    assert!(server.take().is_empty());
+
+    let at = reminded_at.to_datetime() + Duration::hours(24);
+    let report = try_remind(&store, &config, at, false).await.unwrap();
+    let messages = server.take();
+    assert_eq!(recipients(&messages), ["lead@example.com"], "{report}");
+    let parsed = messages[0].parsed();
+    assert_eq!(parsed.subject(), Some("[credwatch] escalation: 1 credential nobody acknowledged (prod)"));
+    let text = parsed.body_text(0).unwrap().into_owned();
+    assert!(text.contains(KEY) && !text.contains("k-acked"), "the acknowledged one is not escalated: {text}");
+    let stamp = reminded_at.naive_utc().format("%Y-%m-%d %H:%M UTC").to_string();
+    for who in ["alice@example.com", "oncall@example.com", "ops@example.com"] {
+        assert!(text.contains(&format!("{who} at {stamp}")), "{who} in {text}");
+    }
+    let escalated: Vec<EventRow> = events(&store).await.into_iter().filter(|e| e.kind == "escalated").collect();
+    assert_eq!(escalated.len(), 1);
+    assert_eq!((escalated[0].key_id.as_str(), escalated[0].note.as_deref()), (KEY, Some("to lead@example.com")));
+
+    // Once: a day later, nothing more.
+    try_remind(&store, &config, at + Duration::hours(24), false).await.unwrap();
+    assert!(SmtpServer::for_recipient(&server.take(), "lead@example.com").is_empty());
+}
+
+#[tokio::test]
+async fn escalation_config_is_checked() {
+    let load = |w: &World| credwatch::config::Config::from_toml(&w.file.to_toml(), None, &|k| w.vars.get(k).cloned());
+    let (mut w, _server) = world(now(), 5).await;
+    w.file.escalation = Some(crate::support::config::Escalation::default());
+    let err = load(&w).unwrap_err();
+    assert!(err.to_string().contains("escalation") && err.to_string().contains("nowhere"), "{err}");
+    w.file.escalation = Some(crate::support::config::Escalation {
+        webhook: Some("teams".into()),
+        ..Default::default()
+    });
+    let err = load(&w).unwrap_err();
+    assert!(err.to_string().contains("escalation.webhook"), "{err}");
+    w.file.escalation = Some(crate::support::config::Escalation {
+        to: vec!["lead@example.com".into()],
+        after_hours: Some(-1),
+        ..Default::default()
+    });
+    let err = load(&w).unwrap_err();
+    assert!(err.to_string().contains("escalation.after_hours"), "{err}");
+    w.file.escalation = Some(crate::support::config::Escalation {
+        to: vec!["lead@example.com".into()],
+        ..Default::default()
+    });
+    let config = w.config();
+    let e = config.escalation.expect("the table is read");
+    assert_eq!((e.within_days, e.after_hours), (config.status.critical_days, 24));
+}

@@ -18,6 +18,7 @@ pub struct ConfigFile {
     pub calendar: Option<Calendar>,
     pub sync: Option<Sync>,
     pub usage: Option<Usage>,
+    pub escalation: Option<Escalation>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub environments: Vec<Environment>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -107,6 +108,16 @@ pub struct Schedule {
 pub struct Status {
     pub critical_days: Option<i64>,
     pub warning_days: Option<i64>,
+}
+
+/// `[escalation]`.
+#[derive(Serialize, Default, Clone, Debug)]
+pub struct Escalation {
+    pub within_days: Option<i64>,
+    pub after_hours: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    pub webhook: Option<String>,
 }
 
 #[derive(Serialize, Default, Clone, Debug)]
