@@ -260,7 +260,15 @@ async fn the_expiry_notice_is_never_silenced_and_a_removed_credential_takes_no_a
         .await
         .unwrap_err();
     assert!(matches!(gone, ActionError::Gone), "{gone:?}");
-    assert_eq!(events(&store).await.iter().filter(|e| e.kind == "acknowledged").count(), 1);
+    let log = events(&store).await;
+    assert_eq!(log.iter().filter(|e| e.kind == "acknowledged").count(), 1);
+    assert_eq!(
+        (log[0].kind.as_str(), log[0].via.as_str(), log[0].actor.as_deref(), log[0].key_id.as_str()),
+        ("removed", "system", None, KEY),
+        "the sync that saw it gone logged it"
+    );
+    // Nothing more is sent for it.
+    assert!(try_remind(&store, &config, now + days(5), false).await.unwrap().digests.is_empty());
 }
 
 #[tokio::test]
@@ -642,7 +650,9 @@ async fn a_signed_in_user_acts_from_the_application_page_with_a_form_token_of_th
     assert!(removed.removed_at.is_some());
     let page = page_as(&app, "ana", &application_path()).await;
     assert!(page.text().contains("Last sync of prod: success"), "{}", page.text());
-    assert!(page.texts("table.events tbody tr")[0].contains("rotated"));
+    let rows = page.texts("table.events tbody tr");
+    assert!(rows[0].contains("removed") && rows[0].contains("system"), "the sync's finding, newest: {rows:?}");
+    assert!(rows[1].contains("rotated") && rows[1].contains("ana"), "{rows:?}");
 }
 
 fn app_without_secrets() -> crate::support::emu::Application {
