@@ -195,6 +195,38 @@ impl Credential {
     }
 }
 
+#[cfg(test)]
+impl Credential {
+    /// A live secret of its own application `app-{id}` in `environment`, for unit tests.
+    pub(crate) fn sample(id: i64, environment: &str, end_at: Timestamp) -> Credential {
+        Credential {
+            id,
+            environment: environment.into(),
+            environment_id: 1,
+            portal_url: "https://portal.azure.com".into(),
+            application_id: id,
+            app_object_id: format!("obj-{id}"),
+            app_id: format!("app-{id}"),
+            app_display_name: Some(format!("app {id}")),
+            kind: CredentialKind::Secret,
+            key_id: format!("key-{id}"),
+            display_name: None,
+            hint: None,
+            start_at: None,
+            end_at,
+            first_seen_at: Timestamp::UNIX_EPOCH,
+            last_seen_at: Timestamp::UNIX_EPOCH,
+            removed_at: None,
+            app_source: Source::Application,
+            app_tags: Vec::new(),
+            app_notes: None,
+            app_owners: None,
+            last_use: LastUse::NotRead,
+            attention: Attention::default(),
+        }
+    }
+}
+
 /// A stored application (an app registration or an enterprise application), removed ones
 /// included.
 #[derive(Debug, Clone, PartialEq, Eq)]

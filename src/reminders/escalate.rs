@@ -181,22 +181,17 @@ pub async fn try_escalate(store: &Store, config: &Config, now: Timestamp) -> Res
         && let Some(hook) = config.webhooks.iter().find(|w| w.name == *name)
     {
         let body = match hook.kind {
-            WebhookKind::Teams => json!({
-                "type": "message",
-                "attachments": [{
-                    "contentType": "application/vnd.microsoft.card.adaptive",
-                    "contentUrl": null,
-                    "content": {
-                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                        "type": "AdaptiveCard",
-                        "version": "1.4",
-                        "body": std::iter::once(json!({"type": "TextBlock", "text": webhook::escape_markdown(&subject), "weight": "Bolder", "wrap": true}))
-                            .chain(report.lines.iter().map(|l| json!({"type": "TextBlock", "text": webhook::escape_markdown(l), "wrap": true, "color": "Attention"})))
-                            .collect::<Vec<_>>(),
-                        "actions": [{"type": "Action.OpenUrl", "title": "Open credwatch", "url": dashboard}]
-                    }
-                }]
-            }),
+            WebhookKind::Teams => webhook::teams_message(
+                std::iter::once(json!({"type": "TextBlock", "text": webhook::escape_markdown(&subject), "weight": "Bolder", "wrap": true}))
+                    .chain(
+                        report
+                            .lines
+                            .iter()
+                            .map(|l| json!({"type": "TextBlock", "text": webhook::escape_markdown(l), "wrap": true, "color": "Attention"})),
+                    )
+                    .collect(),
+                dashboard,
+            ),
             WebhookKind::Json => json!({
                 "type": "escalation",
                 "subject": subject,
@@ -237,33 +232,12 @@ pub async fn try_escalate(store: &Store, config: &Config, now: Timestamp) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Acknowledgement, Attention, CredentialKind, LastUse, Source};
+    use crate::domain::{Acknowledgement, LastUse};
 
     fn credential(id: i64, end: Timestamp, last_use: LastUse) -> Credential {
         Credential {
-            id,
-            environment: "prod".into(),
-            environment_id: 1,
-            portal_url: "https://portal.azure.com".into(),
-            application_id: id,
-            app_object_id: format!("obj-{id}"),
-            app_id: format!("app-{id}"),
-            app_display_name: Some(format!("app {id}")),
-            kind: CredentialKind::Secret,
-            key_id: format!("key-{id}"),
-            display_name: None,
-            hint: None,
-            start_at: None,
-            end_at: end,
-            first_seen_at: Timestamp::UNIX_EPOCH,
-            last_seen_at: Timestamp::UNIX_EPOCH,
-            removed_at: None,
-            app_source: Source::Application,
-            app_tags: Vec::new(),
-            app_notes: None,
-            app_owners: None,
             last_use,
-            attention: Attention::default(),
+            ..Credential::sample(id, "prod", end)
         }
     }
 

@@ -329,31 +329,7 @@ mod tests {
     use super::*;
 
     fn credential(id: i64, env: &str, end: Timestamp) -> Credential {
-        Credential {
-            id,
-            environment: env.into(),
-            environment_id: 1,
-            portal_url: "https://portal.azure.com".into(),
-            application_id: id,
-            app_object_id: format!("obj-{id}"),
-            app_id: format!("app-{id}"),
-            app_display_name: Some(format!("app {id}")),
-            kind: crate::domain::CredentialKind::Secret,
-            key_id: format!("key-{id}"),
-            display_name: None,
-            hint: None,
-            start_at: None,
-            end_at: end,
-            first_seen_at: Timestamp::UNIX_EPOCH,
-            last_seen_at: Timestamp::UNIX_EPOCH,
-            removed_at: None,
-            app_source: crate::domain::Source::Application,
-            app_tags: Vec::new(),
-            app_notes: None,
-            app_owners: None,
-            last_use: crate::domain::LastUse::NotRead,
-            attention: Default::default(),
-        }
+        Credential::sample(id, env, end)
     }
 
     fn mb(s: &str) -> Mailbox {

@@ -161,6 +161,11 @@ fn teams_card(subject: &str, groups: &[Group], dashboard: &str) -> Value {
             json!({"isSubtle": true}),
         ));
     }
+    teams_message(body, dashboard)
+}
+
+/// A Teams Workflows message carrying one Adaptive Card of `body`, with a button to credwatch.
+pub fn teams_message(body: Vec<Value>, dashboard: &str) -> Value {
     json!({
         "type": "message",
         "attachments": [{

@@ -145,20 +145,17 @@ async fn a_snooze_is_bounded_by_min_notice_days_and_holds_reminders_until_its_da
     let id = credential_id(&store).await;
     let end = now + days(10);
 
-    let too_late = store
-        .act(
-            id,
-            &CredentialAction::Snooze {
-                until: ts(end - days(1)),
-                min_notice_days: config.min_notice_days,
-            },
-            &by_link("ops@example.com"),
-            None,
-            Some("link-1"),
-            ts(now),
-        )
-        .await
-        .unwrap_err();
+    let ops = by_link("ops@example.com");
+    // Both through the same single-use link.
+    let snooze = |until: Timestamp| {
+        let action = CredentialAction::Snooze {
+            until,
+            min_notice_days: config.min_notice_days,
+        };
+        let (store, ops) = (&store, &ops);
+        async move { store.act(id, &action, ops, None, Some("link-1"), ts(now)).await }
+    };
+    let too_late = snooze(ts(end - days(1))).await.unwrap_err();
     match &too_late {
         ActionError::Snooze(SnoozeError::TooLate { latest, min_notice_days: 2 }) => assert_eq!(*latest, ts(end - days(2))),
         other => panic!("{other:?}"),
@@ -169,20 +166,7 @@ async fn a_snooze_is_bounded_by_min_notice_days_and_holds_reminders_until_its_da
 
     // The link was not spent by the refusal: the same link can ask again, within the bound.
     let until = ts(end - days(2));
-    store
-        .act(
-            id,
-            &CredentialAction::Snooze {
-                until,
-                min_notice_days: config.min_notice_days,
-            },
-            &by_link("ops@example.com"),
-            None,
-            Some("link-1"),
-            ts(now),
-        )
-        .await
-        .unwrap();
+    snooze(until).await.unwrap();
     assert_eq!(w.live().await[0].attention.snoozed_until, Some(until));
 
     // 10 days left (the 14-day rung) and 3 days left (the 7-day rung): held.
@@ -309,6 +293,17 @@ fn link<'a>(links: &'a [(String, String)], label: &str) -> &'a str {
     &links.iter().find(|(l, _)| l == label).unwrap_or_else(|| panic!("no {label:?} link in {links:?}")).1
 }
 
+/// The usual world (a secret 20 days from its end) served and synced, and the digests of one
+/// reminder run at `now` as the SMTP server received them.
+async fn served_and_reminded(now: DateTime<Utc>) -> (World, TestApp, Vec<Received>) {
+    let (w, server) = world(now, 20).await;
+    let config = w.config();
+    let app = TestApp::start(config.clone()).await;
+    app.sync(None).await;
+    try_remind(&app.store, &config, now, false).await.unwrap();
+    (w, app, server.take())
+}
+
 /// POSTs the confirmation form of `path` as a browser would: the fields the GET page's form has,
 /// plus `extra`.
 async fn submit(app: &TestApp, path: &str, extra: &[(&str, &str)]) -> reqwest::Response {
@@ -330,12 +325,7 @@ async fn status_and_text(r: reqwest::Response) -> (u16, String) {
 async fn links_from_the_delivered_mail_change_nothing_on_get_and_act_once_on_post() {
     logs::capture();
     let now = now();
-    let (w, server) = world(now, 20).await;
-    let config = w.config();
-    let app = TestApp::start(config.clone()).await;
-    app.sync(None).await;
-    try_remind(&app.store, &config, now, false).await.unwrap();
-    let messages = server.take();
+    let (_w, app, messages) = served_and_reminded(now).await;
     let oncall = SmtpServer::for_recipient(&messages, "oncall@example.com").remove(0);
     let links = links_in(&oncall);
     assert_eq!(
@@ -396,12 +386,7 @@ async fn forged_altered_expired_and_other_recipient_links_get_a_clear_page_and_c
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     logs::capture();
     let now = now();
-    let (w, server) = world(now, 20).await;
-    let config = w.config();
-    let app = TestApp::start(config.clone()).await;
-    app.sync(None).await;
-    try_remind(&app.store, &config, now, false).await.unwrap();
-    let messages = server.take();
+    let (w, app, messages) = served_and_reminded(now).await;
     let ops = links_in(&SmtpServer::for_recipient(&messages, "ops@example.com").remove(0));
     let ack = &link(&ops, "I'm on it")["/act/".len()..];
     let (payload, tag) = ack.split_once('.').unwrap();
@@ -443,12 +428,7 @@ async fn forged_altered_expired_and_other_recipient_links_get_a_clear_page_and_c
 #[tokio::test]
 async fn a_snooze_link_offers_the_bound_and_refuses_a_date_past_it() {
     let now = now();
-    let (w, server) = world(now, 20).await;
-    let config = w.config();
-    let app = TestApp::start(config.clone()).await;
-    app.sync(None).await;
-    try_remind(&app.store, &config, now, false).await.unwrap();
-    let messages = server.take();
+    let (w, app, messages) = served_and_reminded(now).await;
     let snooze = link(&links_in(&SmtpServer::for_recipient(&messages, "ops@example.com").remove(0)), "Snooze").to_string();
     let latest = (now + days(19)).format("%Y-%m-%d").to_string();
     assert_eq!(app.page(&snooze).await.attr("input[name=until]", "max"), Some(latest.clone()));
