@@ -82,6 +82,8 @@ impl RemindReport {
             .iter()
             .filter(|d| matches!(d.outcome, DigestOutcome::Failed(_) | DigestOutcome::SentNotRecorded(_)))
             .count()
+            // Escalation targets that refused count too (retried only when no target took it).
+            + self.escalation.as_ref().map_or(0, |e| e.failed.len())
     }
 
     /// True when every digest due was accepted and recorded (or none was due).
@@ -102,9 +104,10 @@ impl fmt::Display for RemindReport {
             ""
         };
         if self.digests.is_empty() {
-            return writeln!(f, "as of {when}: no reminder due{note}");
+            writeln!(f, "as of {when}: no reminder due{note}")?;
+        } else {
+            writeln!(f, "as of {when}: {} digest(s), {reminders} reminder(s){note}", self.digests.len())?;
         }
-        writeln!(f, "as of {when}: {} digest(s), {reminders} reminder(s){note}", self.digests.len())?;
         for d in &self.digests {
             let status = match &d.outcome {
                 DigestOutcome::Sent => "sent".to_string(),

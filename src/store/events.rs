@@ -292,6 +292,14 @@ impl Store {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "link_signer"))]
     pub async fn link_signer(&self) -> Result<LinkSigner, StoreError> {
         const CTX: &str = "reading the link key";
+        // Read first: every link opened asks, and a read takes no write lock.
+        let stored: Option<(Vec<u8>,)> = sqlx::query_as("SELECT secret FROM link_key WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .context(CTX)?;
+        if let Some((key,)) = stored {
+            return Ok(LinkSigner::new(key));
+        }
         let mut fresh = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut fresh);
         // Two processes starting together both offer a key; the first one stays.

@@ -763,3 +763,82 @@ async fn escalation_config_is_checked() {
     let e = config.escalation.expect("the table is read");
     assert_eq!((e.within_days, e.after_hours), (config.status.critical_days, 24));
 }
+
+#[tokio::test]
+async fn teams_cards_carry_the_links_and_an_escalation_webhook_that_fails_is_tried_again() {
+    use crate::support::config::Webhook;
+    use crate::support::webhook::Receiver;
+    let now = now();
+    let (mut w, _smtp) = world(now, 5).await;
+    let hooks = Receiver::start().await;
+    w.file.webhooks = vec![
+        Webhook {
+            name: Some("teams".into()),
+            kind: Some("teams".into()),
+            url_env: Some("TEAMS_URL".into()),
+            ..Webhook::default()
+        },
+        Webhook {
+            name: Some("pager".into()),
+            kind: Some("json".into()),
+            url_env: Some("PAGER_URL".into()),
+            ..Webhook::default()
+        },
+    ];
+    w.vars.insert("TEAMS_URL".into(), hooks.url("/teams"));
+    w.vars.insert("PAGER_URL".into(), hooks.url("/pager"));
+    w.file.escalation = Some(crate::support::config::Escalation {
+        webhook: Some("pager".into()),
+        after_hours: Some(1),
+        ..Default::default()
+    });
+    let config = w.config();
+    let store = w.sync_with(&config).await;
+
+    // The first reminder run: digests everywhere (the Teams card among them); nothing to
+    // escalate yet.
+    let report = try_remind(&store, &config, now, false).await.unwrap();
+    assert!(report.escalation.as_ref().is_some_and(|e| e.lines.is_empty()), "{report}");
+    let received = hooks.take();
+    let card = &received.iter().find(|(p, _)| p == "/teams").expect("the Teams card").1;
+    let urls: Vec<&str> = card["attachments"][0]["content"]["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "ActionSet")
+        .flat_map(|b| b["actions"].as_array().unwrap().iter().map(|a| a["url"].as_str().unwrap()))
+        .collect();
+    let act: Vec<&&str> = urls.iter().filter(|u| u.starts_with("https://credwatch.example.com/act/")).collect();
+    assert_eq!(act.len(), 4, "the same four links as the e-mail: {urls:?}");
+
+    // After the hour, nobody acknowledged: the pager refuses the escalation, which is not recorded.
+    hooks.answer(500);
+    let report = try_remind(&store, &config, now + Duration::hours(2), false).await.unwrap();
+    assert_eq!(report.escalation.as_ref().unwrap().failed.len(), 1, "{report}");
+    assert!(!report.succeeded(), "a run whose escalation failed says so: {report}");
+    assert!(events(&store).await.iter().all(|e| e.kind != "escalated"), "not delivered, not recorded");
+    hooks.take();
+
+    // The next run delivers it, once, naming who was reminded.
+    hooks.answer(200);
+    try_remind(&store, &config, now + Duration::hours(3), false).await.unwrap();
+    let received = hooks.take();
+    let pages: Vec<&serde_json::Value> = received.iter().filter(|(p, _)| p == "/pager").map(|(_, b)| b).collect();
+    assert_eq!(pages.len(), 1, "{received:?}");
+    let escalated = &pages[0];
+    assert_eq!(escalated["type"], "escalation");
+    assert_eq!(escalated["credentials"][0]["key_id"], KEY);
+    assert_eq!(escalated["credentials"][0]["reason"], "unacknowledged");
+    let reminded: Vec<&str> = escalated["credentials"][0]["reminded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["to"].as_str().unwrap())
+        .collect();
+    for who in ["alice@example.com", "oncall@example.com", "ops@example.com", "webhook:teams"] {
+        assert!(reminded.contains(&who), "{who} in {reminded:?}");
+    }
+    assert_eq!(events(&store).await.iter().filter(|e| e.kind == "escalated").count(), 1);
+    try_remind(&store, &config, now + Duration::hours(4), false).await.unwrap();
+    assert!(hooks.take().iter().all(|(p, _)| p != "/pager"), "once");
+}
