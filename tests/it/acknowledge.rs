@@ -439,7 +439,10 @@ async fn a_snooze_link_offers_the_bound_and_refuses_a_date_past_it() {
     assert!(text.contains("at the latest") && text.contains("Nothing was changed"), "{text}");
     assert_eq!(w.live().await[0].attention.snoozed_until, None);
 
-    // The refusal did not spend the link.
+    // The refusal did not spend the link, and a restart does not void it: the key is in the
+    // database.
+    app.stop().await;
+    let app = TestApp::start(w.config()).await;
     let (status, text) = status_and_text(submit(&app, &snooze, &[("until", &latest)]).await).await;
     assert_eq!(status, 200, "{text}");
     let until = chrono::NaiveDate::parse_from_str(&latest, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
@@ -841,4 +844,26 @@ async fn teams_cards_carry_the_links_and_an_escalation_webhook_that_fails_is_tri
     assert_eq!(events(&store).await.iter().filter(|e| e.kind == "escalated").count(), 1);
     try_remind(&store, &config, now + Duration::hours(4), false).await.unwrap();
     assert!(hooks.take().iter().all(|(p, _)| p != "/pager"), "once");
+}
+
+#[tokio::test]
+async fn an_expired_credential_still_in_use_escalates_at_once() {
+    let now = now();
+    let (mut w, server) = world(now, -1).await;
+    w.file.environment("prod").usage = Some(true);
+    assert!(w.emu.record_sign_in(PROD_TENANT, KEY, &crate::support::graph::rfc(now - Duration::hours(1))));
+    w.file.escalation = Some(crate::support::config::Escalation {
+        to: vec!["lead@example.com".into()],
+        ..Default::default()
+    });
+    let config = w.config();
+    let store = w.sync_with(&config).await;
+    let report = try_remind(&store, &config, now, false).await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    let messages = server.take();
+    let lead = SmtpServer::for_recipient(&messages, "lead@example.com");
+    assert_eq!(lead.len(), 1, "no 24-hour wait for an expired credential that is still used");
+    let text = lead[0].parsed().body_text(0).unwrap().into_owned();
+    assert!(text.contains("EXPIRED and still in use") && text.contains(KEY), "{text}");
+    assert_eq!(events(&store).await.iter().filter(|e| e.kind == "escalated").count(), 1);
 }
