@@ -70,5 +70,5 @@ async fn acknowledge_link(store: &credwatch::store::Store) -> anyhow::Result<Str
         expires: Timestamp::from(chrono::Utc::now()).plus_days(LINK_VALID_DAYS).unix_seconds(),
         id: uuid::Uuid::new_v4().simple().to_string(),
     };
-    Ok(format!("/act/{}", store.link_signer().await?.sign(&claims)))
+    Ok(format!("/act/{}", store.link_signer(None).await?.sign(&claims)))
 }

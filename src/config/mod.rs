@@ -176,6 +176,9 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     /// Who may see the dashboard and API (`[server.auth]`).
     pub auth: AuthConfig,
+    /// `server.link_key_env` / `link_key_file`: the key signing action links; `None`: the one
+    /// credwatch keeps in its database.
+    pub link_key: Option<SecretString>,
 }
 
 /// Access control of the web side. `/healthz` is always open; the calendar feed has its own

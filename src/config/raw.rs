@@ -116,6 +116,12 @@ pub(crate) struct RawServer {
     /// listen address, `localhost` and `public_url`'s host; any other host is answered 421.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// `link_key_env`: the environment variable holding the key that signs reminders' action
+    /// links (at least 32 characters); without it or `link_key_file`, credwatch makes one and
+    /// keeps it in its database.
+    pub link_key_env: Option<String>,
+    /// `link_key_file`: or a file holding it.
+    pub link_key_file: Option<std::path::PathBuf>,
     /// `[server.auth]`.
     pub auth: Option<RawAuth>,
 }

@@ -204,7 +204,7 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
     // Links are signed only for what is sent: a dry run shows none.
     let signer = match dry_run {
         true => None,
-        false => Some(store.link_signer().await?),
+        false => Some(store.link_signer(config.server.link_key.as_ref()).await?),
     };
     for digest in &plan.digests {
         let rendered = render::render(digest, &config.server.public_url, plan.now, signer.as_ref())?;

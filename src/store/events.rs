@@ -287,11 +287,15 @@ impl Store {
         Ok(used)
     }
 
-    /// The signer of action links, with the key made (32 random bytes) on first use and kept
-    /// in the database, so links outlive a restart and every process of one database agrees.
+    /// The signer of action links: with the `configured` key (`server.link_key_*`), or else the
+    /// one made (32 random bytes) on first use and kept in the database, so links outlive a
+    /// restart and every process of one database agrees.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "link_signer"))]
-    pub async fn link_signer(&self) -> Result<LinkSigner, StoreError> {
+    pub async fn link_signer(&self, configured: Option<&secrecy::SecretString>) -> Result<LinkSigner, StoreError> {
         const CTX: &str = "reading the link key";
+        if let Some(key) = configured {
+            return Ok(LinkSigner::new(secrecy::ExposeSecret::expose_secret(key).as_bytes().to_vec()));
+        }
         // Read first: every link opened asks, and a read takes no write lock.
         let stored: Option<(Vec<u8>,)> = sqlx::query_as("SELECT secret FROM link_key WHERE id = 1")
             .fetch_optional(&self.pool)

@@ -143,7 +143,7 @@ fn store_failed(e: StoreError) -> HttpResponse {
 /// What the link names, checked: signed by this database's key, not expired, the credential
 /// still listed.
 async fn open_link(req: &HttpRequest, state: &AppState, token: &str, now: Timestamp) -> Result<(LinkClaims, Credential), HttpResponse> {
-    let signer = state.store.link_signer().await.map_err(store_failed)?;
+    let signer = state.link_signer().await.map_err(store_failed)?;
     let claims = signer.verify(token, now).map_err(|e| link_refused(req, &e))?;
     match state.store.credential(claims.credential_id).await {
         Ok(c) if c.is_live() => Ok((claims, c)),
@@ -171,7 +171,7 @@ pub async fn confirm(req: HttpRequest, token: web::Path<String>, state: web::Dat
             Err(e) => return store_failed(e),
         }
     }
-    let signer = match state.store.link_signer().await {
+    let signer = match state.link_signer().await {
         Ok(s) => s,
         Err(e) => return store_failed(e),
     };
@@ -215,7 +215,7 @@ pub async fn act(req: HttpRequest, token: web::Path<String>, form: web::Form<Act
         Ok(x) => x,
         Err(r) => return r,
     };
-    let signer = match state.store.link_signer().await {
+    let signer = match state.link_signer().await {
         Ok(s) => s,
         Err(e) => return store_failed(e),
     };
@@ -358,7 +358,7 @@ pub async fn panel(
 ) -> Result<Panel, StoreError> {
     let user = super::auth::acting_user(&state.config.server.auth, headers);
     let csrf = match &user {
-        Some(u) => state.store.link_signer().await?.form_token(u, now.plus_seconds(FORM_HOURS * 3600).unix_seconds()),
+        Some(u) => state.link_signer().await?.form_token(u, now.plus_seconds(FORM_HOURS * 3600).unix_seconds()),
         None => String::new(),
     };
     let credentials = creds
@@ -448,7 +448,7 @@ pub async fn dashboard_act(
             "Actions need a signed-in user (server.auth mode \"basic\" or \"proxy\"), or server.auth.anonymous_actions = true. Nothing was changed.".into(),
         );
     };
-    let signer = match state.store.link_signer().await {
+    let signer = match state.link_signer().await {
         Ok(s) => s,
         Err(e) => return store_failed(e),
     };

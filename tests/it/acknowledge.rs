@@ -374,7 +374,7 @@ async fn links_from_the_delivered_mail_change_nothing_on_get_and_act_once_on_pos
     assert!(text.contains("already used"), "{text}");
     let lines = logs::lines_containing(&format!("request_id={id}"));
     assert!(lines.iter().any(|l| l.contains("an action link was refused") && l.contains("already used")), "{lines:#?}");
-    let csrf = app.store.link_signer().await.unwrap().csrf(&ack["/act/".len()..]);
+    let csrf = app.store.link_signer(None).await.unwrap().csrf(&ack["/act/".len()..]);
     let r = app.http.post(app.url(ack)).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
     assert_eq!(r.status(), 409);
     assert_eq!(events(&app.store).await.iter().filter(|e| e.kind == "acknowledged").count(), 1);
@@ -400,7 +400,7 @@ async fn forged_altered_expired_and_other_recipient_links_get_a_clear_page_and_c
     // Signed with the real key but past its expiry.
     claims["r"] = "ops@example.com".into();
     claims["e"] = (Utc::now() - Duration::minutes(1)).timestamp().into();
-    let expired = app.store.link_signer().await.unwrap().sign(&serde_json::from_value(claims).unwrap());
+    let expired = app.store.link_signer(None).await.unwrap().sign(&serde_json::from_value(claims).unwrap());
 
     for (token, status, says) in [
         (other_recipient.as_str(), 403, "not issued by credwatch, or was altered"),
@@ -417,7 +417,7 @@ async fn forged_altered_expired_and_other_recipient_links_get_a_clear_page_and_c
         assert!(lines.iter().any(|l| l.contains("an action link was refused")), "{lines:#?}");
         assert!(lines.iter().all(|l| !l.contains(token)), "the token stays out of the log");
         // A POST with a token computed for it changes nothing either.
-        let csrf = app.store.link_signer().await.unwrap().csrf(token);
+        let csrf = app.store.link_signer(None).await.unwrap().csrf(token);
         let r = app.http.post(app.url(&format!("/act/{token}"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
         assert_eq!(r.status().as_u16(), status);
     }
@@ -866,4 +866,26 @@ async fn an_expired_credential_still_in_use_escalates_at_once() {
     let text = lead[0].parsed().body_text(0).unwrap().into_owned();
     assert!(text.contains("EXPIRED and still in use") && text.contains(KEY), "{text}");
     assert_eq!(events(&store).await.iter().filter(|e| e.kind == "escalated").count(), 1);
+}
+
+#[tokio::test]
+async fn a_configured_link_key_signs_the_links_and_a_short_one_is_refused() {
+    let now = now();
+    let (mut w, server) = world(now, 20).await;
+    let key_file = w.dir.path().join("link-key");
+    std::fs::write(&key_file, "short").unwrap();
+    w.file.server().link_key_file = Some(key_file.clone());
+    let err = credwatch::config::Config::from_toml(&w.file.to_toml(), None, &|k| w.vars.get(k).cloned()).unwrap_err();
+    assert!(err.to_string().contains("server.link_key_file") && err.to_string().contains("32"), "{err}");
+
+    let key = "k".repeat(20) + &"9".repeat(20);
+    std::fs::write(&key_file, &key).unwrap();
+    let config = w.config();
+    let store = w.sync_with(&config).await;
+    try_remind(&store, &config, now, false).await.unwrap();
+    let links = links_in(&SmtpServer::for_recipient(&server.take(), "ops@example.com").remove(0));
+    let token = &link(&links, "I'm on it")["/act/".len()..];
+    let claims = credwatch::domain::LinkSigner::new(key.into_bytes()).verify(token, ts(Utc::now())).expect("signed with the file's key");
+    assert_eq!(claims.recipient, "ops@example.com");
+    assert!(store.link_signer(None).await.unwrap().verify(token, ts(Utc::now())).is_err(), "not with the database's key");
 }

@@ -67,6 +67,8 @@ pub struct Server {
     pub public_url: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    pub link_key_env: Option<String>,
+    pub link_key_file: Option<PathBuf>,
     pub auth: Option<Auth>,
 }
 

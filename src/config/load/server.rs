@@ -60,11 +60,26 @@ impl Loader<'_> {
                 ),
             );
         }
+        let link_key = self.secret_source(
+            "server.link_key_env",
+            raw.link_key_env.as_deref(),
+            "server.link_key_file",
+            raw.link_key_file.as_deref(),
+        )?;
+        if let Some(key) = &link_key {
+            use secrecy::ExposeSecret;
+            // Shorter keys could be guessed offline from one signed link.
+            if key.expose_secret().len() < 32 {
+                let which = if raw.link_key_env.is_some() { "server.link_key_env" } else { "server.link_key_file" };
+                return Err(self.err(which, "the key must be at least 32 characters long (e.g. `openssl rand -base64 33`)"));
+            }
+        }
         Ok(ServerConfig {
             listen,
             public_url,
             allowed_hosts,
             auth,
+            link_key,
         })
     }
 
