@@ -9,7 +9,7 @@
 use super::layout::Layout;
 use super::state::AppState;
 use super::view;
-use crate::domain::{Credential, LinkAction, LinkClaims, LinkError, Timestamp, Via, clean, snooze_bound};
+use crate::domain::{Credential, LinkAction, LinkClaims, LinkError, LinkSigner, Timestamp, Via, clean, snooze_bound};
 use crate::store::{ActionError, Actor, CredentialAction, StoreError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -140,13 +140,18 @@ fn store_failed(e: StoreError) -> HttpResponse {
     actix_web::ResponseError::error_response(&super::error::PageError::from(e))
 }
 
-/// What the link names, checked: signed by this database's key, not expired, the credential
+/// What the link names, checked: signed with the link key, not expired, the credential
 /// still listed.
-async fn open_link(req: &HttpRequest, state: &AppState, token: &str, now: Timestamp) -> Result<(LinkClaims, Credential), HttpResponse> {
+async fn open_link(
+    req: &HttpRequest,
+    state: &AppState,
+    token: &str,
+    now: Timestamp,
+) -> Result<(LinkSigner, LinkClaims, Credential), HttpResponse> {
     let signer = state.link_signer().await.map_err(store_failed)?;
     let claims = signer.verify(token, now).map_err(|e| link_refused(req, &e))?;
     match state.store.credential(claims.credential_id).await {
-        Ok(c) if c.is_live() => Ok((claims, c)),
+        Ok(c) if c.is_live() => Ok((signer, claims, c)),
         Ok(_) | Err(StoreError::NotFound) => Err(refused(
             req,
             StatusCode::GONE,
@@ -160,7 +165,7 @@ async fn open_link(req: &HttpRequest, state: &AppState, token: &str, now: Timest
 #[get("/act/{token}")]
 pub async fn confirm(req: HttpRequest, token: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     let now = Timestamp::from(Utc::now());
-    let (claims, c) = match open_link(&req, &state, &token, now).await {
+    let (signer, claims, c) = match open_link(&req, &state, &token, now).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -171,10 +176,6 @@ pub async fn confirm(req: HttpRequest, token: web::Path<String>, state: web::Dat
             Err(e) => return store_failed(e),
         }
     }
-    let signer = match state.link_signer().await {
-        Ok(s) => s,
-        Err(e) => return store_failed(e),
-    };
     let latest = snooze_bound(c.end_at, state.config.min_notice_days);
     let default = std::cmp::min(now.plus_days(7), latest);
     let recipient = clean(&claims.recipient);
@@ -187,6 +188,22 @@ pub async fn confirm(req: HttpRequest, token: web::Path<String>, state: web::Dat
     p.snooze_default = default.naive_utc().format("%Y-%m-%d").to_string();
     p.snooze_latest = latest.naive_utc().format("%Y-%m-%d").to_string();
     respond(StatusCode::OK, p)
+}
+
+/// A snooze until the form's date (`YYYY-MM-DD`, from midnight UTC); the bound is the store's
+/// to check, inside the action's transaction.
+fn snooze(until: Option<&str>, state: &AppState) -> Result<CredentialAction, HttpResponse> {
+    let text = until.unwrap_or("").trim();
+    let Some(midnight) = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)) else {
+        return Err(respond(
+            StatusCode::BAD_REQUEST,
+            page("refused", "Snooze until when?", format!("{text:?} is not a date like 2026-03-01. Nothing was changed; go back and pick one.")),
+        ));
+    };
+    Ok(CredentialAction::Snooze {
+        until: Timestamp::from(midnight.and_utc()),
+        min_notice_days: state.config.min_notice_days,
+    })
 }
 
 fn used(req: &HttpRequest) -> HttpResponse {
@@ -211,13 +228,9 @@ pub struct ActForm {
 #[post("/act/{token}")]
 pub async fn act(req: HttpRequest, token: web::Path<String>, form: web::Form<ActForm>, state: web::Data<AppState>) -> HttpResponse {
     let now = Timestamp::from(Utc::now());
-    let (claims, c) = match open_link(&req, &state, &token, now).await {
+    let (signer, claims, c) = match open_link(&req, &state, &token, now).await {
         Ok(x) => x,
         Err(r) => return r,
-    };
-    let signer = match state.link_signer().await {
-        Ok(s) => s,
-        Err(e) => return store_failed(e),
     };
     if let Err(e) = signer.check_csrf(&token, &form.csrf) {
         return link_refused(&req, &e);
@@ -228,20 +241,10 @@ pub async fn act(req: HttpRequest, token: web::Path<String>, form: web::Form<Act
             suggested_owner: form.suggested_owner.clone(),
         },
         LinkAction::Rotated => CredentialAction::Rotated,
-        LinkAction::Snooze => {
-            let date = form.until.as_deref().unwrap_or("").trim();
-            let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
-                return respond(
-                    StatusCode::BAD_REQUEST,
-                    page("refused", "Snooze until when?", format!("{date:?} is not a date like 2026-03-01. Nothing was changed; go back and pick one.")),
-                );
-            };
-            let until = Timestamp::from(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-            CredentialAction::Snooze {
-                until,
-                min_notice_days: state.config.min_notice_days,
-            }
-        }
+        LinkAction::Snooze => match snooze(form.until.as_deref(), &state) {
+            Ok(a) => a,
+            Err(r) => return r,
+        },
     };
     let actor = Actor {
         name: Some(claims.recipient.clone()),
@@ -476,19 +479,10 @@ pub async fn dashboard_act(
             suggested_owner: form.suggested_owner.clone(),
         },
         "rotated" => CredentialAction::Rotated,
-        "snooze" => {
-            let date = form.until.as_deref().unwrap_or("").trim();
-            let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
-                return respond(
-                    StatusCode::BAD_REQUEST,
-                    page("refused", "Snooze until when?", format!("{date:?} is not a date like 2026-03-01. Nothing was changed.")),
-                );
-            };
-            CredentialAction::Snooze {
-                until: Timestamp::from(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()),
-                min_notice_days: state.config.min_notice_days,
-            }
-        }
+        "snooze" => match snooze(form.until.as_deref(), &state) {
+            Ok(a) => a,
+            Err(r) => return r,
+        },
         other => {
             return respond(
                 StatusCode::BAD_REQUEST,
