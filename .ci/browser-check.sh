@@ -35,9 +35,13 @@ mkfifo "$work/server.out"
 server=$!
 exec 3<"$work/server.out"
 base=""
+link=""
 while IFS= read -r -t 120 line <&3; do
     echo "$line" >>"$work/server.log"
-    case "$line" in READY\ *) base="${line#READY }"; break ;; esac
+    case "$line" in
+        LINK\ *) link="${line#LINK }" ;;
+        READY\ *) base="${line#READY }"; break ;;
+    esac
 done
 if [ -z "$base" ]; then
     cat "$work/server.log" "$work/server.err" >&2
@@ -51,6 +55,7 @@ pages=(
     /
     "/environments/prod?status=expired"
     /environments/prod/applications/00000000-0000-4000-8000-000000000001
+    "$link"
 )
 
 failures=0
@@ -89,6 +94,9 @@ check /environments/prod/applications/00000000-0000-4000-8000-000000000001 \
     "Certificates &amp; secrets" "History: removed credentials" "22222222-0000-4000-8000-000000000001" \
     "https://portal.azure.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/11111111-0000-4000-8000-000000000001"
 
+# A reminder's signed link: its confirmation page (GET changes nothing).
+check "$link" "ops@example.com is on it" 'name="csrf"' "Nothing changes until you press the button."
+
 # Accessibility: axe-core in the same headless Chromium, driven by playwright-core. Both come from
 # the npm registry at the pinned versions, installed once into a cache outside the work tree.
 modules="${CREDWATCH_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/credwatch-ci}/node"
@@ -104,6 +112,8 @@ screenshot="${BROWSER_CHECK_SCREENSHOT:-$work/overview.png}"
 urls=()
 for p in "${pages[@]}"; do urls+=("$base$p"); done
 timeout 300 node .ci/axe-check.mjs "$modules" "$screenshot" "${urls[@]}" || fail "accessibility audit (axe-core)"
+# Then the link followed to the end in the browser: confirm, act once, refuse reuse.
+timeout 120 node .ci/act-check.mjs "$modules" "$base$link" || fail "following a reminder's link"
 
 if [ "$failures" -gt 0 ]; then
     echo "browser-check: $failures failure(s); server log:" >&2

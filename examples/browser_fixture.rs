@@ -4,8 +4,10 @@
 //! ```text
 //! cargo run --example browser_fixture -- [--listen 127.0.0.1:8088] [--apps 40] [--db PATH] [--no-sync]
 //! ```
-//! Prints `READY http://ADDR` once it serves. `--no-sync` serves an existing database as it is
-//! (the benchmark seeds its own).
+//! Prints `READY http://ADDR` once it serves, after `LINK /act/…`: a signed "I'm on it" link as
+//! a reminder carries it, for the browser check to follow. `--no-sync` serves an existing
+//! database as it is (the benchmark seeds its own). Dashboard actions are on
+//! (`anonymous_actions`), so the application page shows its forms.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -39,14 +41,34 @@ async fn main() -> anyhow::Result<()> {
     if let Some(db) = db {
         w.file.database.get_or_insert_default().url = Some(format!("sqlite://{db}"));
     }
+    w.file.server().auth.get_or_insert_default().anonymous_actions = Some(true);
     let config = w.config();
     let listener = std::net::TcpListener::bind(&listen)?;
     let addr = listener.local_addr()?;
     let app = Application::build(config.clone(), Some(listener)).await?;
     if sync {
         fixture::sync(&w, &config, app.store()).await;
+        println!("LINK {}", acknowledge_link(app.store()).await?);
     }
     println!("READY http://{addr}");
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
+}
+
+/// An "I'm on it" link for prod's first live credential, signed as a digest to ops@ signs it.
+async fn acknowledge_link(store: &credwatch::store::Store) -> anyhow::Result<String> {
+    use credwatch::domain::{LINK_VALID_DAYS, LinkAction, LinkClaims, Timestamp};
+    let credentials = store.credentials(&Default::default()).await?;
+    let c = credentials
+        .iter()
+        .find(|c| c.environment == "prod")
+        .ok_or_else(|| anyhow::anyhow!("prod has no credential"))?;
+    let claims = LinkClaims {
+        credential_id: c.id,
+        action: LinkAction::Acknowledge,
+        recipient: "ops@example.com".into(),
+        expires: Timestamp::from(chrono::Utc::now()).plus_days(LINK_VALID_DAYS).unix_seconds(),
+        id: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    Ok(format!("/act/{}", store.link_signer(None).await?.sign(&claims)))
 }

@@ -21,6 +21,8 @@ pub struct Application {
     config: Arc<Config>,
     guard: actix_web::web::Data<web::auth::AuthGuard>,
     cancel: CancellationToken,
+    /// Syncs asked for from the web side ("Rotated — check now").
+    sync_requests: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 /// Opens the store, records the configured environments and closes runs a previous process left
@@ -55,9 +57,11 @@ impl Application {
             None => TcpListener::bind(config.server.listen).with_context(|| format!("listening on {}", config.server.listen))?,
         };
         let port = listener.local_addr()?.port();
+        let (sync_tx, sync_requests) = tokio::sync::mpsc::unbounded_channel();
         let state = AppState {
             store: store.clone(),
             config: config.clone(),
+            sync_requests: Some(sync_tx),
         };
         let guard = actix_web::web::Data::new(web::auth::AuthGuard::new(config.server.auth.clone()));
         let app_guard = guard.clone();
@@ -97,6 +101,7 @@ impl Application {
             config,
             guard: app_guard,
             cancel: CancellationToken::new(),
+            sync_requests,
         })
     }
 
@@ -121,11 +126,13 @@ impl Application {
             store,
             config,
             cancel,
+            sync_requests,
             ..
         } = self;
         let handle = server.handle();
         let server_task = tokio::spawn(server);
-        let jobs = spawn_jobs(&config, &store, &cancel);
+        let mut jobs = spawn_jobs(&config, &store, &cancel);
+        jobs.push(spawn_requested_syncs(&config, &store, &cancel, sync_requests));
         tokio::select! {
             _ = shutdown => tracing::info!("shutting down"),
             r = cancel.cancelled() => r,
@@ -180,6 +187,33 @@ fn spawn_jobs(config: &Arc<Config>, store: &Store, cancel: &CancellationToken) -
         }));
     }
     jobs
+}
+
+/// Runs the syncs the web side asks for, one at a time, until `cancel` fires. A sync records its
+/// run like a scheduled one, so the application page shows its outcome.
+fn spawn_requested_syncs(
+    config: &Arc<Config>,
+    store: &Store,
+    cancel: &CancellationToken,
+    mut requests: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> JoinHandle<()> {
+    let syncer = Syncer::new(config, store.clone());
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            let environment = tokio::select! {
+                r = requests.recv() => match r {
+                    Some(environment) => environment,
+                    None => return,
+                },
+                _ = cancel.cancelled() => return,
+            };
+            let reports = syncer.sync_all(Some(&environment), &cancel, |_| {}).await;
+            for r in reports {
+                tracing::info!(environment = %environment, succeeded = r.succeeded(), "a requested sync finished");
+            }
+        }
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -13,6 +13,8 @@ pub const LISTEN: &str = "127.0.0.1:8080";
 pub const AUTH_MODE: &str = "none";
 /// `server.auth.allow_anonymous`.
 pub const ALLOW_ANONYMOUS: bool = false;
+/// `server.auth.anonymous_actions`.
+pub const ANONYMOUS_ACTIONS: bool = false;
 /// `server.auth.realm`.
 pub const REALM: &str = "credwatch";
 /// `server.auth.user_header`.
@@ -41,6 +43,12 @@ pub const WARNING_DAYS: i64 = 30;
 pub const DAYS_BEFORE: [i64; 5] = [60, 30, 14, 7, 1];
 /// `reminders.expired_notice`.
 pub const EXPIRED_NOTICE: bool = true;
+
+/// `reminders.min_notice_days`.
+pub const MIN_NOTICE_DAYS: i64 = 1;
+
+/// `escalation.after_hours`. (`escalation.within_days` defaults to `status.critical_days`.)
+pub const ESCALATION_AFTER_HOURS: i64 = 24;
 
 /// `email.transport`, once an `[email]` table is there.
 pub const EMAIL_TRANSPORT: &str = "smtp";

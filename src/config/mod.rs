@@ -61,6 +61,9 @@ pub struct Config {
     pub status: Thresholds,
     /// `[reminders]`: `days_before` and `expired_notice`.
     pub reminders: Ladder,
+    /// `reminders.min_notice_days`: the latest a snooze may end is this many days before the
+    /// credential's end.
+    pub min_notice_days: i64,
     /// `[email]`: how reminders are sent, from whom, to whom.
     pub email: EmailConfig,
     /// `[calendar]`: the feed's token, size and patience.
@@ -75,6 +78,9 @@ pub struct Config {
     pub exclusions: crate::domain::Exclusions,
     /// `[[webhooks]]`: chat or JSON endpoints that receive reminders besides e-mail.
     pub webhooks: Vec<WebhookConfig>,
+    /// `[escalation]`: urgent credentials nobody acknowledged, sent once to these; `None`
+    /// without the table.
+    pub escalation: Option<EscalationConfig>,
     /// What is risky but allowed (a secret file other users can read, a config file they can
     /// change, passwords over plain http): logged by every command at start.
     pub warnings: Vec<ConfigWarning>,
@@ -109,6 +115,21 @@ pub enum WebhookKind {
     Teams,
     /// `kind = "json"`: a plain JSON document with every reminder, for any receiver.
     Json,
+}
+
+/// `[escalation]`: a credential ending within `within_days` that nobody acknowledged (or
+/// snoozed) `after_hours` after its first reminder is sent, once, to `to` and/or `webhook`.
+/// An expired credential still in use (when usage is known) is escalated at once.
+#[derive(Debug, Clone)]
+pub struct EscalationConfig {
+    /// `escalation.within_days` (default `status.critical_days`).
+    pub within_days: i64,
+    /// `escalation.after_hours` (default 24).
+    pub after_hours: i64,
+    /// `escalation.to`.
+    pub to: Vec<lettre::message::Mailbox>,
+    /// `escalation.webhook`: a `[[webhooks]]` name.
+    pub webhook: Option<String>,
 }
 
 /// One `[[webhooks]]` table.
@@ -155,6 +176,9 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     /// Who may see the dashboard and API (`[server.auth]`).
     pub auth: AuthConfig,
+    /// `server.link_key_env` / `link_key_file`: the key signing action links; `None`: the one
+    /// credwatch keeps in its database.
+    pub link_key: Option<SecretString>,
 }
 
 /// Access control of the web side. `/healthz` is always open; the calendar feed has its own
@@ -166,6 +190,8 @@ pub struct AuthConfig {
     /// `server.auth.metrics_token_env` / `metrics_token_file`: a bearer token that opens
     /// `/metrics` alone, for a Prometheus scraper.
     pub metrics_token: Option<SecretString>,
+    /// `server.auth.anonymous_actions`: with `mode = "none"`, dashboard actions for anyone.
+    pub anonymous_actions: bool,
 }
 
 /// `server.auth.mode`.

@@ -45,6 +45,23 @@ pub(crate) struct RawConfig {
     /// `[[webhooks]]`: chat or JSON receivers of reminders besides e-mail.
     #[serde(default)]
     pub webhooks: Vec<RawWebhook>,
+    /// `[escalation]`: where urgent credentials nobody acknowledged go; without it, nowhere.
+    pub escalation: Option<RawEscalation>,
+}
+
+/// `[escalation]`.
+#[derive(Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEscalation {
+    /// `within_days`: credentials ending in fewer days than this (default `status.critical_days`).
+    pub within_days: Option<i64>,
+    /// `after_hours`: escalate when nobody acknowledged this many hours after the first reminder.
+    pub after_hours: Option<i64>,
+    /// `to`: addresses that receive escalations (needs `[email]`).
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// `webhook`: the name of a `[[webhooks]]` entry that receives escalations.
+    pub webhook: Option<String>,
 }
 
 /// One `[[exclusions]]` table. Every criterion given must match; at least one of `app_id`,
@@ -99,6 +116,12 @@ pub(crate) struct RawServer {
     /// listen address, `localhost` and `public_url`'s host; any other host is answered 421.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// `link_key_env`: the environment variable holding the key that signs reminders' action
+    /// links (at least 32 characters); without it or `link_key_file`, credwatch makes one and
+    /// keeps it in its database.
+    pub link_key_env: Option<String>,
+    /// `link_key_file`: or a file holding it.
+    pub link_key_file: Option<std::path::PathBuf>,
     /// `[server.auth]`.
     pub auth: Option<RawAuth>,
 }
@@ -111,6 +134,10 @@ pub(crate) struct RawAuth {
     pub mode: Option<String>,
     /// `allow_anonymous`: accept `mode = "none"` on a non-loopback address (a firewall guards it).
     pub allow_anonymous: Option<bool>,
+    /// `anonymous_actions`: with `mode = "none"`, let anyone who reaches the dashboard
+    /// acknowledge, snooze, dispute or mark credentials rotated (recorded as "anonymous" with
+    /// the client's address). Off by default: without sign-in nobody can say who acted.
+    pub anonymous_actions: Option<bool>,
     /// `realm`: the HTTP Basic realm.
     pub realm: Option<String>,
     /// `[[server.auth.users]]`: the users of `mode = "basic"`.
@@ -178,6 +205,9 @@ pub(crate) struct RawReminders {
     pub expired_notice: Option<bool>,
     /// `builtin_exclusions`: the built-in exclusion rules kept; `[]` turns them off.
     pub builtin_exclusions: Option<Vec<String>>,
+    /// `min_notice_days`: a snooze ends at least this many days before the credential's end,
+    /// so it can never silence the last warning.
+    pub min_notice_days: Option<i64>,
 }
 
 /// `[email]`.

@@ -1,7 +1,7 @@
 //! What a credential is: as a Graph listing shows it, and as credwatch keeps it.
 
 use super::links::{enterprise_app_link, portal_link};
-use super::{LastUse, Status, Thresholds, Timestamp, Usage, days_left};
+use super::{Attention, LastUse, Status, Thresholds, Timestamp, Usage, days_left};
 use serde::Serialize;
 use std::fmt;
 
@@ -163,6 +163,8 @@ pub struct Credential {
     pub app_owners: Option<Vec<Owner>>,
     /// What the sign-in activity reports said of it.
     pub last_use: LastUse,
+    /// Acknowledged, snoozed, or its application's owner disputed.
+    pub attention: Attention,
 }
 
 impl Credential {
@@ -190,6 +192,38 @@ impl Credential {
     /// Where the portal manages this credential (see [`Source::portal_link`]).
     pub fn portal_link(&self) -> String {
         self.app_source.portal_link(&self.portal_url, &self.app_object_id, &self.app_id)
+    }
+}
+
+#[cfg(test)]
+impl Credential {
+    /// A live secret of its own application `app-{id}` in `environment`, for unit tests.
+    pub(crate) fn sample(id: i64, environment: &str, end_at: Timestamp) -> Credential {
+        Credential {
+            id,
+            environment: environment.into(),
+            environment_id: 1,
+            portal_url: "https://portal.azure.com".into(),
+            application_id: id,
+            app_object_id: format!("obj-{id}"),
+            app_id: format!("app-{id}"),
+            app_display_name: Some(format!("app {id}")),
+            kind: CredentialKind::Secret,
+            key_id: format!("key-{id}"),
+            display_name: None,
+            hint: None,
+            start_at: None,
+            end_at,
+            first_seen_at: Timestamp::UNIX_EPOCH,
+            last_seen_at: Timestamp::UNIX_EPOCH,
+            removed_at: None,
+            app_source: Source::Application,
+            app_tags: Vec::new(),
+            app_notes: None,
+            app_owners: None,
+            last_use: LastUse::NotRead,
+            attention: Attention::default(),
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //! web, mail or Graph type, no database, HTTP or mail crate. The dashboard, the API, the feed
 //! and the reminder planner all ask these same functions, so they never disagree.
 
+mod action_links;
+mod attention;
 mod contacts;
 mod credential;
 mod exclusions;
@@ -20,6 +22,8 @@ mod text;
 mod timestamp;
 mod usage;
 
+pub use action_links::{LINK_VALID_DAYS, LinkAction, LinkClaims, LinkError, LinkSigner};
+pub use attention::{Acknowledgement, Attention, Dispute, EventKind, Pause, SnoozeError, Via, check_snooze, snooze_bound};
 pub use contacts::{EmailAddress, notes_contacts, owner_contacts};
 pub use credential::{Application, Credential, CredentialKind, ListedApplication, ListedCredential, Owner, Source};
 pub use exclusions::{ExclusionRule, Exclusions, Glob, builtin_exclusions, builtin_names};

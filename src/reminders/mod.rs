@@ -5,6 +5,7 @@
 //! after the mail server accepted that recipient's message. A refused or unreachable server
 //! leaves them due for the next run; the others are not sent twice.
 
+pub mod escalate;
 pub mod mail;
 pub mod plan;
 pub mod render;
@@ -64,6 +65,8 @@ pub struct RemindReport {
     /// `transport = "none"`: nothing was sent or recorded.
     pub transport_none: bool,
     pub digests: Vec<DigestReport>,
+    /// What `[escalation]` sent in this run, if configured and anything was due.
+    pub escalation: Option<escalate::EscalationReport>,
 }
 
 impl RemindReport {
@@ -79,6 +82,8 @@ impl RemindReport {
             .iter()
             .filter(|d| matches!(d.outcome, DigestOutcome::Failed(_) | DigestOutcome::SentNotRecorded(_)))
             .count()
+            // Escalation targets that refused count too (retried only when no target took it).
+            + self.escalation.as_ref().map_or(0, |e| e.failed.len())
     }
 
     /// True when every digest due was accepted and recorded (or none was due).
@@ -99,9 +104,10 @@ impl fmt::Display for RemindReport {
             ""
         };
         if self.digests.is_empty() {
-            return writeln!(f, "as of {when}: no reminder due{note}");
+            writeln!(f, "as of {when}: no reminder due{note}")?;
+        } else {
+            writeln!(f, "as of {when}: {} digest(s), {reminders} reminder(s){note}", self.digests.len())?;
         }
-        writeln!(f, "as of {when}: {} digest(s), {reminders} reminder(s){note}", self.digests.len())?;
         for d in &self.digests {
             let status = match &d.outcome {
                 DigestOutcome::Sent => "sent".to_string(),
@@ -111,6 +117,12 @@ impl fmt::Display for RemindReport {
             };
             writeln!(f, "{}: {status}: {}", d.recipient, d.subject)?;
             for line in &d.lines {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        if let Some(e) = self.escalation.as_ref().filter(|e| !e.lines.is_empty()) {
+            writeln!(f, "escalated to {}:", if e.accepted.is_empty() { "nobody (failed)".to_string() } else { e.accepted.join(", ") })?;
+            for line in &e.lines {
                 writeln!(f, "  {line}")?;
             }
         }
@@ -144,6 +156,7 @@ pub async fn plan_reminders(store: &Store, config: &Config, now: DateTime<Utc>) 
         successors: Some(&successors),
         rotations: Some(&rotations),
         usage: Some((config.usage.active_days, config.usage.idle_reminders)),
+        critical_days: Some(config.status.critical_days),
     };
     Ok(plan::plan_with(
         &credentials,
@@ -173,6 +186,7 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
         dry_run,
         transport_none,
         digests: Vec::new(),
+        escalation: None,
     };
     let mailer = if dry_run { None } else { Mailer::from_config(&config.email)? };
     let from = config.email.from.as_ref();
@@ -184,8 +198,13 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
     if let (Err(e), false) = (&http, config.webhooks.is_empty()) {
         tracing::error!(error = %e, "no webhook is called in this run");
     }
+    // Links are signed only for what is sent: a dry run shows none.
+    let signer = match dry_run {
+        true => None,
+        false => Some(store.link_signer(config.server.link_key.as_ref()).await?),
+    };
     for digest in &plan.digests {
-        let rendered = render::render(digest, &config.server.public_url, plan.now)?;
+        let rendered = render::render(digest, &config.server.public_url, plan.now, signer.as_ref())?;
         let lines = rendered.groups.iter().flat_map(|g| g.lines.iter().map(describe)).collect();
         let mut entry = DigestReport {
             recipient: digest.recipient.to_string(),
@@ -253,6 +272,10 @@ pub async fn try_remind(store: &Store, config: &Config, now: DateTime<Utc>, dry_
             }
         };
         report.digests.push(entry);
+    }
+    // Under the same lease: two processes would escalate the same credential twice.
+    if !dry_run && config.escalation.is_some() && lease.as_ref().is_none_or(|l| l.held()) {
+        report.escalation = Some(escalate::try_escalate(store, config, plan.now).await?);
     }
     if let Some(lease) = lease {
         lease.release().await;

@@ -98,7 +98,8 @@ impl Recipients {
         for m in self.for_environment(&c.environment) {
             add(Recipient::Email(m.clone()));
         }
-        if self.owners_notified.contains(&c.environment) {
+        // "Not mine": the owners said so, so the environment's own list takes over.
+        if self.owners_notified.contains(&c.environment) && c.attention.owner_disputed.is_none() {
             let owners = c.app_owners.as_deref().map(owner_contacts).unwrap_or_default();
             let notes = c.app_notes.as_deref().map(notes_contacts).unwrap_or_default();
             for address in owners.into_iter().chain(notes) {
@@ -250,6 +251,9 @@ pub struct Rules<'a> {
     /// `usage.active_days` and `usage.idle_reminders`: idle credentials get a cleanup notice
     /// instead of the ladder. Without it every credential follows the ladder.
     pub usage: Option<(i64, IdleReminders)>,
+    /// `status.critical_days`: acknowledged and snoozed credentials are held back (see
+    /// [`crate::domain::Attention::pause`]). Without it they are reminded like any other.
+    pub critical_days: Option<i64>,
 }
 
 /// Applies the ladder to `credentials` for every recipient of each.
@@ -269,6 +273,13 @@ pub fn plan_with(
     let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
     for credential in credentials.iter().filter(|c| c.is_live()) {
         if rules.exclusions.is_some_and(|x| x.find(credential, now).is_some()) {
+            continue;
+        }
+        // Held back for every recipient; the rungs crossed meanwhile are neither sent nor
+        // skipped, so on resuming the ladder sends the most urgent one, once.
+        if let Some(critical_days) = rules.critical_days
+            && credential.attention.pause(credential.end_at, critical_days, now).is_some()
+        {
             continue;
         }
         let rotation = rules.rotations.and_then(|r| r.get(&credential.id)).cloned();
@@ -318,30 +329,7 @@ mod tests {
     use super::*;
 
     fn credential(id: i64, env: &str, end: Timestamp) -> Credential {
-        Credential {
-            id,
-            environment: env.into(),
-            environment_id: 1,
-            portal_url: "https://portal.azure.com".into(),
-            application_id: id,
-            app_object_id: format!("obj-{id}"),
-            app_id: format!("app-{id}"),
-            app_display_name: Some(format!("app {id}")),
-            kind: crate::domain::CredentialKind::Secret,
-            key_id: format!("key-{id}"),
-            display_name: None,
-            hint: None,
-            start_at: None,
-            end_at: end,
-            first_seen_at: Timestamp::UNIX_EPOCH,
-            last_seen_at: Timestamp::UNIX_EPOCH,
-            removed_at: None,
-            app_source: crate::domain::Source::Application,
-            app_tags: Vec::new(),
-            app_notes: None,
-            app_owners: None,
-            last_use: crate::domain::LastUse::NotRead,
-        }
+        Credential::sample(id, env, end)
     }
 
     fn mb(s: &str) -> Mailbox {

@@ -3,7 +3,9 @@
 //! a header or forge a line; the HTML template escapes on top of that.
 
 use super::plan::{Digest, PlannedItem};
-use crate::domain::{CredentialKind, Rotation, Rung, Source, Timestamp, Usage, clean, credwatch_link};
+use crate::domain::{
+    CredentialKind, LINK_VALID_DAYS, LinkAction, LinkClaims, LinkSigner, Rotation, Rung, Source, Timestamp, Usage, clean, credwatch_link,
+};
 use askama::Template;
 use url::Url;
 
@@ -39,6 +41,43 @@ pub struct Line {
     pub last_used: String,
     /// The rotation verdict of the sign-in evidence, in words.
     pub rotation: Option<String>,
+    /// Who is on it, in words: an acknowledgement the reminders resumed after, a disputed owner.
+    pub attention: Vec<String>,
+    /// Signed links acting on this credential for this digest's recipient (none without a
+    /// signer, e.g. in a dry run).
+    pub actions: Vec<ActionLink>,
+}
+
+/// One signed action link of a line.
+#[derive(Debug, Clone)]
+pub struct ActionLink {
+    pub label: &'static str,
+    pub url: String,
+}
+
+/// Signs the action links of `item` for `recipient` (a ledger key), each with its own random id.
+fn action_links(item: &PlannedItem, recipient: &str, signer: &LinkSigner, dashboard: &str, now: Timestamp) -> Vec<ActionLink> {
+    use base64::Engine;
+    LinkAction::ALL
+        .into_iter()
+        // An expired credential can no longer be snoozed: the bound lies in the past.
+        .filter(|a| *a != LinkAction::Snooze || !item.expired(now))
+        .map(|action| {
+            let mut id = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut id);
+            let claims = LinkClaims {
+                credential_id: item.credential.id,
+                action,
+                recipient: recipient.to_string(),
+                expires: now.plus_days(LINK_VALID_DAYS).unix_seconds(),
+                id: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id),
+            };
+            ActionLink {
+                label: action.label(),
+                url: format!("{dashboard}/act/{}", signer.sign(&claims)),
+            }
+        })
+        .collect()
 }
 
 impl Line {
@@ -93,6 +132,8 @@ impl Line {
                 ),
                 _ => v.describe(),
             }),
+            attention: attention(c),
+            actions: Vec::new(),
             portal_link: c.portal_link(),
             credwatch_link: credwatch_link(public_url, &c.environment, &c.app_object_id),
             source_label: c.app_source.label(),
@@ -127,6 +168,24 @@ impl Line {
             },
         }
     }
+}
+
+/// What people said of a credential, for its reminder. Names are people's input: cleaned.
+fn attention(c: &crate::domain::Credential) -> Vec<String> {
+    let day = |t: Timestamp| t.naive_utc().format("%Y-%m-%d %H:%M UTC").to_string();
+    let mut out = Vec::new();
+    if let Some(a) = &c.attention.acknowledged {
+        out.push(format!("acknowledged by {} on {}, and still not rotated", clean(&a.by), day(a.at)));
+    }
+    if let Some(d) = &c.attention.owner_disputed {
+        let suggested = d
+            .suggested_owner
+            .as_deref()
+            .map(|s| format!("; suggested owner: {}", clean(s)))
+            .unwrap_or_default();
+        out.push(format!("owner disputed by {} on {}{suggested}", clean(&d.by), day(d.at)));
+    }
+    out
 }
 
 /// One environment's lines.
@@ -210,17 +269,27 @@ pub struct Rendered {
     pub groups: Vec<Group>,
 }
 
-pub fn render(digest: &Digest, public_url: &Url, now: Timestamp) -> Result<Rendered, askama::Error> {
+/// The digest's words; with a `signer`, every line carries signed action links for its recipient.
+pub fn render(digest: &Digest, public_url: &Url, now: Timestamp, signer: Option<&LinkSigner>) -> Result<Rendered, askama::Error> {
+    let dashboard = public_url.as_str().trim_end_matches('/').to_string();
     let groups: Vec<Group> = digest
         .groups()
         .into_iter()
         .map(|g| Group {
             environment: clean(g.environment),
-            lines: g.items.into_iter().map(|i| Line::new(i, public_url, now)).collect(),
+            lines: g
+                .items
+                .into_iter()
+                .map(|i| Line {
+                    actions: signer
+                        .map(|s| action_links(i, &digest.key, s, &dashboard, now))
+                        .unwrap_or_default(),
+                    ..Line::new(i, public_url, now)
+                })
+                .collect(),
         })
         .collect();
     let subject = subject(digest, now);
-    let dashboard = public_url.as_str().trim_end_matches('/').to_string();
     let text = DigestText {
         subject: &subject,
         groups: &groups,

@@ -146,10 +146,13 @@ fn teams_card(subject: &str, groups: &[Group], dashboard: &str) -> Value {
                 json!({"color": color, "weight": "Bolder"}),
             ));
             body.push(line_facts(l));
-            body.push(json!({"type": "ActionSet", "actions": [
-                {"type": "Action.OpenUrl", "title": "Open in the Azure portal", "url": l.portal_link},
-                {"type": "Action.OpenUrl", "title": "Open in credwatch", "url": l.credwatch_link}
-            ]}));
+            let mut actions = vec![
+                json!({"type": "Action.OpenUrl", "title": "Open in the Azure portal", "url": l.portal_link}),
+                json!({"type": "Action.OpenUrl", "title": "Open in credwatch", "url": l.credwatch_link}),
+            ];
+            // The same signed links as the e-mail: each opens a confirmation page.
+            actions.extend(l.actions.iter().map(|a| json!({"type": "Action.OpenUrl", "title": a.label, "url": a.url})));
+            body.push(json!({"type": "ActionSet", "actions": actions}));
         }
     }
     if shown < total {
@@ -158,6 +161,11 @@ fn teams_card(subject: &str, groups: &[Group], dashboard: &str) -> Value {
             json!({"isSubtle": true}),
         ));
     }
+    teams_message(body, dashboard)
+}
+
+/// A Teams Workflows message carrying one Adaptive Card of `body`, with a button to credwatch.
+pub fn teams_message(body: Vec<Value>, dashboard: &str) -> Value {
     json!({
         "type": "message",
         "attachments": [{

@@ -3,7 +3,7 @@
 
 use super::rows::At;
 use super::{Context, Store, StoreError};
-use crate::domain::{Credential, CredentialKind, LastUse, Sibling, Status, Thresholds, Timestamp};
+use crate::domain::{Acknowledgement, Attention, Credential, CredentialKind, Dispute, LastUse, Sibling, Status, Thresholds, Timestamp};
 use sqlx::{QueryBuilder, Sqlite};
 use std::sync::LazyLock;
 
@@ -44,6 +44,15 @@ pub(super) struct CredentialRow {
     usage_recorded: bool,
     #[serde(deserialize_with = "super::time::opt_ticks")]
     last_used_at: Option<Timestamp>,
+    acknowledged_by: Option<String>,
+    #[serde(deserialize_with = "super::time::opt_ticks")]
+    acknowledged_at: Option<Timestamp>,
+    #[serde(deserialize_with = "super::time::opt_ticks")]
+    snoozed_until: Option<Timestamp>,
+    owner_disputed_by: Option<String>,
+    #[serde(deserialize_with = "super::time::opt_ticks")]
+    owner_disputed_at: Option<Timestamp>,
+    suggested_owner: Option<String>,
 }
 
 impl TryFrom<CredentialRow> for Credential {
@@ -81,6 +90,15 @@ impl TryFrom<CredentialRow> for Credential {
             removed_at: r.removed_at,
             app_notes: r.app_notes,
             last_use: LastUse::from_stored(r.usage_read, r.usage_recorded, r.last_used_at),
+            attention: Attention {
+                acknowledged: r.acknowledged_by.zip(r.acknowledged_at).map(|(by, at)| Acknowledgement { by, at }),
+                snoozed_until: r.snoozed_until,
+                owner_disputed: r.owner_disputed_by.zip(r.owner_disputed_at).map(|(by, at)| Dispute {
+                    by,
+                    at,
+                    suggested_owner: r.suggested_owner,
+                }),
+            },
         })
     }
 }
@@ -236,7 +254,7 @@ impl CredentialFilter {
 }
 
 /// Every column of a [`CredentialRow`], in its field order: the SQL, and the name it is read by.
-const FIELDS: [(&str, &str); 24] = [
+const FIELDS: [(&str, &str); 30] = [
     ("c.id", "id"),
     ("e.name", "environment"),
     ("c.environment_id", "environment_id"),
@@ -266,6 +284,13 @@ const FIELDS: [(&str, &str); 24] = [
     ("e.usage_read_at IS NOT NULL", "usage_read"),
     ("u.key_id IS NOT NULL", "usage_recorded"),
     ("u.last_sign_in_at", "last_used_at"),
+    // Acknowledgements (migrations/0011_acknowledgements.sql), on the rows themselves.
+    ("c.acknowledged_by", "acknowledged_by"),
+    ("c.acknowledged_at", "acknowledged_at"),
+    ("c.snoozed_until", "snoozed_until"),
+    ("a.owner_disputed_by", "owner_disputed_by"),
+    ("a.owner_disputed_at", "owner_disputed_at"),
+    ("a.suggested_owner", "suggested_owner"),
 ];
 
 /// Where the columns of [`FIELDS`] come from, after the credentials `c`.

@@ -8,6 +8,7 @@
 mod calendar;
 mod credentials;
 mod dashboard;
+mod events;
 mod files;
 pub mod lease;
 mod reminders;
@@ -19,6 +20,7 @@ mod usage;
 pub use calendar::DayCount;
 pub use credentials::{CredentialFilter, Expiry, MIN_INDEXED_SEARCH_CHARS, SHORT_SEARCH_SCAN, SearchHit, search_is_indexed};
 pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts};
+pub use events::{ActionError, Actor, CredentialAction, EventFilter, EventRow};
 pub use reminders::ReminderRow;
 pub use sync::{ListingCounts, Owners, RunRow, Staging};
 pub use usage::{ApplicationUsage, UsageCount};

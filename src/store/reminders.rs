@@ -3,7 +3,7 @@
 //! ledger never claims a reminder that was lost.
 
 use super::{Context, Store, StoreError};
-use crate::domain::{Rung, Timestamp};
+use crate::domain::{EventKind, Rung, Timestamp, Via};
 use sqlx::{QueryBuilder, Sqlite};
 
 /// One ledger row.
@@ -86,6 +86,18 @@ impl Store {
                     .push_bind(decided_at);
             });
             q.push(" ON CONFLICT (credential_id, rung, recipient) DO NOTHING");
+            q.build().execute(&mut *tx).await.context(CTX)?;
+        }
+        // The event log's `reminded`, in the same transaction: the log and the ledger agree.
+        for chunk in sent.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO credential_events (credential_id, at, kind, via, note) ");
+            q.push_values(chunk, |mut b, (credential, rung)| {
+                b.push_bind(*credential)
+                    .push_bind(decided_at)
+                    .push_bind(EventKind::Reminded.as_str())
+                    .push_bind(Via::System.as_str())
+                    .push_bind(format!("to {recipient} ({rung})"));
+            });
             q.build().execute(&mut *tx).await.context(CTX)?;
         }
         tx.commit().await.context(CTX)

@@ -46,6 +46,10 @@ pub struct CredentialJson {
     pub usage: Usage,
     /// What the sign-in evidence says of a rotation away from this credential, if any.
     pub rotation: Option<Rotation>,
+    /// Who said "I'm on it", or null.
+    pub acknowledged_by: Option<String>,
+    /// Until when its reminders are snoozed (RFC 3339), or null when not snoozed now.
+    pub snoozed_until: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +67,8 @@ impl CredentialJson {
             until: r.until.map(|u| u.to_string()),
         });
         CredentialJson {
+            acknowledged_by: c.attention.acknowledged.as_ref().map(|a| a.by.clone()),
+            snoozed_until: c.attention.snoozed_until.filter(|u| *u > now).map(rfc3339),
             source: c.app_source,
             excluded,
             superseded_by: None,
@@ -187,8 +193,7 @@ pub async fn credentials_csv(query: web::Query<CredentialQuery>, state: web::Dat
                 }
                 let _ = write!(
                     out,
-                    "{},{},{},{},{},{},{}
-",
+                    "{},{},{},{},{},{},{},",
                     j.start.as_deref().unwrap_or(""),
                     j.end,
                     j.days_left,
@@ -197,12 +202,14 @@ pub async fn credentials_csv(query: web::Query<CredentialQuery>, state: web::Dat
                     j.usage.as_str(),
                     j.rotation.map(|r| r.as_str()).unwrap_or("")
                 );
+                push_text_cell(&mut out, j.acknowledged_by.as_deref().unwrap_or(""));
+                let _ = write!(out, ",{}\r\n", j.snoozed_until.as_deref().unwrap_or(""));
             }
             Ok::<_, StoreError>(Bytes::from(out))
         }
     });
     let body = futures_util::stream::once(async {
-        stream::chunk("environment,app_object_id,app_id,app_display_name,kind,key_id,display_name,hint,start,end,days_left,status,last_used_at,usage,rotation\r\n")
+        stream::chunk("environment,app_object_id,app_id,app_display_name,kind,key_id,display_name,hint,start,end,days_left,status,last_used_at,usage,rotation,acknowledged_by,snoozed_until\r\n")
     })
     .chain(rows.map_err(stream::cut_short("streaming /api/v1/credentials.csv")));
     Ok(HttpResponse::Ok()

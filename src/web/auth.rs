@@ -116,6 +116,8 @@ impl AuthGuard {
             || path == "/calendar.ics"
             || path.starts_with("/calendar/")
             || path == "/favicon.ico"
+            // Signed action links carry their own authority (see `web::act`).
+            || path.starts_with("/act/")
     }
 
     pub async fn decide(&self, path: &str, headers: &header::HeaderMap, peer: Option<IpAddr>) -> Verdict {
@@ -276,6 +278,26 @@ fn basic_credentials(authorization: &str) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
+}
+
+/// Who may act on credentials from the dashboard, as the request was let in: the Basic login,
+/// the user the proxy named, or "anonymous" when `mode = "none"` allows actions
+/// (`anonymous_actions`). `None`: nobody to record, so no action. The guard checked the
+/// request before any handler sees it.
+pub fn acting_user(config: &AuthConfig, headers: &header::HeaderMap) -> Option<String> {
+    match &config.mode {
+        AuthMode::None => config.anonymous_actions.then(|| "anonymous".to_string()),
+        AuthMode::Basic { .. } => {
+            let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())?;
+            basic_credentials(authorization).map(|(user, _)| user)
+        }
+        AuthMode::Proxy { user_header, .. } => headers
+            .get(user_header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
+    }
 }
 
 /// Answers that may carry credential data or a token must not be kept by browsers or proxies;

@@ -375,6 +375,8 @@ pub struct ApplicationPage {
     note_contacts: Vec<String>,
     tags: Vec<String>,
     notify_owners: bool,
+    /// Acknowledge, snooze, not mine, rotated; and the event log (issue 15).
+    actions: super::act::Panel,
 }
 
 /// One owner on the application page.
@@ -385,7 +387,11 @@ struct OwnerView {
 }
 
 #[get("/environments/{name}/applications/{object_id}")]
-pub async fn application(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<ApplicationPage, PageError> {
+pub async fn application(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<ApplicationPage, PageError> {
     let (name, object_id) = path.into_inner();
     let now = Timestamp::from(Utc::now());
     let env = active_environment(&state, &name).await?;
@@ -419,6 +425,7 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
         })
         .partition(|r| r.removed.is_none());
     let usage = application_usage(&state, &env, &app, now).await?;
+    let actions = super::act::panel(&state, req.headers(), &env, app.id, &app.object_id, &creds, now).await?;
     let owners: Option<Vec<OwnerView>> = app.owners.clone().map(|o| {
         o.into_iter()
             .map(|o| OwnerView {
@@ -471,6 +478,7 @@ pub async fn application(state: web::Data<AppState>, path: web::Path<(String, St
         live,
         history,
         usage,
+        actions,
     };
     Ok(page)
 }

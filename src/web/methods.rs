@@ -11,6 +11,11 @@ use actix_web::{Error, HttpResponse};
 /// What every route allows.
 pub const ALLOW: &str = "GET, HEAD";
 
+/// Paths whose routes take a POST: the action forms (`web::act`).
+fn accepts_post(path: &str) -> bool {
+    path.starts_with("/act/") || path.starts_with("/environments/") && path.ends_with("/actions")
+}
+
 /// The middleware: HEAD is routed as GET (the server leaves the body out of a HEAD answer by
 /// itself); another method on a known path gets 405.
 pub async fn methods(
@@ -20,6 +25,8 @@ pub async fn methods(
     match *req.method() {
         Method::GET => {}
         Method::HEAD => req.head_mut().method = Method::GET,
+        // The forms of signed action links (see `web::act`): their handlers check the rest.
+        Method::POST if accepts_post(req.path()) => {}
         _ if req.request().resource_map().has_resource(req.path()) => {
             let response = HttpResponse::MethodNotAllowed()
                 .insert_header((header::ALLOW, ALLOW))

@@ -73,6 +73,18 @@ pub async fn metrics(state: web::Data<AppState>, cache: web::Data<SnapshotCache>
         "Reminders the mail server accepted.",
     );
     let _ = writeln!(out, "credwatch_reminders_sent_total {sent}");
+    let events = state.store.event_counts().await?;
+    header(
+        &mut out,
+        "credwatch_events_total",
+        "counter",
+        "Events of the credential event log by kind (acknowledgements, snoozes, escalations, …).",
+    );
+    // Every kind, zeros included: a rate over a series that appears late misses its first step.
+    for kind in crate::domain::EventKind::ALL {
+        let n = events.iter().find(|(k, _)| k == kind.as_str()).map_or(0, |(_, n)| *n);
+        let _ = writeln!(out, "credwatch_events_total{{kind=\"{}\"}} {n}", kind.as_str());
+    }
     header(
         &mut out,
         "credwatch_credentials",

@@ -5,6 +5,7 @@
 //! `embedded`, `view`, `layout`, `error`, `stream`), leaves never use handlers, and this file
 //! only wires routes.
 
+pub mod act;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod calendar;
 pub mod dashboard;
 mod embedded;
 pub mod error;
+pub mod events;
 pub mod findings;
 pub mod health;
 pub mod host;
@@ -42,10 +44,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(dashboard::overview)
         .service(inventory::environment)
         .service(inventory::application)
+        .service(act::confirm)
+        .service(act::act)
+        .service(act::dashboard_act)
         .service(api::credentials)
         .service(api::credentials_csv)
         .service(api::environments)
         .service(api::findings)
+        .service(events::events)
         .service(findings::findings_page)
         .service(metrics::metrics)
         .service(assets::asset)

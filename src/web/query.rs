@@ -12,7 +12,7 @@
 
 use super::error::{ApiError, PageError};
 use crate::domain::Timestamp;
-use crate::domain::{CredentialKind, Status};
+use crate::domain::{CredentialKind, EventKind, Status};
 use crate::store::Cursor;
 use actix_web::error::QueryPayloadError;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -81,6 +81,29 @@ impl InventoryQuery {
         }
     }
 }
+
+/// `/api/v1/events`.
+#[derive(Debug, Default, Deserialize)]
+pub struct EventQuery {
+    #[serde(default, deserialize_with = "environment")]
+    pub environment: Option<String>,
+    #[serde(default, deserialize_with = "key_id")]
+    pub key_id: Option<String>,
+    #[serde(default, deserialize_with = "event_kind")]
+    pub kind: Option<EventKind>,
+    /// At or after this instant (RFC 3339).
+    #[serde(default, deserialize_with = "since")]
+    pub since: Option<Timestamp>,
+    /// Paging: events older than the one with this id (the previous page's `next` says it).
+    #[serde(default, deserialize_with = "before_event")]
+    pub before: Option<i64>,
+    #[serde(default, deserialize_with = "limit")]
+    pub limit: Option<u32>,
+}
+
+/// Events per page of `/api/v1/events` unless `limit` says otherwise, and the most allowed.
+pub const EVENTS_PER_PAGE: u32 = 100;
+pub const MAX_EVENTS_PER_PAGE: u32 = 1_000;
 
 /// The calendar feed's filters (`/calendar.ics`, `/calendar/{environment}.ics`). Read with
 /// [`after_check`] once the token matched, so that without it every address is a 403.
@@ -185,6 +208,43 @@ fn whole_number(text: &str) -> Result<Option<u32>, ()> {
 
 fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     parameter(d, "environment", |s| Ok(s.to_string()))
+}
+
+fn key_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    parameter(d, "key_id", |s| match s.chars().count() {
+        // Key ids are GUIDs; anything much longer is not one.
+        n if n > 64 || s.chars().any(char::is_control) => Err("is not a key id (a GUID)".to_string()),
+        _ => Ok(s.to_string()),
+    })
+}
+
+fn event_kind<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EventKind>, D::Error> {
+    parameter(d, "kind", |s| {
+        EventKind::parse(s).ok_or_else(|| {
+            let allowed: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("“{s}” is not a kind of event; use one of {}", allowed.join(", "))
+        })
+    })
+}
+
+fn since<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    parameter(d, "since", |s| {
+        Timestamp::parse(s).map_err(|_| format!("“{s}” is not an instant like 2026-03-01T00:00:00Z (RFC 3339)"))
+    })
+}
+
+fn before_event<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    parameter(d, "before", |s| match s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<i64>().ok()).flatten() {
+        Some(n) => Ok(n),
+        None => Err(format!("“{s}” is not an event id, as the previous page's next link gives it")),
+    })
+}
+
+fn limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    parameter(d, "limit", |s| match whole_number(s) {
+        Ok(n) => Ok(n.unwrap_or(u32::MAX).clamp(1, MAX_EVENTS_PER_PAGE)),
+        Err(()) => Err(format!("“{s}” is not a number of events (1 to {MAX_EVENTS_PER_PAGE})")),
+    })
 }
 
 fn search<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -3,7 +3,7 @@
 //! answer streams) names the request. The id goes back in `X-Request-Id`, for a user to quote.
 //!
 //! The span holds the method and the path, never the query string: the calendar's token travels
-//! there.
+//! there. A signed action link's token is in its path, and is left out too.
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -28,6 +28,11 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
+/// The path as the log shows it: an action link's token replaced (it acts on a credential).
+fn loggable(path: &str) -> &str {
+    if path.starts_with("/act/") { "/act/[link]" } else { path }
+}
+
 /// The middleware (`middleware::from_fn(trace_requests)`); wrap it outermost, so the guards'
 /// answers carry the id too.
 pub async fn trace_requests(
@@ -35,7 +40,7 @@ pub async fn trace_requests(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<InSpan>, actix_web::Error> {
     let id = request_id(req.headers());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %loggable(req.path()));
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     tracing::debug!(

@@ -31,6 +31,8 @@ async fn credentials_api_has_the_spec_shape_and_filters() {
     let keys: BTreeSet<&str> = SPEC_FIELDS
         .iter()
         .chain(&["source", "excluded", "superseded_by", "last_used_at", "usage", "rotation"])
+        // Issue 15.
+        .chain(&["acknowledged_by", "snoozed_until"])
         .copied()
         .collect();
     let now = credwatch::domain::Timestamp::from(chrono::Utc::now());
@@ -138,13 +140,18 @@ async fn csv_export_has_the_same_rows_and_is_safe_in_a_spreadsheet() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
     assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
-    let rows = csv_rows(&r.text().await.unwrap());
+    let text = r.text().await.unwrap();
+    // RFC 4180: every record ends in CRLF (a quoted cell may hold a bare line break of its own).
+    assert!(text.ends_with("\r\n") && text.matches("\r\n").count() > 10, "records end in CRLF");
+    assert_eq!(text.matches('\n').count(), text.matches("\r\n").count(), "no record ends in a bare LF");
+    let rows = csv_rows(&text);
     let json = app.credentials("?environment=prod").await;
     assert_eq!(rows[0][..12], SPEC_FIELDS, "SPEC.md's columns, in its order");
-    assert_eq!(rows[0][12..], ["last_used_at", "usage", "rotation"], "then issue 14's");
+    assert_eq!(rows[0][12..15], ["last_used_at", "usage", "rotation"], "then issue 14's");
+    assert_eq!(rows[0][15..], ["acknowledged_by", "snoozed_until"], "then issue 15's");
     assert_eq!(rows.len() - 1, json.len());
     for (row, c) in rows[1..].iter().zip(&json) {
-        assert_eq!(row.len(), 15);
+        assert_eq!(row.len(), 17);
         assert_eq!(row[13], c["usage"].as_str().unwrap());
         assert_eq!(row[5], c["key_id"].as_str().unwrap());
         assert_eq!(row[10], c["days_left"].to_string());

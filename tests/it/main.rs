@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod acknowledge;
 mod api;
 mod architecture;
 mod auth;

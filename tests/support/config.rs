@@ -18,6 +18,7 @@ pub struct ConfigFile {
     pub calendar: Option<Calendar>,
     pub sync: Option<Sync>,
     pub usage: Option<Usage>,
+    pub escalation: Option<Escalation>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub environments: Vec<Environment>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -66,6 +67,8 @@ pub struct Server {
     pub public_url: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    pub link_key_env: Option<String>,
+    pub link_key_file: Option<PathBuf>,
     pub auth: Option<Auth>,
 }
 
@@ -73,6 +76,7 @@ pub struct Server {
 pub struct Auth {
     pub mode: Option<String>,
     pub allow_anonymous: Option<bool>,
+    pub anonymous_actions: Option<bool>,
     pub realm: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<User>,
@@ -108,11 +112,22 @@ pub struct Status {
     pub warning_days: Option<i64>,
 }
 
+/// `[escalation]`.
+#[derive(Serialize, Default, Clone, Debug)]
+pub struct Escalation {
+    pub within_days: Option<i64>,
+    pub after_hours: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    pub webhook: Option<String>,
+}
+
 #[derive(Serialize, Default, Clone, Debug)]
 pub struct Reminders {
     pub days_before: Option<Vec<i64>>,
     pub expired_notice: Option<bool>,
     pub builtin_exclusions: Option<Vec<String>>,
+    pub min_notice_days: Option<i64>,
 }
 
 impl Reminders {
@@ -122,6 +137,7 @@ impl Reminders {
             days_before: Some(days_before.to_vec()),
             expired_notice: Some(true),
             builtin_exclusions: None,
+            min_notice_days: None,
         }
     }
 }

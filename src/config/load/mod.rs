@@ -147,6 +147,10 @@ impl Loader<'_> {
         }
         let reminders = Ladder::new(days_before, raw.reminders.expired_notice.unwrap_or(defaults::EXPIRED_NOTICE));
         let builtin = raw.reminders.builtin_exclusions.take();
+        let min_notice_days = raw.reminders.min_notice_days.unwrap_or(defaults::MIN_NOTICE_DAYS);
+        if min_notice_days < 0 {
+            return Err(self.err("reminders.min_notice_days", format!("{min_notice_days} is negative; it counts days before the end")));
+        }
         let email = self.email(raw.email)?;
         let calendar = CalendarConfig {
             token: self.secret_source(
@@ -184,6 +188,10 @@ impl Loader<'_> {
         }
         let exclusions = self.exclusions(raw.exclusions, builtin, &environments)?;
         let webhooks = self.webhooks(raw.webhooks, &environments)?;
+        let escalation = match raw.escalation {
+            None => None,
+            Some(e) => Some(self.escalation(e, &status, &email, &webhooks)?),
+        };
         Ok(Config {
             source: source.map(Path::to_path_buf),
             server,
@@ -191,6 +199,7 @@ impl Loader<'_> {
             schedule,
             status,
             reminders,
+            min_notice_days,
             email,
             calendar,
             sync,
@@ -198,6 +207,7 @@ impl Loader<'_> {
             environments,
             exclusions,
             webhooks,
+            escalation,
             warnings: self.warnings.take(),
         })
     }
@@ -240,6 +250,45 @@ impl Loader<'_> {
         Ok(Job {
             expression,
             schedule: Some(schedule),
+        })
+    }
+
+    /// `[escalation]`: somewhere to go, and a sound window.
+    fn escalation(
+        &self,
+        raw: crate::config::raw::RawEscalation,
+        status: &Thresholds,
+        email: &EmailConfig,
+        webhooks: &[crate::config::WebhookConfig],
+    ) -> Result<crate::config::EscalationConfig, ConfigError> {
+        let within_days = raw.within_days.unwrap_or(status.critical_days);
+        if within_days < 0 {
+            return Err(self.err("escalation.within_days", format!("{within_days} is negative")));
+        }
+        let after_hours = raw.after_hours.unwrap_or(defaults::ESCALATION_AFTER_HOURS);
+        if after_hours < 0 {
+            return Err(self.err("escalation.after_hours", format!("{after_hours} is negative")));
+        }
+        let mut to = Vec::new();
+        for (i, a) in raw.to.iter().enumerate() {
+            to.push(self.mailbox(&format!("escalation.to[{i}]"), a)?);
+        }
+        if !to.is_empty() && email.from.is_none() {
+            return Err(self.err("escalation.to", "needs an [email] table with a sender to send escalations"));
+        }
+        if let Some(w) = &raw.webhook
+            && !webhooks.iter().any(|h| h.name == *w)
+        {
+            return Err(self.err("escalation.webhook", format!("{w:?} is not the name of a [[webhooks]] entry")));
+        }
+        if to.is_empty() && raw.webhook.is_none() {
+            return Err(self.err("escalation", "names neither addresses (to) nor a webhook: escalations would go nowhere"));
+        }
+        Ok(crate::config::EscalationConfig {
+            within_days,
+            after_hours,
+            to,
+            webhook: raw.webhook,
         })
     }
 

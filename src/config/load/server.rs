@@ -60,11 +60,26 @@ impl Loader<'_> {
                 ),
             );
         }
+        let link_key = self.secret_source(
+            "server.link_key_env",
+            raw.link_key_env.as_deref(),
+            "server.link_key_file",
+            raw.link_key_file.as_deref(),
+        )?;
+        if let Some(key) = &link_key {
+            use secrecy::ExposeSecret;
+            // Shorter keys could be guessed offline from one signed link.
+            if key.expose_secret().len() < 32 {
+                let which = if raw.link_key_env.is_some() { "server.link_key_env" } else { "server.link_key_file" };
+                return Err(self.err(which, "the key must be at least 32 characters long (e.g. `openssl rand -base64 33`)"));
+            }
+        }
         Ok(ServerConfig {
             listen,
             public_url,
             allowed_hosts,
             auth,
+            link_key,
         })
     }
 
@@ -73,6 +88,7 @@ impl Loader<'_> {
     fn other_mode_keys(&self, raw: &RawAuth, mode: &str) -> Result<(), ConfigError> {
         let set = [
             ("allow_anonymous", "none", raw.allow_anonymous.is_some()),
+            ("anonymous_actions", "none", raw.anonymous_actions.is_some()),
             ("users", "basic", !raw.users.is_empty()),
             ("realm", "basic", raw.realm.is_some()),
             ("password_checks", "basic", raw.password_checks.is_some()),
@@ -97,6 +113,7 @@ impl Loader<'_> {
             raw.metrics_token_file.as_deref(),
         )?;
         let mode_name = raw.mode.as_deref().unwrap_or(defaults::AUTH_MODE);
+        let anonymous_actions = raw.anonymous_actions;
         if matches!(mode_name, "none" | "basic" | "proxy") {
             self.other_mode_keys(&raw, mode_name)?;
         }
@@ -201,6 +218,10 @@ impl Loader<'_> {
                 ));
             }
         };
-        Ok(AuthConfig { mode, metrics_token })
+        Ok(AuthConfig {
+            mode,
+            metrics_token,
+            anonymous_actions: anonymous_actions.unwrap_or(defaults::ANONYMOUS_ACTIONS),
+        })
     }
 }

@@ -161,14 +161,29 @@ async fn diff(
     .execute(&mut *tx)
     .await
     .context(CTX)?;
-    let removed = run_sql(
+    // The removed ids come back (no second scan) for the event log's `removed` (issue 15).
+    let removed_ids: Vec<i64> = run_sql(
         "UPDATE credentials SET removed_at = ?2, last_seen_at = COALESCE(?4, last_seen_at)
-         WHERE environment_id = ?1 AND removed_at IS NULL AND id NOT IN (SELECT credential_id FROM temp.stage_match)",
+         WHERE environment_id = ?1 AND removed_at IS NULL AND id NOT IN (SELECT credential_id FROM temp.stage_match)
+         RETURNING id",
     )
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await
     .context(CTX)?
-    .rows_affected() as i64;
+    .iter()
+    .map(|row| sqlx::Row::get(row, 0))
+    .collect();
+    let removed = removed_ids.len() as i64;
+    if !removed_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO credential_events (credential_id, at, kind, via) SELECT value, ?, 'removed', 'system' FROM json_each(?)",
+        )
+        .bind(now)
+        .bind(crate::store::credentials::ids_json(&removed_ids))
+        .execute(&mut *tx)
+        .await
+        .context(CTX)?;
+    }
     run_sql(
         "UPDATE credentials AS c SET display_name = s.display_name, hint = s.hint, start_at = s.start_at, end_at = s.end_at,
            last_seen_at = ?2, last_seen_run = ?3, removed_at = NULL
