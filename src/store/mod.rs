@@ -12,6 +12,7 @@ mod files;
 pub mod lease;
 mod reminders;
 mod rows;
+mod sessions;
 mod sync;
 mod time;
 mod usage;
@@ -20,6 +21,7 @@ pub use calendar::DayCount;
 pub use credentials::{CredentialFilter, Expiry, MIN_INDEXED_SEARCH_CHARS, SHORT_SEARCH_SCAN, SearchHit, search_is_indexed};
 pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts};
 pub use reminders::ReminderRow;
+pub use sessions::SessionRow;
 pub use sync::{ListingCounts, Owners, RunRow, Staging};
 pub use usage::{ApplicationUsage, UsageCount};
 

@@ -3,9 +3,11 @@
 //! token (calendar clients cannot log in); `/metrics` also opens to its own bearer token.
 
 mod checks;
+pub mod oidc;
 mod throttle;
 
 pub use checks::CheckStats;
+pub use oidc::{Role, User};
 pub use throttle::FREE_FAILURES;
 
 use crate::config::{AuthConfig, AuthMode};
@@ -51,6 +53,8 @@ pub struct AuthGuard {
     verified: Mutex<HashSet<[u8; 32]>>,
     checks: Arc<Checks>,
     throttle: Throttle,
+    /// The sign-in side of `mode = "oidc"`.
+    oidc: Option<Arc<oidc::Oidc>>,
 }
 
 /// What the guard decided about a request.
@@ -94,7 +98,12 @@ impl AuthGuard {
             .first()
             .map(|(_, hash)| StoredHash::decoy(hash))
             .unwrap_or_else(StoredHash::default_decoy);
+        let oidc = match &config.mode {
+            AuthMode::Oidc(oidc) => Some(Arc::new(oidc::Oidc::new((**oidc).clone()))),
+            _ => None,
+        };
         AuthGuard {
+            oidc,
             config,
             accounts,
             decoy,
@@ -154,6 +163,8 @@ impl AuthGuard {
                     Verdict::Forbidden("the proxy did not name a user")
                 }
             }
+            // Sessions and access tokens are checked by `oidc::Oidc::access`.
+            AuthMode::Oidc(_) => Verdict::Challenge,
         }
     }
 
@@ -308,6 +319,22 @@ async fn answer(
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
     let peer = req.peer_addr().map(|a| a.ip());
+    if let Some(oidc) = guard.oidc.clone()
+        && !req.path().starts_with("/auth/")
+        && guard.decide(req.path(), req.headers(), peer).await != Verdict::Allow
+    {
+        let store = req.app_data::<web::Data<crate::web::state::AppState>>().map(|s| s.store.clone());
+        let access = oidc.access(&req, store.as_ref()).await;
+        if let oidc::Access::Allowed(user) = access {
+            actix_web::HttpMessage::extensions_mut(&req).insert(user);
+            return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        }
+        let response = oidc.refuse(access, &req);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    if guard.oidc.is_some() {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    }
     let text = |mut response: actix_web::HttpResponseBuilder, body: String| response.content_type("text/plain; charset=utf-8").body(body);
     let response = match guard.decide(req.path(), req.headers(), peer).await {
         Verdict::Allow => return next.call(req).await.map(ServiceResponse::map_into_left_body),
