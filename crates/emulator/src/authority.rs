@@ -336,15 +336,18 @@ pub(crate) fn redeem(tenant: &str, client_id: &str, form: &HashMap<String, Strin
     }))
 }
 
-/// An app-only access token for the API app named by `scope` (`{client_id}/.default` gives a
+/// An app-only access token for the API app (a client of the tenant) named by `scope`, or `None`
+/// for another resource such as Graph (`{client_id}/.default` gives a
 /// v2.0 token whose `aud` is the client id; `api://{client_id}/.default` a v1.0 token whose `aud`
 /// is that App ID URI), carrying the app roles granted to the caller.
 pub(crate) fn api_token(tenant: &str, caller: &str, scope: &str, shared: &Shared) -> Option<Value> {
     let resource = scope.strip_suffix("/.default")?;
-    if resource.starts_with("https://graph.") {
+    let state = shared.lock();
+    // Graph's scope (whatever host the test serves Graph from) is not an app of the tenant.
+    let app = resource.strip_prefix("api://").unwrap_or(resource);
+    if !state.tenants.get(tenant).is_some_and(|t| t.clients.contains_key(app)) {
         return None;
     }
-    let state = shared.lock();
     let roles = state.authority.app_roles.get(&(tenant.to_string(), caller.to_string())).cloned().unwrap_or_default();
     let now = Utc::now().timestamp();
     let (ver, iss) = if resource.starts_with("api://") {

@@ -276,8 +276,10 @@ impl Oidc {
         let discovery = self.discovery().await?;
         let tid = claims.tid.clone().unwrap_or_default();
         let v2_issuer = discovery.issuer.replace("{tenantid}", &tid);
-        let issuer_ok = claims.iss == v2_issuer
-            || (v1 && claims.iss == format!("https://sts.windows.net/{tid}/") && discovery.issuer.contains(&format!("/{tid}/")));
+        // The issuer names the tenant (`…/{tid}/v2.0`); `tid` must be that same tenant, so a
+        // single-tenant app's issuer pins both.
+        let names_tid = v2_issuer.contains(&format!("/{tid}/"));
+        let issuer_ok = names_tid && (claims.iss == v2_issuer || (v1 && claims.iss == format!("https://sts.windows.net/{tid}/")));
         if tid.is_empty() || !issuer_ok {
             return Err(TokenProblem::Issuer(claims.iss));
         }
