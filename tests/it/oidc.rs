@@ -4,7 +4,7 @@
 use crate::support::app::TestApp;
 use crate::support::config::Auth;
 use crate::support::{SECRET, World, http_builder};
-use credwatch_emulator::{ClientAuth, TestUser};
+use credwatch_emulator::{AuthMethod, ClientAuth, TestUser};
 use serde_json::json;
 
 const TENANT: &str = "33333333-3333-4333-8333-333333333333";
@@ -27,6 +27,11 @@ fn auth(w: &World) -> Auth {
 /// credwatch with sign-in on, its app registered in the emulator's tenant, a reader and a user
 /// without a role on the sign-in page, and a script client granted the read role.
 async fn serve() -> (World, TestApp) {
+    serve_with(|_, _| {}).await
+}
+
+/// [`serve`], with `adjust` changing the world and `[server.auth]` first.
+async fn serve_with(adjust: impl FnOnce(&mut World, &mut Auth)) -> (World, TestApp) {
     let mut w = World::new().await;
     w.emu.register_client(TENANT, APP, ClientAuth::Secret { value: SECRET.into(), expired: false });
     w.emu.register_client(TENANT, SCRIPT, ClientAuth::Secret { value: SECRET.into(), expired: false });
@@ -50,7 +55,9 @@ async fn serve() -> (World, TestApp) {
         },
     );
     w.vars.insert("SIGNIN_SECRET".into(), SECRET.into());
-    w.file.server().auth = Some(auth(&w));
+    let mut auth = auth(&w);
+    adjust(&mut w, &mut auth);
+    w.file.server().auth = Some(auth);
     let app = TestApp::start(w.config()).await;
     (w, app)
 }
@@ -337,4 +344,68 @@ async fn scripts_use_access_tokens_and_forged_ones_are_refused() {
         assert_eq!(bearer(&app, "/api/v1/credentials", &token).await, 401);
     }
     assert!(w.emu.jwks_requests() <= 3, "{} JWKS fetches", w.emu.jwks_requests());
+}
+
+#[tokio::test]
+async fn id_tokens_with_a_wrong_nonce_audience_issuer_or_lifetime_sign_nobody_in() {
+    let (w, app) = serve().await;
+    let now = chrono::Utc::now().timestamp();
+    let tampered = [
+        json!({"nonce": "not-the-one-sent"}),
+        json!({"aud": "another-app"}),
+        json!({"iss": w.emu.issuer("44444444-4444-4444-8444-444444444444")}),
+        json!({"exp": now - 600}),
+    ];
+    for claims in tampered {
+        let started = start_sign_in(&app, READER, "/").await;
+        w.emu.tamper_next_id_token(claims.clone());
+        let r = callback(&app, &started.callback_query, &format!("credwatch_login={}", started.login_cookie)).await;
+        assert_eq!(r.status(), 401, "{claims}");
+        assert!(set_cookie(&r, "credwatch_session").is_none(), "{claims}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn the_code_is_redeemed_with_the_apps_certificate() {
+    let pem = World::fixture("client-cert.pem");
+    let (w, app) = serve_with(|w, auth| {
+        w.emu.register_client(TENANT, APP, ClientAuth::Certificate { pem: std::fs::read_to_string(&pem).unwrap() });
+        auth.client_secret_env = None;
+        auth.certificate_path = Some(pem.clone());
+    })
+    .await;
+    let started = start_sign_in(&app, READER, "/").await;
+    let r = callback(&app, &started.callback_query, &format!("credwatch_login={}", started.login_cookie)).await;
+    assert_eq!(r.status(), 303);
+    let redemption = w.emu.requests().into_iter().rev().find(|r| r.path.ends_with("/oauth2/v2.0/token")).unwrap();
+    assert!(
+        matches!(redemption.auth_method, Some(AuthMethod::AssertionPs256 | AuthMethod::AssertionRs256)),
+        "{redemption:?}"
+    );
+}
+
+/// The emulator checks PKCE as Entra does, so the flow above proves credwatch's verifier matches
+/// its challenge: a code redeemed with another verifier is refused.
+#[tokio::test]
+async fn the_emulator_refuses_a_code_with_the_wrong_verifier() {
+    let (w, app) = serve().await;
+    let started = start_sign_in(&app, READER, "/").await;
+    let code = url::form_urlencoded::parse(started.callback_query.as_bytes()).find(|(k, _)| k == "code").unwrap().1.to_string();
+    let r = crate::support::http()
+        .post(format!("{}/{TENANT}/oauth2/v2.0/token", w.emu.url()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", APP),
+            ("client_secret", SECRET),
+            ("code", &code),
+            ("redirect_uri", "https://credwatch.example.com/auth/callback"),
+            ("code_verifier", "not-the-verifier-credwatch-made-for-this-code"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("AADSTS501481"));
 }

@@ -81,6 +81,8 @@ pub(crate) struct Authority {
     /// Index of the key that signs now; the JWKS lists every key up to it.
     current: usize,
     pub jwks_requests: usize,
+    /// Claims the next ID token gets instead of the right ones (a test of credwatch's checks).
+    pub next_id_token: Option<Value>,
 }
 
 impl Default for Authority {
@@ -92,6 +94,7 @@ impl Default for Authority {
             keys: KEY_PEMS.iter().map(|pem| SigningKey::load(pem)).collect(),
             current: 0,
             jwks_requests: 0,
+            next_id_token: None,
         }
     }
 }
@@ -325,6 +328,11 @@ pub(crate) fn redeem(tenant: &str, client_id: &str, form: &HashMap<String, Strin
     });
     if let Some(nonce) = &issued.nonce {
         claims["nonce"] = json!(nonce);
+    }
+    if let Some(Value::Object(overrides)) = state.authority.next_id_token.take() {
+        for (key, value) in overrides {
+            claims[key] = value;
+        }
     }
     let id_token = state.authority.sign(&claims);
     Ok(json!({

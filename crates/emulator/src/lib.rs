@@ -349,6 +349,11 @@ impl Emulator {
         self.shared.lock().authority.rotate_key()
     }
 
+    /// Overrides claims of the next ID token the token endpoint issues (`{"aud": "x"}`, `{"nonce": "y"}`).
+    pub fn tamper_next_id_token(&self, claims: serde_json::Value) {
+        self.shared.lock().authority.next_id_token = Some(claims);
+    }
+
     /// How often the JWKS was fetched.
     pub fn jwks_requests(&self) -> usize {
         self.shared.lock().authority.jwks_requests
