@@ -409,3 +409,60 @@ async fn the_emulator_refuses_a_code_with_the_wrong_verifier() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("AADSTS501481"));
 }
+
+/// `credwatch demo --sign-in`: the dashboard asks for a sign-in, the emulator's page offers the
+/// demo's people, and the admin gets to the populated dashboard.
+#[tokio::test]
+async fn the_demo_runs_with_sign_in_on() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_credwatch"))
+        .args(["demo", "--sign-in", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("CREDWATCH_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout).lines();
+        let dashboard = reader
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| l.trim_start().strip_prefix("dashboard").map(|v| v.trim().to_string()));
+        let _ = tx.send(dashboard);
+        for _ in reader {}
+    });
+    let dashboard = tokio::time::timeout(std::time::Duration::from_secs(60), rx).await.unwrap().unwrap().expect("a dashboard line");
+    let base = dashboard.trim_end_matches('/').to_string();
+    let http = client();
+
+    let r = http.get(&dashboard).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let login = http.get(format!("{base}{}", location(&r))).send().await.unwrap();
+    let login_cookie = cookie_value(&set_cookie(&login, "credwatch_login").unwrap());
+    let authorize = location(&login);
+    let page = http.get(&authorize).send().await.unwrap().text().await.unwrap();
+    for name in ["Ada Admin", "Otto Operator", "Rita Reader", "Nora No-Role"] {
+        assert!(page.contains(name), "{name} missing from {page}");
+    }
+    // The button of Ada: `value="<oid>">Ada Admin`.
+    let before = &page[..page.find("Ada Admin").unwrap()];
+    let oid = before.rsplit("value=\"").next().unwrap().split('"').next().unwrap().to_string();
+    let back = http.post(&authorize).form(&[("user", oid.as_str())]).send().await.unwrap();
+    let back = location(&back);
+    assert!(back.starts_with(&format!("{base}/auth/callback?")), "{back}");
+    let r = http.get(&back).header("cookie", format!("credwatch_login={login_cookie}")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let session = cookie_value(&set_cookie(&r, "credwatch_session").unwrap());
+    let overview = http.get(&dashboard).header("cookie", format!("credwatch_session={session}")).send().await.unwrap();
+    assert_eq!(overview.status(), 200);
+    assert!(overview.text().await.unwrap().contains("contoso.onmicrosoft.com"));
+
+    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status}");
+}
