@@ -105,7 +105,14 @@ impl Demo {
         if sign_in {
             let (_, prod_tenant, ..) = TENANTS[2];
             let secret = format!("demo-sign-in-{}", uuid::Uuid::new_v4().simple());
-            emulator.register_client(prod_tenant, SIGN_IN_CLIENT, ClientAuth::Secret { value: secret.clone(), expired: false });
+            emulator.register_client(
+                prod_tenant,
+                SIGN_IN_CLIENT,
+                ClientAuth::Secret {
+                    value: secret.clone(),
+                    expired: false,
+                },
+            );
             for (i, (name, username, role)) in DEMO_USERS.iter().enumerate() {
                 emulator.add_user(
                     prod_tenant,

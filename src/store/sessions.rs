@@ -21,20 +21,18 @@ impl Store {
     /// Stores a new session under the hash of its id.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "create_session"))]
     pub async fn create_session(&self, id_hash: &[u8], row: &SessionRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, user_name, oid, tenant_id, roles, created_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id_hash)
-        .bind(&row.user_name)
-        .bind(&row.oid)
-        .bind(&row.tenant_id)
-        .bind(&row.roles)
-        .bind(row.created_at)
-        .bind(row.seen_at)
-        .execute(self.pool())
-        .await
-        .context("creating a session")
-        .map(|_| ())
+        sqlx::query("INSERT INTO sessions (id_hash, user_name, oid, tenant_id, roles, created_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(id_hash)
+            .bind(&row.user_name)
+            .bind(&row.oid)
+            .bind(&row.tenant_id)
+            .bind(&row.roles)
+            .bind(row.created_at)
+            .bind(row.seen_at)
+            .execute(self.pool())
+            .await
+            .context("creating a session")
+            .map(|_| ())
     }
 
     /// The session, if it is live at `now`: seen within `idle` seconds and created within
@@ -42,14 +40,20 @@ impl Store {
     /// its last mark is older than `touch_after` seconds (not on every request: that would be a
     /// write per page).
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "session"))]
-    pub async fn session(&self, id_hash: &[u8], now: i64, idle: i64, absolute: i64, touch_after: i64) -> Result<Option<SessionRow>, StoreError> {
-        let row: Option<SessionRow> = sqlx::query_as(
-            "SELECT user_name, oid, tenant_id, roles, created_at, seen_at FROM sessions WHERE id_hash = ?",
-        )
-        .bind(id_hash)
-        .fetch_optional(self.pool())
-        .await
-        .context("reading a session")?;
+    pub async fn session(
+        &self,
+        id_hash: &[u8],
+        now: i64,
+        idle: i64,
+        absolute: i64,
+        touch_after: i64,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        let row: Option<SessionRow> =
+            sqlx::query_as("SELECT user_name, oid, tenant_id, roles, created_at, seen_at FROM sessions WHERE id_hash = ?")
+                .bind(id_hash)
+                .fetch_optional(self.pool())
+                .await
+                .context("reading a session")?;
         let Some(row) = row else { return Ok(None) };
         if now - row.seen_at > idle || now - row.created_at > absolute {
             self.end_session(id_hash).await?;

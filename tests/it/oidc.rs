@@ -33,8 +33,22 @@ async fn serve() -> (World, TestApp) {
 /// [`serve`], with `adjust` changing the world and `[server.auth]` first.
 async fn serve_with(adjust: impl FnOnce(&mut World, &mut Auth)) -> (World, TestApp) {
     let mut w = World::new().await;
-    w.emu.register_client(TENANT, APP, ClientAuth::Secret { value: SECRET.into(), expired: false });
-    w.emu.register_client(TENANT, SCRIPT, ClientAuth::Secret { value: SECRET.into(), expired: false });
+    w.emu.register_client(
+        TENANT,
+        APP,
+        ClientAuth::Secret {
+            value: SECRET.into(),
+            expired: false,
+        },
+    );
+    w.emu.register_client(
+        TENANT,
+        SCRIPT,
+        ClientAuth::Secret {
+            value: SECRET.into(),
+            expired: false,
+        },
+    );
     w.emu.grant_app_roles(TENANT, SCRIPT, &["credwatch.read"]);
     w.emu.add_user(
         TENANT,
@@ -91,11 +105,18 @@ struct Started {
 
 async fn start_sign_in(app: &TestApp, oid: &str, return_to: &str) -> Started {
     let http = client();
-    let r = http.get(app.url(&format!("/auth/login?return_to={}", urlencode(return_to)))).send().await.unwrap();
+    let r = http
+        .get(app.url(&format!("/auth/login?return_to={}", urlencode(return_to))))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
     let login_cookie = cookie_value(&set_cookie(&r, "credwatch_login").expect("the login cookie"));
     let authorize = location(&r);
-    assert!(authorize.contains("code_challenge_method=S256") && authorize.contains("nonce="), "{authorize}");
+    assert!(
+        authorize.contains("code_challenge_method=S256") && authorize.contains("nonce="),
+        "{authorize}"
+    );
     let page = http.get(&authorize).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
@@ -148,7 +169,9 @@ fn the_config_names_what_is_missing() {
     let err = load("tenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nroles = { read = \"\" }\n").unwrap_err();
     assert!(err.contains("server.auth.roles.read"), "{err}");
     let config = load("tenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nroles = { operate = \"Ops\" }\n").unwrap();
-    let credwatch::config::AuthMode::Oidc(oidc) = &config.server.auth.mode else { panic!("not oidc") };
+    let credwatch::config::AuthMode::Oidc(oidc) = &config.server.auth.mode else {
+        panic!("not oidc")
+    };
     assert_eq!(oidc.redirect_uri.as_str(), "https://cw.example.com/auth/callback");
     assert_eq!((oidc.roles.read.as_str(), oidc.roles.operate.as_str()), ("credwatch.read", "Ops"));
     assert!(oidc.secure_cookie);
@@ -192,9 +215,15 @@ async fn a_user_signs_in_sees_the_dashboard_and_signs_out() {
     let id = cookie_value(&session);
     assert_ne!(id, planted);
     assert!(id.len() >= 43, "{id}");
-    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT id_hash FROM sessions").fetch_all(app.store.pool()).await.unwrap();
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT id_hash FROM sessions")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 1);
-    assert!(!stored[0].windows(id.len()).any(|w| w == id.as_bytes()), "the id is stored only hashed");
+    assert!(
+        !stored[0].windows(id.len()).any(|w| w == id.as_bytes()),
+        "the id is stored only hashed"
+    );
     assert_eq!(get_with(&app, "/", &format!("credwatch_session={planted}")).await.status(), 303);
 
     let page = get_with(&app, "/", &format!("credwatch_session={id}")).await;
@@ -212,7 +241,10 @@ async fn a_user_signs_in_sees_the_dashboard_and_signs_out() {
     let cleared = set_cookie(&out, "credwatch_session").unwrap();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     assert_eq!(get_with(&app, "/", &format!("credwatch_session={id}")).await.status(), 303);
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(app.store.pool()).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
     assert_eq!(left, 0);
 }
 
@@ -228,8 +260,18 @@ async fn sessions_time_out_when_idle_and_absolutely() {
     let now = chrono::Utc::now().timestamp();
     let hash = |id: &str| <sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()).to_vec();
     // The first idle for longer than two hours; the second busy but signed in over twelve hours ago.
-    sqlx::query("UPDATE sessions SET seen_at = ? WHERE id_hash = ?").bind(now - 2 * 3600 - 5).bind(hash(&ids[0])).execute(app.store.pool()).await.unwrap();
-    sqlx::query("UPDATE sessions SET created_at = ? WHERE id_hash = ?").bind(now - 12 * 3600 - 5).bind(hash(&ids[1])).execute(app.store.pool()).await.unwrap();
+    sqlx::query("UPDATE sessions SET seen_at = ? WHERE id_hash = ?")
+        .bind(now - 2 * 3600 - 5)
+        .bind(hash(&ids[0]))
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sessions SET created_at = ? WHERE id_hash = ?")
+        .bind(now - 12 * 3600 - 5)
+        .bind(hash(&ids[1]))
+        .execute(app.store.pool())
+        .await
+        .unwrap();
     assert_eq!(get_with(&app, "/", &format!("credwatch_session={}", ids[0])).await.status(), 303);
     assert_eq!(get_with(&app, "/", &format!("credwatch_session={}", ids[1])).await.status(), 303);
     assert_eq!(get_with(&app, "/", &format!("credwatch_session={}", ids[2])).await.status(), 200);
@@ -260,7 +302,10 @@ async fn state_mismatch_open_redirects_and_missing_roles_are_refused() {
     assert_eq!(r.status(), 403);
     assert!(set_cookie(&r, "credwatch_session").is_none());
     let page = r.text().await.unwrap();
-    assert!(page.contains("nobody@example.com") && page.contains("<code>credwatch.read</code>"), "{page}");
+    assert!(
+        page.contains("nobody@example.com") && page.contains("<code>credwatch.read</code>"),
+        "{page}"
+    );
 }
 
 async fn script_token(w: &World, scope: &str) -> String {
@@ -276,11 +321,21 @@ async fn script_token(w: &World, scope: &str) -> String {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    r.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+    r.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn bearer(app: &TestApp, path: &str, token: &str) -> u16 {
-    client().get(app.url(path)).bearer_auth(token).send().await.unwrap().status().as_u16()
+    client()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
@@ -326,8 +381,14 @@ async fn scripts_use_access_tokens_and_forged_ones_are_refused() {
     elevated["roles"] = json!(["credwatch.admin"]);
     let forged = [
         ("tampered claims", format!("{head}.{}.{signature}", b64(elevated))),
-        ("alg none", format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(good.clone()))),
-        ("HS256", format!("{}.{}.{signature}", b64(json!({"alg": "HS256", "typ": "JWT"})), b64(good.clone()))),
+        (
+            "alg none",
+            format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(good.clone())),
+        ),
+        (
+            "HS256",
+            format!("{}.{}.{signature}", b64(json!({"alg": "HS256", "typ": "JWT"})), b64(good.clone())),
+        ),
     ];
     for (what, token) in &forged {
         assert_eq!(bearer(&app, "/api/v1/credentials", token).await, 401, "{what}");
@@ -340,7 +401,11 @@ async fn scripts_use_access_tokens_and_forged_ones_are_refused() {
     assert_eq!(w.emu.jwks_requests(), before + 1);
     // Made-up kids do not each cost a fetch.
     for i in 0..10 {
-        let token = format!("{}.{}.{signature}", b64(json!({"alg": "RS256", "typ": "JWT", "kid": format!("made-up-{i}")})), b64(good.clone()));
+        let token = format!(
+            "{}.{}.{signature}",
+            b64(json!({"alg": "RS256", "typ": "JWT", "kid": format!("made-up-{i}")})),
+            b64(good.clone())
+        );
         assert_eq!(bearer(&app, "/api/v1/credentials", &token).await, 401);
     }
     assert!(w.emu.jwks_requests() <= 3, "{} JWKS fetches", w.emu.jwks_requests());
@@ -363,7 +428,10 @@ async fn id_tokens_with_a_wrong_nonce_audience_issuer_or_lifetime_sign_nobody_in
         assert_eq!(r.status(), 401, "{claims}");
         assert!(set_cookie(&r, "credwatch_session").is_none(), "{claims}");
     }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(app.store.pool()).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
     assert_eq!(count, 0);
 }
 
@@ -371,7 +439,13 @@ async fn id_tokens_with_a_wrong_nonce_audience_issuer_or_lifetime_sign_nobody_in
 async fn the_code_is_redeemed_with_the_apps_certificate() {
     let pem = World::fixture("client-cert.pem");
     let (w, app) = serve_with(|w, auth| {
-        w.emu.register_client(TENANT, APP, ClientAuth::Certificate { pem: std::fs::read_to_string(&pem).unwrap() });
+        w.emu.register_client(
+            TENANT,
+            APP,
+            ClientAuth::Certificate {
+                pem: std::fs::read_to_string(&pem).unwrap(),
+            },
+        );
         auth.client_secret_env = None;
         auth.certificate_path = Some(pem.clone());
     })
@@ -379,9 +453,18 @@ async fn the_code_is_redeemed_with_the_apps_certificate() {
     let started = start_sign_in(&app, READER, "/").await;
     let r = callback(&app, &started.callback_query, &format!("credwatch_login={}", started.login_cookie)).await;
     assert_eq!(r.status(), 303);
-    let redemption = w.emu.requests().into_iter().rev().find(|r| r.path.ends_with("/oauth2/v2.0/token")).unwrap();
+    let redemption = w
+        .emu
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path.ends_with("/oauth2/v2.0/token"))
+        .unwrap();
     assert!(
-        matches!(redemption.auth_method, Some(AuthMethod::AssertionPs256 | AuthMethod::AssertionRs256)),
+        matches!(
+            redemption.auth_method,
+            Some(AuthMethod::AssertionPs256 | AuthMethod::AssertionRs256)
+        ),
         "{redemption:?}"
     );
 }
@@ -392,7 +475,11 @@ async fn the_code_is_redeemed_with_the_apps_certificate() {
 async fn the_emulator_refuses_a_code_with_the_wrong_verifier() {
     let (w, app) = serve().await;
     let started = start_sign_in(&app, READER, "/").await;
-    let code = url::form_urlencoded::parse(started.callback_query.as_bytes()).find(|(k, _)| k == "code").unwrap().1.to_string();
+    let code = url::form_urlencoded::parse(started.callback_query.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
     let r = crate::support::http()
         .post(format!("{}/{TENANT}/oauth2/v2.0/token", w.emu.url()))
         .form(&[
@@ -436,7 +523,11 @@ async fn the_demo_runs_with_sign_in_on() {
         let _ = tx.send(dashboard);
         for _ in reader {}
     });
-    let dashboard = tokio::time::timeout(std::time::Duration::from_secs(60), rx).await.unwrap().unwrap().expect("a dashboard line");
+    let dashboard = tokio::time::timeout(std::time::Duration::from_secs(60), rx)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("a dashboard line");
     let base = dashboard.trim_end_matches('/').to_string();
     let http = client();
 
@@ -455,10 +546,20 @@ async fn the_demo_runs_with_sign_in_on() {
     let back = http.post(&authorize).form(&[("user", oid.as_str())]).send().await.unwrap();
     let back = location(&back);
     assert!(back.starts_with(&format!("{base}/auth/callback?")), "{back}");
-    let r = http.get(&back).header("cookie", format!("credwatch_login={login_cookie}")).send().await.unwrap();
+    let r = http
+        .get(&back)
+        .header("cookie", format!("credwatch_login={login_cookie}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     let session = cookie_value(&set_cookie(&r, "credwatch_session").unwrap());
-    let overview = http.get(&dashboard).header("cookie", format!("credwatch_session={session}")).send().await.unwrap();
+    let overview = http
+        .get(&dashboard)
+        .header("cookie", format!("credwatch_session={session}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(overview.status(), 200);
     assert!(overview.text().await.unwrap().contains("contoso.onmicrosoft.com"));
 

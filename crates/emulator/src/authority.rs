@@ -192,15 +192,30 @@ fn check_authorize(tenant: &str, query: &HashMap<String, String>, shared: &Share
         ));
     }
     if query.get("response_type").map(String::as_str) != Some("code") {
-        return Err(AadError::new(400, "unsupported_response_type", 900144, "response_type must be 'code' here."));
+        return Err(AadError::new(
+            400,
+            "unsupported_response_type",
+            900144,
+            "response_type must be 'code' here.",
+        ));
     }
     if query.get("redirect_uri").is_none_or(String::is_empty) {
-        return Err(AadError::new(400, "invalid_request", 900144, "The request must contain 'redirect_uri'."));
+        return Err(AadError::new(
+            400,
+            "invalid_request",
+            900144,
+            "The request must contain 'redirect_uri'.",
+        ));
     }
     if let Some(method) = query.get("code_challenge_method")
         && method != "S256"
     {
-        return Err(AadError::new(400, "invalid_request", 501491, "Only S256 code challenges are emulated."));
+        return Err(AadError::new(
+            400,
+            "invalid_request",
+            501491,
+            "Only S256 code challenges are emulated.",
+        ));
     }
     Ok(())
 }
@@ -246,8 +261,20 @@ pub(crate) async fn authorize_pick(
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let oid = form.get("user").cloned().unwrap_or_default();
     let mut state = shared.lock();
-    let Some(user) = state.authority.users.get(tenant.as_str()).and_then(|us| us.iter().find(|u| u.oid == oid)).cloned() else {
-        return AadError::new(400, "invalid_request", 50034, format!("The user account {oid} does not exist in the '{tenant}' directory.")).response();
+    let Some(user) = state
+        .authority
+        .users
+        .get(tenant.as_str())
+        .and_then(|us| us.iter().find(|u| u.oid == oid))
+        .cloned()
+    else {
+        return AadError::new(
+            400,
+            "invalid_request",
+            50034,
+            format!("The user account {oid} does not exist in the '{tenant}' directory."),
+        )
+        .response();
     };
     let code = random_token();
     let redirect_uri = query["redirect_uri"].clone();
@@ -287,17 +314,29 @@ fn invalid_grant(code: u32, message: &str) -> AadError {
 /// The `authorization_code` grant, after the client proved itself: checks the code (once only),
 /// its redirect URI and PKCE verifier, and issues the ID token.
 pub(crate) fn redeem(tenant: &str, client_id: &str, form: &HashMap<String, String>, shared: &Shared) -> Result<Value, AadError> {
-    let code = form.get("code").filter(|c| !c.is_empty()).ok_or_else(|| super::token::missing("code"))?;
+    let code = form
+        .get("code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| super::token::missing("code"))?;
     let mut state = shared.lock();
     // Removed before any check: a code is good for one attempt, as on Entra (AADSTS54005).
     let Some(issued) = state.authority.codes.remove(code) else {
-        return Err(invalid_grant(54005, "OAuth2 Authorization code was already redeemed or is not valid."));
+        return Err(invalid_grant(
+            54005,
+            "OAuth2 Authorization code was already redeemed or is not valid.",
+        ));
     };
     if issued.tenant != tenant || issued.client_id != client_id {
-        return Err(invalid_grant(70000, "The provided authorization code was issued to another client or tenant."));
+        return Err(invalid_grant(
+            70000,
+            "The provided authorization code was issued to another client or tenant.",
+        ));
     }
     if issued.expires_at < Utc::now().timestamp() {
-        return Err(invalid_grant(70008, "The provided authorization code or refresh token has expired due to inactivity."));
+        return Err(invalid_grant(
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity.",
+        ));
     }
     if form.get("redirect_uri") != Some(&issued.redirect_uri) {
         return Err(invalid_grant(
@@ -309,7 +348,10 @@ pub(crate) fn redeem(tenant: &str, client_id: &str, form: &HashMap<String, Strin
         let verifier = form.get("code_verifier").map(String::as_str).unwrap_or_default();
         let computed = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
         if computed != *challenge {
-            return Err(invalid_grant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request."));
+            return Err(invalid_grant(
+                501481,
+                "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+            ));
         }
     }
     let now = Utc::now().timestamp();
@@ -356,7 +398,12 @@ pub(crate) fn api_token(tenant: &str, caller: &str, scope: &str, shared: &Shared
     if !state.tenants.get(tenant).is_some_and(|t| t.clients.contains_key(app)) {
         return None;
     }
-    let roles = state.authority.app_roles.get(&(tenant.to_string(), caller.to_string())).cloned().unwrap_or_default();
+    let roles = state
+        .authority
+        .app_roles
+        .get(&(tenant.to_string(), caller.to_string()))
+        .cloned()
+        .unwrap_or_default();
     let now = Utc::now().timestamp();
     let (ver, iss) = if resource.starts_with("api://") {
         ("1.0", format!("https://sts.windows.net/{tenant}/"))

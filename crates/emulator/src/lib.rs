@@ -294,7 +294,10 @@ impl Emulator {
                     }
                 })
                 .route("/{tenant}/oauth2/v2.0/token", web::post().to(token::token))
-                .route("/{tenant}/v2.0/.well-known/openid-configuration", web::get().to(authority::discovery))
+                .route(
+                    "/{tenant}/v2.0/.well-known/openid-configuration",
+                    web::get().to(authority::discovery),
+                )
                 .route("/{tenant}/oauth2/v2.0/authorize", web::get().to(authority::authorize_page))
                 .route("/{tenant}/oauth2/v2.0/authorize", web::post().to(authority::authorize_pick))
                 .route("/{tenant}/discovery/v2.0/keys", web::get().to(authority::keys))
@@ -330,11 +333,10 @@ impl Emulator {
     /// Grants `client_id` app roles: its client-credentials tokens for an API app (any scope but
     /// Graph's) are signed JWTs carrying them in `roles`.
     pub fn grant_app_roles(&self, tenant_id: &str, client_id: &str, roles: &[&str]) {
-        self.shared
-            .lock()
-            .authority
-            .app_roles
-            .insert((tenant_id.to_string(), client_id.to_string()), roles.iter().map(|r| r.to_string()).collect());
+        self.shared.lock().authority.app_roles.insert(
+            (tenant_id.to_string(), client_id.to_string()),
+            roles.iter().map(|r| r.to_string()).collect(),
+        );
     }
 
     /// Signs `claims` as the authority would (RS256, the current key's `kid`), for tests that

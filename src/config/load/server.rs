@@ -1,8 +1,8 @@
 //! `[server]`: where credwatch listens and who may see what it serves.
 
 use super::Loader;
-use crate::config::defaults;
 use crate::certificate::ClientCertificate;
+use crate::config::defaults;
 use crate::config::raw::{RawAuth, RawServer};
 use crate::config::{AuthConfig, AuthMode, BasicUser, ClientCredential, ConfigError, OidcConfig, RoleNames, ServerConfig, normalise_host};
 use secrecy::SecretString;
@@ -221,15 +221,30 @@ impl Loader<'_> {
             Some(v) if !v.is_empty() => Ok(v),
             _ => Err(self.err(
                 format!("server.auth.{key}"),
-                format!("mode = \"oidc\" needs {key}: the {} of credwatch's sign-in app registration", if key == "tenant_id" { "directory (tenant) ID" } else { "application (client) ID" }),
+                format!(
+                    "mode = \"oidc\" needs {key}: the {} of credwatch's sign-in app registration",
+                    if key == "tenant_id" {
+                        "directory (tenant) ID"
+                    } else {
+                        "application (client) ID"
+                    }
+                ),
             )),
         };
         let tenant_id = required("tenant_id", raw.tenant_id.take())?;
         let client_id = required("client_id", raw.client_id.take())?;
-        let sources = [raw.client_secret_env.is_some(), raw.client_secret_file.is_some(), raw.certificate_path.is_some()];
+        let sources = [
+            raw.client_secret_env.is_some(),
+            raw.client_secret_file.is_some(),
+            raw.certificate_path.is_some(),
+        ];
         let count = sources.iter().filter(|set| **set).count();
         if count != 1 {
-            let problem = if count == 0 { "no secret source is set" } else { "more than one secret source is set" };
+            let problem = if count == 0 {
+                "no secret source is set"
+            } else {
+                "more than one secret source is set"
+            };
             return Err(self.err(
                 "server.auth",
                 format!("{problem}: mode = \"oidc\" redeems sign-in codes with the app's credential; set exactly one of client_secret_env, client_secret_file, certificate_path"),
@@ -238,7 +253,12 @@ impl Loader<'_> {
         let credential = if let Some(var) = raw.client_secret_env.take() {
             match self.var(&var) {
                 Some(v) => ClientCredential::Secret(SecretString::from(v.trim().to_string())),
-                None => return Err(self.err("server.auth.client_secret_env", format!("environment variable {var} is not set or empty"))),
+                None => {
+                    return Err(self.err(
+                        "server.auth.client_secret_env",
+                        format!("environment variable {var} is not set or empty"),
+                    ));
+                }
             }
         } else if let Some(path) = raw.client_secret_file.take() {
             self.read_secret_file("server.auth.client_secret_file", &path)?;
@@ -256,7 +276,10 @@ impl Loader<'_> {
         };
         let raw_roles = raw.roles.take().unwrap_or_default();
         let role = |key: &str, value: Option<String>, default: &str| match value {
-            Some(v) if v.trim().is_empty() => Err(self.err(format!("server.auth.roles.{key}"), "may not be empty; name an app role of the app registration")),
+            Some(v) if v.trim().is_empty() => Err(self.err(
+                format!("server.auth.roles.{key}"),
+                "may not be empty; name an app role of the app registration",
+            )),
             Some(v) => Ok(v.trim().to_string()),
             None => Ok(default.to_string()),
         };
@@ -265,7 +288,10 @@ impl Loader<'_> {
             operate: role("operate", raw_roles.operate, defaults::ROLE_OPERATE)?,
             admin: role("admin", raw_roles.admin, defaults::ROLE_ADMIN)?,
         };
-        let allowed_tenants: Vec<String> = std::mem::take(&mut raw.allowed_tenants).into_iter().map(|t| t.trim().to_ascii_lowercase()).collect();
+        let allowed_tenants: Vec<String> = std::mem::take(&mut raw.allowed_tenants)
+            .into_iter()
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect();
         if let Some(i) = allowed_tenants.iter().position(String::is_empty) {
             return Err(self.err(format!("server.auth.allowed_tenants[{i}]"), "is empty; list tenant IDs"));
         }

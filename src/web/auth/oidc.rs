@@ -224,7 +224,12 @@ impl Oidc {
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, TokenProblem> {
-        let response = self.http.get(url).send().await.map_err(|e| TokenProblem::Authority(format!("{url}: {e}")))?;
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| TokenProblem::Authority(format!("{url}: {e}")))?;
         if !response.status().is_success() {
             return Err(TokenProblem::Authority(format!("{url} answered {}", response.status())));
         }
@@ -295,7 +300,11 @@ impl Oidc {
         let path = req.path();
         let scripted = path.starts_with("/api/") || path == "/metrics";
         let (needed, role_name) = self.needed(req.method());
-        let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         if scripted && let Some(token) = super::scheme_value(authorization, "Bearer") {
             let audiences = [self.config.client_id.clone(), format!("api://{}", self.config.client_id)];
             return match self.validate(token, &audiences, true).await {
@@ -487,7 +496,11 @@ impl Oidc {
         };
         if let Err(e) = store.create_session(&session_key(&id), &row).await {
             tracing::error!(error = %e, "cannot store a session");
-            return page(HttpResponse::ServiceUnavailable(), "Sign-in failed", "credwatch could not store the session; try again.");
+            return page(
+                HttpResponse::ServiceUnavailable(),
+                "Sign-in failed",
+                "credwatch could not store the session; try again.",
+            );
         }
         let idle = self.config.session_idle.as_secs() as i64;
         let absolute = self.config.session_absolute.as_secs() as i64;
@@ -519,7 +532,8 @@ impl Oidc {
             ClientCredential::Secret(s) => form.push(("client_secret", s.expose_secret().to_string())),
             // Read per sign-in: the owner of the file rotates it.
             ClientCredential::SecretFile(p) => {
-                let secret = std::fs::read_to_string(p).map_err(|e| TokenProblem::Authority(format!("cannot read {}: {e}", p.display())))?;
+                let secret =
+                    std::fs::read_to_string(p).map_err(|e| TokenProblem::Authority(format!("cannot read {}: {e}", p.display())))?;
                 form.push(("client_secret", secret.trim().to_string()));
             }
             ClientCredential::Certificate(cert) => {
@@ -543,7 +557,10 @@ impl Oidc {
             .await
             .map_err(|e| TokenProblem::Authority(format!("token endpoint: {e}")))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| TokenProblem::Authority(format!("token endpoint: {e}")))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| TokenProblem::Authority(format!("token endpoint: {e}")))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).replace(['\r', '\n'], " ");
             return Err(TokenProblem::Authority(format!("token endpoint answered {status}: {text}")));
@@ -552,9 +569,11 @@ impl Oidc {
         struct Answer {
             id_token: String,
         }
-        let answer: Answer =
-            serde_json::from_slice(&body).map_err(|e| TokenProblem::Authority(format!("token endpoint answered without an id_token: {e}")))?;
-        let claims = self.validate(&answer.id_token, std::slice::from_ref(&self.config.client_id), false).await?;
+        let answer: Answer = serde_json::from_slice(&body)
+            .map_err(|e| TokenProblem::Authority(format!("token endpoint answered without an id_token: {e}")))?;
+        let claims = self
+            .validate(&answer.id_token, std::slice::from_ref(&self.config.client_id), false)
+            .await?;
         let nonce_ok = claims
             .nonce
             .as_deref()
@@ -571,7 +590,11 @@ impl Oidc {
             && let Err(e) = store.end_session(&session_key(&cookie)).await
         {
             tracing::error!(error = %e, "cannot end a session");
-            return page(HttpResponse::ServiceUnavailable(), "Sign-out failed", "credwatch could not end the session; try again.");
+            return page(
+                HttpResponse::ServiceUnavailable(),
+                "Sign-out failed",
+                "credwatch could not end the session; try again.",
+            );
         }
         let mut ok = HttpResponse::Ok();
         ok.append_header(self.removal(SESSION_COOKIE, "/"));
@@ -591,7 +614,9 @@ impl Oidc {
                     "" => req.path().to_string(),
                     q => format!("{}?{q}", req.path()),
                 };
-                let target: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", &here).finish();
+                let target: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", &here)
+                    .finish();
                 HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, format!("/auth/login?{target}")))
                     .finish()
@@ -694,7 +719,13 @@ mod tests {
     #[test]
     fn return_urls_stay_on_this_site() {
         assert_eq!(same_origin_path(Some("/apps/x?y=1")), "/apps/x?y=1");
-        for bad in ["//evil.example/", "/\\evil.example", "https://evil.example/", "evil", "/a\r\nSet-Cookie: x"] {
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "/a\r\nSet-Cookie: x",
+        ] {
             assert_eq!(same_origin_path(Some(bad)), "/", "{bad:?}");
         }
         assert_eq!(same_origin_path(None), "/");
