@@ -12,6 +12,8 @@ const APP: &str = "a0a0a0a0-a0a0-4a0a-8a0a-a0a0a0a0a0a0";
 const SCRIPT: &str = "5c5c5c5c-5c5c-4c5c-8c5c-5c5c5c5c5c5c";
 const READER: &str = "0000000a-0000-4000-8000-00000000000a";
 const NOBODY: &str = "0000000b-0000-4000-8000-00000000000b";
+const OPERATOR: &str = "0000000c-0000-4000-8000-00000000000c";
+const OTHER_TENANT: &str = "44444444-4444-4444-8444-444444444444";
 
 fn auth(w: &World) -> Auth {
     Auth {
@@ -57,6 +59,15 @@ async fn serve_with(adjust: impl FnOnce(&mut World, &mut Auth)) -> (World, TestA
             username: "ada@example.com".into(),
             name: "Ada <b>Reader</b>".into(),
             roles: vec!["credwatch.read".into()],
+        },
+    );
+    w.emu.add_user(
+        TENANT,
+        TestUser {
+            oid: OPERATOR.into(),
+            username: "otto@example.com".into(),
+            name: "Otto Operator".into(),
+            roles: vec!["Ops".into()],
         },
     );
     w.emu.add_user(
@@ -357,7 +368,7 @@ async fn scripts_use_access_tokens_and_forged_ones_are_refused() {
         claims[key] = value;
         w.emu.sign_token(&claims)
     };
-    let other_tenant = "44444444-4444-4444-8444-444444444444";
+    let other_tenant = OTHER_TENANT;
     let cases = [
         ("wrong aud", with("aud", json!("some-other-app"))),
         ("wrong iss", with("iss", json!(w.emu.issuer(other_tenant)))),
@@ -566,4 +577,61 @@ async fn the_demo_runs_with_sign_in_on() {
     Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status}");
+}
+
+async fn signed_in(app: &TestApp, oid: &str) -> String {
+    let started = start_sign_in(app, oid, "/").await;
+    let r = callback(app, &started.callback_query, &format!("credwatch_login={}", started.login_cookie)).await;
+    assert_eq!(r.status(), 303);
+    format!("credwatch_session={}", cookie_value(&set_cookie(&r, "credwatch_session").unwrap()))
+}
+
+/// Reading needs the read role; anything else (acknowledge, snooze, exclusions: every method
+/// but GET and HEAD) the operate role, here renamed in config. A path no route serves shows the
+/// gate alone: the guard answers before routing.
+#[tokio::test]
+async fn acting_needs_the_operate_role() {
+    let (w, app) = serve_with(|_, auth| {
+        auth.roles = Some(crate::support::config::Roles {
+            operate: Some("Ops".into()),
+            ..Default::default()
+        })
+    })
+    .await;
+    let reader = signed_in(&app, READER).await;
+    let operator = signed_in(&app, OPERATOR).await;
+    let post = |cookies: String| client().post(app.url("/api/v1/not-yet-an-action")).header("cookie", cookies).send();
+    let refused = post(reader.clone()).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("<code>Ops</code>"));
+    assert_eq!(post(operator.clone()).await.unwrap().status(), 404, "the operator passes the gate");
+    // The operate role includes reading.
+    assert_eq!(get_with(&app, "/", &operator).await.status(), 200);
+    let script = script_token(&w, &format!("{APP}/.default")).await;
+    let r = client()
+        .post(app.url("/api/v1/not-yet-an-action"))
+        .bearer_auth(&script)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a script with the read role may not act");
+}
+
+/// A multi-tenant app: the issuer is a template, and only the listed tenants get in.
+#[tokio::test]
+async fn a_multi_tenant_app_lets_in_only_the_allowed_tenants() {
+    let (w, app) = serve_with(|_, auth| {
+        auth.tenant_id = Some("organizations".into());
+        auth.allowed_tenants = vec![TENANT.into()];
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let token = |tenant: &str| {
+        w.emu.sign_token(&json!({"iss": w.emu.issuer(tenant), "aud": APP, "tid": tenant, "iat": now, "nbf": now, "exp": now + 600, "roles": ["credwatch.read"]}))
+    };
+    assert_eq!(bearer(&app, "/api/v1/credentials", &token(TENANT)).await, 200);
+    assert_eq!(bearer(&app, "/api/v1/credentials", &token(OTHER_TENANT)).await, 401);
+    // The issuer must name the tenant the token claims.
+    let mixed = w.emu.sign_token(&json!({"iss": w.emu.issuer(OTHER_TENANT), "aud": APP, "tid": TENANT, "iat": now, "nbf": now, "exp": now + 600, "roles": ["credwatch.read"]}));
+    assert_eq!(bearer(&app, "/api/v1/credentials", &mixed).await, 401);
 }

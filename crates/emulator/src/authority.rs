@@ -126,12 +126,14 @@ fn issuer(base: &str, tenant: &str) -> String {
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
 pub(crate) async fn discovery(tenant: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse {
     let state = shared.lock();
-    if !state.tenants.contains_key(tenant.as_str()) {
+    // A multi-tenant app's authority names no tenant; its issuer is a template (graph-facts §12).
+    let multi = matches!(tenant.as_str(), "organizations" | "common");
+    if !multi && !state.tenants.contains_key(tenant.as_str()) {
         return tenant_not_found(&tenant).response();
     }
     let base = &state.base_url;
     HttpResponse::Ok().json(json!({
-        "issuer": issuer(base, &tenant),
+        "issuer": issuer(base, if multi { "{tenantid}" } else { &tenant }),
         "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
