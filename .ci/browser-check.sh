@@ -3,7 +3,8 @@
 # hostile names), loads the overview, an inventory and an application page in headless Chromium,
 # and fails on any console message (errors, CSP violations), an asset that does not load, script
 # that did not run, or missing content; then audits the same pages with axe-core and fails on
-# any serious or critical accessibility violation. Installs Chromium from Debian when it is
+# any serious or critical accessibility violation; then signs in through `credwatch demo --sign-in`
+# (the emulator playing Entra ID), sees the dashboard, signs out (.ci/sign-in-check.mjs). Installs Chromium from Debian when it is
 # missing, and axe-core and playwright-core (the versions in .ci/package-lock.json) into a cache.
 #
 # BROWSER_CHECK_SCREENSHOT=FILE.png keeps a screenshot of the overview there.
@@ -18,12 +19,14 @@ if ! need chromium || ! need curl || ! need node || ! need npm; then
 fi
 
 target="${CARGO_TARGET_DIR:-target}"
-cargo build --quiet --example browser_fixture
+cargo build --quiet --example browser_fixture --bin credwatch
 
 work="$(mktemp -d)"
 server=""
+demo=""
 cleanup() {
     if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+    if [ -n "$demo" ]; then kill "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -114,6 +117,26 @@ for p in "${pages[@]}"; do urls+=("$base$p"); done
 timeout 300 node .ci/axe-check.mjs "$modules" "$screenshot" "${urls[@]}" || fail "accessibility audit (axe-core)"
 # Then the link followed to the end in the browser: confirm, act once, refuse reuse.
 timeout 120 node .ci/act-check.mjs "$modules" "$base$link" || fail "following a reminder's link"
+
+# Sign-in with the demo's emulated Entra ID, in its own directory (the demo writes its database there).
+bin="$(cd "$target" && pwd)/debug/credwatch"
+mkdir "$work/demo"
+mkfifo "$work/demo.out"
+(cd "$work/demo" && exec "$bin" demo --sign-in --listen 127.0.0.1:0) >"$work/demo.out" 2>"$work/demo.err" &
+demo=$!
+exec 4<"$work/demo.out"
+demo_base=""
+while IFS= read -r -t 120 line <&4; do
+    echo "$line" >>"$work/demo.log"
+    case "$line" in *dashboard\ *) demo_base="${line##* }"; demo_base="${demo_base%/}" ;; *outbox\ *) break ;; esac
+done
+cat <&4 >>"$work/demo.log" &
+if [ -z "$demo_base" ]; then
+    cat "$work/demo.log" "$work/demo.err" >&2
+    fail "credwatch demo --sign-in never printed its dashboard"
+else
+    timeout 120 node .ci/sign-in-check.mjs "$modules" "$demo_base" || fail "sign-in in the browser"
+fi
 
 if [ "$failures" -gt 0 ]; then
     echo "browser-check: $failures failure(s); server log:" >&2

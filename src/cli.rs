@@ -70,6 +70,10 @@ pub enum Command {
         /// Where the dashboard listens.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Ask for a sign-in with Entra ID (`mode = "oidc"`), the emulator playing the authority:
+        /// its sign-in page offers an admin, an operator, a reader and a user without a role.
+        #[arg(long)]
+        sign_in: bool,
     },
     /// Print an argon2 hash of a password for [[server.auth.users]]; reads the password from
     /// standard input (one line).
@@ -151,7 +155,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(config) => remind(config, now, dry_run).await,
             Err(code) => return code,
         },
-        Command::Demo { listen } => demo(&listen).await,
+        Command::Demo { listen, sign_in } => demo(&listen, sign_in).await,
         Command::Healthcheck { url } => healthcheck(&url).await,
         Command::HashPassword => hash_password(),
         Command::Emulate {
@@ -325,9 +329,9 @@ async fn remind(config: Config, now: Option<String>, dry_run: bool) -> anyhow::R
     Ok(if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn demo(listen: &str) -> anyhow::Result<ExitCode> {
+async fn demo(listen: &str, sign_in: bool) -> anyhow::Result<ExitCode> {
     println!("credwatch demo: three simulated tenants (dev, test, prod) served by the built-in Graph emulator");
-    let demo = crate::demo::Demo::start(listen, &crate::demo::demo_dir()).await?;
+    let demo = crate::demo::Demo::start(listen, &crate::demo::demo_dir(), sign_in).await?;
     let base = demo.config.server.public_url.as_str().trim_end_matches('/').to_string();
     let outbox = demo.outbox.canonicalize().unwrap_or(demo.outbox.clone());
     let webcal = base.replacen("http://", "webcal://", 1);
@@ -337,6 +341,9 @@ async fn demo(listen: &str) -> anyhow::Result<ExitCode> {
     println!("             {webcal}/calendar.ics?token={}", demo.calendar_token);
     println!("  metrics    {base}/metrics");
     println!("  outbox     {}", outbox.display());
+    if sign_in {
+        println!("  sign-in    the emulator's page offers Ada (admin), Otto (operate), Rita (read), Nora (no role)");
+    }
     println!();
     println!("Ctrl-C stops the demo.");
     demo.service.run_until_stopped(shutdown_signal()).await?;

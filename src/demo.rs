@@ -3,16 +3,27 @@
 //! over HTTP, writes reminder e-mails to an outbox folder and serves the dashboard.
 
 use crate::config::Config;
-use crate::config::raw::{RawCalendar, RawConfig, RawDatabase, RawEmail, RawEnvironment, RawSchedule, RawServer};
+use crate::config::raw::{RawAuth, RawCalendar, RawConfig, RawDatabase, RawEmail, RawEnvironment, RawSchedule, RawServer};
 use crate::startup::Application as Service;
 use chrono::{Duration, Utc};
 use credwatch_emulator::{
-    Application, ClientAuth, Emulator, PasswordCredential, UsageDenial, generate_applications, generate_sign_ins, hostile_applications,
+    Application, ClientAuth, Emulator, PasswordCredential, TestUser, UsageDenial, generate_applications, generate_sign_ins,
+    hostile_applications,
 };
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
+
+/// The sign-in app of `demo --sign-in`, registered in prod's tenant.
+const SIGN_IN_CLIENT: &str = "0d1e2f3a-0000-4000-8000-0000000051c0";
+/// The people on the emulator's sign-in page with `demo --sign-in`: one per role, and one without.
+const DEMO_USERS: [(&str, &str, Option<&str>); 4] = [
+    ("Ada Admin", "ada@demo.invalid", Some("credwatch.admin")),
+    ("Otto Operator", "otto@demo.invalid", Some("credwatch.operate")),
+    ("Rita Reader", "rita@demo.invalid", Some("credwatch.read")),
+    ("Nora No-Role", "nora@demo.invalid", None),
+];
 
 /// The simulated environments: name, tenant, credwatch's own client ID, applications, data seed.
 const TENANTS: [(&str, &str, &str, usize, u64); 3] = [
@@ -44,7 +55,9 @@ pub struct Demo {
 impl Demo {
     /// Starts the emulator, syncs every simulated environment, sends the due reminders to the
     /// outbox, and builds the service on `listen`. The dashboard is populated when this returns.
-    pub async fn start(listen: &str, dir: &Path) -> anyhow::Result<Demo> {
+    /// With `sign_in`, the dashboard asks for a sign-in (`mode = "oidc"`) against the emulator,
+    /// whose sign-in page lists [`DEMO_USERS`].
+    pub async fn start(listen: &str, dir: &Path, sign_in: bool) -> anyhow::Result<Demo> {
         let listener = TcpListener::bind(listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}; pass --listen 127.0.0.1:PORT with a free port"))?;
         let addr = listener.local_addr()?;
@@ -89,11 +102,46 @@ impl Demo {
             }
             secrets.insert(format!("DEMO_{}_SECRET", name.to_uppercase()), secret);
         }
+        if sign_in {
+            let (_, prod_tenant, ..) = TENANTS[2];
+            let secret = format!("demo-sign-in-{}", uuid::Uuid::new_v4().simple());
+            emulator.register_client(
+                prod_tenant,
+                SIGN_IN_CLIENT,
+                ClientAuth::Secret {
+                    value: secret.clone(),
+                    expired: false,
+                },
+            );
+            for (i, (name, username, role)) in DEMO_USERS.iter().enumerate() {
+                emulator.add_user(
+                    prod_tenant,
+                    TestUser {
+                        oid: format!("de5e0000-0000-4000-8000-{i:012}"),
+                        username: username.to_string(),
+                        name: name.to_string(),
+                        roles: role.iter().map(|r| r.to_string()).collect(),
+                    },
+                );
+            }
+            secrets.insert("DEMO_SIGN_IN_SECRET".into(), secret);
+        }
         let calendar_token = uuid::Uuid::new_v4().simple().to_string();
         secrets.insert("DEMO_CALENDAR_TOKEN".into(), calendar_token.clone());
         let outbox = dir.join("outbox");
         // Through TOML text, so the demo's config takes the path of any user's file.
-        let text = toml::to_string(&demo_config(&emulator.url(), &addr.to_string(), dir, &outbox))?;
+        let mut raw = demo_config(&emulator.url(), &addr.to_string(), dir, &outbox);
+        if sign_in {
+            raw.server.auth = Some(RawAuth {
+                mode: Some("oidc".into()),
+                tenant_id: Some(TENANTS[2].1.to_string()),
+                client_id: Some(SIGN_IN_CLIENT.into()),
+                client_secret_env: Some("DEMO_SIGN_IN_SECRET".into()),
+                authority_host: Some(emulator.url()),
+                ..Default::default()
+            });
+        }
+        let text = toml::to_string(&raw)?;
         let config = Config::from_toml(&text, None, &|k| secrets.get(k).cloned()).map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
 
         let service = Service::build(config.clone(), Some(listener)).await?;

@@ -20,6 +20,17 @@ pub const REALM: &str = "credwatch";
 /// `server.auth.user_header`.
 pub const USER_HEADER: &str = "X-Forwarded-User";
 
+/// `server.auth.roles.read`.
+pub const ROLE_READ: &str = "credwatch.read";
+/// `server.auth.roles.operate`.
+pub const ROLE_OPERATE: &str = "credwatch.operate";
+/// `server.auth.roles.admin`.
+pub const ROLE_ADMIN: &str = "credwatch.admin";
+/// A signed-in session ends after this long without a request (`mode = "oidc"`).
+pub const SESSION_IDLE: Duration = Duration::from_secs(2 * 3600);
+/// A signed-in session ends this long after sign-in, however busy.
+pub const SESSION_ABSOLUTE: Duration = Duration::from_secs(12 * 3600);
+
 /// `server.auth.password_checks`: one per core, so a flood of logins can take no more CPU than the
 /// machine has, nor more than one argon2 memory block per core.
 pub fn password_checks() -> usize {

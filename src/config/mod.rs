@@ -219,6 +219,45 @@ pub enum AuthMode {
         /// `server.auth.trusted_proxies`.
         trusted_proxies: Vec<ipnet::IpNet>,
     },
+    /// `mode = "oidc"`: sign-in with Microsoft Entra ID.
+    Oidc(Box<OidcConfig>),
+}
+
+/// `mode = "oidc"`: people sign in with Microsoft Entra ID (authorization code flow with PKCE);
+/// scripts send an access token for the same app.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// `server.auth.tenant_id`.
+    pub tenant_id: String,
+    /// `server.auth.client_id`.
+    pub client_id: String,
+    /// One of `client_secret_env`, `client_secret_file`, `certificate_path`.
+    pub credential: ClientCredential,
+    /// `server.auth.authority_host`.
+    pub authority_host: Url,
+    /// `server.auth.roles`.
+    pub roles: RoleNames,
+    /// `server.auth.allowed_tenants`: empty lets in only `tenant_id`'s users.
+    pub allowed_tenants: Vec<String>,
+    /// Where the authority sends the browser back: `public_url` + `/auth/callback`.
+    pub redirect_uri: Url,
+    /// The session cookie is `Secure` (public_url is https).
+    pub secure_cookie: bool,
+    /// A session ends after this long without a request.
+    pub session_idle: std::time::Duration,
+    /// A session ends this long after sign-in.
+    pub session_absolute: std::time::Duration,
+}
+
+/// `server.auth.roles`: the app role names, as defined on the app registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleNames {
+    /// `read`.
+    pub read: String,
+    /// `operate`.
+    pub operate: String,
+    /// `admin`.
+    pub admin: String,
 }
 
 /// A dashboard user of `mode = "basic"`.

@@ -130,7 +130,7 @@ pub(crate) struct RawServer {
 #[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAuth {
-    /// `mode`: `"none"`, `"basic"` or `"proxy"`.
+    /// `mode`: `"none"`, `"basic"`, `"proxy"` or `"oidc"`.
     pub mode: Option<String>,
     /// `allow_anonymous`: accept `mode = "none"` on a non-loopback address (a firewall guards it).
     pub allow_anonymous: Option<bool>,
@@ -155,6 +155,37 @@ pub(crate) struct RawAuth {
     pub metrics_token_env: Option<String>,
     /// `metrics_token_file`: or a file holding it.
     pub metrics_token_file: Option<PathBuf>,
+    /// `tenant_id`: the tenant people sign in with (`mode = "oidc"`); `organizations` for a
+    /// multi-tenant app, then `allowed_tenants` lists the tenants let in.
+    pub tenant_id: Option<String>,
+    /// `client_id`: the application (client) ID of credwatch's sign-in app registration.
+    pub client_id: Option<String>,
+    /// `client_secret_env`: the environment variable holding that app's client secret.
+    pub client_secret_env: Option<String>,
+    /// `client_secret_file`: or a file holding it.
+    pub client_secret_file: Option<PathBuf>,
+    /// `certificate_path`: or a PEM file with the app's certificate and private key.
+    pub certificate_path: Option<PathBuf>,
+    /// `authority_host`: the identity platform's host, `https://login.microsoftonline.com` by default.
+    pub authority_host: Option<String>,
+    /// `roles`: the app roles that grant reading, operating (acknowledge, snooze, exclusions) and
+    /// administering.
+    pub roles: Option<RawRoles>,
+    /// `allowed_tenants`: the tenants whose users may sign in to a multi-tenant app.
+    #[serde(default)]
+    pub allowed_tenants: Vec<String>,
+}
+
+/// `[server.auth] roles = { read = "…", operate = "…", admin = "…" }`.
+#[derive(Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoles {
+    /// `read`: the app role that lets a user see the dashboard and API.
+    pub read: Option<String>,
+    /// `operate`: the app role that also lets a user act (acknowledge, snooze, exclusions).
+    pub operate: Option<String>,
+    /// `admin`: the app role that allows everything.
+    pub admin: Option<String>,
 }
 
 /// One `[[server.auth.users]]` table.

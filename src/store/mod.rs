@@ -13,6 +13,7 @@ mod files;
 pub mod lease;
 mod reminders;
 mod rows;
+mod sessions;
 mod sync;
 mod time;
 mod usage;
@@ -22,6 +23,7 @@ pub use credentials::{CredentialFilter, Expiry, MIN_INDEXED_SEARCH_CHARS, SHORT_
 pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts};
 pub use events::{ActionError, Actor, CredentialAction, EventFilter, EventRow};
 pub use reminders::ReminderRow;
+pub use sessions::SessionRow;
 pub use sync::{ListingCounts, Owners, RunRow, Staging};
 pub use usage::{ApplicationUsage, UsageCount};
 

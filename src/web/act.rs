@@ -352,14 +352,14 @@ pub struct EventView {
 /// The panel of one application's page.
 pub async fn panel(
     state: &AppState,
-    headers: &actix_web::http::header::HeaderMap,
+    req: &HttpRequest,
     env: &crate::store::EnvironmentRow,
     application_id: i64,
     object_id: &str,
     creds: &[Credential],
     now: Timestamp,
 ) -> Result<Panel, StoreError> {
-    let user = super::auth::acting_user(&state.config.server.auth, headers);
+    let user = super::auth::acting_user(&state.config.server.auth, req);
     let csrf = match &user {
         Some(u) => state.link_signer().await?.form_token(u, now.plus_seconds(FORM_HOURS * 3600).unix_seconds()),
         None => String::new(),
@@ -443,12 +443,12 @@ pub async fn dashboard_act(
 ) -> HttpResponse {
     let now = Timestamp::from(Utc::now());
     let (environment, object_id) = path.into_inner();
-    let Some(user) = super::auth::acting_user(&state.config.server.auth, req.headers()) else {
+    let Some(user) = super::auth::acting_user(&state.config.server.auth, &req) else {
         return refused(
             &req,
             StatusCode::FORBIDDEN,
             "no user",
-            "Actions need a signed-in user (server.auth mode \"basic\" or \"proxy\"), or server.auth.anonymous_actions = true. Nothing was changed.".into(),
+            "Actions need a signed-in user (server.auth mode \"basic\", \"proxy\" or \"oidc\" with the operate role), or server.auth.anonymous_actions = true. Nothing was changed.".into(),
         );
     };
     let signer = match state.link_signer().await {

@@ -3,9 +3,11 @@
 //! token (calendar clients cannot log in); `/metrics` also opens to its own bearer token.
 
 mod checks;
+pub mod oidc;
 mod throttle;
 
 pub use checks::CheckStats;
+pub use oidc::{Role, User};
 pub use throttle::FREE_FAILURES;
 
 use crate::config::{AuthConfig, AuthMode};
@@ -13,7 +15,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::{Error, HttpResponse, web};
+use actix_web::{Error, HttpMessage, HttpResponse, web};
 use base64::Engine;
 use checks::{Busy, Checks, Lane, StoredHash};
 use secrecy::ExposeSecret;
@@ -51,6 +53,8 @@ pub struct AuthGuard {
     verified: Mutex<HashSet<[u8; 32]>>,
     checks: Arc<Checks>,
     throttle: Throttle,
+    /// The sign-in side of `mode = "oidc"`.
+    oidc: Option<Arc<oidc::Oidc>>,
 }
 
 /// What the guard decided about a request.
@@ -94,7 +98,12 @@ impl AuthGuard {
             .first()
             .map(|(_, hash)| StoredHash::decoy(hash))
             .unwrap_or_else(StoredHash::default_decoy);
+        let oidc = match &config.mode {
+            AuthMode::Oidc(oidc) => Some(Arc::new(oidc::Oidc::new((**oidc).clone()))),
+            _ => None,
+        };
         AuthGuard {
+            oidc,
             config,
             accounts,
             decoy,
@@ -156,6 +165,8 @@ impl AuthGuard {
                     Verdict::Forbidden("the proxy did not name a user")
                 }
             }
+            // Sessions and access tokens are checked by `oidc::Oidc::access`.
+            AuthMode::Oidc(_) => Verdict::Challenge,
         }
     }
 
@@ -281,10 +292,11 @@ fn basic_credentials(authorization: &str) -> Option<(String, String)> {
 }
 
 /// Who may act on credentials from the dashboard, as the request was let in: the Basic login,
-/// the user the proxy named, or "anonymous" when `mode = "none"` allows actions
-/// (`anonymous_actions`). `None`: nobody to record, so no action. The guard checked the
-/// request before any handler sees it.
-pub fn acting_user(config: &AuthConfig, headers: &header::HeaderMap) -> Option<String> {
+/// the user the proxy named, a signed-in Entra user with the operate (or admin) role, or
+/// "anonymous" when `mode = "none"` allows actions (`anonymous_actions`). `None`: nobody to
+/// record, so no action. The guard checked the request before any handler sees it.
+pub fn acting_user(config: &AuthConfig, req: &actix_web::HttpRequest) -> Option<String> {
+    let headers = req.headers();
     match &config.mode {
         AuthMode::None => config.anonymous_actions.then(|| "anonymous".to_string()),
         AuthMode::Basic { .. } => {
@@ -297,6 +309,11 @@ pub fn acting_user(config: &AuthConfig, headers: &header::HeaderMap) -> Option<S
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_string),
+        AuthMode::Oidc(_) => req
+            .extensions()
+            .get::<User>()
+            .filter(|u| u.role >= Role::Operate)
+            .map(|u| u.name.clone()),
     }
 }
 
@@ -330,6 +347,22 @@ async fn answer(
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
     let peer = req.peer_addr().map(|a| a.ip());
+    if let Some(oidc) = guard.oidc.clone()
+        && !req.path().starts_with("/auth/")
+        && guard.decide(req.path(), req.headers(), peer).await != Verdict::Allow
+    {
+        let store = req.app_data::<web::Data<crate::web::state::AppState>>().map(|s| s.store.clone());
+        let access = oidc.access(&req, store.as_ref()).await;
+        if let oidc::Access::Allowed(user) = access {
+            actix_web::HttpMessage::extensions_mut(&req).insert(user);
+            return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        }
+        let response = oidc.refuse(access, &req);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    if guard.oidc.is_some() {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    }
     let text = |mut response: actix_web::HttpResponseBuilder, body: String| response.content_type("text/plain; charset=utf-8").body(body);
     let response = match guard.decide(req.path(), req.headers(), peer).await {
         Verdict::Allow => return next.call(req).await.map(ServiceResponse::map_into_left_body),

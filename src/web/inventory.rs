@@ -425,7 +425,7 @@ pub async fn application(
         })
         .partition(|r| r.removed.is_none());
     let usage = application_usage(&state, &env, &app, now).await?;
-    let actions = super::act::panel(&state, req.headers(), &env, app.id, &app.object_id, &creds, now).await?;
+    let actions = super::act::panel(&state, &req, &env, app.id, &app.object_id, &creds, now).await?;
     let owners: Option<Vec<OwnerView>> = app.owners.clone().map(|o| {
         o.into_iter()
             .map(|o| OwnerView {

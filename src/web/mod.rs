@@ -57,5 +57,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(assets::asset)
         .service(calendar::calendar_all)
         .service(calendar::calendar_environment)
+        .service(auth::oidc::login)
+        .service(auth::oidc::callback)
+        .service(auth::oidc::logout)
         .default_service(web::to(error::not_found));
 }

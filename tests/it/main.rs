@@ -20,6 +20,7 @@ mod ics;
 mod instants;
 mod leases;
 mod metrics;
+mod oidc;
 mod owners;
 mod pages;
 mod private_files;

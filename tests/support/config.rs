@@ -86,6 +86,23 @@ pub struct Auth {
     pub metrics_token_env: Option<String>,
     pub metrics_token_file: Option<PathBuf>,
     pub password_checks: Option<usize>,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub certificate_path: Option<PathBuf>,
+    pub authority_host: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_tenants: Vec<String>,
+    pub roles: Option<Roles>,
+}
+
+/// `[server.auth] roles`.
+#[derive(Serialize, Default, Clone, Debug)]
+pub struct Roles {
+    pub read: Option<String>,
+    pub operate: Option<String>,
+    pub admin: Option<String>,
 }
 
 #[derive(Serialize, Clone, Debug)]

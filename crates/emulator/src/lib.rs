@@ -33,6 +33,7 @@
 //! listings: `$filter`, `$count`, `$orderby`, delta, and `key` on key credentials
 //! (always null, as on a plain listing).
 
+mod authority;
 mod errors;
 mod generate;
 mod graph;
@@ -49,6 +50,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use chrono::{DateTime, Datelike, Utc};
 
+pub use authority::TestUser;
 pub use generate::{generate_applications, generate_sign_ins, hostile_applications};
 pub use model::{
     AppSignIn, Application, CredentialSignIn, DirectoryObject, KeyCredential, PasswordCredential, ServicePrincipal, SignInActivity,
@@ -204,6 +206,8 @@ pub(crate) struct State {
     /// Every Graph GET waits this long before answering.
     pub delay: Option<std::time::Duration>,
     pub log: Vec<RequestRecord>,
+    /// The OpenID Connect side: test users, codes, signing keys.
+    pub authority: authority::Authority,
 }
 
 pub(crate) struct Shared {
@@ -256,6 +260,7 @@ impl Emulator {
                 page_bodies: HashMap::new(),
                 delay: None,
                 log: Vec::new(),
+                authority: authority::Authority::default(),
             }),
             logged: tokio::sync::Notify::new(),
         });
@@ -289,6 +294,13 @@ impl Emulator {
                     }
                 })
                 .route("/{tenant}/oauth2/v2.0/token", web::post().to(token::token))
+                .route(
+                    "/{tenant}/v2.0/.well-known/openid-configuration",
+                    web::get().to(authority::discovery),
+                )
+                .route("/{tenant}/oauth2/v2.0/authorize", web::get().to(authority::authorize_page))
+                .route("/{tenant}/oauth2/v2.0/authorize", web::post().to(authority::authorize_pick))
+                .route("/{tenant}/discovery/v2.0/keys", web::get().to(authority::keys))
                 .route("/v1.0/applications", web::get().to(graph::list_applications))
                 .route("/v1.0/servicePrincipals", web::get().to(graph::list_service_principals))
                 .route("/v1.0/{collection}/{id}/owners", web::get().to(graph::list_owners))
@@ -309,6 +321,49 @@ impl Emulator {
     /// Base URL, `http://127.0.0.1:PORT`, of both the authority and Graph.
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// Adds a user to the tenant's sign-in page (creating the tenant if needed).
+    pub fn add_user(&self, tenant_id: &str, user: TestUser) {
+        let mut state = self.shared.lock();
+        state.tenants.entry(tenant_id.to_string()).or_default();
+        state.authority.users.entry(tenant_id.to_string()).or_default().push(user);
+    }
+
+    /// Grants `client_id` app roles: its client-credentials tokens for an API app (any scope but
+    /// Graph's) are signed JWTs carrying them in `roles`.
+    pub fn grant_app_roles(&self, tenant_id: &str, client_id: &str, roles: &[&str]) {
+        self.shared.lock().authority.app_roles.insert(
+            (tenant_id.to_string(), client_id.to_string()),
+            roles.iter().map(|r| r.to_string()).collect(),
+        );
+    }
+
+    /// Signs `claims` as the authority would (RS256, the current key's `kid`), for tests that
+    /// need tokens with chosen claims.
+    pub fn sign_token(&self, claims: &serde_json::Value) -> String {
+        self.shared.lock().authority.sign(claims)
+    }
+
+    /// Starts signing with the next key, published in the JWKS from now on; false when the
+    /// emulator has no further key.
+    pub fn rotate_signing_key(&self) -> bool {
+        self.shared.lock().authority.rotate_key()
+    }
+
+    /// Overrides claims of the next ID token the token endpoint issues (`{"aud": "x"}`, `{"nonce": "y"}`).
+    pub fn tamper_next_id_token(&self, claims: serde_json::Value) {
+        self.shared.lock().authority.next_id_token = Some(claims);
+    }
+
+    /// How often the JWKS was fetched.
+    pub fn jwks_requests(&self) -> usize {
+        self.shared.lock().authority.jwks_requests
+    }
+
+    /// The issuer of the tenant's v2.0 tokens, as its discovery document names it.
+    pub fn issuer(&self, tenant_id: &str) -> String {
+        format!("{}/{tenant_id}/v2.0", self.url)
     }
 
     /// Creates an (empty) tenant; a no-op when it exists.

@@ -27,6 +27,8 @@ pub(crate) struct CertInfo {
     sha256: String,
     /// PKCS#1 RSAPublicKey DER, the form `DecodingKey::from_rsa_der` expects.
     public_key_der: Vec<u8>,
+    /// The RSA modulus and exponent, big-endian without leading zeros, for a JWKS.
+    rsa: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl CertInfo {
@@ -39,13 +41,31 @@ impl CertInfo {
             }
             let (_, cert) = x509_parser::parse_x509_certificate(&block.contents).ok()?;
             let public_key_der = cert.tbs_certificate.subject_pki.subject_public_key.data.to_vec();
+            let rsa = match cert.tbs_certificate.subject_pki.parsed() {
+                Ok(x509_parser::public_key::PublicKey::RSA(key)) => {
+                    let strip = |b: &[u8]| b.iter().skip_while(|&&x| x == 0).copied().collect::<Vec<u8>>();
+                    Some((strip(key.modulus), strip(key.exponent)))
+                }
+                _ => None,
+            };
             return Some(CertInfo {
+                rsa,
                 sha1: URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&block.contents)),
                 sha256: URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&block.contents)),
                 public_key_der,
             });
         }
         None
+    }
+
+    /// The RSA modulus and exponent, when the key is RSA.
+    pub(crate) fn rsa_components(&self) -> Option<(&[u8], &[u8])> {
+        self.rsa.as_ref().map(|(n, e)| (n.as_slice(), e.as_slice()))
+    }
+
+    /// The base64url SHA-1 thumbprint (`x5t`), which Entra also uses as the key's `kid`.
+    pub(crate) fn thumbprint(&self) -> &str {
+        &self.sha1
     }
 }
 
@@ -66,7 +86,7 @@ pub(crate) async fn token(req: HttpRequest, tenant: web::Path<String>, body: web
     response
 }
 
-fn missing(param: &str) -> AadError {
+pub(crate) fn missing(param: &str) -> AadError {
     AadError::new(
         400,
         "invalid_request",
@@ -128,9 +148,10 @@ fn issue(
             ),
         ));
     }
-    match form.get("grant_type").map(String::as_str) {
+    let code_grant = match form.get("grant_type").map(String::as_str) {
         None | Some("") => return Err(missing("grant_type")),
-        Some("client_credentials") => {}
+        Some("client_credentials") => false,
+        Some("authorization_code") => true,
         Some(other) => {
             return Err(AadError::new(
                 400,
@@ -139,7 +160,7 @@ fn issue(
                 format!("The app requested an unsupported grant type '{other}'."),
             ));
         }
-    }
+    };
     let basic = basic_credentials(req)?;
     let client_id = match (&basic, form.get("client_id")) {
         (Some((id, _)), _) => id.clone(),
@@ -147,8 +168,12 @@ fn issue(
         _ => return Err(missing("client_id")),
     };
     extra.client_id = Some(client_id.clone());
-    let scope = form.get("scope").filter(|s| !s.is_empty()).ok_or_else(|| missing("scope"))?;
-    if !scope.split_whitespace().all(|s| s.ends_with("/.default")) {
+    let scope = match form.get("scope").filter(|s| !s.is_empty()) {
+        Some(scope) => scope.as_str(),
+        None if code_grant => "",
+        None => return Err(missing("scope")),
+    };
+    if !code_grant && !scope.split_whitespace().all(|s| s.ends_with("/.default")) {
         return Err(AadError::new(
             400,
             "invalid_scope",
@@ -231,6 +256,12 @@ fn issue(
         ));
     }
 
+    if code_grant {
+        return super::authority::redeem(tenant, &client_id, form, shared);
+    }
+    if let Some(token) = super::authority::api_token(tenant, &client_id, scope, shared) {
+        return Ok(token);
+    }
     let mut state = shared.lock();
     let lifetime = state.token_lifetime;
     let (access_token, id) = mint_access_token(tenant, &client_id, lifetime);

@@ -181,7 +181,7 @@ pub(crate) fn usage_available(graph_url: &Url) -> bool {
 }
 
 /// A certificate error in words, naming the file (a read error names it already).
-fn cert_problem(path: &Path, e: CertError) -> String {
+pub(super) fn cert_problem(path: &Path, e: CertError) -> String {
     match e {
         CertError::Read { .. } => e.to_string(),
         e => format!("{}: {e}", path.display()),

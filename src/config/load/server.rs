@@ -1,9 +1,11 @@
 //! `[server]`: where credwatch listens and who may see what it serves.
 
 use super::Loader;
+use crate::certificate::ClientCertificate;
 use crate::config::defaults;
 use crate::config::raw::{RawAuth, RawServer};
-use crate::config::{AuthConfig, AuthMode, BasicUser, ConfigError, ServerConfig, normalise_host};
+use crate::config::{AuthConfig, AuthMode, BasicUser, ClientCredential, ConfigError, OidcConfig, RoleNames, ServerConfig, normalise_host};
+use secrecy::SecretString;
 use std::net::SocketAddr;
 use url::Url;
 
@@ -51,7 +53,7 @@ impl Loader<'_> {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let auth = self.auth(raw.auth.unwrap_or_default(), listen)?;
+        let auth = self.auth(raw.auth.unwrap_or_default(), listen, &public_url)?;
         if matches!(auth.mode, AuthMode::Basic { .. }) && !listen.ip().is_loopback() && public_url.scheme() == "http" {
             self.warn(
                 "server.public_url",
@@ -94,6 +96,14 @@ impl Loader<'_> {
             ("password_checks", "basic", raw.password_checks.is_some()),
             ("user_header", "proxy", raw.user_header.is_some()),
             ("trusted_proxies", "proxy", !raw.trusted_proxies.is_empty()),
+            ("tenant_id", "oidc", raw.tenant_id.is_some()),
+            ("client_id", "oidc", raw.client_id.is_some()),
+            ("client_secret_env", "oidc", raw.client_secret_env.is_some()),
+            ("client_secret_file", "oidc", raw.client_secret_file.is_some()),
+            ("certificate_path", "oidc", raw.certificate_path.is_some()),
+            ("authority_host", "oidc", raw.authority_host.is_some()),
+            ("roles", "oidc", raw.roles.is_some()),
+            ("allowed_tenants", "oidc", !raw.allowed_tenants.is_empty()),
         ];
         match set.iter().find(|(_, owner, present)| *present && *owner != mode) {
             Some((key, owner, _)) => Err(self.err(
@@ -105,7 +115,7 @@ impl Loader<'_> {
     }
 
     /// `[server.auth]`: the mode and its keys, and the metrics token.
-    pub(super) fn auth(&self, raw: RawAuth, listen: SocketAddr) -> Result<AuthConfig, ConfigError> {
+    pub(super) fn auth(&self, mut raw: RawAuth, listen: SocketAddr, public_url: &Url) -> Result<AuthConfig, ConfigError> {
         let metrics_token = self.secret_source(
             "server.auth.metrics_token_env",
             raw.metrics_token_env.as_deref(),
@@ -114,7 +124,7 @@ impl Loader<'_> {
         )?;
         let mode_name = raw.mode.as_deref().unwrap_or(defaults::AUTH_MODE);
         let anonymous_actions = raw.anonymous_actions;
-        if matches!(mode_name, "none" | "basic" | "proxy") {
+        if matches!(mode_name, "none" | "basic" | "proxy" | "oidc") {
             self.other_mode_keys(&raw, mode_name)?;
         }
         let mode = match mode_name {
@@ -211,10 +221,11 @@ impl Loader<'_> {
                     trusted_proxies,
                 }
             }
+            "oidc" => AuthMode::Oidc(Box::new(self.oidc(&mut raw, public_url)?)),
             other => {
                 return Err(self.err(
                     "server.auth.mode",
-                    format!("{other:?} is not one of \"none\", \"basic\", \"proxy\""),
+                    format!("{other:?} is not one of \"none\", \"basic\", \"proxy\", \"oidc\""),
                 ));
             }
         };
@@ -224,4 +235,119 @@ impl Loader<'_> {
             anonymous_actions: anonymous_actions.unwrap_or(defaults::ANONYMOUS_ACTIONS),
         })
     }
+
+    /// `mode = "oidc"`: the tenant, the app and its credential, the role names.
+    fn oidc(&self, raw: &mut RawAuth, public_url: &Url) -> Result<OidcConfig, ConfigError> {
+        let required = |key: &str, value: Option<String>| match value.map(|v| v.trim().to_string()) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(self.err(
+                format!("server.auth.{key}"),
+                format!(
+                    "mode = \"oidc\" needs {key}: the {} of credwatch's sign-in app registration",
+                    if key == "tenant_id" {
+                        "directory (tenant) ID"
+                    } else {
+                        "application (client) ID"
+                    }
+                ),
+            )),
+        };
+        let tenant_id = required("tenant_id", raw.tenant_id.take())?;
+        let client_id = required("client_id", raw.client_id.take())?;
+        let sources = [
+            raw.client_secret_env.is_some(),
+            raw.client_secret_file.is_some(),
+            raw.certificate_path.is_some(),
+        ];
+        let count = sources.iter().filter(|set| **set).count();
+        if count != 1 {
+            let problem = if count == 0 {
+                "no secret source is set"
+            } else {
+                "more than one secret source is set"
+            };
+            return Err(self.err(
+                "server.auth",
+                format!("{problem}: mode = \"oidc\" redeems sign-in codes with the app's credential; set exactly one of client_secret_env, client_secret_file, certificate_path"),
+            ));
+        }
+        let credential = if let Some(var) = raw.client_secret_env.take() {
+            match self.var(&var) {
+                Some(v) => ClientCredential::Secret(SecretString::from(v.trim().to_string())),
+                None => {
+                    return Err(self.err(
+                        "server.auth.client_secret_env",
+                        format!("environment variable {var} is not set or empty"),
+                    ));
+                }
+            }
+        } else if let Some(path) = raw.client_secret_file.take() {
+            self.read_secret_file("server.auth.client_secret_file", &path)?;
+            ClientCredential::SecretFile(self.path(&path))
+        } else {
+            let path = self.path(&raw.certificate_path.take().expect("counted above"));
+            let cert = ClientCertificate::load(&path)
+                .map_err(|e| self.err("server.auth.certificate_path", super::environments::cert_problem(&path, e)))?;
+            self.check_secret_file("server.auth.certificate_path", &path);
+            ClientCredential::Certificate(std::sync::Arc::new(cert))
+        };
+        let authority_host = match raw.authority_host.take() {
+            Some(v) => self.secure_url("server.auth.authority_host", &v)?,
+            None => self.default_authority()?,
+        };
+        let raw_roles = raw.roles.take().unwrap_or_default();
+        let role = |key: &str, value: Option<String>, default: &str| match value {
+            Some(v) if v.trim().is_empty() => Err(self.err(
+                format!("server.auth.roles.{key}"),
+                "may not be empty; name an app role of the app registration",
+            )),
+            Some(v) => Ok(v.trim().to_string()),
+            None => Ok(default.to_string()),
+        };
+        let roles = RoleNames {
+            read: role("read", raw_roles.read, defaults::ROLE_READ)?,
+            operate: role("operate", raw_roles.operate, defaults::ROLE_OPERATE)?,
+            admin: role("admin", raw_roles.admin, defaults::ROLE_ADMIN)?,
+        };
+        let allowed_tenants: Vec<String> = std::mem::take(&mut raw.allowed_tenants)
+            .into_iter()
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect();
+        if let Some(i) = allowed_tenants.iter().position(String::is_empty) {
+            return Err(self.err(format!("server.auth.allowed_tenants[{i}]"), "is empty; list tenant IDs"));
+        }
+        let multi_tenant = matches!(tenant_id.to_ascii_lowercase().as_str(), "organizations" | "common");
+        if multi_tenant && allowed_tenants.is_empty() {
+            return Err(self.err(
+                "server.auth.allowed_tenants",
+                format!("tenant_id = {tenant_id:?} lets users of any tenant sign in; list the tenant IDs allowed in allowed_tenants"),
+            ));
+        }
+        let secure_cookie = public_url.scheme() == "https";
+        if !secure_cookie && !is_loopback_url(public_url) {
+            return Err(self.err(
+                "server.public_url",
+                format!("mode = \"oidc\" sends sign-in codes and session cookies to {public_url}; it must be https (http only on a loopback address)"),
+            ));
+        }
+        let redirect_uri = public_url
+            .join("auth/callback")
+            .map_err(|e| self.err("server.public_url", format!("cannot make the sign-in redirect URI from it: {e}")))?;
+        Ok(OidcConfig {
+            tenant_id,
+            client_id,
+            credential,
+            authority_host,
+            roles,
+            allowed_tenants,
+            redirect_uri,
+            secure_cookie,
+            session_idle: defaults::SESSION_IDLE,
+            session_absolute: defaults::SESSION_ABSOLUTE,
+        })
+    }
+}
+
+fn is_loopback_url(url: &Url) -> bool {
+    crate::config::is_loopback(url)
 }
