@@ -50,8 +50,10 @@ try {
   const readable = await page.evaluate(() => document.cookie.includes("credwatch_session"));
   if (readable) fail("script can read the session cookie");
 
-  await page.goto(`${base}/auth/logout`, { waitUntil: "load" });
-  if (!(await page.content()).includes("Signed out")) fail("logout did not say so");
+  // The header's sign-out button (a POST form).
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForLoadState("load");
+  if (!(await page.content()).includes("Signed out")) fail("signing out did not say so");
   await page.goto(`${base}/`, { waitUntil: "load" });
   if (!page.url().includes("/oauth2/v2.0/authorize")) fail(`after logout / gave ${page.url()}`);
 

@@ -182,9 +182,10 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             "no environments configured: add [[environments]] to the config, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
         );
     }
+    let stop = shutdown_signal();
     let app = Application::build(config, None).await?;
     tracing::info!(port = app.port(), "serving");
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(stop).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -331,6 +332,7 @@ async fn remind(config: Config, now: Option<String>, dry_run: bool) -> anyhow::R
 
 async fn demo(listen: &str, sign_in: bool) -> anyhow::Result<ExitCode> {
     println!("credwatch demo: three simulated tenants (dev, test, prod) served by the built-in Graph emulator");
+    let stop = shutdown_signal();
     let demo = crate::demo::Demo::start(listen, &crate::demo::demo_dir(), sign_in).await?;
     let base = demo.config.server.public_url.as_str().trim_end_matches('/').to_string();
     let outbox = demo.outbox.canonicalize().unwrap_or(demo.outbox.clone());
@@ -346,7 +348,7 @@ async fn demo(listen: &str, sign_in: bool) -> anyhow::Result<ExitCode> {
     }
     println!();
     println!("Ctrl-C stops the demo.");
-    demo.service.run_until_stopped(shutdown_signal()).await?;
+    demo.service.run_until_stopped(stop).await?;
     demo.emulator.stop().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -355,6 +357,7 @@ async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &st
     use credwatch_emulator::{ClientAuth, Emulator, generate_applications, generate_sign_ins};
     let secret =
         std::env::var(secret_env).map_err(|_| anyhow::anyhow!("set {secret_env} to the client secret the emulator should accept"))?;
+    let stop = shutdown_signal();
     let emu = Emulator::start_on(listen).await?;
     emu.register_client(
         tenant,
@@ -373,7 +376,7 @@ async fn emulate(listen: &str, apps: usize, seed: u64, tenant: &str, client: &st
     emu.set_app_sign_ins(tenant, sign_ins);
     // One line on stdout, so scripts can read the URL.
     println!("{}", emu.url());
-    shutdown_signal().await;
+    stop.await;
     emu.stop().await;
     Ok(ExitCode::SUCCESS)
 }

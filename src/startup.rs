@@ -70,12 +70,15 @@ impl Application {
             &config.server.public_url,
             &config.server.allowed_hosts,
         ));
-        // One for all workers: a term's hits are read once, whichever worker a request lands on.
+        // One for all workers: a term's hits and the overview's snapshot are read once,
+        // whichever worker a request lands on.
         let searches = actix_web::web::Data::new(web::search::SearchCache::default());
+        let snapshots = actix_web::web::Data::new(web::snapshot::SnapshotCache::default());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(actix_web::web::Data::new(state.clone()))
                 .app_data(searches.clone())
+                .app_data(snapshots.clone())
                 .app_data(guard.clone())
                 .app_data(hosts.clone())
                 .wrap(middleware::from_fn(web::auth::guard))
@@ -216,24 +219,33 @@ fn spawn_requested_syncs(
     })
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a signal that comes while the service is still starting (its
+/// port already open) stops it cleanly instead of killing the process.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the service");
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                (interrupt, terminate) => {
+                    let e = interrupt.err().or(terminate.err()).map(|e| e.to_string()).unwrap_or_default();
+                    tracing::error!(error = %e, "cannot listen for SIGINT and SIGTERM; only Ctrl-C stops the service");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -40,7 +40,11 @@ impl OverviewPage {
 }
 
 #[get("/")]
-pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache>) -> Result<OverviewPage, PageError> {
+pub async fn overview(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    cache: web::Data<SnapshotCache>,
+) -> Result<OverviewPage, PageError> {
     let now = Timestamp::from(Utc::now());
     let (envs, snap) = cache.get(&state).await?;
     let stale_after = view::stale_after_secs(&state.config);
@@ -92,7 +96,7 @@ pub async fn overview(state: web::Data<AppState>, cache: web::Data<SnapshotCache
         .collect();
     let names: Vec<String> = envs.iter().map(|e| e.name.clone()).collect();
     let page = OverviewPage {
-        layout: Layout::new("Overview", "", names.clone()),
+        layout: Layout::new("Overview", "", names.clone()).for_request(&req),
         needs_action_total: totals.needing_action() - snap.cleanup_total,
         cleanup,
         cleanup_total: snap.cleanup_total,

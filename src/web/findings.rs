@@ -70,7 +70,7 @@ pub async fn usage_findings(state: &AppState) -> Result<crate::domain::UsageFind
 }
 
 #[get("/findings")]
-pub async fn findings_page(state: web::Data<AppState>) -> Result<FindingsPage, PageError> {
+pub async fn findings_page(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Result<FindingsPage, PageError> {
     let now = Timestamp::from(Utc::now());
     let all = state.store.credentials(&CredentialFilter::default()).await?;
     let found = crate::domain::findings_with_usage(&all, Some(&usage_findings(&state).await?), now);
@@ -84,7 +84,7 @@ pub async fn findings_page(state: web::Data<AppState>) -> Result<FindingsPage, P
         .collect();
     let envs = state.store.environments().await?;
     let page = FindingsPage {
-        layout: Layout::new("Findings", "", envs.into_iter().map(|e| e.name).collect()),
+        layout: Layout::new("Findings", "", envs.into_iter().map(|e| e.name).collect()).for_request(&req),
         sections,
         rules: state.config.exclusions.rules.clone(),
     };

@@ -294,6 +294,7 @@ impl Pager {
 
 #[get("/environments/{name}")]
 pub async fn environment(
+    req: actix_web::HttpRequest,
     query: web::Query<InventoryQuery>,
     state: web::Data<AppState>,
     cache: web::Data<SnapshotCache>,
@@ -323,7 +324,8 @@ pub async fn environment(
             format!("{} inventory", env.name),
             env.name.clone(),
             envs.iter().map(|e| e.name.clone()).collect(),
-        ),
+        )
+        .for_request(&req),
         card,
         rows: slice.rows,
         filtered: query.q.is_some() || query.status.is_some() || query.kind.is_some(),
@@ -458,7 +460,8 @@ pub async fn application(
             format!("{app_name} · {}", env.name),
             env.name.clone(),
             envs.into_iter().map(|e| e.name).collect(),
-        ),
+        )
+        .for_request(&req),
         environment_href: view::environment_href(&env.name),
         environment: env.name.clone(),
         name: app_name,

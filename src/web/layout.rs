@@ -12,6 +12,8 @@ pub struct Layout {
     pub active: String,
     /// Environment names, for the navigation.
     pub environments: Vec<String>,
+    /// Who is signed in with Entra ID (`mode = "oidc"`), shown with a sign-out button.
+    pub user: Option<String>,
 }
 
 impl Layout {
@@ -23,7 +25,15 @@ impl Layout {
             favicon: embedded::url("favicon.svg"),
             active: active.into(),
             environments,
+            user: None,
         }
+    }
+
+    /// The same, naming the user signed in with Entra ID for this request, if any.
+    pub fn for_request(mut self, req: &actix_web::HttpRequest) -> Self {
+        use actix_web::HttpMessage;
+        self.user = req.extensions().get::<super::auth::User>().map(|u| u.name.clone());
+        self
     }
 
     pub fn env_href(&self, name: &str) -> String {

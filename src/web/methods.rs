@@ -11,9 +11,9 @@ use actix_web::{Error, HttpResponse};
 /// What every route allows.
 pub const ALLOW: &str = "GET, HEAD";
 
-/// Paths whose routes take a POST: the action forms (`web::act`).
+/// Paths whose routes take a POST: the action forms (`web::act`) and signing out.
 fn accepts_post(path: &str) -> bool {
-    path.starts_with("/act/") || path.starts_with("/environments/") && path.ends_with("/actions")
+    path.starts_with("/act/") || path.starts_with("/environments/") && path.ends_with("/actions") || path == "/auth/logout"
 }
 
 /// The middleware: HEAD is routed as GET (the server leaves the body out of a HEAD answer by
@@ -25,7 +25,7 @@ pub async fn methods(
     match *req.method() {
         Method::GET => {}
         Method::HEAD => req.head_mut().method = Method::GET,
-        // The forms of signed action links (see `web::act`): their handlers check the rest.
+        // The action forms (see `web::act`) and signing out: their handlers check the rest.
         Method::POST if accepts_post(req.path()) => {}
         _ if req.request().resource_map().has_resource(req.path()) => {
             let response = HttpResponse::MethodNotAllowed()

@@ -35,10 +35,9 @@ use actix_web::web;
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Called once per worker: each keeps its own overview snapshot and feeds (searches' hits are
-    // shared by all workers: see `startup`).
-    cfg.app_data(web::Data::new(snapshot::SnapshotCache::default()))
-        .app_data(web::Data::new(calendar::FeedCache::default()))
+    // Called once per worker: each keeps its own feeds (the overview's snapshot and searches'
+    // hits are shared by all workers: see `startup`).
+    cfg.app_data(web::Data::new(calendar::FeedCache::default()))
         .app_data(query::config())
         .service(health::healthz)
         .service(dashboard::overview)
@@ -59,6 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(calendar::calendar_environment)
         .service(auth::oidc::login)
         .service(auth::oidc::callback)
+        .service(auth::oidc::logout_page)
         .service(auth::oidc::logout)
         .default_service(web::to(error::not_found));
 }

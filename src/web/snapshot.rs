@@ -53,15 +53,17 @@ const ENVIRONMENTS_TTL: Duration = Duration::from_secs(1);
 /// An environment's recent runs, when they were read and at which store generation.
 type CachedRuns = (Instant, u64, Arc<Vec<RunRow>>);
 
-/// One snapshot per worker, retaken by one request at a time.
+/// One snapshot for all workers, retaken by one request at a time.
 #[derive(Default)]
 pub struct SnapshotCache {
     current: std::sync::Mutex<Option<Arc<Snapshot>>>,
     /// Held by the request retaking the snapshot.
     retaking: tokio::sync::Mutex<()>,
-    environments: tokio::sync::Mutex<Option<(Instant, u64, Vec<EnvironmentState>)>>,
+    /// Locked only to look or to put (never across a read of the store): every request of every
+    /// worker comes by here.
+    environments: std::sync::Mutex<Option<(Instant, u64, Vec<EnvironmentState>)>>,
     /// The recent runs shown on each environment's inventory, kept like the environments.
-    runs: tokio::sync::Mutex<HashMap<i64, CachedRuns>>,
+    runs: std::sync::Mutex<HashMap<i64, CachedRuns>>,
 }
 
 impl SnapshotCache {
@@ -70,34 +72,31 @@ impl SnapshotCache {
     pub async fn recent_runs(&self, state: &AppState, environment_id: i64) -> Result<Arc<Vec<RunRow>>, StoreError> {
         const RECENT_RUNS: i64 = 8;
         let generation = state.store.generation();
-        let mut cached = self.runs.lock().await;
-        if let Some((at, g, runs)) = cached.get(&environment_id)
+        if let Some((at, g, runs)) = lock(&self.runs).get(&environment_id)
             && *g == generation
             && at.elapsed() < ENVIRONMENTS_TTL
         {
             return Ok(runs.clone());
         }
         let runs = Arc::new(state.store.recent_runs(environment_id, RECENT_RUNS).await?);
-        cached.insert(environment_id, (Instant::now(), generation, runs.clone()));
+        lock(&self.runs).insert(environment_id, (Instant::now(), generation, runs.clone()));
         Ok(runs)
     }
 
     /// The environments as they are now, and a snapshot at most a few seconds old that matches
     /// their latest runs.
     pub async fn get(&self, state: &AppState) -> Result<(Vec<EnvironmentState>, Arc<Snapshot>), StoreError> {
-        let envs = {
-            let mut cached = self.environments.lock().await;
-            let generation = state.store.generation();
-            match cached
-                .as_ref()
-                .filter(|(at, g, _)| *g == generation && at.elapsed() < ENVIRONMENTS_TTL)
-            {
-                Some((_, _, envs)) => envs.clone(),
-                None => {
-                    let envs = state.store.environment_states().await?;
-                    *cached = Some((Instant::now(), generation, envs.clone()));
-                    envs
-                }
+        let generation = state.store.generation();
+        let kept = lock(&self.environments)
+            .as_ref()
+            .filter(|(at, g, _)| *g == generation && at.elapsed() < ENVIRONMENTS_TTL)
+            .map(|(_, _, envs)| envs.clone());
+        let envs = match kept {
+            Some(envs) => envs,
+            None => {
+                let envs = state.store.environment_states().await?;
+                *lock(&self.environments) = Some((Instant::now(), generation, envs.clone()));
+                envs
             }
         };
         let key: Vec<_> = envs.iter().map(|e| (e.id, e.last_run_id)).collect();
@@ -121,13 +120,18 @@ impl SnapshotCache {
             }
         };
         let snapshot = Arc::new(take_snapshot(&state.store, state, key).await?);
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
+        *lock(&self.current) = Some(snapshot.clone());
         Ok((envs, snapshot))
     }
 
     fn kept(&self) -> Option<Arc<Snapshot>> {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.current).clone()
     }
+}
+
+/// A short lock of a cache (a panic elsewhere leaves the data usable).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn take_snapshot(store: &Store, state: &AppState, key: Vec<(i64, Option<i64>)>) -> Result<Snapshot, StoreError> {

@@ -247,7 +247,32 @@ async fn a_user_signs_in_sees_the_dashboard_and_signs_out() {
     assert_eq!(replay.status(), 400);
     assert!(set_cookie(&replay, "credwatch_session").is_none());
 
-    let out = get_with(&app, "/auth/logout", &format!("credwatch_session={id}")).await;
+    // The pages say who is signed in, with a sign-out form; a GET of the sign-out path only asks.
+    let body = get_with(&app, "/", &format!("credwatch_session={id}")).await.text().await.unwrap();
+    let html = scraper::Html::parse_document(&body);
+    let form = scraper::Selector::parse("form.signout[method=post][action='/auth/logout']").unwrap();
+    assert!(html.select(&form).next().is_some_and(|f| f.text().collect::<String>().contains("Signed in as")), "a sign-out form");
+    let asked = get_with(&app, "/auth/logout", &format!("credwatch_session={id}")).await;
+    assert_eq!(asked.status(), 200);
+    assert!(set_cookie(&asked, "credwatch_session").is_none(), "a GET signs nobody out");
+    assert_eq!(get_with(&app, "/", &format!("credwatch_session={id}")).await.status(), 200);
+    // Another site's form, as the browser says it is: refused.
+    let forged = client()
+        .post(app.url("/auth/logout"))
+        .header("cookie", format!("credwatch_session={id}"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(get_with(&app, "/", &format!("credwatch_session={id}")).await.status(), 200);
+    let out = client()
+        .post(app.url("/auth/logout"))
+        .header("cookie", format!("credwatch_session={id}"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 200);
     let cleared = set_cookie(&out, "credwatch_session").unwrap();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");

@@ -584,7 +584,7 @@ impl Oidc {
         Ok(claims)
     }
 
-    /// `GET /auth/logout`: ends the session and clears its cookie.
+    /// `POST /auth/logout`: ends the session and clears its cookie.
     pub async fn logout(&self, req: &HttpRequest, store: &Store) -> HttpResponse {
         if let Some(cookie) = cookie(req.headers(), SESSION_COOKIE)
             && let Err(e) = store.end_session(&session_key(&cookie)).await
@@ -704,9 +704,30 @@ pub async fn callback(req: HttpRequest) -> HttpResponse {
     }
 }
 
+/// `GET /auth/logout` only asks: a link (or an image) on another site must not sign anyone out.
 #[actix_web::get("/auth/logout")]
-pub async fn logout(req: HttpRequest) -> HttpResponse {
+pub async fn logout_page(req: HttpRequest) -> HttpResponse {
     match parts(&req) {
+        Some(_) => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign out · credwatch</title></head>\
+             <body><main><h1>Sign out of credwatch?</h1><form method=\"post\" action=\"/auth/logout\">\
+             <button type=\"submit\">Sign out</button></form></main></body></html>",
+        ),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// `POST /auth/logout`: the session cookie is SameSite=Lax, so another site's form cannot send
+/// it; a browser that says the request came from another site is refused all the same.
+#[actix_web::post("/auth/logout")]
+pub async fn logout(req: HttpRequest) -> HttpResponse {
+    let cross_site = req.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site");
+    match parts(&req) {
+        Some(_) if cross_site => page(
+            HttpResponse::Forbidden(),
+            "Not signed out",
+            "A sign-out must come from credwatch's own pages.",
+        ),
         Some((oidc, store)) => oidc.logout(&req, &store).await,
         None => HttpResponse::NotFound().finish(),
     }
