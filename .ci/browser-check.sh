@@ -4,8 +4,9 @@
 # and fails on any console message (errors, CSP violations), an asset that does not load, script
 # that did not run, or missing content; then audits the same pages with axe-core and fails on
 # any serious or critical accessibility violation; then signs in through `credwatch demo --sign-in`
-# (the emulator playing Entra ID), sees the dashboard, signs out (.ci/sign-in-check.mjs). Installs Chromium from Debian when it is
-# missing, and axe-core and playwright-core (the versions in .ci/package-lock.json) into a cache.
+# (the emulator playing Entra ID), sees the dashboard, acknowledges a credential, signs out
+# (.ci/sign-in-check.mjs). Installs Chromium from Debian when it is missing, and axe-core and
+# playwright-core (the versions in .ci/package-lock.json) into a cache.
 #
 # BROWSER_CHECK_SCREENSHOT=FILE.png keeps a screenshot of the overview there.
 set -euo pipefail

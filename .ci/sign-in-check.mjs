@@ -1,7 +1,8 @@
 // Sign-in in headless Chromium against `credwatch demo --sign-in` (the emulator plays Entra ID):
 // a visit to the dashboard lands on the sign-in page, the admin signs in and sees the dashboard
-// with no console message, the session cookie is HttpOnly and SameSite=Lax, logout ends the
-// session, and a user without a role gets the 403 page naming the role to ask for.
+// with no console message, the session cookie is HttpOnly and SameSite=Lax, acknowledges a
+// credential from an application page and finds it in the event log, signs out with the header's
+// button, and a user without a role gets the 403 page naming the role to ask for.
 //
 //   node .ci/sign-in-check.mjs MODULES_DIR BASE_URL
 import { createRequire } from "node:module";
@@ -50,6 +51,25 @@ try {
   const readable = await page.evaluate(() => document.cookie.includes("credwatch_session"));
   if (readable) fail("script can read the session cookie");
 
+  // Act as the signed-in admin: acknowledge a credential on an application page, see it logged.
+  const appLink = page.locator('a[href*="/applications/"]').first();
+  if ((await appLink.count()) === 0) fail("the dashboard links no application page");
+  else {
+    await appLink.click();
+    await page.waitForLoadState("load");
+    const form = page.locator("form.act-form").first();
+    if ((await form.count()) === 0) fail(`no action form on ${page.url()} for the signed-in admin`);
+    else {
+      await form.locator('input[name="note"]').fill("on it, from Chromium");
+      await form.getByRole("button", { name: "I'm on it" }).click();
+      await page.waitForLoadState("load");
+      await page.goto(page.url().split("?")[0].replace(/\/actions$/, ""), { waitUntil: "load" });
+      const log = (await page.locator("table.events").textContent()) || "";
+      if (!/acknowledged/.test(log) || !/on it, from Chromium/.test(log) || !/ada/i.test(log))
+        fail(`the event log does not show Ada's acknowledgement: ${log.slice(0, 300)}`);
+    }
+  }
+
   // The header's sign-out button (a POST form).
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForLoadState("load");
@@ -61,7 +81,7 @@ try {
   await page.waitForLoadState("load");
   const refused = await page.content();
   if (!refused.includes("credwatch.read")) fail("the user without a role was not told which role to ask for");
-  console.log(`sign-in: ${failures ? "failed" : "ok"}: sign-in, dashboard, cookie flags, logout, no-role page`);
+  console.log(`sign-in: ${failures ? "failed" : "ok"}: sign-in, dashboard, cookie flags, act, sign-out, no-role page`);
 } finally {
   await browser.close();
 }
