@@ -3,7 +3,8 @@
 
 use crate::support::app::TestApp;
 use crate::support::config::Auth;
-use crate::support::{SECRET, World, http_builder};
+use crate::support::graph::{self, AppBuilder};
+use crate::support::{CLIENT, PROD_TENANT, SECRET, World, http_builder};
 use credwatch_emulator::{AuthMethod, ClientAuth, TestUser};
 use serde_json::json;
 
@@ -611,34 +612,76 @@ async fn signed_in(app: &TestApp, oid: &str) -> String {
     format!("credwatch_session={}", cookie_value(&set_cookie(&r, "credwatch_session").unwrap()))
 }
 
-/// Reading needs the read role; anything else (acknowledge, snooze, exclusions: every method
-/// but GET and HEAD) the operate role, here renamed in config. A path no route serves shows the
-/// gate alone: the guard answers before routing.
+/// Reading needs the read role; acting (acknowledge, snooze…: every method but GET and HEAD)
+/// the operate role, here renamed in config. The operator acts on an application page through
+/// its real form; the reader sees no form, and a post of the same form is refused by the role.
 #[tokio::test]
 async fn acting_needs_the_operate_role() {
-    let (w, app) = serve_with(|_, auth| {
+    const KEY: &str = "ac7ac7ac-0000-4000-8000-000000000001";
+    let (w, app) = serve_with(|w, auth| {
         auth.roles = Some(crate::support::config::Roles {
             operate: Some("Ops".into()),
             ..Default::default()
-        })
+        });
+        w.tenant("prod", PROD_TENANT, CLIENT);
+        w.emu.set_applications(
+            PROD_TENANT,
+            vec![graph::app(1, "payments").secrets(vec![graph::secret(KEY, "main", graph::now() + graph::days(10))])],
+        );
     })
     .await;
+    w.sync_with(&w.config()).await;
     let reader = signed_in(&app, READER).await;
     let operator = signed_in(&app, OPERATOR).await;
-    let post = |cookies: String| client().post(app.url("/api/v1/not-yet-an-action")).header("cookie", cookies).send();
+    let listed: serde_json::Value = get_with(&app, "/api/v1/credentials", &operator).await.json().await.unwrap();
+    let object_id = listed["credentials"][0]["app_object_id"].as_str().unwrap().to_string();
+    let page_path = format!("/environments/prod/applications/{object_id}");
+
+    let form_of = |html: &str| {
+        let doc = scraper::Html::parse_document(html);
+        let form = scraper::Selector::parse("form.act-form").unwrap();
+        let input = |name: &str| scraper::Selector::parse(&format!("input[name={name}]")).unwrap();
+        doc.select(&form).next().map(|f| {
+            let value = |name: &str| f.select(&input(name)).next().unwrap().value().attr("value").unwrap().to_string();
+            (f.value().attr("action").unwrap().to_string(), value("csrf"), value("credential_id"))
+        })
+    };
+    let reader_page = get_with(&app, &page_path, &reader).await.text().await.unwrap();
+    assert!(form_of(&reader_page).is_none(), "a reader is offered no action");
+    let (action, csrf, credential_id) =
+        form_of(&get_with(&app, &page_path, &operator).await.text().await.unwrap()).expect("the operator's action form");
+    let post = |cookies: String| {
+        client()
+            .post(app.url(&action))
+            .header("cookie", cookies)
+            .header("sec-fetch-site", "same-origin")
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("credential_id", credential_id.as_str()),
+                ("action", "acknowledge"),
+                ("note", "on it"),
+            ])
+            .send()
+    };
     let refused = post(reader.clone()).await.unwrap();
     assert_eq!(refused.status(), 403);
     assert!(refused.text().await.unwrap().contains("<code>Ops</code>"));
-    assert_eq!(post(operator.clone()).await.unwrap().status(), 404, "the operator passes the gate");
-    // The operate role includes reading.
-    assert_eq!(get_with(&app, "/", &operator).await.status(), 200);
+    let listed: serde_json::Value = get_with(&app, "/api/v1/credentials", &operator).await.json().await.unwrap();
+    assert_eq!(listed["credentials"][0]["acknowledged_by"], serde_json::Value::Null, "the refused post changed nothing");
+
+    let acted = post(operator.clone()).await.unwrap();
+    assert!(acted.status().is_success() || acted.status().is_redirection(), "{}", acted.status());
+    let listed: serde_json::Value = get_with(&app, "/api/v1/credentials", &operator).await.json().await.unwrap();
+    let by = listed["credentials"][0]["acknowledged_by"].as_str().expect("acknowledged");
+    assert!(by.contains("otto"), "recorded as the signed-in operator: {by}");
+
+    // Scripts' tokens count on the API only (a page answers them 401); there, anything but a
+    // read needs the operate role, which this script lacks (a path no route serves shows the
+    // guard alone: it answers before routing).
     let script = script_token(&w, &format!("{APP}/.default")).await;
-    let r = client()
-        .post(app.url("/api/v1/not-yet-an-action"))
-        .bearer_auth(&script)
-        .send()
-        .await
-        .unwrap();
+    let r = client().post(app.url(&action)).bearer_auth(&script).send().await.unwrap();
+    assert_eq!(r.status(), 401, "pages take no bearer token");
+    let r = client().post(app.url("/api/v1/not-yet-an-action")).bearer_auth(&script).send().await.unwrap();
     assert_eq!(r.status(), 403, "a script with the read role may not act");
 }
 
