@@ -25,7 +25,12 @@ pub enum LinkAction {
 }
 
 impl LinkAction {
-    pub const ALL: [LinkAction; 4] = [LinkAction::Acknowledge, LinkAction::Snooze, LinkAction::NotMine, LinkAction::Rotated];
+    pub const ALL: [LinkAction; 4] = [
+        LinkAction::Acknowledge,
+        LinkAction::Snooze,
+        LinkAction::NotMine,
+        LinkAction::Rotated,
+    ];
 
     /// The button's words.
     pub fn label(self) -> &'static str {
@@ -186,7 +191,10 @@ mod tests {
             signer.verify(&token, now.plus_seconds(3600)),
             Err(LinkError::Expired(now.plus_seconds(3600)))
         );
-        assert_eq!(LinkSigner::new(b"key two".to_vec()).verify(&token, now), Err(LinkError::BadSignature));
+        assert_eq!(
+            LinkSigner::new(b"key two".to_vec()).verify(&token, now),
+            Err(LinkError::BadSignature)
+        );
         // Another recipient's claims under this link's signature.
         let (_, tag) = token.split_once('.').unwrap();
         let other = LinkClaims {
@@ -206,8 +214,16 @@ mod tests {
 
         let form = signer.form_token("ana", now.unix_seconds() + 60);
         assert_eq!(signer.check_form_token("ana", &form, now), Ok(()));
-        assert_eq!(signer.check_form_token("bob", &form, now), Err(LinkError::BadCsrf), "bound to the user");
-        assert_eq!(signer.check_form_token("ana", &form, now.plus_seconds(60)), Err(LinkError::BadCsrf), "expired");
+        assert_eq!(
+            signer.check_form_token("bob", &form, now),
+            Err(LinkError::BadCsrf),
+            "bound to the user"
+        );
+        assert_eq!(
+            signer.check_form_token("ana", &form, now.plus_seconds(60)),
+            Err(LinkError::BadCsrf),
+            "expired"
+        );
         let stretched = form.replacen(&(now.unix_seconds() + 60).to_string(), &(now.unix_seconds() + 6000).to_string(), 1);
         assert_eq!(signer.check_form_token("ana", &stretched, now), Err(LinkError::BadCsrf));
     }

@@ -212,7 +212,11 @@ mod tests {
         assert_eq!(snoozed.pause(end, 7, now), Some(Pause::Snoozed(until)));
         assert_eq!(snoozed.pause(end, 7, until), None);
         assert_eq!(check_snooze(until, end, 1, now), Ok(until));
-        assert_eq!(check_snooze(end.plus_days(-1), end, 1, now), Ok(end.plus_days(-1)), "the bound itself is allowed");
+        assert_eq!(
+            check_snooze(end.plus_days(-1), end, 1, now),
+            Ok(end.plus_days(-1)),
+            "the bound itself is allowed"
+        );
         assert_eq!(
             check_snooze(end.plus_days(-1).plus_seconds(1), end, 1, now),
             Err(SnoozeError::TooLate {
@@ -220,7 +224,12 @@ mod tests {
                 min_notice_days: 1
             })
         );
-        assert!(check_snooze(end.plus_days(2), end, 1, now).unwrap_err().to_string().contains("at the latest"));
+        assert!(
+            check_snooze(end.plus_days(2), end, 1, now)
+                .unwrap_err()
+                .to_string()
+                .contains("at the latest")
+        );
         assert_eq!(check_snooze(now, end, 1, now), Err(SnoozeError::NotInFuture));
         assert_eq!(
             check_snooze(end, end, 1, end.plus_seconds(-3600)),

@@ -141,14 +141,14 @@ impl fmt::Display for Timestamp {
             write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S"))?;
         } else {
             write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
+                f,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
             )?;
         }
         match self.subsec_ticks() {

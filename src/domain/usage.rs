@@ -352,10 +352,7 @@ pub struct UsedSibling {
 /// What the live credentials of some applications say of rotations: which credential each was
 /// superseded by (by time, [`super::supersession`]) and each verdict the evidence gives
 /// ([`rotations`]).
-pub fn rotation_policy(
-    siblings: Vec<(Sibling, LastUse)>,
-    now: Timestamp,
-) -> (HashMap<i64, Successor>, HashMap<i64, RotationVerdict>) {
+pub fn rotation_policy(siblings: Vec<(Sibling, LastUse)>, now: Timestamp) -> (HashMap<i64, Successor>, HashMap<i64, RotationVerdict>) {
     let (live, uses): (Vec<Sibling>, Vec<LastUse>) = siblings.into_iter().unzip();
     let used: Vec<UsedSibling> = live.iter().zip(uses).map(|(s, u)| UsedSibling::new(s, u)).collect();
     (super::supersession(&live, now), rotations(&used))

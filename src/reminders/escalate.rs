@@ -44,7 +44,10 @@ pub fn due(
 ) -> Vec<Escalation> {
     let mut reminded: HashMap<i64, Vec<(String, Timestamp)>> = HashMap::new();
     for r in ledger.iter().filter(|r| r.outcome == "sent") {
-        reminded.entry(r.credential_id).or_default().push((r.recipient.clone(), r.decided_at));
+        reminded
+            .entry(r.credential_id)
+            .or_default()
+            .push((r.recipient.clone(), r.decided_at));
     }
     let window_end = now.plus_days(rule.within_days);
     let wait = rule.after_hours * 3600;
@@ -63,7 +66,11 @@ pub fn due(
         let answered = c.attention.acknowledged.is_some() || c.attention.snoozed_until.is_some_and(|u| u > now);
         let why = if in_use_after_expiry {
             Why::ExpiredInUse
-        } else if !answered && sent.first().is_some_and(|(_, first)| now.ticks_since(*first) >= wait * Timestamp::TICKS_PER_SECOND) {
+        } else if !answered
+            && sent
+                .first()
+                .is_some_and(|(_, first)| now.ticks_since(*first) >= wait * Timestamp::TICKS_PER_SECOND)
+        {
             Why::Unacknowledged
         } else {
             continue;
@@ -95,9 +102,20 @@ fn when(t: Timestamp) -> String {
 /// One escalated credential in words (names cleaned: they come from Graph).
 fn describe(e: &Escalation, now: Timestamp) -> String {
     let c = &e.credential;
-    let name = c.display_name.as_deref().map(clean).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| clean(&c.key_id));
+    let name = c
+        .display_name
+        .as_deref()
+        .map(clean)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| clean(&c.key_id));
     let app = c.app_display_name.as_deref().map(clean).unwrap_or_else(|| "(no name)".into());
-    let mut line = format!("[{}] {app}: {} \"{name}\" (key {}) ends {}", clean(&c.environment), c.kind, clean(&c.key_id), when(c.end_at));
+    let mut line = format!(
+        "[{}] {app}: {} \"{name}\" (key {}) ends {}",
+        clean(&c.environment),
+        c.kind,
+        clean(&c.key_id),
+        when(c.end_at)
+    );
     match e.why {
         Why::ExpiredInUse => {
             let used = c.last_use.at().map(when).unwrap_or_default();
@@ -117,7 +135,11 @@ fn describe(e: &Escalation, now: Timestamp) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// Escalates what is due at `now`; records each credential's `escalated` event once some
@@ -137,7 +159,15 @@ pub async fn try_escalate(store: &Store, config: &Config, now: Timestamp) -> Res
         .await?;
     let ledger = store.reminder_ledger(end_before).await?;
     let escalated = store.escalated(&credentials.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
-    let due = due(rule, &credentials, &ledger, &escalated, &config.exclusions, config.usage.active_days, now);
+    let due = due(
+        rule,
+        &credentials,
+        &ledger,
+        &escalated,
+        &config.exclusions,
+        config.usage.active_days,
+        now,
+    );
     if due.is_empty() {
         return Ok(report);
     }
@@ -159,7 +189,11 @@ pub async fn try_escalate(store: &Store, config: &Config, now: Timestamp) -> Res
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><body><h1 style=\"font-size:18px\">{}</h1><ul>{}</ul><p><a href=\"{}\">Open credwatch</a></p></body></html>",
         html_escape(&subject),
-        report.lines.iter().map(|l| format!("<li>{}</li>", html_escape(l))).collect::<String>(),
+        report
+            .lines
+            .iter()
+            .map(|l| format!("<li>{}</li>", html_escape(l)))
+            .collect::<String>(),
         html_escape(dashboard)
     );
     if !rule.to.is_empty()
@@ -223,7 +257,12 @@ pub async fn try_escalate(store: &Store, config: &Config, now: Timestamp) -> Res
     }
     let note = format!("to {}", report.accepted.join(", "));
     store
-        .record_events(&due.iter().map(|e| e.credential.id).collect::<Vec<_>>(), EventKind::Escalated, Some(&note), now)
+        .record_events(
+            &due.iter().map(|e| e.credential.id).collect::<Vec<_>>(),
+            EventKind::Escalated,
+            Some(&note),
+            now,
+        )
         .await?;
     tracing::info!(credentials = due.len(), "escalated");
     Ok(report)
@@ -285,11 +324,25 @@ mod tests {
         assert_eq!(got, vec![(4, Why::ExpiredInUse), (1, Why::Unacknowledged)]);
         assert_eq!(
             due[1].reminded,
-            vec![("ops@example.com".to_string(), day_ago), ("oncall@example.com".to_string(), day_ago.plus_seconds(60))]
+            vec![
+                ("ops@example.com".to_string(), day_ago),
+                ("oncall@example.com".to_string(), day_ago.plus_seconds(60))
+            ]
         );
-        assert!(describe(&due[1], now).contains("reminded: ops@example.com at 2026-02-28 08:00 UTC, oncall@example.com at 2026-02-28 08:01 UTC"));
+        assert!(
+            describe(&due[1], now)
+                .contains("reminded: ops@example.com at 2026-02-28 08:00 UTC, oncall@example.com at 2026-02-28 08:01 UTC")
+        );
         assert!(describe(&due[0], now).contains("EXPIRED and still in use"));
-        let again = super::due(&rule, &creds, &ledger, &[1, 4].into_iter().collect(), &Exclusions::default(), 30, now);
+        let again = super::due(
+            &rule,
+            &creds,
+            &ledger,
+            &[1, 4].into_iter().collect(),
+            &Exclusions::default(),
+            30,
+            now,
+        );
         assert!(again.is_empty(), "escalated once: {again:?}");
     }
 }

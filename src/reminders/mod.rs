@@ -121,7 +121,15 @@ impl fmt::Display for RemindReport {
             }
         }
         if let Some(e) = self.escalation.as_ref().filter(|e| !e.lines.is_empty()) {
-            writeln!(f, "escalated to {}:", if e.accepted.is_empty() { "nobody (failed)".to_string() } else { e.accepted.join(", ") })?;
+            writeln!(
+                f,
+                "escalated to {}:",
+                if e.accepted.is_empty() {
+                    "nobody (failed)".to_string()
+                } else {
+                    e.accepted.join(", ")
+                }
+            )?;
             for line in &e.lines {
                 writeln!(f, "  {line}")?;
             }

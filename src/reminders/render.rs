@@ -281,9 +281,7 @@ pub fn render(digest: &Digest, public_url: &Url, now: Timestamp, signer: Option<
                 .items
                 .into_iter()
                 .map(|i| Line {
-                    actions: signer
-                        .map(|s| action_links(i, &digest.key, s, &dashboard, now))
-                        .unwrap_or_default(),
+                    actions: signer.map(|s| action_links(i, &digest.key, s, &dashboard, now)).unwrap_or_default(),
                     ..Line::new(i, public_url, now)
                 })
                 .collect(),

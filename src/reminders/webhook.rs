@@ -151,7 +151,11 @@ fn teams_card(subject: &str, groups: &[Group], dashboard: &str) -> Value {
                 json!({"type": "Action.OpenUrl", "title": "Open in credwatch", "url": l.credwatch_link}),
             ];
             // The same signed links as the e-mail: each opens a confirmation page.
-            actions.extend(l.actions.iter().map(|a| json!({"type": "Action.OpenUrl", "title": a.label, "url": a.url})));
+            actions.extend(
+                l.actions
+                    .iter()
+                    .map(|a| json!({"type": "Action.OpenUrl", "title": a.label, "url": a.url})),
+            );
             body.push(json!({"type": "ActionSet", "actions": actions}));
         }
     }

@@ -304,17 +304,11 @@ pub(super) static COLUMNS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The names of [`FIELDS`], comma-separated: a [`CredentialRow`] as a JSON array.
-pub(super) static FIELD_NAMES: LazyLock<String> =
-    LazyLock::new(|| FIELDS.iter().map(|(_, name)| *name).collect::<Vec<_>>().join(", "));
+pub(super) static FIELD_NAMES: LazyLock<String> = LazyLock::new(|| FIELDS.iter().map(|(_, name)| *name).collect::<Vec<_>>().join(", "));
 
 /// Every credential of the active environments with its application; filters follow as `AND`s.
 /// (Searches start from [`push_selection`] instead.)
-pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{} FROM credentials c{JOINS} WHERE e.retired_at IS NULL",
-        *COLUMNS
-    )
-});
+pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| format!("{} FROM credentials c{JOINS} WHERE e.retired_at IS NULL", *COLUMNS));
 
 /// Search terms of at least this many characters are served by the trigram indexes
 /// (migrations/0008_search.sql); shorter ones cannot be.
@@ -552,7 +546,9 @@ impl Store {
         const CTX: &str = "reading credentials";
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT json_group_array(json_array(");
         q.push(FIELD_NAMES.as_str()).push(")) FROM (").push(SELECT.as_str());
-        q.push(" AND c.id IN (SELECT value FROM json_each(").push_bind(ids_json(ids)).push(")))");
+        q.push(" AND c.id IN (SELECT value FROM json_each(")
+            .push_bind(ids_json(ids))
+            .push(")))");
         let (json,): (String,) = q.build_query_as().fetch_one(&self.pool).await.context(CTX)?;
         let mut rows = typed(rows_as_json(&json, CTX)?)?;
         let at: std::collections::HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();

@@ -322,10 +322,18 @@ impl Store {
         super::credentials::push_selection(&mut q, &inner);
         match cursor {
             Some(Cursor::After(end, id)) => {
-                q.push(" AND (c.end_at, c.id) > (").push_bind(end).push(", ").push_bind(id).push(")");
+                q.push(" AND (c.end_at, c.id) > (")
+                    .push_bind(end)
+                    .push(", ")
+                    .push_bind(id)
+                    .push(")");
             }
             Some(Cursor::Before(end, id)) => {
-                q.push(" AND (c.end_at, c.id) < (").push_bind(end).push(", ").push_bind(id).push(")");
+                q.push(" AND (c.end_at, c.id) < (")
+                    .push_bind(end)
+                    .push(", ")
+                    .push_bind(id)
+                    .push(")");
             }
             None => {}
         }

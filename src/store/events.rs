@@ -198,7 +198,13 @@ impl Store {
     /// Records one `kind` event per credential in `credential_ids` by credwatch itself, in one
     /// transaction (a digest's `reminded` events, an escalation).
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "record_events", kind = %kind, n = credential_ids.len()))]
-    pub async fn record_events(&self, credential_ids: &[i64], kind: EventKind, note: Option<&str>, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn record_events(
+        &self,
+        credential_ids: &[i64],
+        kind: EventKind,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         const CTX: &str = "recording events";
         let mut tx = self.pool.begin().await.context(CTX)?;
         for chunk in credential_ids.chunks(150) {
@@ -247,10 +253,7 @@ impl Store {
         }
         // Ids grow with time within this process; ordering by id keeps paging by id exact.
         q.push(" ORDER BY v.id DESC LIMIT ").push_bind(filter.limit.max(0));
-        q.build_query_as::<EventRow>()
-            .fetch_all(&self.pool)
-            .await
-            .context("reading events")
+        q.build_query_as::<EventRow>().fetch_all(&self.pool).await.context("reading events")
     }
 
     /// How many events of each kind were ever recorded (for `credwatch_events_total`).

@@ -250,7 +250,6 @@ impl Store {
     }
 }
 
-
 impl Store {
     /// The live credentials that ended before `now`, the most recent first: where Needs action
     /// finds its incidents (recent expiries that were in use) and the Cleanup list its rows.

@@ -55,9 +55,17 @@ impl Described {
             credential: format!(
                 "{} “{}”",
                 c.kind,
-                c.display_name.as_deref().map(clean).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| c.key_id.clone())
+                c.display_name
+                    .as_deref()
+                    .map(clean)
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| c.key_id.clone())
             ),
-            ends: format!("{} ({} days left)", c.end_at.naive_utc().format("%Y-%m-%d %H:%M UTC"), c.days_left(now)),
+            ends: format!(
+                "{} ({} days left)",
+                c.end_at.naive_utc().format("%Y-%m-%d %H:%M UTC"),
+                c.days_left(now)
+            ),
         }
     }
 }
@@ -76,7 +84,9 @@ fn what_it_does(a: LinkAction, recipient: &str) -> String {
         LinkAction::Acknowledge => format!(
             "Record that {recipient} is on it: reminders of this credential pause for everyone until it is critical, then resume saying who acknowledged it."
         ),
-        LinkAction::Snooze => "Pause this credential's reminders until the date below. The last warning before its end is never snoozed.".into(),
+        LinkAction::Snooze => {
+            "Pause this credential's reminders until the date below. The last warning before its end is never snoozed.".into()
+        }
         LinkAction::NotMine => format!(
             "Record that this application is not {recipient}'s: its next reminders go to the environment's on-call list instead of its owners."
         ),
@@ -109,7 +119,9 @@ fn respond(status: StatusCode, page: ActPage) -> HttpResponse {
             .body(html),
         Err(e) => {
             tracing::error!(error = %e, "the action page failed to render");
-            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("credwatch failed to answer")
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("credwatch failed to answer")
         }
     }
 }
@@ -156,7 +168,8 @@ async fn open_link(
             req,
             StatusCode::GONE,
             "credential gone",
-            "This credential is no longer listed (it was removed or rotated away): there is nothing left to do. Nothing was changed.".into(),
+            "This credential is no longer listed (it was removed or rotated away): there is nothing left to do. Nothing was changed."
+                .into(),
         )),
         Err(e) => Err(store_failed(e)),
     }
@@ -194,10 +207,17 @@ pub async fn confirm(req: HttpRequest, token: web::Path<String>, state: web::Dat
 /// to check, inside the action's transaction.
 fn snooze(until: Option<&str>, state: &AppState) -> Result<CredentialAction, HttpResponse> {
     let text = until.unwrap_or("").trim();
-    let Some(midnight) = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)) else {
+    let Some(midnight) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    else {
         return Err(respond(
             StatusCode::BAD_REQUEST,
-            page("refused", "Snooze until when?", format!("{text:?} is not a date like 2026-03-01. Nothing was changed; go back and pick one.")),
+            page(
+                "refused",
+                "Snooze until when?",
+                format!("{text:?} is not a date like 2026-03-01. Nothing was changed; go back and pick one."),
+            ),
         ));
     };
     Ok(CredentialAction::Snooze {
@@ -293,7 +313,14 @@ async fn finish(
         ),
         Err(ActionError::Snooze(e)) => respond(
             StatusCode::BAD_REQUEST,
-            page("refused", "This snooze is not allowed", format!("{}. Nothing was changed; go back and pick another date.", capitalise(&e.to_string()))),
+            page(
+                "refused",
+                "This snooze is not allowed",
+                format!(
+                    "{}. Nothing was changed; go back and pick another date.",
+                    capitalise(&e.to_string())
+                ),
+            ),
         ),
         Err(ActionError::Store(e)) => store_failed(e),
     }
@@ -361,7 +388,10 @@ pub async fn panel(
 ) -> Result<Panel, StoreError> {
     let user = super::auth::acting_user(&state.config.server.auth, req);
     let csrf = match &user {
-        Some(u) => state.link_signer().await?.form_token(u, now.plus_seconds(FORM_HOURS * 3600).unix_seconds()),
+        Some(u) => state
+            .link_signer()
+            .await?
+            .form_token(u, now.plus_seconds(FORM_HOURS * 3600).unix_seconds()),
         None => String::new(),
     };
     let credentials = creds
@@ -371,14 +401,23 @@ pub async fn panel(
             id: c.id,
             label: Described::of(c, now).credential,
             state: [
-                c.attention.acknowledged.as_ref().map(|a| format!("acknowledged by {} {}", a.by, view::utc(a.at))),
-                c.attention.snoozed_until.filter(|u| *u > now).map(|u| format!("snoozed until {}", view::utc(u))),
+                c.attention
+                    .acknowledged
+                    .as_ref()
+                    .map(|a| format!("acknowledged by {} {}", a.by, view::utc(a.at))),
+                c.attention
+                    .snoozed_until
+                    .filter(|u| *u > now)
+                    .map(|u| format!("snoozed until {}", view::utc(u))),
             ]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
             .join("; "),
-            latest: snooze_bound(c.end_at, state.config.min_notice_days).naive_utc().format("%Y-%m-%d").to_string(),
+            latest: snooze_bound(c.end_at, state.config.min_notice_days)
+                .naive_utc()
+                .format("%Y-%m-%d")
+                .to_string(),
         })
         .collect();
     let events = state
@@ -468,7 +507,11 @@ pub async fn dashboard_act(
         Ok(_) | Err(StoreError::NotFound) => {
             return respond(
                 StatusCode::BAD_REQUEST,
-                page("refused", "No such credential", "This application has no such credential. Nothing was changed."),
+                page(
+                    "refused",
+                    "No such credential",
+                    "This application has no such credential. Nothing was changed.",
+                ),
             );
         }
         Err(e) => return store_failed(e),
@@ -489,7 +532,10 @@ pub async fn dashboard_act(
                 page(
                     "refused",
                     "No such action",
-                    format!("{:?} is not an action; use acknowledge, snooze, not-mine or rotated. Nothing was changed.", clean(other)),
+                    format!(
+                        "{:?} is not an action; use acknowledge, snooze, not-mine or rotated. Nothing was changed.",
+                        clean(other)
+                    ),
                 ),
             );
         }

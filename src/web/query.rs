@@ -234,9 +234,11 @@ fn since<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error>
 }
 
 fn before_event<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    parameter(d, "before", |s| match s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<i64>().ok()).flatten() {
-        Some(n) => Ok(n),
-        None => Err(format!("“{s}” is not an event id, as the previous page's next link gives it")),
+    parameter(d, "before", |s| {
+        match s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<i64>().ok()).flatten() {
+            Some(n) => Ok(n),
+            None => Err(format!("“{s}” is not an event id, as the previous page's next link gives it")),
+        }
     })
 }
 

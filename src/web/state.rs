@@ -23,6 +23,8 @@ impl AppState {
 
     /// Queues a sync of `environment`; false when none can be queued (no runner).
     pub fn request_sync(&self, environment: &str) -> bool {
-        self.sync_requests.as_ref().is_some_and(|tx| tx.send(environment.to_string()).is_ok())
+        self.sync_requests
+            .as_ref()
+            .is_some_and(|tx| tx.send(environment.to_string()).is_ok())
     }
 }

@@ -3,9 +3,9 @@
 
 use crate::support::app::TestApp;
 use crate::support::config::{Email, Reminders};
+use crate::support::graph::{AppBuilder, app, days, now, secret, user};
 use crate::support::logs;
 use crate::support::parse::Page;
-use crate::support::graph::{AppBuilder, app, days, now, secret, user};
 use crate::support::smtp::{Received, SmtpServer};
 use crate::support::{CLIENT, PROD_TENANT, World};
 use chrono::{DateTime, Duration, Utc};
@@ -85,11 +85,21 @@ async fn an_acknowledgement_pauses_everyones_reminders_until_critical_days_and_s
     let id = credential_id(&store).await;
     let acked_at = now + Duration::hours(2);
     store
-        .act(id, &CredentialAction::Acknowledge, &by_link("alice@example.com"), Some("rotating on Friday"), None, ts(acked_at))
+        .act(
+            id,
+            &CredentialAction::Acknowledge,
+            &by_link("alice@example.com"),
+            Some("rotating on Friday"),
+            None,
+            ts(acked_at),
+        )
         .await
         .unwrap();
     let c = w.live().await.into_iter().find(|c| c.id == id).unwrap();
-    assert_eq!(c.attention.acknowledged.as_ref().map(|a| (a.by.as_str(), a.at)), Some(("alice@example.com", ts(acked_at))));
+    assert_eq!(
+        c.attention.acknowledged.as_ref().map(|a| (a.by.as_str(), a.at)),
+        Some(("alice@example.com", ts(acked_at)))
+    );
 
     // A restart: the state is in the database, not in the process.
     drop(store);
@@ -106,7 +116,10 @@ async fn an_acknowledgement_pauses_everyones_reminders_until_critical_days_and_s
     let report = try_remind(&store, &config, now + days(33), false).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let messages = server.take();
-    assert_eq!(recipients(&messages), ["alice@example.com", "oncall@example.com", "ops@example.com"]);
+    assert_eq!(
+        recipients(&messages),
+        ["alice@example.com", "oncall@example.com", "ops@example.com"]
+    );
     let said = format!(
         "acknowledged by alice@example.com on {}, and still not rotated",
         acked_at.format("%Y-%m-%d %H:%M UTC")
@@ -119,20 +132,46 @@ async fn an_acknowledgement_pauses_everyones_reminders_until_critical_days_and_s
         assert_eq!(parsed.subject(), Some("[credwatch] 1 credential expires within 7 days (prod)"));
         assert!(html.contains(&said), "{html}");
     }
-    assert!(try_remind(&store, &config, now + days(33) + Duration::hours(1), false).await.unwrap().digests.is_empty());
+    assert!(
+        try_remind(&store, &config, now + days(33) + Duration::hours(1), false)
+            .await
+            .unwrap()
+            .digests
+            .is_empty()
+    );
 
     // The log, newest first: three reminders at 7 days, the acknowledgement, three at 60.
     let log = events(&store).await;
     let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["reminded", "reminded", "reminded", "acknowledged", "reminded", "reminded", "reminded"]);
+    assert_eq!(
+        kinds,
+        [
+            "reminded",
+            "reminded",
+            "reminded",
+            "acknowledged",
+            "reminded",
+            "reminded",
+            "reminded"
+        ]
+    );
     let ack = &log[3];
     assert_eq!(
-        (ack.actor.as_deref(), ack.via.as_str(), ack.client_address.as_deref(), ack.note.as_deref()),
+        (
+            ack.actor.as_deref(),
+            ack.via.as_str(),
+            ack.client_address.as_deref(),
+            ack.note.as_deref()
+        ),
         (Some("alice@example.com"), "email", Some("203.0.113.9"), Some("rotating on Friday"))
     );
     assert_eq!((ack.environment.as_str(), ack.key_id.as_str(), ack.at), ("prod", KEY, ts(acked_at)));
     assert!(log[0].note.as_deref().is_some_and(|n| n.contains("7 days before")), "{:?}", log[0]);
-    assert!(log.iter().filter(|e| e.kind == "reminded").all(|e| e.actor.is_none() && e.via == "system"));
+    assert!(
+        log.iter()
+            .filter(|e| e.kind == "reminded")
+            .all(|e| e.actor.is_none() && e.via == "system")
+    );
 }
 
 #[tokio::test]
@@ -157,7 +196,10 @@ async fn a_snooze_is_bounded_by_min_notice_days_and_holds_reminders_until_its_da
     };
     let too_late = snooze(ts(end - days(1))).await.unwrap_err();
     match &too_late {
-        ActionError::Snooze(SnoozeError::TooLate { latest, min_notice_days: 2 }) => assert_eq!(*latest, ts(end - days(2))),
+        ActionError::Snooze(SnoozeError::TooLate {
+            latest,
+            min_notice_days: 2,
+        }) => assert_eq!(*latest, ts(end - days(2))),
         other => panic!("{other:?}"),
     }
     assert!(too_late.to_string().contains("at the latest"), "{too_late}");
@@ -175,7 +217,11 @@ async fn a_snooze_is_bounded_by_min_notice_days_and_holds_reminders_until_its_da
     assert!(server.take().is_empty());
     // The snooze's date: the most urgent rung crossed goes out, once.
     let report = try_remind(&store, &config, until.to_datetime(), false).await.unwrap();
-    assert_eq!(recipients(&server.take()), ["alice@example.com", "oncall@example.com", "ops@example.com"], "{report}");
+    assert_eq!(
+        recipients(&server.take()),
+        ["alice@example.com", "oncall@example.com", "ops@example.com"],
+        "{report}"
+    );
 
     let snoozed = events(&store).await.into_iter().find(|e| e.kind == "snoozed").unwrap();
     assert_eq!(snoozed.note, Some(format!("until {until}")));
@@ -205,7 +251,11 @@ async fn not_mine_sends_the_next_reminders_to_the_environment_instead_of_the_own
     let report = try_remind(&store, &config, now, false).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let messages = server.take();
-    assert_eq!(recipients(&messages), ["oncall@example.com", "ops@example.com"], "alice said it is not hers");
+    assert_eq!(
+        recipients(&messages),
+        ["oncall@example.com", "ops@example.com"],
+        "alice said it is not hers"
+    );
     let text = messages[0].parsed().body_text(0).unwrap().into_owned();
     assert!(
         text.contains("owner disputed by alice@example.com") && text.contains("suggested owner: bob@example.com"),
@@ -232,7 +282,10 @@ async fn the_expiry_notice_is_never_silenced_and_a_removed_credential_takes_no_a
     let report = try_remind(&store, &config, now + days(4), false).await.unwrap();
     assert_eq!(report.digests.len(), 3, "the expiry notice goes out: {report}");
     assert!(
-        server.take().iter().all(|m| m.parsed().subject() == Some("[credwatch] 1 credential has expired (prod)")),
+        server
+            .take()
+            .iter()
+            .all(|m| m.parsed().subject() == Some("[credwatch] 1 credential has expired (prod)")),
         "expiry notices"
     );
 
@@ -240,14 +293,26 @@ async fn the_expiry_notice_is_never_silenced_and_a_removed_credential_takes_no_a
     w.emu.set_applications(PROD_TENANT, vec![app(1, "payments")]);
     w.sync_with(&config).await;
     let gone = store
-        .act(id, &CredentialAction::Acknowledge, &by_link("ops@example.com"), None, None, ts(now + days(4)))
+        .act(
+            id,
+            &CredentialAction::Acknowledge,
+            &by_link("ops@example.com"),
+            None,
+            None,
+            ts(now + days(4)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(gone, ActionError::Gone), "{gone:?}");
     let log = events(&store).await;
     assert_eq!(log.iter().filter(|e| e.kind == "acknowledged").count(), 1);
     assert_eq!(
-        (log[0].kind.as_str(), log[0].via.as_str(), log[0].actor.as_deref(), log[0].key_id.as_str()),
+        (
+            log[0].kind.as_str(),
+            log[0].via.as_str(),
+            log[0].actor.as_deref(),
+            log[0].key_id.as_str()
+        ),
         ("removed", "system", None, KEY),
         "the sync that saw it gone logged it"
     );
@@ -290,7 +355,11 @@ fn links_in(message: &Received) -> Vec<(String, String)> {
 }
 
 fn link<'a>(links: &'a [(String, String)], label: &str) -> &'a str {
-    &links.iter().find(|(l, _)| l == label).unwrap_or_else(|| panic!("no {label:?} link in {links:?}")).1
+    &links
+        .iter()
+        .find(|(l, _)| l == label)
+        .unwrap_or_else(|| panic!("no {label:?} link in {links:?}"))
+        .1
 }
 
 /// The usual world (a secret 20 days from its end) served and synced, and the digests of one
@@ -334,7 +403,10 @@ async fn links_from_the_delivered_mail_change_nothing_on_get_and_act_once_on_pos
     );
     let html = oncall.parsed().body_html(0).unwrap().into_owned();
     for (_, path) in &links {
-        assert!(html.contains(&format!("https://credwatch.example.com{path}")), "the HTML part has {path}");
+        assert!(
+            html.contains(&format!("https://credwatch.example.com{path}")),
+            "the HTML part has {path}"
+        );
     }
     let ack = link(&links, "I'm on it");
 
@@ -353,7 +425,10 @@ async fn links_from_the_delivered_mail_change_nothing_on_get_and_act_once_on_pos
     let r = app.http.post(app.url(ack)).form(&[("csrf", other.as_str())]).send().await.unwrap();
     let (status, text) = status_and_text(r).await;
     assert_eq!(status, 403, "{text}");
-    assert!(text.contains("does not belong to this link") && text.contains("Nothing was changed"), "{text}");
+    assert!(
+        text.contains("does not belong to this link") && text.contains("Nothing was changed"),
+        "{text}"
+    );
     assert!(events(&app.store).await.iter().all(|e| e.kind == "reminded"));
 
     // The real form acts, as the recipient, from the client's address.
@@ -362,7 +437,12 @@ async fn links_from_the_delivered_mail_change_nothing_on_get_and_act_once_on_pos
     assert!(text.contains("Acknowledged"), "{text}");
     let acked = events(&app.store).await.into_iter().find(|e| e.kind == "acknowledged").unwrap();
     assert_eq!(
-        (acked.actor.as_deref(), acked.via.as_str(), acked.client_address.as_deref(), acked.note.as_deref()),
+        (
+            acked.actor.as_deref(),
+            acked.via.as_str(),
+            acked.client_address.as_deref(),
+            acked.note.as_deref()
+        ),
         (Some("oncall@example.com"), "email", Some("127.0.0.1"), Some("on it <b>today</b>"))
     );
 
@@ -373,7 +453,12 @@ async fn links_from_the_delivered_mail_change_nothing_on_get_and_act_once_on_pos
     assert_eq!(status, 409);
     assert!(text.contains("already used"), "{text}");
     let lines = logs::lines_containing(&format!("request_id={id}"));
-    assert!(lines.iter().any(|l| l.contains("an action link was refused") && l.contains("already used")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("an action link was refused") && l.contains("already used")),
+        "{lines:#?}"
+    );
     let csrf = app.store.link_signer(None).await.unwrap().csrf(&ack["/act/".len()..]);
     let r = app.http.post(app.url(ack)).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
     assert_eq!(r.status(), 409);
@@ -400,7 +485,12 @@ async fn forged_altered_expired_and_other_recipient_links_get_a_clear_page_and_c
     // Signed with the real key but past its expiry.
     claims["r"] = "ops@example.com".into();
     claims["e"] = (Utc::now() - Duration::minutes(1)).timestamp().into();
-    let expired = app.store.link_signer(None).await.unwrap().sign(&serde_json::from_value(claims).unwrap());
+    let expired = app
+        .store
+        .link_signer(None)
+        .await
+        .unwrap()
+        .sign(&serde_json::from_value(claims).unwrap());
 
     for (token, status, says) in [
         (other_recipient.as_str(), 403, "not issued by credwatch, or was altered"),
@@ -418,10 +508,19 @@ async fn forged_altered_expired_and_other_recipient_links_get_a_clear_page_and_c
         assert!(lines.iter().all(|l| !l.contains(token)), "the token stays out of the log");
         // A POST with a token computed for it changes nothing either.
         let csrf = app.store.link_signer(None).await.unwrap().csrf(token);
-        let r = app.http.post(app.url(&format!("/act/{token}"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        let r = app
+            .http
+            .post(app.url(&format!("/act/{token}")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), status);
     }
-    assert!(events(&app.store).await.iter().all(|e| e.kind == "reminded"), "nothing was acted on");
+    assert!(
+        events(&app.store).await.iter().all(|e| e.kind == "reminded"),
+        "nothing was acted on"
+    );
     assert_eq!(w.live().await[0].attention, Default::default());
 }
 
@@ -429,7 +528,11 @@ async fn forged_altered_expired_and_other_recipient_links_get_a_clear_page_and_c
 async fn a_snooze_link_offers_the_bound_and_refuses_a_date_past_it() {
     let now = now();
     let (w, app, messages) = served_and_reminded(now).await;
-    let snooze = link(&links_in(&SmtpServer::for_recipient(&messages, "ops@example.com").remove(0)), "Snooze").to_string();
+    let snooze = link(
+        &links_in(&SmtpServer::for_recipient(&messages, "ops@example.com").remove(0)),
+        "Snooze",
+    )
+    .to_string();
     let latest = (now + days(19)).format("%Y-%m-%d").to_string();
     assert_eq!(app.page(&snooze).await.attr("input[name=until]", "max"), Some(latest.clone()));
 
@@ -445,7 +548,11 @@ async fn a_snooze_link_offers_the_bound_and_refuses_a_date_past_it() {
     let app = TestApp::start(w.config()).await;
     let (status, text) = status_and_text(submit(&app, &snooze, &[("until", &latest)]).await).await;
     assert_eq!(status, 200, "{text}");
-    let until = chrono::NaiveDate::parse_from_str(&latest, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let until = chrono::NaiveDate::parse_from_str(&latest, "%Y-%m-%d")
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
     assert_eq!(w.live().await[0].attention.snoozed_until, Some(ts(until)));
     let snoozed = events(&app.store).await.into_iter().find(|e| e.kind == "snoozed").unwrap();
     assert_eq!(snoozed.actor.as_deref(), Some("ops@example.com"));
@@ -459,7 +566,10 @@ async fn the_events_api_filters_and_pages_and_the_credential_api_says_who_is_on_
         PROD_TENANT,
         vec![
             app(1, "payments")
-                .secrets(vec![secret(KEY, "prod secret", now + days(20)), secret("k-other", "other", now + days(50))])
+                .secrets(vec![
+                    secret(KEY, "prod secret", now + days(20)),
+                    secret("k-other", "other", now + days(50)),
+                ])
                 .owners(vec![user("u-alice", "Alice", Some("alice@example.com"))]),
         ],
     );
@@ -470,12 +580,26 @@ async fn the_events_api_filters_and_pages_and_the_credential_api_says_who_is_on_
     try_remind(&app.store, &config, Utc::now(), false).await.unwrap();
     let id = credential_id(&app.store).await;
     app.store
-        .act(id, &CredentialAction::Acknowledge, &by_link("alice@example.com"), Some("on it"), None, ts(Utc::now()))
+        .act(
+            id,
+            &CredentialAction::Acknowledge,
+            &by_link("alice@example.com"),
+            Some("on it"),
+            None,
+            ts(Utc::now()),
+        )
         .await
         .unwrap();
     let until = ts(now + days(10));
     app.store
-        .act(id, &CredentialAction::Snooze { until, min_notice_days: 1 }, &by_link("alice@example.com"), None, None, ts(Utc::now()))
+        .act(
+            id,
+            &CredentialAction::Snooze { until, min_notice_days: 1 },
+            &by_link("alice@example.com"),
+            None,
+            None,
+            ts(Utc::now()),
+        )
         .await
         .unwrap();
 
@@ -491,11 +615,19 @@ async fn the_events_api_filters_and_pages_and_the_credential_api_says_who_is_on_
     }
     assert_eq!(
         (&ack["environment"], &ack["key_id"], &ack["actor"], &ack["via"], &ack["note"]),
-        (&"prod".into(), &KEY.into(), &"alice@example.com".into(), &"email".into(), &"on it".into())
+        (
+            &"prod".into(),
+            &KEY.into(),
+            &"alice@example.com".into(),
+            &"email".into(),
+            &"on it".into()
+        )
     );
     assert!(all["next"].is_null());
 
-    let mine = app.json(&format!("/api/v1/events?key_id={}&kind=reminded", KEY.to_uppercase())).await;
+    let mine = app
+        .json(&format!("/api/v1/events?key_id={}&kind=reminded", KEY.to_uppercase()))
+        .await;
     assert_eq!(mine["events"].as_array().unwrap().len(), 3, "{mine}");
     // Instants are exact to the tick, so `since` the acknowledgement's own instant includes it.
     let since = app.json(&format!("/api/v1/events?since={}", ack["at"].as_str().unwrap())).await;
@@ -512,7 +644,11 @@ async fn the_events_api_filters_and_pages_and_the_credential_api_says_who_is_on_
     let all_ids: Vec<i64> = events.iter().map(|e| e["id"].as_i64().unwrap()).collect();
     assert_eq!(seen, all_ids);
 
-    for (query, parameter) in [("kind=rotten", "kind"), ("since=yesterday", "since"), ("environment=nope", "environment")] {
+    for (query, parameter) in [
+        ("kind=rotten", "kind"),
+        ("since=yesterday", "since"),
+        ("environment=nope", "environment"),
+    ] {
         let r = app.get(&format!("/api/v1/events?{query}")).await;
         assert_eq!(r.status(), 400, "{query}");
         let body: serde_json::Value = r.json().await.unwrap();
@@ -529,7 +665,12 @@ async fn the_events_api_filters_and_pages_and_the_credential_api_says_who_is_on_
     let csv = app.get("/api/v1/credentials.csv").await.text().await.unwrap();
     let rows = crate::support::parse::csv_rows(&csv);
     let header = &rows[0];
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {header:?}"));
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{name} in {header:?}"))
+    };
     let row = rows.iter().find(|r| r[col("key_id")] == KEY).unwrap();
     assert_eq!(row[col("acknowledged_by")], "alice@example.com");
     assert_eq!(row[col("snoozed_until")], credwatch::web::view::rfc3339(until));
@@ -566,7 +707,14 @@ async fn page_as(app: &TestApp, user: &str, path: &str) -> Page {
 
 async fn post_as(app: &TestApp, user: &str, form: &[(&str, &str)]) -> (u16, String) {
     let path = format!("{}/actions", application_path());
-    let r = app.http.post(app.url(&path)).header("X-Auth-User", user).form(form).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url(&path))
+        .header("X-Auth-User", user)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
     status_and_text(r).await
 }
 
@@ -578,7 +726,10 @@ async fn a_signed_in_user_acts_from_the_application_page_with_a_form_token_of_th
     let page = page_as(&app, "ana", &application_path()).await;
     assert!(page.text().contains("as ana"), "{}", page.text());
     let csrf = page.attr("form.act-form input[name=csrf]", "value").expect("a form token");
-    let bob_csrf = page_as(&app, "bob", &application_path()).await.attr("form.act-form input[name=csrf]", "value").unwrap();
+    let bob_csrf = page_as(&app, "bob", &application_path())
+        .await
+        .attr("form.act-form input[name=csrf]", "value")
+        .unwrap();
 
     // Without the token, with a garbled one, or with another user's: refused, nothing changed.
     for token in ["", "123.abc", bob_csrf.as_str()] {
@@ -591,11 +742,26 @@ async fn a_signed_in_user_acts_from_the_application_page_with_a_form_token_of_th
     let (status, text) = post_as(
         &app,
         "ana",
-        &[("csrf", &csrf), ("credential_id", &id), ("action", "acknowledge"), ("note", "new secret on Friday")],
+        &[
+            ("csrf", &csrf),
+            ("credential_id", &id),
+            ("action", "acknowledge"),
+            ("note", "new secret on Friday"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{text}");
-    let (status, text) = post_as(&app, "ana", &[("csrf", &csrf), ("credential_id", &id), ("action", "snooze"), ("until", "1999-01-01")]).await;
+    let (status, text) = post_as(
+        &app,
+        "ana",
+        &[
+            ("csrf", &csrf),
+            ("credential_id", &id),
+            ("action", "snooze"),
+            ("until", "1999-01-01"),
+        ],
+    )
+    .await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("not in the future"), "{text}");
     let (status, text) = post_as(&app, "ana", &[("csrf", &csrf), ("credential_id", &id), ("action", "delete")]).await;
@@ -604,7 +770,12 @@ async fn a_signed_in_user_acts_from_the_application_page_with_a_form_token_of_th
     let log = events(&app.store).await;
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(
-        (log[0].kind.as_str(), log[0].actor.as_deref(), log[0].via.as_str(), log[0].client_address.as_deref()),
+        (
+            log[0].kind.as_str(),
+            log[0].actor.as_deref(),
+            log[0].via.as_str(),
+            log[0].client_address.as_deref()
+        ),
         ("acknowledged", Some("ana"), "dashboard", Some("127.0.0.1"))
     );
     // The page shows who is on it and the log.
@@ -612,7 +783,12 @@ async fn a_signed_in_user_acts_from_the_application_page_with_a_form_token_of_th
     assert!(page.text().contains("acknowledged by ana"), "{}", page.text());
     let rows = page.texts("table.events tbody tr");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert!(rows[0].contains("acknowledged") && rows[0].contains("ana") && rows[0].contains("dashboard") && rows[0].contains("new secret on Friday"));
+    assert!(
+        rows[0].contains("acknowledged")
+            && rows[0].contains("ana")
+            && rows[0].contains("dashboard")
+            && rows[0].contains("new secret on Friday")
+    );
 
     // Rotated — check now: the secret is gone from the tenant; the queued sync finds out.
     w.emu.set_applications(PROD_TENANT, vec![app_without_secrets()]);
@@ -634,7 +810,10 @@ async fn a_signed_in_user_acts_from_the_application_page_with_a_form_token_of_th
     let page = page_as(&app, "ana", &application_path()).await;
     assert!(page.text().contains("Last sync of prod: success"), "{}", page.text());
     let rows = page.texts("table.events tbody tr");
-    assert!(rows[0].contains("removed") && rows[0].contains("system"), "the sync's finding, newest: {rows:?}");
+    assert!(
+        rows[0].contains("removed") && rows[0].contains("system"),
+        "the sync's finding, newest: {rows:?}"
+    );
     assert!(rows[1].contains("rotated") && rows[1].contains("ana"), "{rows:?}");
 }
 
@@ -689,7 +868,10 @@ async fn an_unacknowledged_critical_credential_escalates_once_after_the_wait_nam
         PROD_TENANT,
         vec![
             app(1, "payments")
-                .secrets(vec![secret(KEY, "prod secret", now + days(5)), secret("k-acked", "acked", now + days(6))])
+                .secrets(vec![
+                    secret(KEY, "prod secret", now + days(5)),
+                    secret("k-acked", "acked", now + days(6)),
+                ])
                 .owners(vec![user("u-alice", "Alice", Some("alice@example.com"))]),
         ],
     );
@@ -699,22 +881,50 @@ async fn an_unacknowledged_critical_credential_escalates_once_after_the_wait_nam
     });
     let config = w.config();
     let store = w.sync_with(&config).await;
-    let acked = store.credentials(&Default::default()).await.unwrap().into_iter().find(|c| c.key_id == "k-acked").unwrap();
+    let acked = store
+        .credentials(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.key_id == "k-acked")
+        .unwrap();
     store
-        .act(acked.id, &CredentialAction::Acknowledge, &by_link("ops@example.com"), None, None, ts(now))
+        .act(
+            acked.id,
+            &CredentialAction::Acknowledge,
+            &by_link("ops@example.com"),
+            None,
+            None,
+            ts(now),
+        )
         .await
         .unwrap();
 
     let report = try_remind(&store, &config, now, false).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let first = server.take();
-    assert!(SmtpServer::for_recipient(&first, "lead@example.com").is_empty(), "the first reminder just went out");
-    let reminded_at = events(&store).await.iter().find(|e| e.kind == "reminded" && e.key_id == KEY).unwrap().at;
+    assert!(
+        SmtpServer::for_recipient(&first, "lead@example.com").is_empty(),
+        "the first reminder just went out"
+    );
+    let reminded_at = events(&store)
+        .await
+        .iter()
+        .find(|e| e.kind == "reminded" && e.key_id == KEY)
+        .unwrap()
+        .at;
 
     // A restart, then just short of after_hours (24 h): not yet.
     drop(store);
     let store = w.store(&config).await;
-    try_remind(&store, &config, reminded_at.to_datetime() + Duration::hours(24) - Duration::seconds(1), false).await.unwrap();
+    try_remind(
+        &store,
+        &config,
+        reminded_at.to_datetime() + Duration::hours(24) - Duration::seconds(1),
+        false,
+    )
+    .await
+    .unwrap();
     assert!(server.take().is_empty());
 
     let at = reminded_at.to_datetime() + Duration::hours(24);
@@ -722,16 +932,25 @@ async fn an_unacknowledged_critical_credential_escalates_once_after_the_wait_nam
     let messages = server.take();
     assert_eq!(recipients(&messages), ["lead@example.com"], "{report}");
     let parsed = messages[0].parsed();
-    assert_eq!(parsed.subject(), Some("[credwatch] escalation: 1 credential nobody acknowledged (prod)"));
+    assert_eq!(
+        parsed.subject(),
+        Some("[credwatch] escalation: 1 credential nobody acknowledged (prod)")
+    );
     let text = parsed.body_text(0).unwrap().into_owned();
-    assert!(text.contains(KEY) && !text.contains("k-acked"), "the acknowledged one is not escalated: {text}");
+    assert!(
+        text.contains(KEY) && !text.contains("k-acked"),
+        "the acknowledged one is not escalated: {text}"
+    );
     let stamp = reminded_at.naive_utc().format("%Y-%m-%d %H:%M UTC").to_string();
     for who in ["alice@example.com", "oncall@example.com", "ops@example.com"] {
         assert!(text.contains(&format!("{who} at {stamp}")), "{who} in {text}");
     }
     let escalated: Vec<EventRow> = events(&store).await.into_iter().filter(|e| e.kind == "escalated").collect();
     assert_eq!(escalated.len(), 1);
-    assert_eq!((escalated[0].key_id.as_str(), escalated[0].note.as_deref()), (KEY, Some("to lead@example.com")));
+    assert_eq!(
+        (escalated[0].key_id.as_str(), escalated[0].note.as_deref()),
+        (KEY, Some("to lead@example.com"))
+    );
 
     // Once: a day later, nothing more.
     try_remind(&store, &config, at + Duration::hours(24), false).await.unwrap();
@@ -744,7 +963,10 @@ async fn escalation_config_is_checked() {
     let (mut w, _server) = world(now(), 5).await;
     w.file.escalation = Some(crate::support::config::Escalation::default());
     let err = load(&w).unwrap_err();
-    assert!(err.to_string().contains("escalation") && err.to_string().contains("nowhere"), "{err}");
+    assert!(
+        err.to_string().contains("escalation") && err.to_string().contains("nowhere"),
+        "{err}"
+    );
     w.file.escalation = Some(crate::support::config::Escalation {
         webhook: Some("teams".into()),
         ..Default::default()
@@ -811,7 +1033,10 @@ async fn teams_cards_carry_the_links_and_an_escalation_webhook_that_fails_is_tri
         .filter(|b| b["type"] == "ActionSet")
         .flat_map(|b| b["actions"].as_array().unwrap().iter().map(|a| a["url"].as_str().unwrap()))
         .collect();
-    let act: Vec<&&str> = urls.iter().filter(|u| u.starts_with("https://credwatch.example.com/act/")).collect();
+    let act: Vec<&&str> = urls
+        .iter()
+        .filter(|u| u.starts_with("https://credwatch.example.com/act/"))
+        .collect();
     assert_eq!(act.len(), 4, "the same four links as the e-mail: {urls:?}");
 
     // After the hour, nobody acknowledged: the pager refuses the escalation, which is not recorded.
@@ -819,7 +1044,10 @@ async fn teams_cards_carry_the_links_and_an_escalation_webhook_that_fails_is_tri
     let report = try_remind(&store, &config, now + Duration::hours(2), false).await.unwrap();
     assert_eq!(report.escalation.as_ref().unwrap().failed.len(), 1, "{report}");
     assert!(!report.succeeded(), "a run whose escalation failed says so: {report}");
-    assert!(events(&store).await.iter().all(|e| e.kind != "escalated"), "not delivered, not recorded");
+    assert!(
+        events(&store).await.iter().all(|e| e.kind != "escalated"),
+        "not delivered, not recorded"
+    );
     hooks.take();
 
     // The next run delivers it, once, naming who was reminded.
@@ -851,7 +1079,10 @@ async fn an_expired_credential_still_in_use_escalates_at_once() {
     let now = now();
     let (mut w, server) = world(now, -1).await;
     w.file.environment("prod").usage = Some(true);
-    assert!(w.emu.record_sign_in(PROD_TENANT, KEY, &crate::support::graph::rfc(now - Duration::hours(1))));
+    assert!(
+        w.emu
+            .record_sign_in(PROD_TENANT, KEY, &crate::support::graph::rfc(now - Duration::hours(1)))
+    );
     w.file.escalation = Some(crate::support::config::Escalation {
         to: vec!["lead@example.com".into()],
         ..Default::default()
@@ -876,7 +1107,10 @@ async fn a_configured_link_key_signs_the_links_and_a_short_one_is_refused() {
     std::fs::write(&key_file, "short").unwrap();
     w.file.server().link_key_file = Some(key_file.clone());
     let err = credwatch::config::Config::from_toml(&w.file.to_toml(), None, &|k| w.vars.get(k).cloned()).unwrap_err();
-    assert!(err.to_string().contains("server.link_key_file") && err.to_string().contains("32"), "{err}");
+    assert!(
+        err.to_string().contains("server.link_key_file") && err.to_string().contains("32"),
+        "{err}"
+    );
 
     let key = "k".repeat(20) + &"9".repeat(20);
     std::fs::write(&key_file, &key).unwrap();
@@ -885,7 +1119,12 @@ async fn a_configured_link_key_signs_the_links_and_a_short_one_is_refused() {
     try_remind(&store, &config, now, false).await.unwrap();
     let links = links_in(&SmtpServer::for_recipient(&server.take(), "ops@example.com").remove(0));
     let token = &link(&links, "I'm on it")["/act/".len()..];
-    let claims = credwatch::domain::LinkSigner::new(key.into_bytes()).verify(token, ts(Utc::now())).expect("signed with the file's key");
+    let claims = credwatch::domain::LinkSigner::new(key.into_bytes())
+        .verify(token, ts(Utc::now()))
+        .expect("signed with the file's key");
     assert_eq!(claims.recipient, "ops@example.com");
-    assert!(store.link_signer(None).await.unwrap().verify(token, ts(Utc::now())).is_err(), "not with the database's key");
+    assert!(
+        store.link_signer(None).await.unwrap().verify(token, ts(Utc::now())).is_err(),
+        "not with the database's key"
+    );
 }

@@ -252,7 +252,12 @@ async fn a_user_signs_in_sees_the_dashboard_and_signs_out() {
     let body = get_with(&app, "/", &format!("credwatch_session={id}")).await.text().await.unwrap();
     let html = scraper::Html::parse_document(&body);
     let form = scraper::Selector::parse("form.signout[method=post][action='/auth/logout']").unwrap();
-    assert!(html.select(&form).next().is_some_and(|f| f.text().collect::<String>().contains("Signed in as")), "a sign-out form");
+    assert!(
+        html.select(&form)
+            .next()
+            .is_some_and(|f| f.text().collect::<String>().contains("Signed in as")),
+        "a sign-out form"
+    );
     let asked = get_with(&app, "/auth/logout", &format!("credwatch_session={id}")).await;
     assert_eq!(asked.status(), 200);
     assert!(set_cookie(&asked, "credwatch_session").is_none(), "a GET signs nobody out");
@@ -667,7 +672,11 @@ async fn acting_needs_the_operate_role() {
     assert_eq!(refused.status(), 403);
     assert!(refused.text().await.unwrap().contains("<code>Ops</code>"));
     let listed: serde_json::Value = get_with(&app, "/api/v1/credentials", &operator).await.json().await.unwrap();
-    assert_eq!(listed["credentials"][0]["acknowledged_by"], serde_json::Value::Null, "the refused post changed nothing");
+    assert_eq!(
+        listed["credentials"][0]["acknowledged_by"],
+        serde_json::Value::Null,
+        "the refused post changed nothing"
+    );
 
     let acted = post(operator.clone()).await.unwrap();
     assert!(acted.status().is_success() || acted.status().is_redirection(), "{}", acted.status());
@@ -681,7 +690,12 @@ async fn acting_needs_the_operate_role() {
     let script = script_token(&w, &format!("{APP}/.default")).await;
     let r = client().post(app.url(&action)).bearer_auth(&script).send().await.unwrap();
     assert_eq!(r.status(), 401, "pages take no bearer token");
-    let r = client().post(app.url("/api/v1/not-yet-an-action")).bearer_auth(&script).send().await.unwrap();
+    let r = client()
+        .post(app.url("/api/v1/not-yet-an-action"))
+        .bearer_auth(&script)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "a script with the read role may not act");
 }
 

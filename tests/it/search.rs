@@ -250,13 +250,18 @@ async fn a_search_pages_forwards_and_back_and_filters_by_status_and_kind() {
 
     // With a status and a kind: the hits the API puts in that status, of that kind.
     let api = app.credentials("?environment=prod").await;
-    let page = app.page("/environments/prod?q=prod&status=warning&kind=certificate&per_page=500").await;
+    let page = app
+        .page("/environments/prod?q=prod&status=warning&kind=certificate&per_page=500")
+        .await;
     let warning: BTreeSet<i64> = api
         .iter()
         .filter(|c| c["status"] == "warning" && c["kind"] == "certificate")
         .map(|c| key_ids[c["key_id"].as_str().unwrap()])
         .filter(|id| want.contains(id))
         .collect();
-    assert!(!warning.is_empty(), "no warning certificate among the hits: the filter is not put to work");
+    assert!(
+        !warning.is_empty(),
+        "no warning certificate among the hits: the filter is not put to work"
+    );
     assert_eq!(ids_of(&page).into_iter().collect::<BTreeSet<i64>>(), warning);
 }

@@ -182,7 +182,12 @@ async fn usage_is_classified_at_the_active_days_boundary_in_the_api_and_csv() {
 
     let csv = app.get("/api/v1/credentials.csv").await.text().await.unwrap();
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().ends_with(",status,last_used_at,usage,rotation,acknowledged_by,snoozed_until"));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with(",status,last_used_at,usage,rotation,acknowledged_by,snoozed_until")
+    );
     let never = csv.lines().find(|l| l.contains(NEVER)).unwrap();
     // Not acknowledged nor snoozed: the two columns of issue 15 empty.
     assert!(never.ends_with(",,idle,,,"), "{never}");
@@ -308,7 +313,10 @@ async fn a_new_complete_read_replaces_what_changed_and_drops_what_the_report_no_
         .filter(|r| !r.key_id.eq_ignore_ascii_case(IN_USE))
         .collect();
     w.emu.set_credential_sign_ins(PROD_TENANT, kept);
-    assert!(w.emu.record_sign_in(PROD_TENANT, BOUNDARY_OUT, &rfc(t - chrono::Duration::hours(2))));
+    assert!(
+        w.emu
+            .record_sign_in(PROD_TENANT, BOUNDARY_OUT, &rfc(t - chrono::Duration::hours(2)))
+    );
     let reports = Syncer::new(&config, store.clone())
         .sync_all(None, &CancellationToken::new(), |_| {})
         .await;
@@ -318,7 +326,10 @@ async fn a_new_complete_read_replaces_what_changed_and_drops_what_the_report_no_
     assert_eq!(by_key(&after, IN_USE)["usage"], "idle", "a key the report no longer has is dropped");
     assert_eq!(by_key(&after, IN_USE)["last_used_at"], Value::Null);
     assert_eq!(by_key(&after, BOUNDARY_IN)["usage"], "in_use", "an unchanged one stays");
-    assert_eq!(by_key(&after, BOUNDARY_IN)["last_used_at"], by_key(&before, BOUNDARY_IN)["last_used_at"]);
+    assert_eq!(
+        by_key(&after, BOUNDARY_IN)["last_used_at"],
+        by_key(&before, BOUNDARY_IN)["last_used_at"]
+    );
     app.stop().await;
 }
 

@@ -149,7 +149,10 @@ impl Loader<'_> {
         let builtin = raw.reminders.builtin_exclusions.take();
         let min_notice_days = raw.reminders.min_notice_days.unwrap_or(defaults::MIN_NOTICE_DAYS);
         if min_notice_days < 0 {
-            return Err(self.err("reminders.min_notice_days", format!("{min_notice_days} is negative; it counts days before the end")));
+            return Err(self.err(
+                "reminders.min_notice_days",
+                format!("{min_notice_days} is negative; it counts days before the end"),
+            ));
         }
         let email = self.email(raw.email)?;
         let calendar = CalendarConfig {
@@ -282,7 +285,10 @@ impl Loader<'_> {
             return Err(self.err("escalation.webhook", format!("{w:?} is not the name of a [[webhooks]] entry")));
         }
         if to.is_empty() && raw.webhook.is_none() {
-            return Err(self.err("escalation", "names neither addresses (to) nor a webhook: escalations would go nowhere"));
+            return Err(self.err(
+                "escalation",
+                "names neither addresses (to) nor a webhook: escalations would go nowhere",
+            ));
         }
         Ok(crate::config::EscalationConfig {
             within_days,

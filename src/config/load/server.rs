@@ -72,8 +72,15 @@ impl Loader<'_> {
             use secrecy::ExposeSecret;
             // Shorter keys could be guessed offline from one signed link.
             if key.expose_secret().len() < 32 {
-                let which = if raw.link_key_env.is_some() { "server.link_key_env" } else { "server.link_key_file" };
-                return Err(self.err(which, "the key must be at least 32 characters long (e.g. `openssl rand -base64 33`)"));
+                let which = if raw.link_key_env.is_some() {
+                    "server.link_key_env"
+                } else {
+                    "server.link_key_file"
+                };
+                return Err(self.err(
+                    which,
+                    "the key must be at least 32 characters long (e.g. `openssl rand -base64 33`)",
+                ));
             }
         }
         Ok(ServerConfig {

@@ -52,7 +52,12 @@ pub(super) async fn drop_for_bulk_load(
         return Ok(None);
     }
     let mut definitions = Vec::new();
-    for (kind, name) in indexes.indexes.iter().map(|n| ("index", *n)).chain([("trigger", indexes.search_trigger)]) {
+    for (kind, name) in indexes
+        .indexes
+        .iter()
+        .map(|n| ("index", *n))
+        .chain([("trigger", indexes.search_trigger)])
+    {
         let (sql,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_master WHERE type = ? AND name = ?")
             .bind(kind)
             .bind(name)

@@ -175,14 +175,12 @@ async fn diff(
     .collect();
     let removed = removed_ids.len() as i64;
     if !removed_ids.is_empty() {
-        sqlx::query(
-            "INSERT INTO credential_events (credential_id, at, kind, via) SELECT value, ?, 'removed', 'system' FROM json_each(?)",
-        )
-        .bind(now)
-        .bind(crate::store::credentials::ids_json(&removed_ids))
-        .execute(&mut *tx)
-        .await
-        .context(CTX)?;
+        sqlx::query("INSERT INTO credential_events (credential_id, at, kind, via) SELECT value, ?, 'removed', 'system' FROM json_each(?)")
+            .bind(now)
+            .bind(crate::store::credentials::ids_json(&removed_ids))
+            .execute(&mut *tx)
+            .await
+            .context(CTX)?;
     }
     run_sql(
         "UPDATE credentials AS c SET display_name = s.display_name, hint = s.hint, start_at = s.start_at, end_at = s.end_at,

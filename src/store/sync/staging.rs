@@ -125,7 +125,11 @@ async fn insert_chunked<'a, T>(
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(head);
         q.push_values(chunk, bind);
         // Only the full chunk's statement recurs: a page's remainder is prepared once, not cached.
-        q.build().persistent(chunk.len() == CHUNK).execute(&mut *conn).await.context("staging a page")?;
+        q.build()
+            .persistent(chunk.len() == CHUNK)
+            .execute(&mut *conn)
+            .await
+            .context("staging a page")?;
     }
     Ok(())
 }
@@ -171,8 +175,9 @@ impl Staging {
                 x1,
             ]));
             if let Some(w) = &app.owners {
-                self.owners_digest =
-                    self.owners_digest.wrapping_add(digest128(&[b"owners", app.object_id.as_bytes(), w.as_bytes()]));
+                self.owners_digest = self
+                    .owners_digest
+                    .wrapping_add(digest128(&[b"owners", app.object_id.as_bytes(), w.as_bytes()]));
             }
             self.applications += 1;
             staged_apps.push(app);
