@@ -10,6 +10,15 @@ use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use url::Url;
 
+/// Where an app registration's credential may come from (see [`Loader::client_credential`]).
+pub(super) struct CredentialSources {
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub certificate_path: Option<PathBuf>,
+    /// `None` where a federated token is not offered at all.
+    pub federated_token_file: Option<Option<PathBuf>>,
+}
+
 impl Loader<'_> {
     /// `AZURE_AUTHORITY_HOST` when set, else the global cloud's token endpoint.
     pub(super) fn default_authority(&self) -> Result<Url, ConfigError> {
@@ -32,6 +41,49 @@ impl Loader<'_> {
         }
     }
 
+    /// An app registration's credential from its sources, exactly one of which must be set; keys
+    /// are named under `key`. `why` (with its own separator) says what the credential is for.
+    pub(super) fn client_credential(&self, key: &str, sources: CredentialSources, why: &str) -> Result<ClientCredential, ConfigError> {
+        let k = |field: &str| format!("{key}.{field}");
+        let mut names = vec!["client_secret_env", "client_secret_file", "certificate_path"];
+        if sources.federated_token_file.is_some() {
+            names.push("federated_token_file");
+        }
+        let set = [
+            sources.secret_env.is_some(),
+            sources.secret_file.is_some(),
+            sources.certificate_path.is_some(),
+            sources.federated_token_file.as_ref().is_some_and(Option::is_some),
+        ];
+        let count = set.iter().filter(|s| **s).count();
+        if count != 1 {
+            let problem = if count == 0 {
+                "no secret source is set"
+            } else {
+                "more than one secret source is set"
+            };
+            return Err(self.err(key, format!("{problem}: {why}set exactly one of {}", names.join(", "))));
+        }
+        Ok(if let Some(var) = sources.secret_env {
+            match self.var(&var) {
+                Some(v) => ClientCredential::Secret(SecretString::from(v.trim().to_string())),
+                None => return Err(self.err(k("client_secret_env"), format!("environment variable {var} is not set or empty"))),
+            }
+        } else if let Some(path) = sources.secret_file {
+            self.read_secret_file(&k("client_secret_file"), &path)?;
+            ClientCredential::SecretFile(self.path(&path))
+        } else if let Some(path) = sources.certificate_path {
+            let path = self.path(&path);
+            let cert = ClientCertificate::load(&path).map_err(|e| self.err(k("certificate_path"), cert_problem(&path, e)))?;
+            self.check_secret_file(&k("certificate_path"), &path);
+            ClientCredential::Certificate(std::sync::Arc::new(cert))
+        } else {
+            let path = self.path(sources.federated_token_file.flatten().as_deref().expect("counted above"));
+            self.read_secret_file(&k("federated_token_file"), &path)?;
+            ClientCredential::FederatedTokenFile(path)
+        })
+    }
+
     /// One `[[environments]]` table, `key` naming it in errors.
     pub(super) fn environment(&self, key: &str, raw: RawEnvironment) -> Result<EnvironmentConfig, ConfigError> {
         let k = |field: &str| format!("{key}.{field}");
@@ -50,42 +102,16 @@ impl Loader<'_> {
             return Err(self.err(k("tenant_id"), format!("{tenant_id:?} is not a tenant ID or domain")));
         }
         let client_id = required("client_id", raw.client_id)?;
-        let sources = [
-            raw.client_secret_env.is_some(),
-            raw.client_secret_file.is_some(),
-            raw.certificate_path.is_some(),
-            raw.federated_token_file.is_some(),
-        ];
-        let count = sources.iter().filter(|s| **s).count();
-        if count != 1 {
-            let problem = if count == 0 {
-                "no secret source is set"
-            } else {
-                "more than one secret source is set"
-            };
-            return Err(self.err(
-                key,
-                format!("{problem}: set exactly one of client_secret_env, client_secret_file, certificate_path, federated_token_file"),
-            ));
-        }
-        let credential = if let Some(var) = raw.client_secret_env {
-            match self.var(&var) {
-                Some(v) => ClientCredential::Secret(SecretString::from(v.trim().to_string())),
-                None => return Err(self.err(k("client_secret_env"), format!("environment variable {var} is not set or empty"))),
-            }
-        } else if let Some(path) = raw.client_secret_file {
-            self.read_secret_file(&k("client_secret_file"), &path)?;
-            ClientCredential::SecretFile(self.path(&path))
-        } else if let Some(path) = raw.certificate_path {
-            let path = self.path(&path);
-            let cert = ClientCertificate::load(&path).map_err(|e| self.err(k("certificate_path"), cert_problem(&path, e)))?;
-            self.check_secret_file(&k("certificate_path"), &path);
-            ClientCredential::Certificate(std::sync::Arc::new(cert))
-        } else {
-            let path = self.path(raw.federated_token_file.as_deref().expect("counted above"));
-            self.read_secret_file(&k("federated_token_file"), &path)?;
-            ClientCredential::FederatedTokenFile(path)
-        };
+        let credential = self.client_credential(
+            key,
+            CredentialSources {
+                secret_env: raw.client_secret_env,
+                secret_file: raw.client_secret_file,
+                certificate_path: raw.certificate_path,
+                federated_token_file: Some(raw.federated_token_file),
+            },
+            "",
+        )?;
         let authority_host = match raw.authority_host {
             Some(v) => self.secure_url(&k("authority_host"), &v)?,
             None => self.default_authority()?,

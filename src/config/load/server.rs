@@ -1,11 +1,9 @@
 //! `[server]`: where credwatch listens and who may see what it serves.
 
 use super::Loader;
-use crate::certificate::ClientCertificate;
 use crate::config::defaults;
 use crate::config::raw::{RawAuth, RawServer};
-use crate::config::{AuthConfig, AuthMode, BasicUser, ClientCredential, ConfigError, OidcConfig, RoleNames, ServerConfig, normalise_host};
-use secrecy::SecretString;
+use crate::config::{AuthConfig, AuthMode, BasicUser, ConfigError, OidcConfig, RoleNames, ServerConfig, normalise_host};
 use std::net::SocketAddr;
 use url::Url;
 
@@ -261,43 +259,16 @@ impl Loader<'_> {
         };
         let tenant_id = required("tenant_id", raw.tenant_id.take())?;
         let client_id = required("client_id", raw.client_id.take())?;
-        let sources = [
-            raw.client_secret_env.is_some(),
-            raw.client_secret_file.is_some(),
-            raw.certificate_path.is_some(),
-        ];
-        let count = sources.iter().filter(|set| **set).count();
-        if count != 1 {
-            let problem = if count == 0 {
-                "no secret source is set"
-            } else {
-                "more than one secret source is set"
-            };
-            return Err(self.err(
-                "server.auth",
-                format!("{problem}: mode = \"oidc\" redeems sign-in codes with the app's credential; set exactly one of client_secret_env, client_secret_file, certificate_path"),
-            ));
-        }
-        let credential = if let Some(var) = raw.client_secret_env.take() {
-            match self.var(&var) {
-                Some(v) => ClientCredential::Secret(SecretString::from(v.trim().to_string())),
-                None => {
-                    return Err(self.err(
-                        "server.auth.client_secret_env",
-                        format!("environment variable {var} is not set or empty"),
-                    ));
-                }
-            }
-        } else if let Some(path) = raw.client_secret_file.take() {
-            self.read_secret_file("server.auth.client_secret_file", &path)?;
-            ClientCredential::SecretFile(self.path(&path))
-        } else {
-            let path = self.path(&raw.certificate_path.take().expect("counted above"));
-            let cert = ClientCertificate::load(&path)
-                .map_err(|e| self.err("server.auth.certificate_path", super::environments::cert_problem(&path, e)))?;
-            self.check_secret_file("server.auth.certificate_path", &path);
-            ClientCredential::Certificate(std::sync::Arc::new(cert))
-        };
+        let credential = self.client_credential(
+            "server.auth",
+            super::environments::CredentialSources {
+                secret_env: raw.client_secret_env.take(),
+                secret_file: raw.client_secret_file.take(),
+                certificate_path: raw.certificate_path.take(),
+                federated_token_file: None,
+            },
+            "mode = \"oidc\" redeems sign-in codes with the app's credential; ",
+        )?;
         let authority_host = match raw.authority_host.take() {
             Some(v) => self.secure_url("server.auth.authority_host", &v)?,
             None => self.default_authority()?,
