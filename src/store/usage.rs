@@ -47,9 +47,6 @@ impl Store {
                (app_id TEXT PRIMARY KEY, last_sign_in_at INTEGER, client_sign_in_at INTEGER) WITHOUT ROWID",
             "DELETE FROM temp.stage_credential_usage",
             "DELETE FROM temp.stage_application_usage",
-            // Room for a large tenant's report in memory rather than in a temporary file (the
-            // listing's staging does the same); reset below.
-            "PRAGMA temp.cache_size = -32768",
         ] {
             sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
         }
@@ -117,7 +114,6 @@ impl Store {
         for sql in [
             "DELETE FROM temp.stage_credential_usage",
             "DELETE FROM temp.stage_application_usage",
-            "PRAGMA temp.cache_size = -2000",
         ] {
             sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
         }
