@@ -37,5 +37,5 @@ pub use text::{MAX_NAME_CHARS, clean, one_line};
 pub use timestamp::{Timestamp, TimestampError};
 pub use usage::{
     Action, ActionDays, AppSignIn, CredentialSignIn, IdleReminders, LastUse, Rotation, RotationVerdict, Usage, UsageReport, UsageStatus,
-    UsedSibling, rank_needs_action, rotation_policy, rotations,
+    UsedSibling, rank_needs_action, rotation_of, rotation_policy, rotations,
 };

@@ -358,6 +358,21 @@ pub fn rotation_policy(siblings: Vec<(Sibling, LastUse)>, now: Timestamp) -> (Ha
     (super::supersession(&live, now), rotations(&used))
 }
 
+/// What rotation awareness says of one live credential `c`, given only its *newer* siblings
+/// (live, same application and kind, appeared after it) with their last use: its successor by
+/// time and the evidence's verdict. The answer [`rotation_policy`] gives it from all the
+/// application's credentials, since both look at newer ones only.
+pub fn rotation_of(c: (Sibling, LastUse), newer: Vec<(Sibling, LastUse)>, now: Timestamp) -> (Option<Successor>, Option<RotationVerdict>) {
+    if newer.is_empty() {
+        return (None, None);
+    }
+    let id = c.0.id;
+    let mut group = newer;
+    group.push(c);
+    let (mut successors, mut verdicts) = rotation_policy(group, now);
+    (successors.remove(&id), verdicts.remove(&id))
+}
+
 impl UsedSibling {
     /// A live credential and its last use.
     pub fn new(s: &Sibling, last_use: LastUse) -> UsedSibling {
@@ -427,6 +442,56 @@ mod tests {
 
     fn now() -> Timestamp {
         Timestamp::parse("2026-06-01T12:00:00Z").unwrap()
+    }
+
+    /// Every credential of some groups (two applications, both kinds, three to four credentials
+    /// each, mixed usage) gets from its newer siblings alone what the whole group gives it.
+    #[test]
+    fn rotation_of_one_credential_agrees_with_the_whole_group() {
+        let now = now();
+        let mut all = Vec::new();
+        let uses = [
+            LastUse::At(now.plus_days(-1)),
+            LastUse::Never,
+            LastUse::At(now.plus_days(-40)),
+            LastUse::NotRead,
+        ];
+        for (i, (app, kind)) in [
+            (1, CredentialKind::Secret),
+            (1, CredentialKind::Certificate),
+            (2, CredentialKind::Secret),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for k in 0..(3 + i as i64 % 2) {
+                let id = i as i64 * 10 + k;
+                let sibling = Sibling {
+                    id,
+                    application_id: app,
+                    kind,
+                    key_id: format!("key-{id}"),
+                    display_name: None,
+                    start_at: (k != 1).then(|| now.plus_days(-300 + 90 * k)),
+                    end_at: now.plus_days(30 + 200 * k - 50 * (k % 2)),
+                    first_seen_at: now.plus_days(-200 + 80 * k),
+                };
+                all.push((sibling, uses[(id as usize + i) % uses.len()]));
+            }
+        }
+        let (successors, verdicts) = rotation_policy(all.clone(), now);
+        assert!(!successors.is_empty() && !verdicts.is_empty(), "the groups say something");
+        let appeared = |s: &Sibling| s.start_at.unwrap_or(s.first_seen_at);
+        for (c, last_use) in &all {
+            let newer: Vec<(Sibling, LastUse)> = all
+                .iter()
+                .filter(|(n, _)| n.application_id == c.application_id && n.kind == c.kind && appeared(n) > appeared(c))
+                .cloned()
+                .collect();
+            let (by, verdict) = rotation_of((c.clone(), *last_use), newer, now);
+            assert_eq!(by.as_ref(), successors.get(&c.id), "successor of {}", c.key_id);
+            assert_eq!(verdict.as_ref(), verdicts.get(&c.id), "verdict on {}", c.key_id);
+        }
     }
 
     #[test]

@@ -131,7 +131,7 @@ pub(super) fn typed(rows: Vec<CredentialRow>) -> Result<Vec<Credential>, StoreEr
 
 /// A row of [`Store::live_siblings_of`], read as a JSON array in field order.
 #[derive(serde::Deserialize)]
-struct SiblingRow {
+pub(super) struct SiblingRow {
     id: i64,
     application_id: i64,
     kind: String,
@@ -149,6 +149,14 @@ struct SiblingRow {
     usage_recorded: bool,
     #[serde(deserialize_with = "super::time::opt_ticks")]
     last_sign_in_at: Option<Timestamp>,
+}
+
+impl SiblingRow {
+    /// The sibling and its last use.
+    pub(super) fn into_pair(self) -> Result<(Sibling, LastUse), StoreError> {
+        let last_use = LastUse::from_stored(self.usage_read, self.usage_recorded, self.last_sign_in_at);
+        Ok((Sibling::try_from(self)?, last_use))
+    }
 }
 
 impl TryFrom<SiblingRow> for Sibling {
@@ -415,10 +423,7 @@ impl Store {
         .context(CTX)?;
         rows_as_json::<SiblingRow>(&json, CTX)?
             .into_iter()
-            .map(|r| {
-                let last_use = LastUse::from_stored(r.usage_read, r.usage_recorded, r.last_sign_in_at);
-                Ok((Sibling::try_from(r)?, last_use))
-            })
+            .map(SiblingRow::into_pair)
             .collect()
     }
 

@@ -3,10 +3,10 @@
 //! single applications. Everything here is answered from indexes or small tables, except the
 //! counts and the chart, which scan the live credentials once (the web side caches them).
 
-use super::credentials::{CredentialRow, SELECT, typed};
+use super::credentials::{CredentialRow, SELECT, SiblingRow, typed};
 use super::rows::At;
 use super::{Context, CredentialFilter, Store, StoreError};
-use crate::domain::{Application, Credential, Status, Thresholds, Timestamp};
+use crate::domain::{Application, Credential, LastUse, Sibling, Status, Thresholds, Timestamp};
 use sqlx::{QueryBuilder, Sqlite};
 
 /// An environment with what its syncs say about it.
@@ -304,51 +304,10 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Credential>, StoreError> {
-        let mut inner = filter.clone();
-        inner.limit = None;
-        inner.offset = None;
-        // The batch crosses from SQLite's thread as one JSON array of rows, not row by row:
-        // handing rows over one at a time costs more than reading them (a wake-up each).
-        let order = match cursor {
-            Some(Cursor::Before(..)) => "c.end_at DESC, c.id DESC",
-            Some(Cursor::After(..)) | None => "c.end_at, c.id",
-        };
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT json_group_array(json_array(");
-        // In the subquery's order, as SQLite aggregates it (checked below: an ORDER BY inside the
-        // aggregate would sort again what the index already ordered).
-        q.push(super::credentials::FIELD_NAMES.as_str())
-            .push(")) FROM (")
-            .push(super::credentials::COLUMNS.as_str());
-        super::credentials::push_selection(&mut q, &inner);
-        match cursor {
-            Some(Cursor::After(end, id)) => {
-                q.push(" AND (c.end_at, c.id) > (")
-                    .push_bind(end)
-                    .push(", ")
-                    .push_bind(id)
-                    .push(")");
-            }
-            Some(Cursor::Before(end, id)) => {
-                q.push(" AND (c.end_at, c.id) < (")
-                    .push_bind(end)
-                    .push(", ")
-                    .push_bind(id)
-                    .push(")");
-            }
-            None => {}
-        }
-        q.push(" ORDER BY ").push(order);
-        q.push(" LIMIT ").push_bind(limit);
-        if cursor.is_none() {
-            q.push(" OFFSET ").push_bind(offset.max(0));
-        }
-        q.push(")");
-        let (json,): (String,) = q
-            .build_query_as()
-            .fetch_one(&self.pool)
-            .await
-            .context("reading a page of credentials")?;
-        let rows: Vec<CredentialRow> = super::credentials::rows_as_json(&json, "reading a page of credentials")?;
+        const CTX: &str = "reading a page of credentials";
+        let mut q = page_query(filter, cursor, offset, limit, false);
+        let (json,): (String,) = q.build_query_as().fetch_one(&self.pool).await.context(CTX)?;
+        let rows: Vec<CredentialRow> = super::credentials::rows_as_json(&json, CTX)?;
         let mut rows = typed(rows)?;
         let key = |c: &Credential| (c.end_at, c.id);
         if !rows.is_sorted_by_key(key) {
@@ -356,4 +315,140 @@ impl Store {
         }
         Ok(rows)
     }
+
+    /// [`Store::credentials_page`] after `cursor`, each credential with its *newer* siblings: the
+    /// live credentials of the same application and kind that appeared after it, with their
+    /// last use. That is all rotation awareness asks of a credential's siblings (see
+    /// [`crate::domain::rotation_of`]), read in the same statement: the big answers need no
+    /// second read of every application's credentials per batch.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "credentials_page_with_newer"))]
+    pub async fn credentials_page_with_newer(
+        &self,
+        filter: &CredentialFilter,
+        cursor: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<WithNewer>, StoreError> {
+        const CTX: &str = "reading a page of credentials";
+        let mut q = page_query(filter, cursor, 0, limit, true);
+        let (json,): (String,) = q.build_query_as().fetch_one(&self.pool).await.context(CTX)?;
+        let rows: Vec<(CredentialRow, Vec<SiblingRow>)> = super::credentials::rows_as_json(&json, CTX)?;
+        let mut rows = rows
+            .into_iter()
+            .map(|(c, newer)| {
+                Ok(WithNewer {
+                    credential: Credential::try_from(c)?,
+                    newer: newer.into_iter().map(SiblingRow::into_pair).collect::<Result<_, _>>()?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let key = |r: &WithNewer| (r.credential.end_at, r.credential.id);
+        if !rows.is_sorted_by_key(key) {
+            rows.sort_unstable_by_key(key);
+        }
+        Ok(rows)
+    }
 }
+
+impl Store {
+    /// The `(end_at, id)` of the `n`th credential matching `filter` after `after` (`n` from 1),
+    /// if there are that many: where a batch's second half starts, so that both halves can be
+    /// read at once.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "nth_key_after"))]
+    pub async fn nth_key_after(
+        &self,
+        filter: &CredentialFilter,
+        after: (Timestamp, i64),
+        n: i64,
+    ) -> Result<Option<(Timestamp, i64)>, StoreError> {
+        let mut inner = filter.clone();
+        inner.limit = None;
+        inner.offset = None;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT c.end_at, c.id");
+        super::credentials::push_selection(&mut q, &inner);
+        q.push(" AND (c.end_at, c.id) > (")
+            .push_bind(after.0)
+            .push(", ")
+            .push_bind(after.1)
+            .push(")");
+        q.push(" ORDER BY c.end_at, c.id LIMIT 1 OFFSET ").push_bind(n - 1);
+        q.build_query_as()
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading a page of credentials")
+    }
+}
+
+/// A credential with its newer siblings and their last use (see
+/// [`Store::credentials_page_with_newer`]).
+#[derive(Debug, Clone)]
+pub struct WithNewer {
+    pub credential: Credential,
+    pub newer: Vec<(Sibling, LastUse)>,
+}
+
+/// The statement of a page: its rows as one JSON array (see [`super::credentials::rows_as_json`]),
+/// each row the [`super::credentials::FIELDS`] in order, or, `with_newer`, a pair of those and
+/// the row's newer siblings as [`SiblingRow`]s.
+fn page_query(filter: &CredentialFilter, cursor: Option<Cursor>, offset: i64, limit: i64, with_newer: bool) -> QueryBuilder<Sqlite> {
+    let mut inner = filter.clone();
+    inner.limit = None;
+    inner.offset = None;
+    // The batch crosses from SQLite's thread as one JSON array of rows, not row by row:
+    // handing rows over one at a time costs more than reading them (a wake-up each).
+    let order = match cursor {
+        Some(Cursor::Before(..)) => "c.end_at DESC, c.id DESC",
+        Some(Cursor::After(..)) | None => "c.end_at, c.id",
+    };
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT json_group_array(");
+    // In the subquery's order, as SQLite aggregates it (checked by the callers: an ORDER BY
+    // inside the aggregate would sort again what the index already ordered).
+    if with_newer {
+        // json(): the subquery's column loses its JSON subtype, and would nest as a string.
+        q.push("json_array(json_array(")
+            .push(super::credentials::FIELD_NAMES.as_str())
+            .push("), json(newer))) FROM (")
+            .push(super::credentials::COLUMNS.as_str())
+            .push(", ")
+            .push(NEWER_SIBLINGS);
+    } else {
+        q.push("json_array(")
+            .push(super::credentials::FIELD_NAMES.as_str())
+            .push(")) FROM (")
+            .push(super::credentials::COLUMNS.as_str());
+    }
+    super::credentials::push_selection(&mut q, &inner);
+    match cursor {
+        Some(Cursor::After(end, id)) => {
+            q.push(" AND (c.end_at, c.id) > (")
+                .push_bind(end)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        Some(Cursor::Before(end, id)) => {
+            q.push(" AND (c.end_at, c.id) < (")
+                .push_bind(end)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        None => {}
+    }
+    q.push(" ORDER BY ").push(order);
+    q.push(" LIMIT ").push_bind(limit);
+    if cursor.is_none() {
+        q.push(" OFFSET ").push_bind(offset.max(0));
+    }
+    q.push(")");
+    q
+}
+
+/// The newer siblings of the row `c` (of environment `e`) as a JSON array of [`SiblingRow`]s:
+/// live, same application and kind, appeared (started, or first seen) after it. Found through
+/// the `(application_id, kind, key_id)` key: a handful of rows per credential.
+const NEWER_SIBLINGS: &str = "(SELECT json_group_array(json_array(n.id, n.application_id, n.kind, n.key_id, n.display_name, n.start_at,
+        n.end_at, n.first_seen_at, e.usage_read_at IS NOT NULL, nu.key_id IS NOT NULL, nu.last_sign_in_at))
+     FROM credentials n
+     LEFT JOIN credential_usage nu ON nu.environment_id = n.environment_id AND nu.key_id = lower(n.key_id)
+     WHERE n.application_id = c.application_id AND n.kind = c.kind AND n.removed_at IS NULL
+       AND COALESCE(n.start_at, n.first_seen_at) > COALESCE(c.start_at, c.first_seen_at)) AS newer";

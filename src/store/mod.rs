@@ -20,7 +20,7 @@ mod usage;
 
 pub use calendar::DayCount;
 pub use credentials::{CredentialFilter, Expiry, MIN_INDEXED_SEARCH_CHARS, SHORT_SEARCH_SCAN, SearchHit, search_is_indexed};
-pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts};
+pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts, WithNewer};
 pub use events::{ActionError, Actor, CredentialAction, EventFilter, EventRow};
 pub use reminders::ReminderRow;
 pub use sessions::SessionRow;

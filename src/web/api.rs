@@ -6,8 +6,8 @@ use super::query::CredentialQuery;
 use super::state::AppState;
 use super::stream;
 use super::view::rfc3339;
-use crate::domain::{Credential, CredentialKind, Rotation, RotationVerdict, Status, Timestamp, Usage, UsageStatus};
-use crate::store::{CredentialFilter, StoreError};
+use crate::domain::{Credential, CredentialKind, Rotation, Sibling, Status, Timestamp, Usage, UsageStatus};
+use crate::store::{CredentialFilter, StoreError, WithNewer};
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, web};
@@ -123,34 +123,25 @@ async fn filter_from(query: &CredentialQuery, state: &AppState, now: Timestamp) 
 pub async fn credentials(query: web::Query<CredentialQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::from(Utc::now());
     let filter = filter_from(&query, &state, now).await?;
-    let first = stream::first_credentials(&state.store, &filter).await?;
+    let first = stream::first_with_newer(&state.store, &filter).await?;
     let mut lead = "";
-    let rows = stream::credential_batches(state.store.clone(), filter, first).and_then(move |rows| {
-        let state = state.clone();
+    let rows = stream::batches_with_newer(state.store.clone(), filter, first).and_then(move |rows| {
         let sep = std::mem::replace(&mut lead, ",");
-        async move {
-            let (mut successors, mut verdicts) = crate::domain::rotation_policy(
-                state
-                    .store
-                    .live_siblings_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
-                    .await?,
-                now,
-            );
-            let mut out = Vec::with_capacity(rows.len() * 512);
-            for (i, c) in rows.into_iter().enumerate() {
-                out.extend_from_slice(if i == 0 { sep } else { "," }.as_bytes());
-                let by = successors.remove(&c.id);
-                let verdict = verdicts.remove(&c.id);
-                let mut j = CredentialJson::new(c, &state, now);
-                j.superseded_by = match &verdict {
-                    Some(v) if v.rotation == Rotation::InProgress => None,
-                    _ => by,
-                };
-                j.rotation = verdict.map(|v| v.rotation);
-                serde_json::to_writer(&mut out, &j).map_err(|e| StoreError::Setup(format!("encoding a credential: {e}")))?;
+        let mut out = Vec::with_capacity(rows.len() * 512);
+        for (i, WithNewer { credential: c, newer }) in rows.into_iter().enumerate() {
+            out.extend_from_slice(if i == 0 { sep } else { "," }.as_bytes());
+            let (by, verdict) = crate::domain::rotation_of((Sibling::from(&c), c.last_use), newer, now);
+            let mut j = CredentialJson::new(c, &state, now);
+            j.superseded_by = match &verdict {
+                Some(v) if v.rotation == Rotation::InProgress => None,
+                _ => by,
+            };
+            j.rotation = verdict.map(|v| v.rotation);
+            if let Err(e) = serde_json::to_writer(&mut out, &j) {
+                return std::future::ready(Err(StoreError::Setup(format!("encoding a credential: {e}"))));
             }
-            Ok(Bytes::from(out))
         }
+        std::future::ready(Ok(Bytes::from(out)))
     });
     let body = futures_util::stream::once(async { stream::chunk(r#"{"credentials":["#) })
         .chain(rows.map_err(stream::cut_short("streaming /api/v1/credentials")))
@@ -166,47 +157,43 @@ pub async fn credentials(query: web::Query<CredentialQuery>, state: web::Data<Ap
 pub async fn credentials_csv(query: web::Query<CredentialQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = Timestamp::from(Utc::now());
     let filter = filter_from(&query, &state, now).await?;
-    let first = stream::first_credentials(&state.store, &filter).await?;
-    let rows = stream::credential_batches(state.store.clone(), filter, first).and_then(move |rows| {
-        let state = state.clone();
-        async move {
-            let mut verdicts = rotation_verdicts(&state, &rows).await?;
-            let mut out = String::with_capacity(rows.len() * 256);
-            for c in rows {
-                let verdict = verdicts.remove(&c.id);
-                let mut j = CredentialJson::new(c, &state, now);
-                j.rotation = verdict.map(|v| v.rotation);
-                for cell in [
-                    j.environment.as_str(),
-                    &j.app_object_id,
-                    &j.app_id,
-                    j.app_display_name.as_deref().unwrap_or(""),
-                ] {
-                    push_text_cell(&mut out, cell);
-                    out.push(',');
-                }
-                out.push_str(j.kind.as_str());
+    let first = stream::first_with_newer(&state.store, &filter).await?;
+    let rows = stream::batches_with_newer(state.store.clone(), filter, first).map_ok(move |rows| {
+        let mut out = String::with_capacity(rows.len() * 256);
+        for WithNewer { credential: c, newer } in rows {
+            let (_, verdict) = crate::domain::rotation_of((Sibling::from(&c), c.last_use), newer, now);
+            let mut j = CredentialJson::new(c, &state, now);
+            j.rotation = verdict.map(|v| v.rotation);
+            for cell in [
+                j.environment.as_str(),
+                &j.app_object_id,
+                &j.app_id,
+                j.app_display_name.as_deref().unwrap_or(""),
+            ] {
+                push_text_cell(&mut out, cell);
                 out.push(',');
-                for cell in [&j.key_id, j.display_name.as_deref().unwrap_or(""), j.hint.as_deref().unwrap_or("")] {
-                    push_text_cell(&mut out, cell);
-                    out.push(',');
-                }
-                let _ = write!(
-                    out,
-                    "{},{},{},{},{},{},{},",
-                    j.start.as_deref().unwrap_or(""),
-                    j.end,
-                    j.days_left,
-                    j.status.as_str(),
-                    j.last_used_at.as_deref().unwrap_or(""),
-                    j.usage.as_str(),
-                    j.rotation.map(|r| r.as_str()).unwrap_or("")
-                );
-                push_text_cell(&mut out, j.acknowledged_by.as_deref().unwrap_or(""));
-                let _ = write!(out, ",{}\r\n", j.snoozed_until.as_deref().unwrap_or(""));
             }
-            Ok::<_, StoreError>(Bytes::from(out))
+            out.push_str(j.kind.as_str());
+            out.push(',');
+            for cell in [&j.key_id, j.display_name.as_deref().unwrap_or(""), j.hint.as_deref().unwrap_or("")] {
+                push_text_cell(&mut out, cell);
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "{},{},{},{},{},{},{},",
+                j.start.as_deref().unwrap_or(""),
+                j.end,
+                j.days_left,
+                j.status.as_str(),
+                j.last_used_at.as_deref().unwrap_or(""),
+                j.usage.as_str(),
+                j.rotation.map(|r| r.as_str()).unwrap_or("")
+            );
+            push_text_cell(&mut out, j.acknowledged_by.as_deref().unwrap_or(""));
+            let _ = write!(out, ",{}\r\n", j.snoozed_until.as_deref().unwrap_or(""));
         }
+        Bytes::from(out)
     });
     let body = futures_util::stream::once(async {
         stream::chunk("environment,app_object_id,app_id,app_display_name,kind,key_id,display_name,hint,start,end,days_left,status,last_used_at,usage,rotation,acknowledged_by,snoozed_until\r\n")
@@ -217,16 +204,6 @@ pub async fn credentials_csv(query: web::Query<CredentialQuery>, state: web::Dat
         .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"credwatch-credentials.csv\""))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .streaming(body))
-}
-
-/// The rotation verdicts of a batch's credentials, from all live credentials of their
-/// applications.
-async fn rotation_verdicts(state: &AppState, rows: &[Credential]) -> Result<std::collections::HashMap<i64, RotationVerdict>, StoreError> {
-    let siblings = state
-        .store
-        .used_siblings_of(&rows.iter().map(|c| c.application_id).collect::<Vec<_>>())
-        .await?;
-    Ok(crate::domain::rotations(&siblings))
 }
 
 /// A text cell a spreadsheet shows as text: a leading `= + - @`, tab or carriage return would make

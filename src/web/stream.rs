@@ -12,7 +12,7 @@
 //! but complete answer.
 
 use crate::domain::Credential;
-use crate::store::{CredentialFilter, Cursor, Store, StoreError};
+use crate::store::{CredentialFilter, Cursor, Store, StoreError, WithNewer};
 use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 
@@ -70,6 +70,39 @@ pub fn credential_batches(
 /// Reads the first batch of `filter`'s credentials (see the module's note on errors).
 pub async fn first_credentials(store: &Store, filter: &CredentialFilter) -> Result<Vec<Credential>, StoreError> {
     store.credentials_page(filter, None, 0, BATCH).await
+}
+
+/// The credentials matching `filter`, each with its newer siblings (what rotation awareness
+/// needs, see [`Store::credentials_page_with_newer`]), in batches after `first`. Each batch is
+/// read as two halves at once, on two connections: reading, not writing, is what these answers
+/// wait on, and SQLite runs one statement on one core.
+pub fn batches_with_newer(
+    store: Store,
+    filter: CredentialFilter,
+    first: Vec<WithNewer>,
+) -> impl Stream<Item = Result<Vec<WithNewer>, StoreError>> {
+    keyset_batches(
+        first,
+        |r| (r.credential.end_at, r.credential.id),
+        move |after| {
+            let (store, filter) = (store.clone(), filter.clone());
+            async move {
+                let half = BATCH / 2;
+                let page = |(end, id)| store.credentials_page_with_newer(&filter, Some(Cursor::After(end, id)), half);
+                let Some(middle) = store.nth_key_after(&filter, after, half).await? else {
+                    return page(after).await;
+                };
+                let (mut rows, rest) = tokio::try_join!(page(after), page(middle))?;
+                rows.extend(rest);
+                Ok(rows)
+            }
+        },
+    )
+}
+
+/// Reads the first batch of [`batches_with_newer`] (see the module's note on errors).
+pub async fn first_with_newer(store: &Store, filter: &CredentialFilter) -> Result<Vec<WithNewer>, StoreError> {
+    store.credentials_page_with_newer(filter, None, BATCH).await
 }
 
 /// A body chunk's failure: logged here (the client only sees the transfer cut short).
