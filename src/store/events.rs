@@ -2,6 +2,7 @@
 //! log. An action, its effect on reminders, its event and the use of the link that carried it
 //! commit in one transaction: a crash leaves all of it or none.
 
+use super::write::WriteTx;
 use super::{Context, Store, StoreError};
 use crate::domain::{EventKind, LinkSigner, SnoozeError, Timestamp, Via, check_snooze};
 use sqlx::{QueryBuilder, Sqlite};
@@ -121,78 +122,91 @@ impl Store {
     ) -> Result<i64, ActionError> {
         const CTX: &str = "recording an action";
         let note = bounded(note);
-        let mut tx = self.pool.begin().await.context(CTX)?;
-        let live: Option<(Timestamp, i64)> =
-            sqlx::query_as("SELECT end_at, application_id FROM credentials WHERE id = ? AND removed_at IS NULL")
-                .bind(credential_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .context(CTX)?;
-        let Some((end, application_id)) = live else {
-            return Err(ActionError::Gone);
-        };
-        if let Some(link) = single_use {
-            let fresh = sqlx::query("INSERT INTO used_links (link_id, used_at) VALUES (?, ?) ON CONFLICT (link_id) DO NOTHING")
-                .bind(link)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .context(CTX)?
-                .rows_affected();
-            if fresh == 0 {
-                return Err(ActionError::LinkUsed);
-            }
-        }
-        let who = actor.name.as_deref();
-        let mut event_note = note.clone();
-        match action {
-            CredentialAction::Acknowledge => {
-                sqlx::query("UPDATE credentials SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ?")
-                    .bind(who.unwrap_or("credwatch"))
-                    .bind(now)
+        let mut tx = WriteTx::begin(&self.pool, CTX).await?;
+        // An action refused (gone, a used link, a snooze too long) rolls back and keeps its
+        // connection; only a failed write retires it (see [`WriteTx`]).
+        let done = async |tx: &mut WriteTx| -> Result<i64, ActionError> {
+            let live: Option<(Timestamp, i64)> =
+                sqlx::query_as("SELECT end_at, application_id FROM credentials WHERE id = ? AND removed_at IS NULL")
                     .bind(credential_id)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await
                     .context(CTX)?;
-            }
-            CredentialAction::Snooze { until, min_notice_days } => {
-                let until = check_snooze(*until, end, *min_notice_days, now)?;
-                sqlx::query("UPDATE credentials SET snoozed_until = ? WHERE id = ?")
-                    .bind(until)
-                    .bind(credential_id)
-                    .execute(&mut *tx)
-                    .await
-                    .context(CTX)?;
-                // The log says until when, whatever the note says.
-                let until = format!("until {until}");
-                event_note = Some(match note {
-                    Some(n) => format!("{until}: {n}"),
-                    None => until,
-                });
-            }
-            CredentialAction::Dispute { suggested_owner } => {
-                let suggested = bounded(suggested_owner.as_deref());
-                sqlx::query("UPDATE applications SET owner_disputed_by = ?, owner_disputed_at = ?, suggested_owner = ? WHERE id = ?")
-                    .bind(who.unwrap_or("credwatch"))
+            let Some((end, application_id)) = live else {
+                return Err(ActionError::Gone);
+            };
+            if let Some(link) = single_use {
+                let fresh = sqlx::query("INSERT INTO used_links (link_id, used_at) VALUES (?, ?) ON CONFLICT (link_id) DO NOTHING")
+                    .bind(link)
                     .bind(now)
-                    .bind(&suggested)
-                    .bind(application_id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
-                    .context(CTX)?;
-                if let Some(s) = suggested {
-                    let s = format!("suggested owner: {s}");
-                    event_note = Some(match note {
-                        Some(n) => format!("{s}; {n}"),
-                        None => s,
-                    });
+                    .context(CTX)?
+                    .rows_affected();
+                if fresh == 0 {
+                    return Err(ActionError::LinkUsed);
                 }
             }
-            CredentialAction::Rotated => {}
+            let who = actor.name.as_deref();
+            let mut event_note = note.clone();
+            match action {
+                CredentialAction::Acknowledge => {
+                    sqlx::query("UPDATE credentials SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ?")
+                        .bind(who.unwrap_or("credwatch"))
+                        .bind(now)
+                        .bind(credential_id)
+                        .execute(&mut **tx)
+                        .await
+                        .context(CTX)?;
+                }
+                CredentialAction::Snooze { until, min_notice_days } => {
+                    let until = check_snooze(*until, end, *min_notice_days, now)?;
+                    sqlx::query("UPDATE credentials SET snoozed_until = ? WHERE id = ?")
+                        .bind(until)
+                        .bind(credential_id)
+                        .execute(&mut **tx)
+                        .await
+                        .context(CTX)?;
+                    // The log says until when, whatever the note says.
+                    let until = format!("until {until}");
+                    event_note = Some(match note {
+                        Some(n) => format!("{until}: {n}"),
+                        None => until,
+                    });
+                }
+                CredentialAction::Dispute { suggested_owner } => {
+                    let suggested = bounded(suggested_owner.as_deref());
+                    sqlx::query("UPDATE applications SET owner_disputed_by = ?, owner_disputed_at = ?, suggested_owner = ? WHERE id = ?")
+                        .bind(who.unwrap_or("credwatch"))
+                        .bind(now)
+                        .bind(&suggested)
+                        .bind(application_id)
+                        .execute(&mut **tx)
+                        .await
+                        .context(CTX)?;
+                    if let Some(s) = suggested {
+                        let s = format!("suggested owner: {s}");
+                        event_note = Some(match note {
+                            Some(n) => format!("{s}; {n}"),
+                            None => s,
+                        });
+                    }
+                }
+                CredentialAction::Rotated => {}
+            }
+            let id = insert_event(tx, credential_id, action.kind(), actor, event_note.as_deref(), now).await?;
+            Ok(id)
+        };
+        match done(&mut tx).await {
+            Ok(id) => {
+                tx.commit(CTX).await?;
+                Ok(id)
+            }
+            Err(e) => {
+                let _ = tx.rollback(CTX).await;
+                Err(e)
+            }
         }
-        let id = insert_event(&mut tx, credential_id, action.kind(), actor, event_note.as_deref(), now).await?;
-        tx.commit().await.context(CTX)?;
-        Ok(id)
     }
 
     /// Records one `kind` event per credential in `credential_ids` by credwatch itself, in one
@@ -206,7 +220,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         const CTX: &str = "recording events";
-        let mut tx = self.pool.begin().await.context(CTX)?;
+        let mut tx = WriteTx::begin(&self.pool, CTX).await?;
         for chunk in credential_ids.chunks(150) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO credential_events (credential_id, at, kind, via, note) ");
             q.push_values(chunk, |mut b, id| {
@@ -218,7 +232,7 @@ impl Store {
             });
             q.build().execute(&mut *tx).await.context(CTX)?;
         }
-        tx.commit().await.context(CTX)
+        tx.commit(CTX).await
     }
 
     /// The events matching `filter`, newest first, at most `filter.limit`.
@@ -325,7 +339,7 @@ impl Store {
 }
 
 async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut sqlx::SqliteConnection,
     credential_id: i64,
     kind: EventKind,
     actor: &Actor,
@@ -342,7 +356,7 @@ async fn insert_event(
     .bind(actor.via.as_str())
     .bind(&actor.client_address)
     .bind(note)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await
     .context("recording an event")?;
     Ok(id)

@@ -4,6 +4,7 @@
 //! the end, and one whose holder died expires and is taken over (at once, when the holder was a
 //! process of this host that no longer runs).
 
+use super::write::WriteTx;
 use super::{Context, Store, StoreError};
 use std::path::Path;
 use std::sync::Arc;
@@ -125,50 +126,38 @@ impl Store {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "try_lease"))]
     pub async fn try_lease(&self, name: &str, holder: &str, now: i64, ttl: Duration) -> Result<Result<(), LeaseHeld>, StoreError> {
         const CTX: &str = "taking a lease";
-        // The transaction is managed by hand, like the sync's: after a failed write (a full disk)
-        // SQLite may have rolled back by itself, which sqlx's own transaction bookkeeping does
-        // not follow, and a pooled connection left "in a transaction" fails every later begin.
-        // So a failure rolls back and retires the connection.
-        let mut conn = self.pool.acquire().await.context(CTX)?;
-        // IMMEDIATE takes the write lock at once: two processes cannot both read "free".
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.context(CTX)?;
-        let result = async {
-            let current: Option<(String, i64)> = sqlx::query_as("SELECT holder, expires_at FROM leases WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&mut *conn)
-                .await
-                .context(CTX)?;
-            if let Some((other, expires_at)) = current
-                && other != holder
-                && expires_at > now
-                && !holder_is_dead(&other)
-            {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await.context(CTX)?;
-                return Ok(Err(LeaseHeld {
-                    name: name.to_string(),
-                    holder: other,
-                    expires_at,
-                }));
-            }
-            sqlx::query(
-                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
-            )
+        // IMMEDIATE takes the write lock at once: two processes cannot both read "free". A
+        // failure retires the connection (see [`WriteTx`]).
+        let mut tx = WriteTx::begin(&self.pool, CTX).await?;
+        let current: Option<(String, i64)> = sqlx::query_as("SELECT holder, expires_at FROM leases WHERE name = ?")
             .bind(name)
-            .bind(holder)
-            .bind(now + ttl.as_secs() as i64)
-            .execute(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await
             .context(CTX)?;
-            sqlx::query("COMMIT").execute(&mut *conn).await.context(CTX)?;
-            Ok(Ok(()))
+        if let Some((other, expires_at)) = current
+            && other != holder
+            && expires_at > now
+            && !holder_is_dead(&other)
+        {
+            tx.rollback(CTX).await?;
+            return Ok(Err(LeaseHeld {
+                name: name.to_string(),
+                holder: other,
+                expires_at,
+            }));
         }
-        .await;
-        if result.is_err() {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            let _ = conn.close().await;
-        }
-        result
+        sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now + ttl.as_secs() as i64)
+        .execute(&mut *tx)
+        .await
+        .context(CTX)?;
+        tx.commit(CTX).await?;
+        Ok(Ok(()))
     }
 
     /// Extends `holder`'s lease; false when it is no longer `holder`'s.

@@ -17,6 +17,7 @@ mod sessions;
 mod sync;
 mod time;
 mod usage;
+mod write;
 
 pub use calendar::DayCount;
 pub use credentials::{CredentialFilter, Expiry, MIN_INDEXED_SEARCH_CHARS, SHORT_SEARCH_SCAN, SearchHit, search_is_indexed};
@@ -176,7 +177,7 @@ impl Store {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "register_environments"))]
     pub async fn register_environments(&self, envs: &[EnvironmentConfig]) -> Result<(), StoreError> {
         let now = Timestamp::from(chrono::Utc::now());
-        let mut tx = self.pool.begin().await.context("registering environments")?;
+        let mut tx = write::WriteTx::begin(&self.pool, "registering environments").await?;
         sqlx::query("UPDATE environments SET retired_at = COALESCE(retired_at, ?)")
             .bind(now)
             .execute(&mut *tx)
@@ -196,7 +197,7 @@ impl Store {
             .await
             .context("registering environments")?;
         }
-        tx.commit().await.context("registering environments")
+        tx.commit("registering environments").await
     }
 
     /// The environments still configured, by name.

@@ -2,6 +2,7 @@
 //! credential. Rows are written only after the mail server accepted a recipient's digest, so the
 //! ledger never claims a reminder that was lost.
 
+use super::write::WriteTx;
 use super::{Context, Store, StoreError};
 use crate::domain::{EventKind, Rung, Timestamp, Via};
 use sqlx::{QueryBuilder, Sqlite};
@@ -74,7 +75,7 @@ impl Store {
             .map(|&(c, r)| (c, r, "sent"))
             .chain(skipped.iter().map(|&(c, r)| (c, r, "skipped")))
             .collect();
-        let mut tx = self.pool.begin().await.context(CTX)?;
+        let mut tx = WriteTx::begin(&self.pool, CTX).await?;
         for chunk in rows.chunks(CHUNK) {
             let mut q: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO reminders (credential_id, rung, recipient, outcome, decided_at) ");
@@ -100,7 +101,7 @@ impl Store {
             });
             q.build().execute(&mut *tx).await.context(CTX)?;
         }
-        tx.commit().await.context(CTX)
+        tx.commit(CTX).await
     }
 
     /// How many reminders the mail server accepted, ever (one per credential, rung and recipient).

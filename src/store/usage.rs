@@ -3,6 +3,7 @@
 //! so the last values read stay (with their age) until a read succeeds again.
 
 use super::credentials::{SELECT, typed};
+use super::write::WriteTx;
 use super::{Context, Store, StoreError};
 use crate::domain::{Credential, Status, Thresholds, Timestamp, Usage, UsageReport, UsageStatus, UsedSibling};
 
@@ -34,7 +35,7 @@ impl Store {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "record_usage", credentials = report.credentials.len()))]
     pub async fn record_usage(&self, environment_id: i64, report: &UsageReport, read_at: Timestamp) -> Result<(), StoreError> {
         let _write = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await.context("recording usage")?;
+        let mut tx = WriteTx::begin(&self.pool, "recording usage").await?;
         const CTX: &str = "recording usage";
         // The report is staged, then only what changed is written: at 200,000 credentials,
         // rewriting every row on every read cost seconds of writes for nothing. A row's
@@ -126,7 +127,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("recording usage")?;
-        tx.commit().await.context("recording usage")?;
+        tx.commit("recording usage").await?;
         self.bump_generation();
         Ok(())
     }

@@ -431,18 +431,102 @@ impl Drop for TinyFs {
     }
 }
 
-#[tokio::test]
-async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
+/// A world of one tenant of 30 generated applications (`seed`) whose database lives on a 2 MB
+/// tmpfs, or `None` where mounting one is not allowed (not root).
+async fn on_a_tiny_disk(seed: u64) -> Option<(World, TinyFs)> {
     let mut w = World::new().await;
-    let Some(fs) = TinyFs::mount(&w.dir.path().join("tiny"), "2m") else {
+    let fs = TinyFs::mount(&w.dir.path().join("tiny"), "2m")?;
+    w.tenant("prod", "tenant-prod", "client-prod");
+    w.emu
+        .set_applications("tenant-prod", generate_applications(seed, 30, chrono::Utc::now()));
+    w.file.database.as_mut().unwrap().url = Some(format!("sqlite://{}", fs.0.join("credwatch.db").display()));
+    Some((w, fs))
+}
+
+/// A write that fails on a full disk retires its connection (store/write.rs): once there is room
+/// again, writes through every connection of the pool commit, as a second process reading the
+/// file sees. (A connection left thinking it is still in a transaction SQLite already rolled back
+/// would hold later writes in a savepoint that is never committed, or refuse them.)
+#[tokio::test]
+async fn writes_failed_on_a_full_disk_leave_no_connection_behind() {
+    use credwatch::domain::{EventKind, Via};
+    use credwatch::store::{Actor, CredentialAction, Store};
+    let Some((w, fs)) = on_a_tiny_disk(31).await else {
         eprintln!("SKIPPED: mounting a tmpfs needs root");
         return;
     };
-    w.tenant("prod", "tenant-prod", "client-prod");
-    w.emu
-        .set_applications("tenant-prod", generate_applications(27, 30, chrono::Utc::now()));
+    let url = format!("sqlite://{}", fs.0.join("credwatch.db").display());
+    let config = w.config();
+    let store = w.store(&config).await;
+    let synced = Syncer::new(&config, store.clone())
+        .sync_all(None, &CancellationToken::new(), |_| {})
+        .await;
+    assert!(synced[0].succeeded(), "{:?}", synced[0].result);
+    let ids: Vec<i64> = store
+        .credentials(&CredentialFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let now = credwatch::domain::Timestamp::from(chrono::Utc::now());
+    let person = Actor {
+        name: Some("ops@example.com".into()),
+        via: Via::Dashboard,
+        client_address: None,
+    };
+
+    // Full: more writes fail than the pool has connections, each saying why.
+    let filler = fs.0.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 4 << 20]);
+    let many: Vec<i64> = ids.iter().cycle().take(2_000).copied().collect();
+    let long_note = "n".repeat(400);
+    for _ in 0..10 {
+        let err = store
+            .record_events(&many, EventKind::Escalated, Some(&long_note), now)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("disk is full"), "{err}");
+    }
+
+    // Room again: every write commits, whichever connection it gets.
+    std::fs::remove_file(&filler).unwrap();
+    fs.remount("size=64m");
+    for (i, id) in ids.iter().take(10).enumerate() {
+        store
+            .record_events(&[*id], EventKind::Escalated, Some(&format!("after {i}")), now)
+            .await
+            .unwrap();
+        store
+            .act(*id, &CredentialAction::Acknowledge, &person, Some(&format!("ack {i}")), None, now)
+            .await
+            .unwrap();
+    }
+    let other = Store::connect(&url).await.unwrap();
+    let (escalated, acknowledged): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM credential_events WHERE note LIKE 'after %'),
+                (SELECT count(*) FROM credentials WHERE acknowledged_by = 'ops@example.com')",
+    )
+    .fetch_one(other.pool())
+    .await
+    .unwrap();
+    assert_eq!((escalated, acknowledged), (10, 10), "committed, as another process sees");
+    let (leftovers,): (i64,) = sqlx::query_as("SELECT count(*) FROM credential_events WHERE note = ?")
+        .bind(&long_note)
+        .fetch_one(other.pool())
+        .await
+        .unwrap();
+    assert_eq!(leftovers, 0, "nothing of the failed writes");
+}
+
+#[tokio::test]
+async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
+    let Some((mut w, fs)) = on_a_tiny_disk(27).await else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
     let db = fs.0.join("credwatch.db");
-    w.file.database.as_mut().unwrap().url = Some(format!("sqlite://{}", db.display()));
     let config = w.config();
     let store = w.store(&config).await;
     let syncer = Syncer::new(&config, store.clone());
