@@ -522,7 +522,7 @@ async fn writes_failed_on_a_full_disk_leave_no_connection_behind() {
 
 #[tokio::test]
 async fn a_full_or_read_only_disk_fails_the_run_clearly_and_recovers() {
-    let Some((mut w, fs)) = on_a_tiny_disk(27).await else {
+    let Some((w, fs)) = on_a_tiny_disk(27).await else {
         eprintln!("SKIPPED: mounting a tmpfs needs root");
         return;
     };
