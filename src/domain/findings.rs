@@ -22,7 +22,8 @@ pub enum FindingKind {
     NoOwner,
     /// A credential nothing signed in with for `usage.unused_days` (default 90) or more.
     UnusedCredential,
-    /// An application whose credentials never signed in, as far as the activity reports go.
+    /// An application whose credentials never signed in, as far as the activity reports go,
+    /// though its oldest credential is `usage.unused_days` old.
     NeverSignedIn,
 }
 
@@ -179,12 +180,21 @@ pub fn findings_with_usage(credentials: &[Credential], usage: Option<&UsageFindi
         if first.app_owners.as_ref().is_some_and(|o| o.is_empty()) {
             out.push(finding(FindingKind::NoOwner, first, false, "no owner".into()));
         }
-        if usage.is_some_and(|u| u.never_signed_in.contains(&app)) {
+        // Like an unused credential: only once its oldest credential is `unused_days` old. An
+        // application set up last week has had no chance to sign in yet.
+        let oldest = creds.iter().map(|c| c.start_at.unwrap_or(c.first_seen_at)).min();
+        if let Some(u) = usage
+            && u.never_signed_in.contains(&app)
+            && let Some(oldest) = oldest.filter(|t| *t < now.plus_days(-u.unused_days))
+        {
             out.push(finding(
                 FindingKind::NeverSignedIn,
                 first,
                 false,
-                "no sign-in in the activity reports: is it still needed?".into(),
+                format!(
+                    "no sign-in in the activity reports, with credentials for {} days: is it still needed?",
+                    now.ticks_since(oldest) / Timestamp::TICKS_PER_DAY
+                ),
             ));
         }
     }
