@@ -33,7 +33,7 @@ pub use ladder::{Ladder, LadderDecision, Rung};
 pub use links::{credwatch_link, default_portal, enterprise_app_link, portal_link};
 pub use status::{Status, Thresholds, days_left};
 pub use supersession::{SUPERSEDED_AFTER_SECS, Sibling, Successor, supersession};
-pub use text::{MAX_NAME_CHARS, clean, one_line};
+pub use text::{MAX_NAME_CHARS, clean, html_escape, one_line};
 pub use timestamp::{Timestamp, TimestampError};
 pub use usage::{
     Action, ActionDays, AppSignIn, CredentialSignIn, IdleReminders, LastUse, Rotation, RotationVerdict, Usage, UsageReport, UsageStatus,

@@ -15,6 +15,15 @@ pub fn clean(text: &str) -> String {
     out
 }
 
+/// `text` escaped for HTML, as the templates escape it (askama's escaper): for the few
+/// fragments of HTML written outside a template (escalation mails, the sign-in error pages).
+pub fn html_escape(text: &str) -> String {
+    match askama::filters::escape(text, askama::filters::Html) {
+        Ok(safe) => safe.to_string(),
+        Err(never) => match never {},
+    }
+}
+
 /// [`clean`] without the cut: for where a name must be told apart from one that differs only
 /// at its end (the calendar feed's descriptions).
 pub fn one_line(text: &str) -> String {
@@ -33,6 +42,14 @@ fn one_line_char(c: char) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_escape_leaves_no_markup() {
+        assert_eq!(
+            html_escape(r#"<img src=x onerror='a()'> & "b""#),
+            "&#60;img src=x onerror=&#39;a()&#39;&#62; &#38; &#34;b&#34;"
+        );
+    }
 
     #[test]
     fn text_stays_on_one_line() {

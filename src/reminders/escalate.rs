@@ -134,14 +134,6 @@ fn describe(e: &Escalation, now: Timestamp) -> String {
     line
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// Escalates what is due at `now`; records each credential's `escalated` event once some
 /// target accepted. Without `[escalation]`, does nothing.
 #[tracing::instrument(name = "escalate", skip_all, fields(now = %now))]
@@ -188,13 +180,13 @@ pub async fn try_escalate(store: &Store, config: &Config, now: Timestamp) -> Res
     );
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><body><h1 style=\"font-size:18px\">{}</h1><ul>{}</ul><p><a href=\"{}\">Open credwatch</a></p></body></html>",
-        html_escape(&subject),
+        crate::domain::html_escape(&subject),
         report
             .lines
             .iter()
-            .map(|l| format!("<li>{}</li>", html_escape(l)))
+            .map(|l| format!("<li>{}</li>", crate::domain::html_escape(l)))
             .collect::<String>(),
-        html_escape(dashboard)
+        crate::domain::html_escape(dashboard)
     );
     if !rule.to.is_empty()
         && let (Some(mailer), Some(from)) = (Mailer::from_config(&config.email).ok().flatten(), config.email.from.as_ref())

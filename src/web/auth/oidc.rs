@@ -3,6 +3,7 @@
 //! same app. Both carry app roles, mapped by `server.auth.roles` to what a request may do.
 
 use crate::config::{ClientCredential, OidcConfig};
+use crate::domain::html_escape;
 use crate::store::{SessionRow, Store};
 use actix_web::dev::ServiceRequest;
 use actix_web::http::{Method, header};
@@ -449,8 +450,8 @@ impl Oidc {
                 "Sign-in was refused",
                 &format!(
                     "The sign-in authority answered <code>{}</code>: {}. <a href=\"/auth/login\">Sign in again</a>.",
-                    escape(error),
-                    escape(description)
+                    html_escape(error),
+                    html_escape(description)
                 ),
             );
         }
@@ -473,9 +474,9 @@ impl Oidc {
                 "No access to credwatch",
                 &format!(
                     "You are signed in as <strong>{}</strong>, but you have no app role of credwatch. Ask an administrator of the app registration to assign you the role <code>{}</code> (or <code>{}</code> to act on findings), under Enterprise applications → credwatch → Users and groups.",
-                    escape(&name),
-                    escape(&self.config.roles.read),
-                    escape(&self.config.roles.operate)
+                    html_escape(&name),
+                    html_escape(&self.config.roles.read),
+                    html_escape(&self.config.roles.operate)
                 ),
             );
         }
@@ -630,7 +631,7 @@ impl Oidc {
                 "No access",
                 &format!(
                     "This needs the app role <code>{}</code> of credwatch. Ask an administrator of the app registration to assign it to you (Enterprise applications → credwatch → Users and groups).",
-                    escape(&role)
+                    html_escape(&role)
                 ),
             ),
             Access::Unavailable => HttpResponse::ServiceUnavailable()
@@ -651,21 +652,6 @@ fn cookie(headers: &header::HeaderMap, name: &str) -> Option<String> {
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v.trim().to_string())
         .filter(|v| !v.is_empty())
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A small page of its own (no layout: it must render without a session). `body` is HTML the
