@@ -24,7 +24,7 @@ pub use credentials::{CredentialFilter, Expiry, MIN_INDEXED_SEARCH_CHARS, SHORT_
 pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts, WithNewer};
 pub use events::{ActionError, Actor, CredentialAction, EventFilter, EventRow};
 pub use reminders::ReminderRow;
-pub use sessions::SessionRow;
+pub use sessions::{PendingSignIn, SessionRow};
 pub use sync::{ListingCounts, Owners, RunRow, Staging};
 pub use usage::{ApplicationUsage, UsageCount};
 

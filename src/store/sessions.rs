@@ -1,5 +1,5 @@
 //! Signed-in sessions (`mode = "oidc"`): created at sign-in, read on every request, ended by
-//! logout or by their idle and absolute timeouts.
+//! logout or by their idle and absolute timeouts; and the sign-ins in progress before them.
 
 use super::{Context, Store, StoreError};
 
@@ -91,5 +91,86 @@ impl Store {
             .await
             .context("purging sessions")
             .map(|r| r.rows_affected())
+    }
+}
+
+/// A sign-in in progress, as [`Store::take_sign_in`] hands it back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingSignIn {
+    pub nonce: String,
+    /// The PKCE code verifier (a secret until the code is redeemed).
+    pub verifier: String,
+    pub return_to: String,
+}
+
+/// Without the verifier: `Debug` output goes to logs.
+impl std::fmt::Debug for PendingSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignIn")
+            .field("nonce", &self.nonce)
+            .field("verifier", &"[redacted]")
+            .field("return_to", &self.return_to)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Records a sign-in started at `now` under the hash of its state, unless `max` sign-ins
+    /// started within `ttl` seconds are already waiting (false then: someone is flooding the
+    /// login). Those older than `ttl` are deleted first.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "begin_sign_in"))]
+    pub async fn begin_sign_in(
+        &self,
+        state_hash: &[u8],
+        sign_in: &PendingSignIn,
+        now: i64,
+        ttl: i64,
+        max: i64,
+    ) -> Result<bool, StoreError> {
+        const CTX: &str = "recording a sign-in";
+        let mut tx = super::write::WriteTx::begin(self.pool(), CTX).await?;
+        sqlx::query("DELETE FROM pending_sign_ins WHERE started_at < ?")
+            .bind(now - ttl)
+            .execute(&mut *tx)
+            .await
+            .context(CTX)?;
+        let (waiting,): (i64,) = sqlx::query_as("SELECT count(*) FROM pending_sign_ins")
+            .fetch_one(&mut *tx)
+            .await
+            .context(CTX)?;
+        if waiting >= max {
+            tx.commit(CTX).await?;
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO pending_sign_ins (state_hash, nonce, verifier, return_to, started_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(state_hash)
+            .bind(&sign_in.nonce)
+            .bind(&sign_in.verifier)
+            .bind(&sign_in.return_to)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context(CTX)?;
+        tx.commit(CTX).await?;
+        Ok(true)
+    }
+
+    /// The sign-in of this state hash if it started within `ttl` seconds of `now`, deleted as it
+    /// is read: a callback can use it once, on whichever process it reaches.
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "take_sign_in"))]
+    pub async fn take_sign_in(&self, state_hash: &[u8], now: i64, ttl: i64) -> Result<Option<PendingSignIn>, StoreError> {
+        let taken: Option<(String, String, String, i64)> =
+            sqlx::query_as("DELETE FROM pending_sign_ins WHERE state_hash = ? RETURNING nonce, verifier, return_to, started_at")
+                .bind(state_hash)
+                .fetch_optional(self.pool())
+                .await
+                .context("reading a sign-in")?;
+        Ok(taken
+            .filter(|(.., started_at)| now - started_at <= ttl)
+            .map(|(nonce, verifier, return_to, _)| PendingSignIn {
+                nonce,
+                verifier,
+                return_to,
+            }))
     }
 }

@@ -198,6 +198,49 @@ fn the_config_names_what_is_missing() {
     assert!(err.contains("server.public_url") && err.contains("https"), "{err}");
 }
 
+/// Two replicas behind a load balancer share the database: a sign-in started on one finishes on
+/// the other, its session is good on both, and it cannot be finished twice. A sign-in older than
+/// ten minutes is gone.
+#[tokio::test]
+async fn a_sign_in_started_on_one_replica_finishes_on_another() {
+    let (w, a) = serve().await;
+    let b = TestApp::start(w.config()).await;
+    let started = start_sign_in(&a, READER, "/findings").await;
+    let login = format!("credwatch_login={}", started.login_cookie);
+    let r = callback(&b, &started.callback_query, &login).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(location(&r), "/findings");
+    let session = format!("credwatch_session={}", cookie_value(&set_cookie(&r, "credwatch_session").unwrap()));
+    for replica in [&a, &b] {
+        assert_eq!(get_with(replica, "/findings", &session).await.status(), 200);
+    }
+    let replay = callback(&a, &started.callback_query, &login).await;
+    assert_eq!(replay.status(), 400, "used once, on whichever replica");
+
+    let now = chrono::Utc::now().timestamp();
+    let pending = credwatch::store::PendingSignIn {
+        nonce: "n".into(),
+        verifier: "a PKCE verifier".into(),
+        return_to: "/".into(),
+    };
+    assert!(a.store.begin_sign_in(b"state", &pending, now, 600, 10).await.unwrap());
+    assert!(!format!("{pending:?}").contains("PKCE"), "the verifier in Debug output");
+    assert_eq!(a.store.take_sign_in(b"state", now + 601, 600).await.unwrap(), None, "expired");
+    assert_eq!(a.store.take_sign_in(b"state", now, 600).await.unwrap(), None, "and deleted");
+    // A flood of sign-ins is bounded.
+    for i in 0..10 {
+        let state = format!("flood {i}");
+        a.store.begin_sign_in(state.as_bytes(), &pending, now, 600, 10).await.unwrap();
+    }
+    assert!(!a.store.begin_sign_in(b"one more", &pending, now, 600, 10).await.unwrap());
+    assert!(
+        a.store.begin_sign_in(b"later", &pending, now + 601, 600, 10).await.unwrap(),
+        "expired ones make room"
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
 #[tokio::test]
 async fn a_user_signs_in_sees_the_dashboard_and_signs_out() {
     let (_w, app) = serve().await;

@@ -4,7 +4,7 @@
 
 use crate::config::{ClientCredential, OidcConfig};
 use crate::domain::html_escape;
-use crate::store::{SessionRow, Store};
+use crate::store::{PendingSignIn, SessionRow, Store};
 use actix_web::dev::ServiceRequest;
 use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -16,7 +16,6 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use sha2::Digest;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The session cookie: an opaque random id.
@@ -26,7 +25,7 @@ const LOGIN_COOKIE: &str = "credwatch_login";
 /// How long a started sign-in may take.
 const LOGIN_TTL: Duration = Duration::from_secs(600);
 /// Sign-ins in progress at once; more are refused until some finish or expire.
-const MAX_PENDING: usize = 10_000;
+const MAX_PENDING: i64 = 10_000;
 /// Clock skew allowed on `exp`/`nbf`.
 const LEEWAY_SECS: u64 = 120;
 /// Discovery is fetched again after this long.
@@ -61,13 +60,6 @@ struct Discovery {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
-}
-
-struct Pending {
-    nonce: String,
-    verifier: String,
-    return_to: String,
-    started: Instant,
 }
 
 #[derive(Default)]
@@ -119,7 +111,6 @@ pub struct Oidc {
     http: reqwest::Client,
     discovery: tokio::sync::Mutex<Option<(Discovery, Instant)>>,
     keys: tokio::sync::Mutex<Keys>,
-    pending: Mutex<HashMap<String, Pending>>,
 }
 
 /// What the guard decided about a request under `mode = "oidc"`.
@@ -180,7 +171,6 @@ impl Oidc {
             http,
             discovery: Default::default(),
             keys: Default::default(),
-            pending: Default::default(),
         }
     }
 
@@ -349,8 +339,9 @@ impl Oidc {
         }
     }
 
-    /// `GET /auth/login?return_to=/path`: remembers the sign-in and sends the browser to the authority.
-    pub async fn login(&self, return_to: Option<&str>) -> HttpResponse {
+    /// `GET /auth/login?return_to=/path`: records the sign-in (in the database: the callback may
+    /// reach another replica) and sends the browser to the authority.
+    pub async fn login(&self, store: &Store, return_to: Option<&str>) -> HttpResponse {
         let discovery = match self.discovery().await {
             Ok(d) => d,
             Err(e) => return self.unavailable(&e),
@@ -359,24 +350,28 @@ impl Oidc {
         let nonce = random();
         let verifier = random();
         let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-        {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.retain(|_, p| p.started.elapsed() < LOGIN_TTL);
-            if pending.len() >= MAX_PENDING {
+        let sign_in = PendingSignIn {
+            nonce: nonce.clone(),
+            verifier,
+            return_to: same_origin_path(return_to),
+        };
+        let ttl = LOGIN_TTL.as_secs() as i64;
+        match store.begin_sign_in(&session_key(&state), &sign_in, now(), ttl, MAX_PENDING).await {
+            Ok(true) => {}
+            Ok(false) => {
                 return HttpResponse::ServiceUnavailable()
                     .insert_header((header::RETRY_AFTER, "60"))
                     .content_type("text/plain; charset=utf-8")
                     .body("credwatch: too many sign-ins are in progress; try again in a minute\n");
             }
-            pending.insert(
-                state.clone(),
-                Pending {
-                    nonce: nonce.clone(),
-                    verifier,
-                    return_to: same_origin_path(return_to),
-                    started: Instant::now(),
-                },
-            );
+            Err(e) => {
+                tracing::error!(error = %e, "sign-in: cannot record it");
+                return page(
+                    HttpResponse::ServiceUnavailable(),
+                    "Sign-in failed",
+                    "credwatch could not record the sign-in; try again.",
+                );
+            }
         }
         let mut url = match url::Url::parse(&discovery.authorization_endpoint) {
             Ok(u) => u,
@@ -431,11 +426,21 @@ impl Oidc {
         let state = query.get("state").map(String::as_str).unwrap_or_default();
         let cookie_state = cookie(req.headers(), LOGIN_COOKIE).unwrap_or_default();
         let pending = if !state.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(state.as_bytes(), cookie_state.as_bytes())) {
-            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(state)
+            match store.take_sign_in(&session_key(state), now(), LOGIN_TTL.as_secs() as i64).await {
+                Ok(pending) => pending,
+                Err(e) => {
+                    tracing::error!(error = %e, "sign-in: cannot read it back");
+                    return page(
+                        HttpResponse::ServiceUnavailable(),
+                        "Sign-in failed",
+                        "credwatch could not read the sign-in back; <a href=\"/auth/login\">sign in again</a>.",
+                    );
+                }
+            }
         } else {
             None
         };
-        let Some(pending) = pending.filter(|p| p.started.elapsed() < LOGIN_TTL) else {
+        let Some(pending) = pending else {
             return page(
                 HttpResponse::BadRequest(),
                 "Sign-in did not match",
@@ -518,7 +523,7 @@ impl Oidc {
 
     /// Redeems `code` at the token endpoint with the app's credential and the PKCE verifier,
     /// and checks the ID token it returns, its nonce included.
-    async fn redeem(&self, code: &str, pending: &Pending) -> Result<Claims, TokenProblem> {
+    async fn redeem(&self, code: &str, pending: &PendingSignIn) -> Result<Claims, TokenProblem> {
         let discovery = self.discovery().await?;
         let mut form: Vec<(&str, String)> = vec![
             ("grant_type", "authorization_code".into()),
@@ -677,7 +682,7 @@ pub struct LoginQuery {
 #[actix_web::get("/auth/login")]
 pub async fn login(req: HttpRequest, query: web::Query<LoginQuery>) -> HttpResponse {
     match parts(&req) {
-        Some((oidc, _)) => oidc.login(query.return_to.as_deref()).await,
+        Some((oidc, store)) => oidc.login(&store, query.return_to.as_deref()).await,
         None => HttpResponse::NotFound().finish(),
     }
 }
