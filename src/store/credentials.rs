@@ -242,6 +242,9 @@ pub struct CredentialFilter {
     /// name, compared without regard to ASCII case. Applications whose owners were never
     /// fetched have none.
     pub owner: Option<String>,
+    /// Only credentials at or before this `(end_at, id)` key: the end of a range of a keyset
+    /// read.
+    pub through: Option<(Timestamp, i64)>,
     /// Include removed (rotated-away) credentials too.
     pub include_removed: bool,
     pub limit: Option<i64>,
@@ -464,6 +467,13 @@ pub(super) fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
     }
     if let Some(app) = f.application_id {
         q.push(" AND c.application_id = ").push_bind(app);
+    }
+    if let Some((end, id)) = f.through {
+        q.push(" AND (c.end_at, c.id) <= (")
+            .push_bind(end)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
     }
     if let Some(owner) = &f.owner {
         // Owners are stored as a JSON array (see `domain::Owner`).

@@ -316,20 +316,26 @@ impl Store {
         Ok(rows)
     }
 
-    /// [`Store::credentials_page`] after `cursor`, each credential with its *newer* siblings: the
-    /// live credentials of the same application and kind that appeared after it, with their
-    /// last use. That is all rotation awareness asks of a credential's siblings (see
+    /// Up to `limit` credentials matching `filter` in `(end_at, id)` order after the key `after`
+    /// and up to the key `through` (both when given), each with its *newer* siblings: the live
+    /// credentials of the same application and kind that appeared after it, with their last
+    /// use. That is all rotation awareness asks of a credential's siblings (see
     /// [`crate::domain::rotation_of`]), read in the same statement: the big answers need no
     /// second read of every application's credentials per batch.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "credentials_page_with_newer"))]
     pub async fn credentials_page_with_newer(
         &self,
         filter: &CredentialFilter,
-        cursor: Option<Cursor>,
+        after: Option<(Timestamp, i64)>,
+        through: Option<(Timestamp, i64)>,
         limit: i64,
     ) -> Result<Vec<WithNewer>, StoreError> {
         const CTX: &str = "reading a page of credentials";
-        let mut q = page_query(filter, cursor, 0, limit, true);
+        let filter = CredentialFilter {
+            through: through.or(filter.through),
+            ..filter.clone()
+        };
+        let mut q = page_query(&filter, after.map(|(end, id)| Cursor::After(end, id)), 0, limit, true);
         let (json,): (String,) = q.build_query_as().fetch_one(&self.pool).await.context(CTX)?;
         let rows: Vec<(CredentialRow, Vec<SiblingRow>)> = super::credentials::rows_as_json(&json, CTX)?;
         let mut rows = rows

@@ -11,7 +11,7 @@
 //! ends without its terminator, which every HTTP client reports as an error, never as a short
 //! but complete answer.
 
-use crate::domain::Credential;
+use crate::domain::{Credential, Timestamp};
 use crate::store::{CredentialFilter, Cursor, Store, StoreError, WithNewer};
 use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
@@ -76,33 +76,51 @@ pub async fn first_credentials(store: &Store, filter: &CredentialFilter) -> Resu
 /// needs, see [`Store::credentials_page_with_newer`]), in batches after `first`. Each batch is
 /// read as two halves at once, on two connections: reading, not writing, is what these answers
 /// wait on, and SQLite runs one statement on one core.
+///
+/// The halves meet at a key read first: the first is every row after the batch's start up to
+/// that key, the second up to half a batch after it. Rows written meanwhile (a sync commits
+/// between the reads) can make the first half longer or shorter, but never leave a row out or
+/// send it twice; a batch cut short that way is topped up, since a short batch ends the answer.
 pub fn batches_with_newer(
     store: Store,
     filter: CredentialFilter,
     first: Vec<WithNewer>,
 ) -> impl Stream<Item = Result<Vec<WithNewer>, StoreError>> {
-    keyset_batches(
-        first,
-        |r| (r.credential.end_at, r.credential.id),
-        move |after| {
-            let (store, filter) = (store.clone(), filter.clone());
-            async move {
-                let half = BATCH / 2;
-                let page = |(end, id)| store.credentials_page_with_newer(&filter, Some(Cursor::After(end, id)), half);
-                let Some(middle) = store.nth_key_after(&filter, after, half).await? else {
-                    return page(after).await;
-                };
-                let (mut rows, rest) = tokio::try_join!(page(after), page(middle))?;
-                rows.extend(rest);
-                Ok(rows)
+    keyset_batches(first, key_of, move |after| {
+        let (store, filter) = (store.clone(), filter.clone());
+        async move {
+            let half = BATCH / 2;
+            let read = |after, through, limit| store.credentials_page_with_newer(&filter, Some(after), through, limit);
+            let Some(middle) = store.nth_key_after(&filter, after, half).await? else {
+                return read(after, None, BATCH).await;
+            };
+            let (mut rows, rest) = tokio::try_join!(read(after, Some(middle), BATCH * 2), read(middle, None, half))?;
+            if rows.len() as i64 >= BATCH * 2 {
+                // The first range grew past its bound meanwhile: it alone is this batch, and the
+                // next starts after its last row.
+                return Ok(rows);
             }
-        },
-    )
+            let second_full = rest.len() as i64 >= half;
+            rows.extend(rest);
+            if second_full
+                && (rows.len() as i64) < BATCH
+                && let Some(last) = rows.last().map(key_of)
+            {
+                let more = read(last, None, BATCH - rows.len() as i64).await?;
+                rows.extend(more);
+            }
+            Ok(rows)
+        }
+    })
+}
+
+fn key_of(r: &WithNewer) -> (Timestamp, i64) {
+    (r.credential.end_at, r.credential.id)
 }
 
 /// Reads the first batch of [`batches_with_newer`] (see the module's note on errors).
 pub async fn first_with_newer(store: &Store, filter: &CredentialFilter) -> Result<Vec<WithNewer>, StoreError> {
-    store.credentials_page_with_newer(filter, None, BATCH).await
+    store.credentials_page_with_newer(filter, None, None, BATCH).await
 }
 
 /// A body chunk's failure: logged here (the client only sees the transfer cut short).

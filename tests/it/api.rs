@@ -269,3 +269,57 @@ async fn large_answers_stream_every_row_exactly_once() {
     let series: BTreeSet<(&str, &str)> = expiry.iter().map(|s| (s.label("environment"), s.label("key_id"))).collect();
     assert_eq!(series.len() as i64, live, "one series per credential");
 }
+
+/// A sync that commits while a large answer streams (between its batches) neither drops a row
+/// that was there all along nor sends one twice: each batch starts after the last row sent.
+#[tokio::test]
+async fn a_sync_between_batches_neither_drops_nor_repeats_a_row() {
+    use crate::support::emu::generate_applications;
+    let (w, app) = serve(800, true).await;
+    let keys = |rows: &[Value]| -> Vec<String> {
+        rows.iter()
+            .map(|c| format!("{}/{}/{}", c["environment"], c["app_object_id"], c["key_id"]))
+            .collect()
+    };
+    let all = async || keys(app.json("/api/v1/credentials").await["credentials"].as_array().unwrap());
+    let before: BTreeSet<String> = all().await.into_iter().collect();
+
+    let mut r = app.http.get(app.url("/api/v1/credentials")).send().await.unwrap();
+    let mut body = r.chunk().await.unwrap().expect("a first batch").to_vec();
+    // Meanwhile dev loses 300 applications and gains 1,000, their ends spread over the years.
+    let now = chrono::Utc::now();
+    let mut dev = generate_applications(100, 800, now);
+    dev.drain(..300);
+    dev.extend(generate_applications(4242, 1_000, now).into_iter().map(|mut a| {
+        a.id = format!("new-{}", a.id);
+        a
+    }));
+    w.emu.set_applications("tenant-dev", dev);
+    let synced = credwatch::sync::Syncer::new(&app.config, app.store.clone())
+        .sync_all(Some("dev"), &tokio_util::sync::CancellationToken::new(), |_| {})
+        .await;
+    assert!(synced[0].succeeded(), "{:?}", synced[0].result);
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    let during: Value = serde_json::from_slice(&body).expect("a complete answer");
+    let during = keys(during["credentials"].as_array().unwrap());
+    let after: BTreeSet<String> = all().await.into_iter().collect();
+    assert!(
+        after.len() > before.len() + 1_000,
+        "the sync changed much: {} -> {}",
+        before.len(),
+        after.len()
+    );
+
+    let sent: BTreeSet<&String> = during.iter().collect();
+    assert_eq!(sent.len(), during.len(), "no row twice");
+    let kept: Vec<&String> = before.intersection(&after).collect();
+    let missing: Vec<&&String> = kept.iter().filter(|k| !sent.contains(**k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} rows there all along were not sent: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+}
