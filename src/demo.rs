@@ -124,6 +124,7 @@ impl Demo {
                     },
                 );
             }
+            emulator.add_redirect_uri(prod_tenant, SIGN_IN_CLIENT, &format!("http://{addr}/auth/callback"));
             secrets.insert("DEMO_SIGN_IN_SECRET".into(), secret);
         }
         let calendar_token = uuid::Uuid::new_v4().simple().to_string();

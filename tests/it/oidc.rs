@@ -52,6 +52,7 @@ async fn serve_with(adjust: impl FnOnce(&mut World, &mut Auth)) -> (World, TestA
             expired: false,
         },
     );
+    w.emu.add_redirect_uri(TENANT, APP, "https://credwatch.example.com/auth/callback");
     w.emu.grant_app_roles(TENANT, SCRIPT, &["credwatch.read"]);
     w.emu.add_user(
         TENANT,
@@ -129,6 +130,21 @@ async fn start_sign_in(app: &TestApp, oid: &str, return_to: &str) -> Started {
         authorize.contains("code_challenge_method=S256") && authorize.contains("nonce="),
         "{authorize}"
     );
+    // The redirect URI is exactly the one registered for the app (public_url + /auth/callback):
+    // the authority refuses any other, as Entra does with AADSTS50011.
+    let mut elsewhere = url::Url::parse(&authorize).unwrap();
+    let pairs: Vec<(String, String)> = elsewhere.query_pairs().into_owned().collect();
+    elsewhere.query_pairs_mut().clear().extend_pairs(pairs.iter().map(|(k, v)| {
+        let v = if k == "redirect_uri" {
+            "https://credwatch.example.com/elsewhere"
+        } else {
+            v.as_str()
+        };
+        (k.as_str(), v)
+    }));
+    let refused = http.get(elsewhere.as_str()).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("AADSTS50011"));
     let page = http.get(&authorize).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();

@@ -77,6 +77,8 @@ pub(crate) struct Authority {
     pub codes: HashMap<String, IssuedCode>,
     /// (tenant, client id) → app roles its app-only tokens carry.
     pub app_roles: HashMap<(String, String), Vec<String>>,
+    /// (tenant, client id) → the redirect URIs registered for it (Authentication → Web).
+    pub redirect_uris: HashMap<(String, String), Vec<String>>,
     keys: Vec<SigningKey>,
     /// Index of the key that signs now; the JWKS lists every key up to it.
     current: usize,
@@ -91,6 +93,7 @@ impl Default for Authority {
             users: HashMap::new(),
             codes: HashMap::new(),
             app_roles: HashMap::new(),
+            redirect_uris: HashMap::new(),
             keys: KEY_PEMS.iter().map(|pem| SigningKey::load(pem)).collect(),
             current: 0,
             jwks_requests: 0,
@@ -201,12 +204,29 @@ fn check_authorize(tenant: &str, query: &HashMap<String, String>, shared: &Share
             "response_type must be 'code' here.",
         ));
     }
-    if query.get("redirect_uri").is_none_or(String::is_empty) {
+    let Some(redirect_uri) = query.get("redirect_uri").filter(|u| !u.is_empty()) else {
         return Err(AadError::new(
             400,
             "invalid_request",
             900144,
             "The request must contain 'redirect_uri'.",
+        ));
+    };
+    // Entra compares the redirect URI with the app's registered ones exactly, and shows an error
+    // page instead of redirecting anywhere else.
+    let registered = state
+        .authority
+        .redirect_uris
+        .get(&(tenant.to_string(), client_id.to_string()))
+        .is_some_and(|uris| uris.iter().any(|u| u == redirect_uri));
+    if !registered {
+        return Err(AadError::new(
+            400,
+            "invalid_request",
+            50011,
+            format!(
+                "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."
+            ),
         ));
     }
     if let Some(method) = query.get("code_challenge_method")

@@ -330,6 +330,18 @@ impl Emulator {
         state.authority.users.entry(tenant_id.to_string()).or_default().push(user);
     }
 
+    /// Registers a redirect URI for `client_id` (the app registration's Authentication → Web):
+    /// the authorize endpoint refuses any other with AADSTS50011, as Entra does.
+    pub fn add_redirect_uri(&self, tenant_id: &str, client_id: &str, uri: &str) {
+        self.shared
+            .lock()
+            .authority
+            .redirect_uris
+            .entry((tenant_id.to_string(), client_id.to_string()))
+            .or_default()
+            .push(uri.to_string());
+    }
+
     /// Grants `client_id` app roles: its client-credentials tokens for an API app (any scope but
     /// Graph's) are signed JWTs carrying them in `roles`.
     pub fn grant_app_roles(&self, tenant_id: &str, client_id: &str, roles: &[&str]) {
