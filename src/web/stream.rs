@@ -1,10 +1,10 @@
 //! Large answers (the credential API, its CSV twin, `/metrics`) go out as they are read: rows in
-//! keyset batches, each batch rendered into one chunk of the body. An answer holds one batch in
-//! memory whatever the tenant's size, and a slow client holds no database connection between
-//! batches (so sixteen scrapers cannot starve the dashboard of connections).
+//! keyset batches, each batch rendered into one chunk of the body. An answer holds a bounded
+//! number of batches in memory whatever the tenant's size, and a slow client holds no database
+//! connection between batches (so sixteen scrapers cannot starve the dashboard of connections).
 //!
 //! While a batch is written, the next one is already being read (on SQLite's own thread), so
-//! reading and writing overlap: an answer holds at most two half-size batches.
+//! reading and writing overlap: an answer holds the batch being written and the one being read.
 //!
 //! The first batch is read before the response starts, so a database that does not answer is
 //! still a clean 500. A later failure can only cut the body short: the chunked transfer then
