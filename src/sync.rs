@@ -335,7 +335,7 @@ impl Syncer {
 async fn read_usage(store: &Store, client: &GraphClient, environment_id: i64, now: Timestamp) -> UsageOutcome {
     let outcome = match client.read_usage().await {
         Ok(report) => match store.record_usage(environment_id, &report, now).await {
-            Ok(()) => UsageOutcome::Read {
+            Ok(_) => UsageOutcome::Read {
                 credentials: report.credentials.len(),
                 applications: report.applications.len(),
             },

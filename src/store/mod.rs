@@ -26,7 +26,7 @@ pub use events::{ActionError, Actor, CredentialAction, EventFilter, EventRow};
 pub use reminders::ReminderRow;
 pub use sessions::{PendingSignIn, SessionRow};
 pub use sync::{ListingCounts, Owners, RunRow, Staging};
-pub use usage::{ApplicationUsage, UsageCount};
+pub use usage::{ApplicationUsage, UsageCount, UsageWrite};
 
 use crate::config::EnvironmentConfig;
 use crate::domain::Timestamp;

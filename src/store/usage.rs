@@ -31,105 +31,40 @@ impl Store {
     }
 
     /// Replaces the environment's usage with a complete read, in one transaction, and marks
-    /// usage read (`ok`) at `read_at`.
+    /// usage read (`ok`) at `read_at`. A report the same as the last one written (by its digest,
+    /// after a good read) is only confirmed.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "record_usage", credentials = report.credentials.len()))]
-    pub async fn record_usage(&self, environment_id: i64, report: &UsageReport, read_at: Timestamp) -> Result<(), StoreError> {
+    pub async fn record_usage(&self, environment_id: i64, report: &UsageReport, read_at: Timestamp) -> Result<UsageWrite, StoreError> {
         let _write = self.write_lock.lock().await;
         let mut tx = WriteTx::begin(&self.pool, "recording usage").await?;
         const CTX: &str = "recording usage";
-        // The report is staged, then only what changed is written: at 200,000 credentials,
-        // rewriting every row on every read cost seconds of writes for nothing. A row's
-        // `read_at` says when its values were first read; the environment's `usage_read_at`
-        // when all of them were last confirmed.
-        for sql in [
-            "CREATE TEMP TABLE IF NOT EXISTS stage_credential_usage
-               (key_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, last_sign_in_at INTEGER, resource_id TEXT) WITHOUT ROWID",
-            "CREATE TEMP TABLE IF NOT EXISTS stage_application_usage
-               (app_id TEXT PRIMARY KEY, last_sign_in_at INTEGER, client_sign_in_at INTEGER) WITHOUT ROWID",
-            "DELETE FROM temp.stage_credential_usage",
-            "DELETE FROM temp.stage_application_usage",
-        ] {
-            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
-        }
-        for rows in report.credentials.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO temp.stage_credential_usage (key_id, app_id, last_sign_in_at, resource_id) ",
-            );
-            q.push_values(rows, |mut b, r| {
-                b.push_bind(&r.key_id)
-                    .push_bind(&r.app_id)
-                    .push_bind(r.last_sign_in)
-                    .push_bind(&r.resource_id);
-            });
-            // A key listed twice keeps its latest sign-in.
-            q.push(
-                " ON CONFLICT (key_id) DO UPDATE SET
-                    last_sign_in_at = max(COALESCE(last_sign_in_at, excluded.last_sign_in_at), COALESCE(excluded.last_sign_in_at, last_sign_in_at)),
-                    resource_id = COALESCE(excluded.resource_id, resource_id)",
-            );
-            q.build().execute(&mut *tx).await.context(CTX)?;
-        }
-        for rows in report.applications.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO temp.stage_application_usage (app_id, last_sign_in_at, client_sign_in_at) ",
-            );
-            q.push_values(rows, |mut b, r| {
-                b.push_bind(&r.app_id).push_bind(r.last_sign_in).push_bind(r.client_sign_in);
-            });
-            q.push(" ON CONFLICT (app_id) DO NOTHING");
-            q.build().execute(&mut *tx).await.context(CTX)?;
-        }
-        // ?1 the environment, ?2 when read (inserts and changed rows only).
-        for (sql, with_read_at) in [
-            (
-                "DELETE FROM credential_usage WHERE environment_id = ?1
-                   AND key_id NOT IN (SELECT key_id FROM temp.stage_credential_usage)",
-                false,
-            ),
-            (
-                "INSERT INTO credential_usage (environment_id, key_id, app_id, last_sign_in_at, resource_id, read_at)
-                 SELECT ?1, key_id, app_id, last_sign_in_at, resource_id, ?2 FROM temp.stage_credential_usage WHERE true
-                 ON CONFLICT (environment_id, key_id) DO UPDATE SET
-                   app_id = excluded.app_id, last_sign_in_at = excluded.last_sign_in_at, resource_id = excluded.resource_id, read_at = excluded.read_at
-                 WHERE app_id IS NOT excluded.app_id OR last_sign_in_at IS NOT excluded.last_sign_in_at OR resource_id IS NOT excluded.resource_id",
-                true,
-            ),
-            (
-                "DELETE FROM application_usage WHERE environment_id = ?1
-                   AND app_id NOT IN (SELECT app_id FROM temp.stage_application_usage)",
-                false,
-            ),
-            (
-                "INSERT INTO application_usage (environment_id, app_id, last_sign_in_at, client_sign_in_at, read_at)
-                 SELECT ?1, app_id, last_sign_in_at, client_sign_in_at, ?2 FROM temp.stage_application_usage WHERE true
-                 ON CONFLICT (environment_id, app_id) DO UPDATE SET
-                   last_sign_in_at = excluded.last_sign_in_at, client_sign_in_at = excluded.client_sign_in_at, read_at = excluded.read_at
-                 WHERE last_sign_in_at IS NOT excluded.last_sign_in_at OR client_sign_in_at IS NOT excluded.client_sign_in_at",
-                true,
-            ),
-        ] {
-            let q = sqlx::query(sql).bind(environment_id);
-            let q = if with_read_at { q.bind(read_at) } else { q };
-            q.execute(&mut *tx).await.context(CTX)?;
-        }
-        for sql in [
-            "DELETE FROM temp.stage_credential_usage",
-            "DELETE FROM temp.stage_application_usage",
-        ] {
-            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
-        }
+        let digest = report_digest(report);
+        let (last_digest, status): (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT usage_digest, usage_status FROM environments WHERE id = ?")
+                .bind(environment_id)
+                .fetch_one(&mut *tx)
+                .await
+                .context(CTX)?;
+        let write = if last_digest.as_deref() == Some(digest.as_str()) && status.as_deref() == Some("ok") {
+            UsageWrite::Unchanged
+        } else {
+            write_usage(&mut tx, environment_id, report, read_at).await?;
+            UsageWrite::Written
+        };
         sqlx::query(
-            "UPDATE environments SET usage_status = 'ok', usage_read_at = ?, usage_checked_at = ?, usage_error = NULL WHERE id = ?",
+            "UPDATE environments SET usage_status = 'ok', usage_read_at = ?, usage_checked_at = ?, usage_error = NULL, usage_digest = ?
+             WHERE id = ?",
         )
         .bind(read_at)
         .bind(read_at)
+        .bind(&digest)
         .bind(environment_id)
         .execute(&mut *tx)
         .await
-        .context("recording usage")?;
-        tx.commit("recording usage").await?;
+        .context(CTX)?;
+        tx.commit(CTX).await?;
         self.bump_generation();
-        Ok(())
+        Ok(write)
     }
 
     /// Records a failed attempt: its status and what Graph answered. The values last read stay.
@@ -184,6 +119,130 @@ impl Store {
         .await
         .context("finding applications never signed in")
     }
+}
+
+/// What [`Store::record_usage`] did with a complete read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageWrite {
+    /// What changed was written.
+    Written,
+    /// The same reports as the last ones written: only confirmed.
+    Unchanged,
+}
+
+/// Stages the reports and writes what differs from the stored usage (inserts, changes, and rows
+/// the reports no longer have).
+async fn write_usage(tx: &mut WriteTx, environment_id: i64, report: &UsageReport, read_at: Timestamp) -> Result<(), StoreError> {
+    const CTX: &str = "recording usage";
+    // The report is staged, then only what changed is written: at 200,000 credentials,
+    // rewriting every row on every read cost seconds of writes for nothing. A row's
+    // `read_at` says when its values were first read; the environment's `usage_read_at`
+    // when all of them were last confirmed.
+    for sql in [
+        "CREATE TEMP TABLE IF NOT EXISTS stage_credential_usage
+           (key_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, last_sign_in_at INTEGER, resource_id TEXT) WITHOUT ROWID",
+        "CREATE TEMP TABLE IF NOT EXISTS stage_application_usage
+           (app_id TEXT PRIMARY KEY, last_sign_in_at INTEGER, client_sign_in_at INTEGER) WITHOUT ROWID",
+        "DELETE FROM temp.stage_credential_usage",
+        "DELETE FROM temp.stage_application_usage",
+    ] {
+        sqlx::query(sql).execute(&mut **tx).await.context(CTX)?;
+    }
+    for rows in report.credentials.chunks(ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO temp.stage_credential_usage (key_id, app_id, last_sign_in_at, resource_id) ",
+        );
+        q.push_values(rows, |mut b, r| {
+            b.push_bind(&r.key_id)
+                .push_bind(&r.app_id)
+                .push_bind(r.last_sign_in)
+                .push_bind(&r.resource_id);
+        });
+        // A key listed twice keeps its latest sign-in.
+        q.push(
+            " ON CONFLICT (key_id) DO UPDATE SET
+                last_sign_in_at = max(COALESCE(last_sign_in_at, excluded.last_sign_in_at), COALESCE(excluded.last_sign_in_at, last_sign_in_at)),
+                resource_id = COALESCE(excluded.resource_id, resource_id)",
+        );
+        q.build().execute(&mut **tx).await.context(CTX)?;
+    }
+    for rows in report.applications.chunks(ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO temp.stage_application_usage (app_id, last_sign_in_at, client_sign_in_at) ",
+        );
+        q.push_values(rows, |mut b, r| {
+            b.push_bind(&r.app_id).push_bind(r.last_sign_in).push_bind(r.client_sign_in);
+        });
+        q.push(" ON CONFLICT (app_id) DO NOTHING");
+        q.build().execute(&mut **tx).await.context(CTX)?;
+    }
+    // ?1 the environment, ?2 when read (inserts and changed rows only).
+    for (sql, with_read_at) in [
+        (
+            "DELETE FROM credential_usage WHERE environment_id = ?1
+               AND key_id NOT IN (SELECT key_id FROM temp.stage_credential_usage)",
+            false,
+        ),
+        (
+            "INSERT INTO credential_usage (environment_id, key_id, app_id, last_sign_in_at, resource_id, read_at)
+             SELECT ?1, key_id, app_id, last_sign_in_at, resource_id, ?2 FROM temp.stage_credential_usage WHERE true
+             ON CONFLICT (environment_id, key_id) DO UPDATE SET
+               app_id = excluded.app_id, last_sign_in_at = excluded.last_sign_in_at, resource_id = excluded.resource_id, read_at = excluded.read_at
+             WHERE app_id IS NOT excluded.app_id OR last_sign_in_at IS NOT excluded.last_sign_in_at OR resource_id IS NOT excluded.resource_id",
+            true,
+        ),
+        (
+            "DELETE FROM application_usage WHERE environment_id = ?1
+               AND app_id NOT IN (SELECT app_id FROM temp.stage_application_usage)",
+            false,
+        ),
+        (
+            "INSERT INTO application_usage (environment_id, app_id, last_sign_in_at, client_sign_in_at, read_at)
+             SELECT ?1, app_id, last_sign_in_at, client_sign_in_at, ?2 FROM temp.stage_application_usage WHERE true
+             ON CONFLICT (environment_id, app_id) DO UPDATE SET
+               last_sign_in_at = excluded.last_sign_in_at, client_sign_in_at = excluded.client_sign_in_at, read_at = excluded.read_at
+             WHERE last_sign_in_at IS NOT excluded.last_sign_in_at OR client_sign_in_at IS NOT excluded.client_sign_in_at",
+            true,
+        ),
+    ] {
+        let q = sqlx::query(sql).bind(environment_id);
+        let q = if with_read_at { q.bind(read_at) } else { q };
+        q.execute(&mut **tx).await.context(CTX)?;
+    }
+    for sql in [
+        "DELETE FROM temp.stage_credential_usage",
+        "DELETE FROM temp.stage_application_usage",
+    ] {
+        sqlx::query(sql).execute(&mut **tx).await.context(CTX)?;
+    }
+    Ok(())
+}
+
+/// SHA-256 (its first 128 bits, hex) over both reports' rows in order, each field
+/// length-prefixed: equal only for the same rows in the same order.
+fn report_digest(report: &UsageReport) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    let ticks = |t: Option<Timestamp>| t.map(|t| t.ticks().to_le_bytes().to_vec()).unwrap_or_default();
+    for r in &report.credentials {
+        field(r.key_id.as_bytes());
+        field(r.app_id.as_bytes());
+        field(&ticks(r.last_sign_in));
+        field(&[u8::from(r.resource_id.is_some())]);
+        field(r.resource_id.as_deref().unwrap_or_default().as_bytes());
+    }
+    field(b"applications");
+    for r in &report.applications {
+        field(r.app_id.as_bytes());
+        field(&ticks(r.last_sign_in));
+        field(&ticks(r.client_sign_in));
+    }
+    let out = h.finalize();
+    out[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Live credentials of one environment with one status and one usage.

@@ -746,3 +746,60 @@ async fn findings_name_unused_credentials_and_applications_never_signed_in() {
     assert!(page.text().contains("Unused credential") && page.text().contains("Application never signed in"));
     app.stop().await;
 }
+
+/// A read that brings exactly the reports written last time only confirms them (their digest is
+/// kept); a changed report, or the first good read after a failed one, is written.
+#[tokio::test]
+async fn the_same_reports_again_are_only_confirmed() {
+    use credwatch::domain::{AppSignIn, CredentialSignIn, Timestamp, UsageReport, UsageStatus};
+    use credwatch::store::UsageWrite;
+    let w = world().await;
+    let store = w.sync_with(&w.config()).await;
+    let env = store.environment_by_name("prod").await.unwrap();
+    let at = |days_ago: i64| Timestamp::from(now() - days(days_ago));
+    let report = UsageReport {
+        credentials: vec![CredentialSignIn {
+            key_id: "f0000000-0000-4000-8000-000000000001".into(),
+            app_id: "f0000000-0000-4000-8000-0000000000a1".into(),
+            last_sign_in: Some(at(3)),
+            resource_id: None,
+        }],
+        applications: vec![AppSignIn {
+            app_id: "f0000000-0000-4000-8000-0000000000a1".into(),
+            last_sign_in: Some(at(3)),
+            client_sign_in: None,
+        }],
+    };
+    let stored = async || -> (Option<Timestamp>, i64, Option<Timestamp>) {
+        sqlx::query_as(
+            "SELECT (SELECT last_sign_in_at FROM credential_usage WHERE key_id = 'f0000000-0000-4000-8000-000000000001'),
+                    (SELECT count(*) FROM credential_usage), usage_read_at FROM environments WHERE name = 'prod'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+    };
+    assert_eq!(store.record_usage(env.id, &report, at(2)).await.unwrap(), UsageWrite::Written);
+    assert_eq!(stored().await, (Some(at(3)), 1, Some(at(2))), "the sync's rows replaced by this report's");
+    assert_eq!(store.record_usage(env.id, &report, at(1)).await.unwrap(), UsageWrite::Unchanged);
+    assert_eq!(stored().await, (Some(at(3)), 1, Some(at(1))), "confirmed: read again at the later time");
+
+    let mut changed = report.clone();
+    changed.credentials[0].resource_id = Some("00000003-0000-0000-c000-000000000000".into());
+    assert_eq!(store.record_usage(env.id, &changed, at(1)).await.unwrap(), UsageWrite::Written);
+    let (resource,): (Option<String>,) = sqlx::query_as("SELECT resource_id FROM credential_usage")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(resource.as_deref(), Some("00000003-0000-0000-c000-000000000000"));
+
+    store
+        .record_usage_failure(env.id, UsageStatus::Unavailable, "HTTP 503", at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.record_usage(env.id, &changed, at(0)).await.unwrap(),
+        UsageWrite::Written,
+        "after a failed read, the next good one is written in full"
+    );
+}
