@@ -205,20 +205,20 @@ pub async fn confirm(req: HttpRequest, token: web::Path<String>, state: web::Dat
 
 /// A snooze until the form's date (`YYYY-MM-DD`, from midnight UTC); the bound is the store's
 /// to check, inside the action's transaction.
-fn snooze(until: Option<&str>, state: &AppState) -> Result<CredentialAction, HttpResponse> {
+fn snooze(until: Option<&str>, state: &AppState) -> Result<CredentialAction, Box<HttpResponse>> {
     let text = until.unwrap_or("").trim();
     let Some(midnight) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
     else {
-        return Err(respond(
+        return Err(Box::new(respond(
             StatusCode::BAD_REQUEST,
             page(
                 "refused",
                 "Snooze until when?",
                 format!("{text:?} is not a date like 2026-03-01. Nothing was changed; go back and pick one."),
             ),
-        ));
+        )));
     };
     Ok(CredentialAction::Snooze {
         until: Timestamp::from(midnight.and_utc()),
@@ -263,7 +263,7 @@ pub async fn act(req: HttpRequest, token: web::Path<String>, form: web::Form<Act
         LinkAction::Rotated => CredentialAction::Rotated,
         LinkAction::Snooze => match snooze(form.until.as_deref(), &state) {
             Ok(a) => a,
-            Err(r) => return r,
+            Err(r) => return *r,
         },
     };
     let actor = Actor {
@@ -524,7 +524,7 @@ pub async fn dashboard_act(
         "rotated" => CredentialAction::Rotated,
         "snooze" => match snooze(form.until.as_deref(), &state) {
             Ok(a) => a,
-            Err(r) => return r,
+            Err(r) => return *r,
         },
         other => {
             return respond(

@@ -303,7 +303,7 @@ async fn a_credential_gone_from_a_complete_listing_is_marked_removed() {
     w.emu.update_applications("tenant-prod", |apps| {
         apps[0].password_credentials[0].display_name = Some("renamed".into())
     });
-    let c = w.try_sync().await[0].result.as_ref().unwrap().clone();
+    let c = *w.try_sync().await[0].result.as_ref().unwrap();
     assert_eq!((c.added, c.removed), (0, 0));
     assert!(w.live().await.iter().any(|c| c.display_name.as_deref() == Some("renamed")));
 

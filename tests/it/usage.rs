@@ -780,9 +780,17 @@ async fn the_same_reports_again_are_only_confirmed() {
         .unwrap()
     };
     assert_eq!(store.record_usage(env.id, &report, at(2)).await.unwrap(), UsageWrite::Written);
-    assert_eq!(stored().await, (Some(at(3)), 1, Some(at(2))), "the sync's rows replaced by this report's");
+    assert_eq!(
+        stored().await,
+        (Some(at(3)), 1, Some(at(2))),
+        "the sync's rows replaced by this report's"
+    );
     assert_eq!(store.record_usage(env.id, &report, at(1)).await.unwrap(), UsageWrite::Unchanged);
-    assert_eq!(stored().await, (Some(at(3)), 1, Some(at(1))), "confirmed: read again at the later time");
+    assert_eq!(
+        stored().await,
+        (Some(at(3)), 1, Some(at(1))),
+        "confirmed: read again at the later time"
+    );
 
     let mut changed = report.clone();
     changed.credentials[0].resource_id = Some("00000003-0000-0000-c000-000000000000".into());

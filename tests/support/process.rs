@@ -39,8 +39,10 @@ pub async fn output(mut cmd: Command) -> (i32, String, String) {
     )
 }
 
+// Cargo names the binary to integration tests only; the browser fixture example, which shares
+// this file, never runs it: the panic can only come from a misuse there.
+#[allow(clippy::option_env_unwrap)]
 fn binary() -> &'static str {
-    // Cargo names the binary to integration tests only; the browser fixture example never runs it.
     option_env!("CARGO_BIN_EXE_credwatch").expect("the credwatch binary (integration tests only)")
 }
 
