@@ -11,3 +11,6 @@ CREATE TABLE pending_sign_ins (
     return_to  TEXT    NOT NULL,
     started_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Expired ones are deleted by age, and under a flood the oldest make room.
+CREATE INDEX pending_sign_ins_age ON pending_sign_ins (started_at);

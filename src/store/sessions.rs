@@ -115,18 +115,12 @@ impl std::fmt::Debug for PendingSignIn {
 }
 
 impl Store {
-    /// Records a sign-in started at `now` under the hash of its state, unless `max` sign-ins
-    /// started within `ttl` seconds are already waiting (false then: someone is flooding the
-    /// login). Those older than `ttl` are deleted first.
+    /// Records a sign-in started at `now` under the hash of its state. Those older than `ttl`
+    /// seconds are deleted first; if `max` are still waiting (someone is flooding the login), the
+    /// oldest make room, so that a flood can delay a sign-in but never refuse every new one.
+    /// Returns how many were dropped that way.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "begin_sign_in"))]
-    pub async fn begin_sign_in(
-        &self,
-        state_hash: &[u8],
-        sign_in: &PendingSignIn,
-        now: i64,
-        ttl: i64,
-        max: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn begin_sign_in(&self, state_hash: &[u8], sign_in: &PendingSignIn, now: i64, ttl: i64, max: i64) -> Result<u64, StoreError> {
         const CTX: &str = "recording a sign-in";
         let mut tx = super::write::WriteTx::begin(self.pool(), CTX).await?;
         sqlx::query("DELETE FROM pending_sign_ins WHERE started_at < ?")
@@ -138,10 +132,19 @@ impl Store {
             .fetch_one(&mut *tx)
             .await
             .context(CTX)?;
-        if waiting >= max {
-            tx.commit(CTX).await?;
-            return Ok(false);
-        }
+        let dropped = if waiting >= max {
+            sqlx::query(
+                "DELETE FROM pending_sign_ins WHERE state_hash IN
+                   (SELECT state_hash FROM pending_sign_ins ORDER BY started_at, state_hash LIMIT ?)",
+            )
+            .bind(waiting - max + 1)
+            .execute(&mut *tx)
+            .await
+            .context(CTX)?
+            .rows_affected()
+        } else {
+            0
+        };
         sqlx::query("INSERT INTO pending_sign_ins (state_hash, nonce, verifier, return_to, started_at) VALUES (?, ?, ?, ?, ?)")
             .bind(state_hash)
             .bind(&sign_in.nonce)
@@ -152,7 +155,7 @@ impl Store {
             .await
             .context(CTX)?;
         tx.commit(CTX).await?;
-        Ok(true)
+        Ok(dropped)
     }
 
     /// The sign-in of this state hash if it started within `ttl` seconds of `now`, deleted as it

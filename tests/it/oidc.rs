@@ -239,19 +239,27 @@ async fn a_sign_in_started_on_one_replica_finishes_on_another() {
         verifier: "a PKCE verifier".into(),
         return_to: "/".into(),
     };
-    assert!(a.store.begin_sign_in(b"state", &pending, now, 600, 10).await.unwrap());
+    assert_eq!(a.store.begin_sign_in(b"state", &pending, now, 600, 10).await.unwrap(), 0);
     assert!(!format!("{pending:?}").contains("PKCE"), "the verifier in Debug output");
     assert_eq!(a.store.take_sign_in(b"state", now + 601, 600).await.unwrap(), None, "expired");
     assert_eq!(a.store.take_sign_in(b"state", now, 600).await.unwrap(), None, "and deleted");
-    // A flood of sign-ins is bounded.
+    // A flood is bounded, and cannot refuse a new sign-in: the oldest make room.
     for i in 0..10 {
         let state = format!("flood {i}");
-        a.store.begin_sign_in(state.as_bytes(), &pending, now, 600, 10).await.unwrap();
+        a.store.begin_sign_in(state.as_bytes(), &pending, now + i, 600, 10).await.unwrap();
     }
-    assert!(!a.store.begin_sign_in(b"one more", &pending, now, 600, 10).await.unwrap());
-    assert!(
-        a.store.begin_sign_in(b"later", &pending, now + 601, 600, 10).await.unwrap(),
-        "expired ones make room"
+    assert_eq!(a.store.begin_sign_in(b"one more", &pending, now + 20, 600, 10).await.unwrap(), 1);
+    assert_eq!(
+        a.store.take_sign_in(b"flood 0", now + 20, 600).await.unwrap(),
+        None,
+        "the oldest made room"
+    );
+    assert!(a.store.take_sign_in(b"one more", now + 20, 600).await.unwrap().is_some());
+    assert!(a.store.take_sign_in(b"flood 1", now + 20, 600).await.unwrap().is_some());
+    assert_eq!(
+        a.store.begin_sign_in(b"later", &pending, now + 701, 600, 10).await.unwrap(),
+        0,
+        "expired ones go first"
     );
     b.stop().await;
     a.stop().await;

@@ -24,7 +24,7 @@ pub const SESSION_COOKIE: &str = "credwatch_session";
 const LOGIN_COOKIE: &str = "credwatch_login";
 /// How long a started sign-in may take.
 const LOGIN_TTL: Duration = Duration::from_secs(600);
-/// Sign-ins in progress at once; more are refused until some finish or expire.
+/// Sign-ins in progress at once; beyond it the oldest make room.
 const MAX_PENDING: i64 = 10_000;
 /// Clock skew allowed on `exp`/`nbf`.
 const LEEWAY_SECS: u64 = 120;
@@ -357,13 +357,11 @@ impl Oidc {
         };
         let ttl = LOGIN_TTL.as_secs() as i64;
         match store.begin_sign_in(&session_key(&state), &sign_in, now(), ttl, MAX_PENDING).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return HttpResponse::ServiceUnavailable()
-                    .insert_header((header::RETRY_AFTER, "60"))
-                    .content_type("text/plain; charset=utf-8")
-                    .body("credwatch: too many sign-ins are in progress; try again in a minute\n");
-            }
+            Ok(0) => {}
+            Ok(dropped) => tracing::warn!(
+                dropped,
+                "sign-ins are started faster than they finish (a flood of /auth/login?): the oldest pending ones were dropped"
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "sign-in: cannot record it");
                 return page(
