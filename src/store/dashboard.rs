@@ -317,7 +317,7 @@ impl Store {
     }
 
     /// Up to `limit` credentials matching `filter` in `(end_at, id)` order after the key `after`
-    /// and up to the key `through` (both when given), each with its *newer* siblings: the live
+    /// (when given), each with its *newer* siblings: the live
     /// credentials of the same application and kind that appeared after it, with their last
     /// use. That is all rotation awareness asks of a credential's siblings (see
     /// [`crate::domain::rotation_of`]), read in the same statement: the big answers need no
@@ -327,15 +327,10 @@ impl Store {
         &self,
         filter: &CredentialFilter,
         after: Option<(Timestamp, i64)>,
-        through: Option<(Timestamp, i64)>,
         limit: i64,
     ) -> Result<Vec<WithNewer>, StoreError> {
         const CTX: &str = "reading a page of credentials";
-        let filter = CredentialFilter {
-            through: through.or(filter.through),
-            ..filter.clone()
-        };
-        let mut q = page_query(&filter, after.map(|(end, id)| Cursor::After(end, id)), 0, limit, true);
+        let mut q = page_query(filter, after.map(|(end, id)| Cursor::After(end, id)), 0, limit, true);
         let (json,): (String,) = q.build_query_as().fetch_one(&self.pool).await.context(CTX)?;
         let rows: Vec<(CredentialRow, Vec<SiblingRow>)> = super::credentials::rows_as_json(&json, CTX)?;
         let mut rows = rows

@@ -8,6 +8,7 @@
 mod calendar;
 mod credentials;
 mod dashboard;
+mod digest;
 mod events;
 mod files;
 pub mod lease;

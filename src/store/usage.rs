@@ -3,6 +3,7 @@
 //! so the last values read stay (with their age) until a read succeeds again.
 
 use super::credentials::{SELECT, typed};
+use super::digest::Fields;
 use super::write::WriteTx;
 use super::{Context, Store, StoreError};
 use crate::domain::{Credential, Status, Thresholds, Timestamp, Usage, UsageReport, UsageStatus, UsedSibling};
@@ -218,31 +219,25 @@ async fn write_usage(tx: &mut WriteTx, environment_id: i64, report: &UsageReport
     Ok(())
 }
 
-/// SHA-256 (its first 128 bits, hex) over both reports' rows in order, each field
-/// length-prefixed: equal only for the same rows in the same order.
+/// A digest of both reports' rows in order (see [`Fields`]): equal only for the same rows in the
+/// same order.
 fn report_digest(report: &UsageReport) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    };
+    let mut f = Fields::new();
     let ticks = |t: Option<Timestamp>| t.map(|t| t.ticks().to_le_bytes().to_vec()).unwrap_or_default();
     for r in &report.credentials {
-        field(r.key_id.as_bytes());
-        field(r.app_id.as_bytes());
-        field(&ticks(r.last_sign_in));
-        field(&[u8::from(r.resource_id.is_some())]);
-        field(r.resource_id.as_deref().unwrap_or_default().as_bytes());
+        f.add(r.key_id.as_bytes());
+        f.add(r.app_id.as_bytes());
+        f.add(&ticks(r.last_sign_in));
+        f.add(&[u8::from(r.resource_id.is_some())]);
+        f.add(r.resource_id.as_deref().unwrap_or_default().as_bytes());
     }
-    field(b"applications");
+    f.add(b"applications");
     for r in &report.applications {
-        field(r.app_id.as_bytes());
-        field(&ticks(r.last_sign_in));
-        field(&ticks(r.client_sign_in));
+        f.add(r.app_id.as_bytes());
+        f.add(&ticks(r.last_sign_in));
+        f.add(&ticks(r.client_sign_in));
     }
-    let out = h.finalize();
-    out[..16].iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:032x}", f.finish())
 }
 
 /// Live credentials of one environment with one status and one usage.

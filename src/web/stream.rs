@@ -90,11 +90,15 @@ pub fn batches_with_newer(
         let (store, filter) = (store.clone(), filter.clone());
         async move {
             let half = BATCH / 2;
-            let read = |after, through, limit| store.credentials_page_with_newer(&filter, Some(after), through, limit);
+            let read = |filter, after, limit| store.credentials_page_with_newer(filter, Some(after), limit);
             let Some(middle) = store.nth_key_after(&filter, after, half).await? else {
-                return read(after, None, BATCH).await;
+                return read(&filter, after, BATCH).await;
             };
-            let (mut rows, rest) = tokio::try_join!(read(after, Some(middle), BATCH * 2), read(middle, None, half))?;
+            let up_to_middle = CredentialFilter {
+                through: Some(middle),
+                ..filter.clone()
+            };
+            let (mut rows, rest) = tokio::try_join!(read(&up_to_middle, after, BATCH * 2), read(&filter, middle, half))?;
             if rows.len() as i64 >= BATCH * 2 {
                 // The first range grew past its bound meanwhile: it alone is this batch, and the
                 // next starts after its last row.
@@ -106,7 +110,7 @@ pub fn batches_with_newer(
                 && (rows.len() as i64) < BATCH
                 && let Some(last) = rows.last().map(key_of)
             {
-                let more = read(last, None, BATCH - rows.len() as i64).await?;
+                let more = read(&filter, last, BATCH - rows.len() as i64).await?;
                 rows.extend(more);
             }
             Ok(rows)
@@ -120,7 +124,7 @@ fn key_of(r: &WithNewer) -> (Timestamp, i64) {
 
 /// Reads the first batch of [`batches_with_newer`] (see the module's note on errors).
 pub async fn first_with_newer(store: &Store, filter: &CredentialFilter) -> Result<Vec<WithNewer>, StoreError> {
-    store.credentials_page_with_newer(filter, None, None, BATCH).await
+    store.credentials_page_with_newer(filter, None, BATCH).await
 }
 
 /// A body chunk's failure: logged here (the client only sees the transfer cut short).

@@ -286,6 +286,7 @@ async fn a_sync_between_batches_neither_drops_nor_repeats_a_row() {
 
     let mut r = app.http.get(app.url("/api/v1/credentials")).send().await.unwrap();
     let mut body = r.chunk().await.unwrap().expect("a first batch").to_vec();
+    let before_sync = body.len();
     // Meanwhile dev loses 300 applications and gains 1,000, their ends spread over the years.
     let now = chrono::Utc::now();
     let mut dev = generate_applications(100, 800, now);
@@ -302,6 +303,11 @@ async fn a_sync_between_batches_neither_drops_nor_repeats_a_row() {
     while let Some(chunk) = r.chunk().await.unwrap() {
         body.extend_from_slice(&chunk);
     }
+    assert!(
+        before_sync * 3 < body.len(),
+        "the sync ran with most of the answer still to come: {before_sync} of {} bytes",
+        body.len()
+    );
     let during: Value = serde_json::from_slice(&body).expect("a complete answer");
     let during = keys(during["credentials"].as_array().unwrap());
     let after: BTreeSet<String> = all().await.into_iter().collect();

@@ -4,9 +4,9 @@
 use super::merge::{Listing, merge};
 use super::{ListingCounts, Owners};
 use crate::domain::{ListedApplication, Timestamp};
+use crate::store::digest::digest128;
 use crate::store::time::to_db;
 use crate::store::{Context, Store, StoreError};
-use sha2::Digest;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::HashSet;
 
@@ -66,17 +66,6 @@ pub struct Staging {
     owners_digest: u128,
     applications: i64,
     credentials: i64,
-}
-
-/// The first 128 bits of SHA-256 over length-prefixed parts.
-fn digest128(parts: &[&[u8]]) -> u128 {
-    let mut h = sha2::Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    let out = h.finalize();
-    u128::from_le_bytes(out[..16].try_into().expect("SHA-256 has 32 bytes"))
 }
 
 /// Rows per multi-row `INSERT … VALUES`: every full chunk reuses one prepared statement, and

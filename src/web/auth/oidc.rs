@@ -362,14 +362,7 @@ impl Oidc {
                 dropped,
                 "sign-ins are started faster than they finish (a flood of /auth/login?): the oldest pending ones were dropped"
             ),
-            Err(e) => {
-                tracing::error!(error = %e, "sign-in: cannot record it");
-                return page(
-                    HttpResponse::ServiceUnavailable(),
-                    "Sign-in failed",
-                    "credwatch could not record the sign-in; try again.",
-                );
-            }
+            Err(e) => return store_failed("record the sign-in", &e),
         }
         let mut url = match url::Url::parse(&discovery.authorization_endpoint) {
             Ok(u) => u,
@@ -426,14 +419,7 @@ impl Oidc {
         let pending = if !state.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(state.as_bytes(), cookie_state.as_bytes())) {
             match store.take_sign_in(&session_key(state), now(), LOGIN_TTL.as_secs() as i64).await {
                 Ok(pending) => pending,
-                Err(e) => {
-                    tracing::error!(error = %e, "sign-in: cannot read it back");
-                    return page(
-                        HttpResponse::ServiceUnavailable(),
-                        "Sign-in failed",
-                        "credwatch could not read the sign-in back; <a href=\"/auth/login\">sign in again</a>.",
-                    );
-                }
+                Err(e) => return store_failed("read the sign-in back", &e),
             }
         } else {
             None
@@ -499,12 +485,7 @@ impl Oidc {
             seen_at: at,
         };
         if let Err(e) = store.create_session(&session_key(&id), &row).await {
-            tracing::error!(error = %e, "cannot store a session");
-            return page(
-                HttpResponse::ServiceUnavailable(),
-                "Sign-in failed",
-                "credwatch could not store the session; try again.",
-            );
+            return store_failed("store the session", &e);
         }
         let idle = self.config.session_idle.as_secs() as i64;
         let absolute = self.config.session_absolute.as_secs() as i64;
@@ -655,6 +636,17 @@ fn cookie(headers: &header::HeaderMap, name: &str) -> Option<String> {
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v.trim().to_string())
         .filter(|v| !v.is_empty())
+}
+
+/// A sign-in step the database refused: logged, and a 503 page that sends the person to start
+/// again.
+fn store_failed(what: &str, e: &crate::store::StoreError) -> HttpResponse {
+    tracing::error!(error = %e, "sign-in: cannot {what}");
+    page(
+        HttpResponse::ServiceUnavailable(),
+        "Sign-in failed",
+        &format!("credwatch could not {what}; <a href=\"/auth/login\">sign in again</a>."),
+    )
 }
 
 /// A small page of its own (no layout: it must render without a session). `body` is HTML the
