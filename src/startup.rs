@@ -136,6 +136,7 @@ impl Application {
         let server_task = tokio::spawn(server);
         let mut jobs = spawn_jobs(&config, &store, &cancel);
         jobs.push(spawn_requested_syncs(&config, &store, &cancel, sync_requests));
+        jobs.push(spawn_answer_refresh(&config, &store, &cancel));
         tokio::select! {
             _ = shutdown => tracing::info!("shutting down"),
             r = cancel.cancelled() => r,
@@ -214,6 +215,31 @@ fn spawn_requested_syncs(
             let reports = syncer.sync_all(Some(&environment), &cancel, |_| {}).await;
             for r in reports {
                 tracing::info!(environment = %environment, succeeded = r.succeeded(), "a requested sync finished");
+            }
+        }
+    })
+}
+
+/// Keeps the stored answers of the credential API (migrations/0017_answer_rows.sql) in step:
+/// every two seconds, rebuilds those that writes of any process marked stale. Until it has, the
+/// API reads the long way, so an answer is never stale, only slower.
+fn spawn_answer_refresh(config: &Arc<Config>, store: &Store, cancel: &CancellationToken) -> JoinHandle<()> {
+    let (config, store, cancel) = (config.clone(), store.clone(), cancel.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = cancel.cancelled() => return,
+            }
+            let started = std::time::Instant::now();
+            match store.refresh_answers(&config.exclusions).await {
+                Ok(0) => {}
+                Ok(applications) => {
+                    tracing::debug!(applications, ms = started.elapsed().as_millis() as u64, "stored answers rebuilt")
+                }
+                Err(e) => tracing::warn!(error = %e, "rebuilding the stored answers failed; the API reads the long way meanwhile"),
             }
         }
     })

@@ -139,30 +139,50 @@ impl fmt::Display for Timestamp {
         if !(0..=9999).contains(&t.year()) {
             // RFC 3339 has four-digit years; beyond them, chrono's own rendering (signed).
             write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S"))?;
-        } else {
-            write!(
-                f,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                t.year(),
-                t.month(),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )?;
-        }
-        match self.subsec_ticks() {
-            0 => f.write_str("Z"),
-            ticks => {
-                let mut digits = ticks;
-                let mut width = 7;
-                while digits % 10 == 0 {
-                    digits /= 10;
-                    width -= 1;
+            return match self.subsec_ticks() {
+                0 => f.write_str("Z"),
+                ticks => {
+                    let mut digits = ticks;
+                    let mut width = 7;
+                    while digits % 10 == 0 {
+                        digits /= 10;
+                        width -= 1;
+                    }
+                    write!(f, ".{digits:0width$}Z")
                 }
-                write!(f, ".{digits:0width$}Z")
-            }
+            };
         }
+        // "2025-10-28T07:32:30.8670000Z" at most, digit by digit into one buffer.
+        let mut out = *b"0000-00-00T00:00:00.0000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, t.year() as u32);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        let len = match self.subsec_ticks() {
+            0 => {
+                out[19] = b'Z';
+                20
+            }
+            ticks => {
+                put(20, 7, ticks as u32);
+                // The fraction without its trailing zeros.
+                let mut end = 27;
+                while out[end - 1] == b'0' {
+                    end -= 1;
+                }
+                out[end] = b'Z';
+                end + 1
+            }
+        };
+        f.write_str(std::str::from_utf8(&out[..len]).expect("ASCII digits"))
     }
 }
 
@@ -203,6 +223,35 @@ impl serde::Serialize for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The digit-by-digit rendering agrees with chrono's formatting plus the fraction without
+    /// trailing zeros, across years, days, leap days and every fraction width.
+    #[test]
+    fn display_agrees_with_chrono() {
+        let reference = |t: Timestamp| {
+            let base = t.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string();
+            match t.subsec_ticks() {
+                0 => format!("{base}Z"),
+                ticks => format!("{base}.{}Z", format!("{ticks:07}").trim_end_matches('0')),
+            }
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let year_10000 = Timestamp::parse("9999-12-31T23:59:59.9999999Z").unwrap().ticks();
+        let year_0 = Timestamp::parse("0000-01-01T00:00:00Z").unwrap().ticks();
+        let mut cases = vec![year_0, year_10000, 0, 1, 10, 9_999_999, 10_000_000, 17_616_367_508_670_000];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(year_0 + (x % (year_10000 - year_0) as u64) as i64);
+            // Whole seconds and round fractions too.
+            cases.push(cases[cases.len() - 1] / 10_000 * 10_000);
+        }
+        for ticks in cases {
+            let t = Timestamp::from_ticks(ticks);
+            assert_eq!(t.to_string(), reference(t), "{ticks}");
+        }
+    }
 
     fn ts(s: &str) -> Timestamp {
         Timestamp::parse(s).unwrap()

@@ -361,16 +361,56 @@ pub fn rotation_policy(siblings: Vec<(Sibling, LastUse)>, now: Timestamp) -> (Ha
 /// What rotation awareness says of one live credential `c`, given only its *newer* siblings
 /// (live, same application and kind, appeared after it) with their last use: its successor by
 /// time and the evidence's verdict. The answer [`rotation_policy`] gives it from all the
-/// application's credentials, since both look at newer ones only.
-pub fn rotation_of(c: (Sibling, LastUse), newer: Vec<(Sibling, LastUse)>, now: Timestamp) -> (Option<Successor>, Option<RotationVerdict>) {
-    if newer.is_empty() {
-        return (None, None);
-    }
-    let id = c.0.id;
-    let mut group = newer;
-    group.push(c);
-    let (mut successors, mut verdicts) = rotation_policy(group, now);
-    (successors.remove(&id), verdicts.remove(&id))
+/// application's credentials, since both look at newer ones only; worked out for this one
+/// credential alone, without building the group's tables (the credential API asks it of every
+/// row it sends).
+pub fn rotation_of(c: (&Sibling, LastUse), newer: &[(Sibling, LastUse)], now: Timestamp) -> (Option<Successor>, Option<RotationVerdict>) {
+    let (own, own_use) = c;
+    let group = || {
+        newer
+            .iter()
+            .filter(|(n, _)| n.application_id == own.application_id && n.kind == own.kind && n.id != own.id)
+    };
+    let appeared = |s: &Sibling| s.start_at.unwrap_or(s.first_seen_at);
+    // As in [`super::supersession`]: of the candidates, the one that ends last (the last of
+    // those that end alike, as `max_by_key` picks).
+    let seen_long_enough = now.plus_seconds(-super::SUPERSEDED_AFTER_SECS);
+    let successor = group()
+        .map(|(d, _)| d)
+        .filter(|d| d.end_at > own.end_at && d.end_at > now && appeared(d) > appeared(own) && d.first_seen_at <= seen_long_enough)
+        .max_by_key(|d| d.end_at)
+        .map(|d| Successor {
+            key_id: d.key_id.clone(),
+            display_name: d.display_name.clone(),
+            end: d.end_at,
+            first_seen: d.first_seen_at,
+        });
+    // As in [`rotations`]: the newest one that appeared after it replaces it.
+    let verdict = group()
+        .filter(|(n, _)| appeared(n) > appeared(own))
+        .max_by_key(|(n, _)| appeared(n))
+        .and_then(|(new, new_use)| {
+            if !own_use.known() || !new_use.known() {
+                return None;
+            }
+            let since = appeared(new);
+            let old_used = own_use.at();
+            let rotation = if old_used.is_some_and(|t| t >= since) {
+                Rotation::InProgress
+            } else if new_use.at().is_some_and(|t| t >= since) {
+                Rotation::Complete
+            } else {
+                return None;
+            };
+            Some(RotationVerdict {
+                rotation,
+                newer_key_id: new.key_id.clone(),
+                newer_display_name: new.display_name.clone(),
+                since,
+                last_used: old_used,
+            })
+        });
+    (successor, verdict)
 }
 
 impl UsedSibling {
@@ -488,7 +528,7 @@ mod tests {
                 .filter(|(n, _)| n.application_id == c.application_id && n.kind == c.kind && appeared(n) > appeared(c))
                 .cloned()
                 .collect();
-            let (by, verdict) = rotation_of((c.clone(), *last_use), newer, now);
+            let (by, verdict) = rotation_of((c, *last_use), &newer, now);
             assert_eq!(by.as_ref(), successors.get(&c.id), "successor of {}", c.key_id);
             assert_eq!(verdict.as_ref(), verdicts.get(&c.id), "verdict on {}", c.key_id);
         }

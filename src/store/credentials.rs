@@ -238,6 +238,8 @@ pub struct CredentialFilter {
     pub search: Option<String>,
     /// Only the credentials of this application (store id).
     pub application_id: Option<i64>,
+    /// Only the credentials of these applications (store ids).
+    pub application_ids: Option<Vec<i64>>,
     /// Only the credentials of applications this person owns: their mail or user principal
     /// name, compared without regard to ASCII case. Applications whose owners were never
     /// fetched have none.
@@ -467,6 +469,11 @@ pub(super) fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &CredentialFilter) {
     }
     if let Some(app) = f.application_id {
         q.push(" AND c.application_id = ").push_bind(app);
+    }
+    if let Some(apps) = &f.application_ids {
+        q.push(" AND c.application_id IN (SELECT value FROM json_each(")
+            .push_bind(ids_json(apps))
+            .push("))");
     }
     if let Some((end, id)) = f.through {
         q.push(" AND (c.end_at, c.id) <= (")

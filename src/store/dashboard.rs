@@ -329,25 +329,36 @@ impl Store {
         after: Option<(Timestamp, i64)>,
         limit: i64,
     ) -> Result<Vec<WithNewer>, StoreError> {
-        const CTX: &str = "reading a page of credentials";
-        let mut q = page_query(filter, after.map(|(end, id)| Cursor::After(end, id)), 0, limit, true);
-        let (json,): (String,) = q.build_query_as().fetch_one(&self.pool).await.context(CTX)?;
-        let rows: Vec<(CredentialRow, Vec<SiblingRow>)> = super::credentials::rows_as_json(&json, CTX)?;
-        let mut rows = rows
-            .into_iter()
-            .map(|(c, newer)| {
-                Ok(WithNewer {
-                    credential: Credential::try_from(c)?,
-                    newer: newer.into_iter().map(SiblingRow::into_pair).collect::<Result<_, _>>()?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let key = |r: &WithNewer| (r.credential.end_at, r.credential.id);
-        if !rows.is_sorted_by_key(key) {
-            rows.sort_unstable_by_key(key);
-        }
-        Ok(rows)
+        read_with_newer(&self.pool, filter, after, limit).await
     }
+}
+
+/// [`Store::credentials_page_with_newer`], on any connection (the answers' rebuild reads inside
+/// its write transaction).
+pub(super) async fn read_with_newer<'e>(
+    on: impl sqlx::SqliteExecutor<'e>,
+    filter: &CredentialFilter,
+    after: Option<(Timestamp, i64)>,
+    limit: i64,
+) -> Result<Vec<WithNewer>, StoreError> {
+    const CTX: &str = "reading a page of credentials";
+    let mut q = page_query(filter, after.map(|(end, id)| Cursor::After(end, id)), 0, limit, true);
+    let (json,): (String,) = q.build_query_as().fetch_one(on).await.context(CTX)?;
+    let rows: Vec<(CredentialRow, Vec<SiblingRow>)> = super::credentials::rows_as_json(&json, CTX)?;
+    let mut rows = rows
+        .into_iter()
+        .map(|(c, newer)| {
+            Ok(WithNewer {
+                credential: Credential::try_from(c)?,
+                newer: newer.into_iter().map(SiblingRow::into_pair).collect::<Result<_, _>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let key = |r: &WithNewer| (r.credential.end_at, r.credential.id);
+    if !rows.is_sorted_by_key(key) {
+        rows.sort_unstable_by_key(key);
+    }
+    Ok(rows)
 }
 
 impl Store {

@@ -5,6 +5,7 @@
 //! source, tags and owners are parsed as they are read, and a stored value that does not parse
 //! is reported ([`StoreError::Corrupt`]), never silently emptied.
 
+mod answers;
 mod calendar;
 mod credentials;
 mod dashboard;
@@ -20,6 +21,7 @@ mod time;
 mod usage;
 mod write;
 
+pub use answers::{StoredAnswers, answers_basis};
 pub use calendar::DayCount;
 pub use credentials::{CredentialFilter, Expiry, MIN_INDEXED_SEARCH_CHARS, SHORT_SEARCH_SCAN, SearchHit, search_is_indexed};
 pub use dashboard::{Cursor, EnvironmentState, MonthCount, StatusCounts, WithNewer};
@@ -179,8 +181,12 @@ impl Store {
     pub async fn register_environments(&self, envs: &[EnvironmentConfig]) -> Result<(), StoreError> {
         let now = Timestamp::from(chrono::Utc::now());
         let mut tx = write::WriteTx::begin(&self.pool, "registering environments").await?;
-        sqlx::query("UPDATE environments SET retired_at = COALESCE(retired_at, ?)")
+        // Only the ones no longer configured: retiring and restoring every one would mark each
+        // environment's stored answers stale (migrations/0017_answer_rows.sql) at every start.
+        let names = serde_json::to_string(&envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>()).expect("names serialise");
+        sqlx::query("UPDATE environments SET retired_at = COALESCE(retired_at, ?) WHERE name NOT IN (SELECT value FROM json_each(?))")
             .bind(now)
+            .bind(names)
             .execute(&mut *tx)
             .await
             .context("registering environments")?;
@@ -188,7 +194,9 @@ impl Store {
             sqlx::query(
                 "INSERT INTO environments (name, tenant_id, client_id, portal_url) VALUES (?, ?, ?, ?)
                  ON CONFLICT (name) DO UPDATE SET tenant_id = excluded.tenant_id, client_id = excluded.client_id,
-                   portal_url = excluded.portal_url, retired_at = NULL",
+                   portal_url = excluded.portal_url, retired_at = NULL
+                 WHERE tenant_id IS NOT excluded.tenant_id OR client_id IS NOT excluded.client_id
+                   OR portal_url IS NOT excluded.portal_url OR retired_at IS NOT NULL",
             )
             .bind(&env.name)
             .bind(&env.tenant_id)

@@ -177,6 +177,23 @@ async fn write_usage(tx: &mut WriteTx, environment_id: i64, report: &UsageReport
         q.push(" ON CONFLICT (app_id) DO NOTHING");
         q.build().execute(&mut **tx).await.context(CTX)?;
     }
+    // The stored answers (migrations/0017_answer_rows.sql) of the credentials whose last use
+    // changes, or that gain or lose one, are stale (a new mark, even if one was there).
+    sqlx::query(
+        "INSERT OR REPLACE INTO answer_rows_stale (application_id)
+         SELECT c.application_id FROM credentials c
+         WHERE c.environment_id = ?1 AND c.removed_at IS NULL AND lower(c.key_id) IN (
+             SELECT u.key_id FROM credential_usage u WHERE u.environment_id = ?1
+               AND u.key_id NOT IN (SELECT key_id FROM temp.stage_credential_usage)
+             UNION ALL
+             SELECT s.key_id FROM temp.stage_credential_usage s
+             LEFT JOIN credential_usage u ON u.environment_id = ?1 AND u.key_id = s.key_id
+             WHERE u.key_id IS NULL OR u.last_sign_in_at IS NOT s.last_sign_in_at)",
+    )
+    .bind(environment_id)
+    .execute(&mut **tx)
+    .await
+    .context(CTX)?;
     // ?1 the environment, ?2 when read (inserts and changed rows only).
     for (sql, with_read_at) in [
         (

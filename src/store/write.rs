@@ -23,7 +23,12 @@ impl WriteTx {
     /// Takes a connection and the database's write lock at once (`IMMEDIATE`: no other writer
     /// can invalidate what this transaction reads before it writes).
     pub(crate) async fn begin(pool: &SqlitePool, context: &'static str) -> Result<WriteTx, StoreError> {
-        let mut conn = pool.acquire().await.context(context)?;
+        let conn = pool.acquire().await.context(context)?;
+        WriteTx::begin_on(conn, context).await
+    }
+
+    /// [`WriteTx::begin`] on a connection already taken (one holding temporary tables).
+    pub(crate) async fn begin_on(mut conn: PoolConnection<Sqlite>, context: &'static str) -> Result<WriteTx, StoreError> {
         if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
             drop(conn.detach());
             return Err(e).context(context);

@@ -329,3 +329,216 @@ async fn a_sync_between_batches_neither_drops_nor_repeats_a_row() {
         &missing[..missing.len().min(3)]
     );
 }
+
+/// Every answer of the credential API to `filter` at `now`, rendered from the stored answers
+/// (`None` when they cannot serve) or the long way: the JSON rows and the CSV lines.
+async fn rendered(
+    store: &credwatch::store::Store,
+    config: &credwatch::config::Config,
+    filter: &credwatch::store::CredentialFilter,
+    now: credwatch::domain::Timestamp,
+    stored: bool,
+) -> Option<(Vec<u8>, String, usize)> {
+    use credwatch::domain::{Answer, Answering};
+    let at = Answering {
+        thresholds: &config.status,
+        active_days: config.usage.active_days,
+        exclusions: &config.exclusions,
+        now,
+    };
+    let rules = credwatch::store::answers_basis(&config.exclusions);
+    let (mut json, mut csv, mut rows) = (Vec::new(), String::new(), 0);
+    let mut after = None;
+    loop {
+        let mut last = None;
+        if stored {
+            let batch = store.stored_answers(filter, &rules, after, 700).await.unwrap()?;
+            for a in batch.answers() {
+                let a = a.unwrap();
+                a.write_json(&mut json, &at);
+                a.write_csv(&mut csv, &at);
+                last = Some((a.end_at, a.id));
+                rows += 1;
+            }
+        } else {
+            for r in store.credentials_page_with_newer(filter, after, 700).await.unwrap() {
+                let a = Answer::of(&r.credential, r.newer, &config.exclusions);
+                a.write_json(&mut json, &at);
+                a.write_csv(&mut csv, &at);
+                last = Some((a.end_at, a.id));
+                rows += 1;
+            }
+        }
+        match last {
+            Some(key) => after = Some(key),
+            None => return Some((json, csv, rows)),
+        }
+    }
+}
+
+/// The stored answers (migrations/0017_answer_rows.sql) say, byte for byte, what the long way
+/// says: for hostile names, exclusion rules, usage, rotations, acknowledgements and snoozes, at
+/// instants that move every status and usage. A write that changes an answer makes them stale
+/// at once, so they never answer with the old text; a rebuild brings them back.
+#[tokio::test]
+async fn stored_answers_say_exactly_what_the_long_way_says() {
+    use crate::support::config::Exclusion;
+    use credwatch::domain::{Timestamp, Via};
+    use credwatch::store::{Actor, CredentialAction, CredentialFilter};
+    let mut w = crate::support::World::new().await;
+    crate::support::fixture::three_environments(&mut w, 300);
+    w.file.environment("prod").usage = Some(true);
+    w.file.usage().refresh_hours = Some(0);
+    w.file.exclusions = vec![
+        Exclusion {
+            name: Some("dev-tools".into()),
+            environment: Some("dev".into()),
+            app_name: Some("*a*".into()),
+            reason: Some("renewed by the platform".into()),
+            until: Some("2099-12-31".parse().unwrap()),
+            ..Exclusion::default()
+        },
+        Exclusion {
+            name: Some("hidden".into()),
+            tag: Some("HideApp".into()),
+            reason: Some("not ours".into()),
+            ..Exclusion::default()
+        },
+    ];
+    let config = w.config();
+    let store = credwatch::startup::open_store(&config).await.unwrap();
+    crate::support::fixture::sync(&w, &config, &store).await;
+    let all = CredentialFilter::default();
+    let now = Timestamp::from(chrono::Utc::now());
+    assert!(
+        rendered(&store, &config, &all, now, true).await.is_none(),
+        "nothing stored before a rebuild"
+    );
+
+    // Usage for some of prod's credentials, read by a second sync.
+    let prod = store
+        .credentials(&CredentialFilter {
+            environment: Some("prod".into()),
+            ..CredentialFilter::default()
+        })
+        .await
+        .unwrap();
+    for (i, c) in prod.iter().step_by(3).take(60).enumerate() {
+        let when = chrono::Utc::now() - chrono::Duration::days(i as i64);
+        assert!(w.emu.record_sign_in("tenant-prod", &c.key_id, &crate::support::graph::rfc(when)));
+    }
+    let sync_prod = async || {
+        let r = credwatch::sync::Syncer::new(&config, store.clone())
+            .sync_all(Some("prod"), &tokio_util::sync::CancellationToken::new(), |_| {})
+            .await;
+        assert!(r[0].succeeded(), "{:?}", r[0].result);
+    };
+    sync_prod().await;
+
+    let same_both_ways = async |what: &str| {
+        assert!(
+            store.refresh_answers(&config.exclusions).await.unwrap() > 0,
+            "{what}: something to rebuild"
+        );
+        assert!(!store.answers_stale().await.unwrap());
+        for filter in [
+            all.clone(),
+            CredentialFilter {
+                environment: Some("prod".into()),
+                end_before: Some(now.plus_days(90)),
+                ..CredentialFilter::default()
+            },
+        ] {
+            for at in [now, now.plus_days(-45), now.plus_days(400)] {
+                let stored = rendered(&store, &config, &filter, at, true).await.expect("current");
+                let live = rendered(&store, &config, &filter, at, false).await.unwrap();
+                assert!(stored.2 > 50, "{what}: {} rows", stored.2);
+                assert_eq!(stored.2, live.2, "{what}: as many rows");
+                assert_eq!(String::from_utf8_lossy(&stored.0), String::from_utf8_lossy(&live.0), "{what}: JSON");
+                assert_eq!(stored.1, live.1, "{what}: CSV");
+            }
+        }
+        rendered(&store, &config, &all, now, true).await.unwrap()
+    };
+    let (json, csv, _) = same_both_ways("after the first syncs").await;
+    let json = String::from_utf8(json).unwrap();
+    for shown in [
+        "\"excluded\":{\"rule\":\"dev-tools\"",
+        "\"excluded\":{\"rule\":\"hidden\"",
+        "\"usage\":\"in_use\"",
+        "\"rotation\":",
+    ] {
+        assert!(json.contains(shown), "the answers show {shown}");
+    }
+    assert!(csv.contains("<script>alert(1)</script>"), "hostile names as data");
+    // A restart registers the same environments again: nothing to rebuild.
+    store.register_environments(&config.environments).await.unwrap();
+    assert!(!store.answers_stale().await.unwrap(), "a restart keeps the stored answers");
+
+    // Acknowledged, snoozed: stale at once (the old text is never served), equal after a rebuild.
+    let person = Actor {
+        name: Some("Ada <ada@example.com>".into()),
+        via: Via::Dashboard,
+        client_address: None,
+    };
+    store
+        .act(prod[4].id, &CredentialAction::Acknowledge, &person, None, None, now)
+        .await
+        .unwrap();
+    assert!(
+        rendered(&store, &config, &all, now, true).await.is_none(),
+        "stale after an acknowledgement"
+    );
+    let (json, ..) = same_both_ways("after an acknowledgement").await;
+    assert!(
+        String::from_utf8(json)
+            .unwrap()
+            .contains("\"acknowledged_by\":\"Ada <ada@example.com>\"")
+    );
+
+    // A sync that renames an application and rotates another's secret away.
+    let mut apps = w.emu.applications("tenant-prod");
+    apps[0].display_name = Some("Renamed, \"quoted\"\nand =cmd".into());
+    apps[1].password_credentials.clear();
+    w.emu.set_applications("tenant-prod", apps);
+    sync_prod().await;
+    assert!(
+        rendered(&store, &config, &all, now, true).await.is_none(),
+        "stale after a sync that changed names"
+    );
+    let (_, csv, _) = same_both_ways("after a renaming sync").await;
+    assert!(csv.contains("\"Renamed, \"\"quoted\"\"\nand =cmd\""));
+
+    // New sign-ins: only the usage changed.
+    assert!(
+        w.emu
+            .record_sign_in("tenant-prod", &prod[5].key_id, &crate::support::graph::rfc(chrono::Utc::now()))
+    );
+    sync_prod().await;
+    assert!(rendered(&store, &config, &all, now, true).await.is_none(), "stale after new usage");
+    same_both_ways("after new usage").await;
+
+    // The ordered pass over every row (what a first sync or a change of rules brings): marks made
+    // before it began are cleared, one made meanwhile stays until its application is rebuilt.
+    sqlx::query("INSERT OR REPLACE INTO answer_rows_stale (application_id) SELECT id FROM applications")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let before_pass = store.last_answer_mark().await.unwrap().expect("marked");
+    let snooze = CredentialAction::Snooze {
+        until: now.plus_days(5),
+        min_notice_days: 0,
+    };
+    let far = prod.iter().rev().find(|c| c.end_at > now.plus_days(30)).unwrap();
+    store.act(far.id, &snooze, &person, None, None, now).await.unwrap();
+    assert!(store.rebuild_all_answers(&config.exclusions, before_pass).await.unwrap() >= 900);
+    assert!(store.answers_stale().await.unwrap(), "the mark made after the pass began stays");
+    assert!(rendered(&store, &config, &all, now, true).await.is_none());
+    let (json, ..) = same_both_ways("after the ordered pass").await;
+    assert!(String::from_utf8(json).unwrap().contains("\"snoozed_until\":\""));
+
+    // Other exclusion rules: the stored answers do not serve until rebuilt under them.
+    let mut other = config.clone();
+    other.exclusions.rules.reverse();
+    assert!(rendered(&store, &other, &all, now, true).await.is_none(), "rules changed");
+}

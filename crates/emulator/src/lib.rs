@@ -413,6 +413,16 @@ impl Emulator {
         }
     }
 
+    /// The tenant's applications as they are now (none for an unknown tenant).
+    pub fn applications(&self, tenant_id: &str) -> Vec<Application> {
+        self.shared
+            .lock()
+            .tenants
+            .get(tenant_id)
+            .map(|t| t.applications.clone())
+            .unwrap_or_default()
+    }
+
     /// Replaces the tenant's applications (creating the tenant if needed).
     pub fn set_applications(&self, tenant_id: &str, apps: Vec<Application>) {
         self.shared.lock().tenants.entry(tenant_id.to_string()).or_default().applications = apps;

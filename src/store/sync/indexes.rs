@@ -8,30 +8,34 @@ pub(super) struct BulkIndexes {
     /// Secondary indexes, by name (their definitions are read back from the database, so they
     /// are written only once, in the migrations).
     pub indexes: &'static [&'static str],
-    /// The search table over this table's rows (migrations/0008_search.sql), and the trigger that
-    /// adds each inserted row to it. The trigger is dropped, and the search table rebuilt in one
-    /// pass afterwards: indexing row by row as rows go in costs more.
-    pub search_trigger: &'static str,
-    pub rebuild_search: &'static str,
+    /// Triggers on each inserted row: the one adding it to the search table over this table's
+    /// rows (migrations/0008_search.sql), the one marking its stored answers stale
+    /// (migrations/0017_answer_rows.sql). They are dropped, and their work done for all rows at
+    /// once afterwards (`after_load`): row by row as rows go in costs more.
+    pub triggers: &'static [&'static str],
+    pub after_load: &'static [&'static str],
 }
 
 pub(super) const APPLICATION_INDEXES: BulkIndexes = BulkIndexes {
     indexes: &["applications_env_name", "applications_app_id"],
-    search_trigger: "application_search_insert",
-    rebuild_search: "INSERT INTO application_search (application_search) VALUES ('rebuild')",
+    triggers: &["application_search_insert"],
+    after_load: &["INSERT INTO application_search (application_search) VALUES ('rebuild')"],
 };
 
 pub(super) const CREDENTIAL_INDEXES: BulkIndexes = BulkIndexes {
     indexes: &["credentials_live_end", "credentials_env_live_end"],
-    search_trigger: "credential_search_insert",
-    rebuild_search: "INSERT INTO credential_search (credential_search) VALUES ('rebuild')",
+    triggers: &["credential_search_insert", "answer_rows_credential_insert"],
+    after_load: &[
+        "INSERT INTO credential_search (credential_search) VALUES ('rebuild')",
+        // Every application: a bulk load rebuilds all stored answers in one pass anyway.
+        "INSERT OR REPLACE INTO answer_rows_stale (application_id) SELECT id FROM applications",
+    ],
 };
 
 /// What [`drop_for_bulk_load`] dropped, for [`rebuild_indexes`] to put back.
 pub(super) struct Dropped {
     indexes: &'static BulkIndexes,
-    /// The definitions of the dropped indexes and of the search trigger, as the database held
-    /// them.
+    /// The definitions of the dropped indexes and triggers, as the database held them.
     definitions: Vec<String>,
 }
 
@@ -56,7 +60,7 @@ pub(super) async fn drop_for_bulk_load(
         .indexes
         .iter()
         .map(|n| ("index", *n))
-        .chain([("trigger", indexes.search_trigger)])
+        .chain(indexes.triggers.iter().map(|n| ("trigger", *n)))
     {
         let (sql,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_master WHERE type = ? AND name = ?")
             .bind(kind)
@@ -74,7 +78,8 @@ pub(super) async fn drop_for_bulk_load(
     Ok(Some(Dropped { indexes, definitions }))
 }
 
-/// Puts back what [`drop_for_bulk_load`] dropped, and indexes every row for search in one pass.
+/// Puts back what [`drop_for_bulk_load`] dropped, and does the dropped triggers' work for every
+/// row in one pass.
 pub(super) async fn rebuild_indexes(tx: &mut SqliteConnection, dropped: Option<Dropped>) -> Result<(), StoreError> {
     const CTX: &str = "rebuilding indexes after a bulk load";
     let Some(Dropped { indexes, definitions }) = dropped else {
@@ -84,6 +89,8 @@ pub(super) async fn rebuild_indexes(tx: &mut SqliteConnection, dropped: Option<D
     for sql in definitions {
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.context(CTX)?;
     }
-    sqlx::query(indexes.rebuild_search).execute(&mut *tx).await.context(CTX)?;
+    for sql in indexes.after_load.iter().copied() {
+        sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
+    }
     Ok(())
 }
