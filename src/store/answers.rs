@@ -91,14 +91,15 @@ pub fn answers_basis(exclusions: &Exclusions) -> String {
 
 impl Store {
     /// Up to `limit` stored answers matching `filter` after `after`, or `None` when the stored
-    /// answers cannot serve it: some are stale, they were worked out under other exclusion
-    /// rules, or the filter asks what they do not hold (a search, an owner, one application,
-    /// removed credentials). The check and the read are one statement, so one snapshot.
+    /// answers cannot serve it: some are stale, they were built with another `basis`
+    /// ([`answers_basis`]), or the filter asks what they do not hold (a search, an owner, one
+    /// application, removed credentials). The check and the read are one statement, so one
+    /// snapshot.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "stored_answers"))]
     pub async fn stored_answers(
         &self,
         filter: &CredentialFilter,
-        rules: &str,
+        basis: &str,
         after: Option<(Timestamp, i64)>,
         limit: i64,
     ) -> Result<Option<StoredAnswers>, StoreError> {
@@ -147,7 +148,7 @@ impl Store {
             ")) END FROM (SELECT NOT EXISTS (SELECT 1 FROM answer_rows_stale)
                AND EXISTS (SELECT 1 FROM answer_rows_basis WHERE fingerprint = ",
         )
-        .push_bind(rules.to_owned())
+        .push_bind(basis.to_owned())
         .push(") AS ok)");
         let (ok, text): (bool, Option<String>) = q.build_query_as().fetch_one(&self.pool).await.context(CTX)?;
         if !ok {
@@ -177,36 +178,32 @@ impl Store {
         Ok(stale)
     }
 
-    /// Rebuilds the stored answers of every application marked stale, a thousand applications
-    /// per transaction, under `exclusions`; when those are not the rules the rows were worked out
-    /// with, every application is marked first. Returns how many applications it rebuilt.
+    /// Rebuilds the stored answers of every application marked stale under `exclusions`: a
+    /// thousand applications per transaction, or all rows in one ordered pass when many are
+    /// marked. When the stored answers have another basis ([`answers_basis`]: another record
+    /// format, other rules), every application is marked first. Returns how many applications
+    /// it rebuilt.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "refresh_answers"))]
     pub async fn refresh_answers(&self, exclusions: &Exclusions) -> Result<usize, StoreError> {
         const CTX: &str = "rebuilding stored answers";
-        let fingerprint = answers_basis(exclusions);
-        {
+        let basis = answers_basis(exclusions);
+        // A read first: every two seconds, this is all a refresh with nothing to do costs.
+        let state = "SELECT (SELECT fingerprint FROM answer_rows_basis WHERE id = 1), count(*), max(seq) FROM answer_rows_stale";
+        let (stored, mut marked, mut last_mark): (Option<String>, i64, Option<i64>) =
+            sqlx::query_as(state).fetch_one(&self.pool).await.context(CTX)?;
+        if stored.as_deref() != Some(basis.as_str()) {
             let _writer = self.write_lock.lock().await;
             let mut tx = WriteTx::begin(&self.pool, CTX).await?;
-            let stored: Option<(String,)> = sqlx::query_as("SELECT fingerprint FROM answer_rows_basis WHERE id = 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .context(CTX)?;
-            if stored.is_some_and(|(f,)| f == fingerprint) {
-                tx.rollback(CTX).await?;
-            } else {
-                for sql in [
-                    "INSERT OR REPLACE INTO answer_rows_stale (application_id) SELECT id FROM applications",
-                    "INSERT INTO answer_rows_basis (id, fingerprint) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint",
-                ] {
-                    sqlx::query(sql).bind(&fingerprint).execute(&mut *tx).await.context(CTX)?;
-                }
-                tx.commit(CTX).await?;
+            for sql in [
+                "INSERT OR REPLACE INTO answer_rows_stale (application_id) SELECT id FROM applications",
+                "INSERT INTO answer_rows_basis (id, fingerprint) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint",
+            ] {
+                sqlx::query(sql).bind(&basis).execute(&mut *tx).await.context(CTX)?;
             }
+            let now: (Option<String>, i64, Option<i64>) = sqlx::query_as(state).fetch_one(&mut *tx).await.context(CTX)?;
+            (_, marked, last_mark) = now;
+            tx.commit(CTX).await?;
         }
-        let (marked, last_mark): (i64, Option<i64>) = sqlx::query_as("SELECT count(*), max(seq) FROM answer_rows_stale")
-            .fetch_one(&self.pool)
-            .await
-            .context(CTX)?;
         match last_mark {
             None => return Ok(0),
             Some(last_mark) if marked >= REBUILD_ALL_AT => return self.rebuild_all_answers(exclusions, last_mark).await,
