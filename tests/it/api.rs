@@ -387,7 +387,6 @@ async fn stored_answers_say_exactly_what_the_long_way_says() {
     use credwatch::store::{Actor, CredentialAction, CredentialFilter};
     let mut w = crate::support::World::new().await;
     crate::support::fixture::three_environments(&mut w, 300);
-    w.file.environment("prod").usage = Some(true);
     w.file.usage().refresh_hours = Some(0);
     w.file.exclusions = vec![
         Exclusion {
@@ -427,13 +426,30 @@ async fn stored_answers_say_exactly_what_the_long_way_says() {
         let when = chrono::Utc::now() - chrono::Duration::days(i as i64);
         assert!(w.emu.record_sign_in("tenant-prod", &c.key_id, &crate::support::graph::rfc(when)));
     }
+    // Usage read from the second sync on: the first read changes every credential's last use.
+    let mut with_usage = config.clone();
+    with_usage.environments.iter_mut().find(|e| e.name == "prod").unwrap().usage = true;
     let sync_prod = async || {
-        let r = credwatch::sync::Syncer::new(&config, store.clone())
+        let r = credwatch::sync::Syncer::new(&with_usage, store.clone())
             .sync_all(Some("prod"), &tokio_util::sync::CancellationToken::new(), |_| {})
             .await;
         assert!(r[0].succeeded(), "{:?}", r[0].result);
     };
+    assert!(store.refresh_answers(&config.exclusions).await.unwrap() > 0);
+    assert!(
+        rendered(&store, &config, &all, now, true).await.is_some(),
+        "current after a rebuild"
+    );
     sync_prod().await;
+    let stale = async || -> BTreeSet<i64> {
+        let rows: Vec<(i64,)> = sqlx::query_as("SELECT application_id FROM answer_rows_stale")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        rows.into_iter().map(|(id,)| id).collect()
+    };
+    let prod_apps: BTreeSet<i64> = prod.iter().map(|c| c.application_id).collect();
+    assert!(stale().await.is_superset(&prod_apps), "stale after the first usage read");
 
     let same_both_ways = async |what: &str| {
         assert!(
@@ -515,7 +531,7 @@ async fn stored_answers_say_exactly_what_the_long_way_says() {
             .record_sign_in("tenant-prod", &prod[5].key_id, &crate::support::graph::rfc(chrono::Utc::now()))
     );
     sync_prod().await;
-    assert!(rendered(&store, &config, &all, now, true).await.is_none(), "stale after new usage");
+    assert!(stale().await.contains(&prod[5].application_id), "stale after new usage");
     same_both_ways("after new usage").await;
 
     // The ordered pass over every row (what a first sync or a change of rules brings): marks made
