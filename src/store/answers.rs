@@ -23,6 +23,9 @@ const REBUILD_ALL_AT: i64 = 5_000;
 /// Credentials read per batch by the ordered pass.
 const REBUILD_BATCH: i64 = 5_000;
 
+/// Rows swapped in per transaction by the ordered pass.
+const SWAP_ROWS: i64 = 20_000;
+
 /// Rows per INSERT statement (six parameters each, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 800;
 
@@ -206,7 +209,7 @@ impl Store {
         }
         match last_mark {
             None => return Ok(0),
-            Some(last_mark) if marked >= REBUILD_ALL_AT => return self.rebuild_all_answers(exclusions, last_mark).await,
+            Some(last_mark) if marked >= REBUILD_ALL_AT => return self.rebuild_all_answers(exclusions, last_mark, SWAP_ROWS).await,
             Some(_) => {}
         }
         let mut rebuilt = 0;
@@ -247,12 +250,12 @@ impl Store {
     }
 
     /// Rebuilds every stored answer in one pass in answer order, built aside in a temporary
-    /// table while writers go on, then swapped in by one short transaction. Marks up to
-    /// `last_mark` (made before the pass read anything) are cleared; those of writes made
-    /// meanwhile stay, and their applications are rebuilt by the next refresh. Returns how many
-    /// applications were marked.
+    /// table while writers go on, then swapped in by short transactions of `rows_per_swap` rows.
+    /// Marks up to `last_mark` (made before the pass read anything) are cleared with the last;
+    /// those of writes made meanwhile stay, and their applications are rebuilt by the next
+    /// refresh. Returns how many applications were marked.
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "rebuild_all_answers"))]
-    pub async fn rebuild_all_answers(&self, exclusions: &Exclusions, last_mark: i64) -> Result<usize, StoreError> {
+    pub async fn rebuild_all_answers(&self, exclusions: &Exclusions, last_mark: i64, rows_per_swap: i64) -> Result<usize, StoreError> {
         const CTX: &str = "rebuilding every stored answer";
         let mut conn = self.pool.acquire().await.context(CTX)?;
         for sql in [
@@ -274,24 +277,55 @@ impl Store {
                 break;
             }
         }
-        let _writer = self.write_lock.lock().await;
-        let mut tx = WriteTx::begin_on(conn, CTX).await?;
-        for sql in [
-            "DELETE FROM answer_rows",
-            "INSERT INTO answer_rows (end_at, id, environment_id, application_id, kind, record)
-             SELECT end_at, id, environment_id, application_id, kind, record FROM temp.answer_rows_next ORDER BY end_at, id",
-            "DROP TABLE temp.answer_rows_next",
-        ] {
-            sqlx::query(sql).execute(&mut *tx).await.context(CTX)?;
+        // Swapped in by key range, a short transaction each, so that no writer waits long. The
+        // marks up to `last_mark` stay until the last range is in: meanwhile nobody reads the
+        // stored answers, half old and half new.
+        let mut lower: Option<(Timestamp, i64)> = None;
+        loop {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT end_at, id FROM temp.answer_rows_next WHERE true");
+            push_range(&mut q, lower, None);
+            q.push(" ORDER BY end_at, id LIMIT 1 OFFSET ").push_bind(rows_per_swap.max(1) - 1);
+            let upper: Option<(Timestamp, i64)> = q.build_query_as().fetch_optional(&mut *conn).await.context(CTX)?;
+            let _writer = self.write_lock.lock().await;
+            let mut tx = WriteTx::begin_on(conn, CTX).await?;
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM answer_rows WHERE true");
+            push_range(&mut q, lower, upper);
+            q.build().execute(&mut *tx).await.context(CTX)?;
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO answer_rows (end_at, id, environment_id, application_id, kind, record)
+                 SELECT end_at, id, environment_id, application_id, kind, record FROM temp.answer_rows_next WHERE true",
+            );
+            push_range(&mut q, lower, upper);
+            q.push(" ORDER BY end_at, id");
+            q.build().execute(&mut *tx).await.context(CTX)?;
+            if upper.is_some() {
+                conn = tx.commit_and_keep(CTX).await?;
+                lower = upper;
+                continue;
+            }
+            sqlx::query("DROP TABLE temp.answer_rows_next")
+                .execute(&mut *tx)
+                .await
+                .context(CTX)?;
+            let cleared = sqlx::query("DELETE FROM answer_rows_stale WHERE seq <= ?")
+                .bind(last_mark)
+                .execute(&mut *tx)
+                .await
+                .context(CTX)?
+                .rows_affected();
+            tx.commit(CTX).await?;
+            return Ok(cleared as usize);
         }
-        let cleared = sqlx::query("DELETE FROM answer_rows_stale WHERE seq <= ?")
-            .bind(last_mark)
-            .execute(&mut *tx)
-            .await
-            .context(CTX)?
-            .rows_affected();
-        tx.commit(CTX).await?;
-        Ok(cleared as usize)
+    }
+}
+
+/// Keys after `lower` (when given) up to `upper` (when given).
+fn push_range(q: &mut QueryBuilder<Sqlite>, lower: Option<(Timestamp, i64)>, upper: Option<(Timestamp, i64)>) {
+    if let Some((end, id)) = lower {
+        q.push(" AND (end_at, id) > (").push_bind(end).push(", ").push_bind(id).push(")");
+    }
+    if let Some((end, id)) = upper {
+        q.push(" AND (end_at, id) <= (").push_bind(end).push(", ").push_bind(id).push(")");
     }
 }
 

@@ -37,10 +37,16 @@ impl WriteTx {
     }
 
     /// Commits; a failed commit rolls back and retires the connection.
-    pub(crate) async fn commit(mut self, context: &'static str) -> Result<(), StoreError> {
+    pub(crate) async fn commit(self, context: &'static str) -> Result<(), StoreError> {
+        self.commit_and_keep(context).await.map(drop)
+    }
+
+    /// Commits and keeps the connection (one holding temporary tables, for another
+    /// transaction); a failed commit rolls back and retires it.
+    pub(crate) async fn commit_and_keep(mut self, context: &'static str) -> Result<PoolConnection<Sqlite>, StoreError> {
         let mut conn = self.conn.take().expect("open until committed or dropped");
         match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(conn),
             Err(e) => {
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                 drop(conn.detach());
