@@ -1,7 +1,7 @@
 //! The credential API's answers kept ready (migrations/0017_answer_rows.sql): one
 //! [`Answer`] record per live credential in answer order, rebuilt for the applications the
-//! triggers mark stale, and read in batches only while nothing is marked and the rules they were
-//! worked out with are the ones in force.
+//! triggers mark stale, and read in batches only while nothing is marked and they were built
+//! with this build's record format and the exclusion rules in force ([`answers_basis`]).
 
 use super::credentials::ids_json;
 use super::dashboard::{WithNewer, read_with_newer};
