@@ -2,7 +2,7 @@
 -- long way, each row costs lookups of its application, its last use and its newer siblings
 -- (rotation awareness), and building a credential to render: at 200,000 credentials that made
 -- the CSV a 3.6 s answer (15 MB/s). Here each live credential's answer is kept ready, in answer
--- order: its rendered head and the facts its time-dependent tail is worked out from
+-- order: its fields and the facts its time-dependent fields are worked out from
 -- (domain::Answer), so a large answer is one sequential read.
 --
 -- The copy never answers stale: every write that changes what a credential's answer says marks

@@ -1,12 +1,12 @@
 //! One credential as the credential API (`/api/v1/credentials`) and its CSV twin answer it.
 //!
-//! An answer is a *head*, the fields that only change when the credential or its application
-//! does (environment … end), and a *tail* worked out at the moment of answering from a few
-//! facts (end, last use, acknowledgement, snooze, matching exclusion rules, newer siblings):
-//! days left, status, usage and rotation move with the clock. The store keeps each live
-//! credential's answer as a [`Answer::encode`]d record in answer order, so a large answer is one
-//! sequential read; a credential read the long way becomes the same [`Answer`] through
-//! [`Answer::of`]. Both render through the same code, so they cannot differ.
+//! An answer holds the fields that only change when the credential or its application does,
+//! and the facts its other fields are worked out from at the moment of answering (end, last
+//! use, acknowledgement, snooze, matching exclusion rules, newer siblings): days left, status,
+//! usage, rotation and exclusion move with the clock. The store keeps each live credential's
+//! answer as an [`Answer::encode`]d record in answer order, so a large answer is one sequential
+//! read; a credential read the long way becomes the same [`Answer`] through [`Answer::of`]. Both
+//! render through the same code, so they cannot differ.
 
 use super::{
     Credential, CredentialKind, Exclusions, LastUse, Rotation, Sibling, Source, Status, Successor, Thresholds, Timestamp, Usage,
@@ -541,17 +541,10 @@ fn text_cell_is_plain(s: &str) -> bool {
         && !b.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
 }
 
-/// A text cell a spreadsheet shows as text: a leading `= + - @`, tab or carriage return would make
-/// it a formula (OWASP "CSV injection"), so such cells get a leading apostrophe; then quoted
-/// when it holds a separator, a quote or a line break.
-pub fn text_cell(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    push_text_cell(&mut out, s);
-    out
-}
-
-/// [`text_cell`], appended to `out` (the CSV writes a million cells without a String each).
-pub fn push_text_cell(out: &mut String, s: &str) {
+/// Appends `s` as a text cell a spreadsheet shows as text: a leading `= + - @`, tab or carriage
+/// return would make it a formula (OWASP "CSV injection"), so such cells get a leading
+/// apostrophe; then quoted when it holds a separator, a quote or a line break.
+fn push_text_cell(out: &mut String, s: &str) {
     // Bytes, not chars: every one asked about is ASCII, and UTF-8 never reuses them inside a
     // longer character.
     let formula = matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
@@ -578,6 +571,12 @@ pub fn push_text_cell(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text_cell(s: &str) -> String {
+        let mut out = String::new();
+        push_text_cell(&mut out, s);
+        out
+    }
 
     #[test]
     fn plain_cells_are_those_written_as_they_are() {

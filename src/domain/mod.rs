@@ -24,9 +24,7 @@ mod timestamp;
 mod usage;
 
 pub use action_links::{LINK_VALID_DAYS, LinkAction, LinkClaims, LinkError, LinkSigner};
-pub use answer::{
-    Answer, Answering, CSV_HEADER, PlainCells, RECORD_FORMAT, RecordError, RotationFacts, last_key, push_text_cell, text_cell,
-};
+pub use answer::{Answer, Answering, CSV_HEADER, PlainCells, RECORD_FORMAT, RecordError, RotationFacts, last_key};
 pub use attention::{Acknowledgement, Attention, Dispute, EventKind, Pause, SnoozeError, Via, check_snooze, snooze_bound};
 pub use contacts::{EmailAddress, notes_contacts, owner_contacts};
 pub use credential::{Application, Credential, CredentialKind, ListedApplication, ListedCredential, Owner, Source};

@@ -136,22 +136,6 @@ impl fmt::Display for Timestamp {
         // Fields written directly: the big answers write two instants a row, and a strftime
         // pattern is parsed again on every call.
         let t = self.naive_utc();
-        if !(0..=9999).contains(&t.year()) {
-            // RFC 3339 has four-digit years; beyond them, chrono's own rendering (signed).
-            write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S"))?;
-            return match self.subsec_ticks() {
-                0 => f.write_str("Z"),
-                ticks => {
-                    let mut digits = ticks;
-                    let mut width = 7;
-                    while digits % 10 == 0 {
-                        digits /= 10;
-                        width -= 1;
-                    }
-                    write!(f, ".{digits:0width$}Z")
-                }
-            };
-        }
         // "2025-10-28T07:32:30.8670000Z" at most, digit by digit into one buffer.
         let mut out = *b"0000-00-00T00:00:00.0000000Z";
         let mut put = |at: usize, width: usize, mut value: u32| {
@@ -160,12 +144,20 @@ impl fmt::Display for Timestamp {
                 value /= 10;
             }
         };
-        put(0, 4, t.year() as u32);
-        put(5, 2, t.month());
-        put(8, 2, t.day());
-        put(11, 2, t.hour());
-        put(14, 2, t.minute());
-        put(17, 2, t.second());
+        let start = if (0..=9999).contains(&t.year()) {
+            put(0, 4, t.year() as u32);
+            put(5, 2, t.month());
+            put(8, 2, t.day());
+            put(11, 2, t.hour());
+            put(14, 2, t.minute());
+            put(17, 2, t.second());
+            0
+        } else {
+            // RFC 3339 has four-digit years; beyond them, chrono's own rendering (signed), then
+            // the buffer's fraction.
+            write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S"))?;
+            19
+        };
         let len = match self.subsec_ticks() {
             0 => {
                 out[19] = b'Z';
@@ -182,7 +174,7 @@ impl fmt::Display for Timestamp {
                 end + 1
             }
         };
-        f.write_str(std::str::from_utf8(&out[..len]).expect("ASCII digits"))
+        f.write_str(std::str::from_utf8(&out[start..len]).expect("ASCII digits"))
     }
 }
 
@@ -238,7 +230,21 @@ mod tests {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let year_10000 = Timestamp::parse("9999-12-31T23:59:59.9999999Z").unwrap().ticks();
         let year_0 = Timestamp::parse("0000-01-01T00:00:00Z").unwrap().ticks();
-        let mut cases = vec![year_0, year_10000, 0, 1, 10, 9_999_999, 10_000_000, 17_616_367_508_670_000];
+        // Beyond four-digit years too (chrono's rendering, the buffer's fraction).
+        let mut cases = vec![
+            year_0,
+            year_10000,
+            year_10000 + 1,
+            year_0 - 1,
+            i64::MIN,
+            i64::MAX,
+            0,
+            1,
+            10,
+            9_999_999,
+            10_000_000,
+            17_616_367_508_670_000,
+        ];
         for _ in 0..20_000 {
             x ^= x << 13;
             x ^= x >> 7;

@@ -131,20 +131,7 @@ impl Store {
         if let Some(before) = filter.end_before {
             q.push(" AND r.end_at < ").push_bind(before);
         }
-        if let Some((end, id)) = after {
-            q.push(" AND (r.end_at, r.id) > (")
-                .push_bind(end)
-                .push(", ")
-                .push_bind(id)
-                .push(")");
-        }
-        if let Some((end, id)) = filter.through {
-            q.push(" AND (r.end_at, r.id) <= (")
-                .push_bind(end)
-                .push(", ")
-                .push_bind(id)
-                .push(")");
-        }
+        push_range(&mut q, "r.", after, filter.through);
         // group_concat keeps the subquery's order (StoredAnswers checks it).
         q.push(" ORDER BY r.end_at, r.id LIMIT ").push_bind(limit);
         q.push(
@@ -283,19 +270,19 @@ impl Store {
         let mut lower: Option<(Timestamp, i64)> = None;
         loop {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT end_at, id FROM temp.answer_rows_next WHERE true");
-            push_range(&mut q, lower, None);
+            push_range(&mut q, "", lower, None);
             q.push(" ORDER BY end_at, id LIMIT 1 OFFSET ").push_bind(rows_per_swap.max(1) - 1);
             let upper: Option<(Timestamp, i64)> = q.build_query_as().fetch_optional(&mut *conn).await.context(CTX)?;
             let _writer = self.write_lock.lock().await;
             let mut tx = WriteTx::begin_on(conn, CTX).await?;
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM answer_rows WHERE true");
-            push_range(&mut q, lower, upper);
+            push_range(&mut q, "", lower, upper);
             q.build().execute(&mut *tx).await.context(CTX)?;
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO answer_rows (end_at, id, environment_id, application_id, kind, record)
                  SELECT end_at, id, environment_id, application_id, kind, record FROM temp.answer_rows_next WHERE true",
             );
-            push_range(&mut q, lower, upper);
+            push_range(&mut q, "", lower, upper);
             q.push(" ORDER BY end_at, id");
             q.build().execute(&mut *tx).await.context(CTX)?;
             if upper.is_some() {
@@ -319,13 +306,17 @@ impl Store {
     }
 }
 
-/// Keys after `lower` (when given) up to `upper` (when given).
-fn push_range(q: &mut QueryBuilder<Sqlite>, lower: Option<(Timestamp, i64)>, upper: Option<(Timestamp, i64)>) {
-    if let Some((end, id)) = lower {
-        q.push(" AND (end_at, id) > (").push_bind(end).push(", ").push_bind(id).push(")");
-    }
-    if let Some((end, id)) = upper {
-        q.push(" AND (end_at, id) <= (").push_bind(end).push(", ").push_bind(id).push(")");
+/// Keys `(end_at, id)` of the table named by `prefix` (`"r."`, or `""` alone) after `lower`
+/// (when given) up to `upper` (when given).
+fn push_range(q: &mut QueryBuilder<Sqlite>, prefix: &'static str, lower: Option<(Timestamp, i64)>, upper: Option<(Timestamp, i64)>) {
+    for (key, op) in [(lower, ">"), (upper, "<=")] {
+        if let Some((end, id)) = key {
+            q.push(format!(" AND ({prefix}end_at, {prefix}id) {op} ("))
+                .push_bind(end)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
     }
 }
 
